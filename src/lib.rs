@@ -1,0 +1,4 @@
+//! Parley: a desktop SIP communicator. The library holds everything but the window:
+//! the SIP stack, SDP, the embedded server, the store and the engine the GUI and CLI drive.
+
+pub mod sip;

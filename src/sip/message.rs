@@ -1,0 +1,482 @@
+//! SIP messages: rsip's `Request`/`Response` behind our boundary. Bytes come in through
+//! `parse.rs` (tolerant framing and checks) and only then through rsip; helpers here read and
+//! write headers by name and build the responses RFC 3261 section 8.2.6 describes.
+
+use super::headers::{parse_cseq, split_outside_quotes, NameAddr, Via};
+use super::parse::{self, ParseError, RawMessage, Rejection};
+use rsip::headers::{self as h, UntypedHeader};
+pub use rsip::{Header, Headers, Method, Request, Response, SipMessage, StatusCode, Version};
+
+/// What came off the wire.
+#[derive(Debug)]
+pub enum Inbound {
+    Request(Request),
+    Response(Response),
+    /// A request we must refuse without acting on it; `reply` is ready to send back.
+    Rejected { rejection: Rejection, reply: Vec<u8> },
+    /// Unusable bytes (bad response, garbage): dropped with this reason.
+    Dropped(String),
+}
+
+/// Decodes one whole message. Never panics; refusals carry a response built from raw headers.
+pub fn decode(buf: &[u8]) -> Inbound {
+    let raw = match parse::parse_raw(buf) {
+        Ok(raw) => raw,
+        Err(ParseError::Malformed(why)) => return reject_unparsed(buf, why),
+        Err(e) => return Inbound::Dropped(e.to_string()),
+    };
+    if raw.is_response() {
+        if raw.status_line().is_none() {
+            return Inbound::Dropped(format!("bad status line: {}", raw.start_line));
+        }
+        if let Err(why) = raw.validate_response() {
+            return Inbound::Dropped(why);
+        }
+        return match SipMessage::try_from(raw.to_bytes()) {
+            Ok(SipMessage::Response(r)) => Inbound::Response(r),
+            Ok(_) => Inbound::Dropped("not a response".into()),
+            Err(e) => Inbound::Dropped(format!("unparsable response: {e}")),
+        };
+    }
+    if let Err(rejection) = raw.validate_request() {
+        return refuse(&raw, rejection);
+    }
+    match SipMessage::try_from(raw.to_bytes()) {
+        Ok(SipMessage::Request(r)) => Inbound::Request(r),
+        Ok(_) => Inbound::Dropped("not a request".into()),
+        Err(e) => refuse(
+            &raw,
+            Rejection {
+                status: 400,
+                reason: format!("Unsupported syntax ({e})").chars().take(80).collect(),
+            },
+        ),
+    }
+}
+
+fn refuse(raw: &RawMessage, rejection: Rejection) -> Inbound {
+    // Never answer an ACK (RFC 3261 17.2.1) and never answer without a Via to route by.
+    if raw.start_line.starts_with("ACK ") || raw.get("Via").is_none() {
+        return Inbound::Dropped(rejection.reason);
+    }
+    let reason = rejection.reason.replace(['\r', '\n'], " ");
+    let reply = parse::raw_response(raw, rejection.status, &reason, &new_tag());
+    Inbound::Rejected { rejection, reply }
+}
+
+/// A message whose header section would not even split: answer 400 if a Via can be salvaged.
+fn reject_unparsed(buf: &[u8], why: String) -> Inbound {
+    let text = String::from_utf8_lossy(buf);
+    if text.starts_with("SIP/") {
+        return Inbound::Dropped(why);
+    }
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.lines();
+    let start = lines.next().unwrap_or_default().to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (parse::canonical_name(n.trim()), v.trim().to_string()))
+        .collect();
+    let raw = RawMessage {
+        start_line: start,
+        headers,
+        body: Vec::new(),
+    };
+    refuse(
+        &raw,
+        Rejection {
+            status: 400,
+            reason: why,
+        },
+    )
+}
+
+/// Prints a request with a correct Content-Length and the body bytes as they are.
+pub fn encode_request(r: &Request) -> Vec<u8> {
+    let mut head = Request {
+        method: r.method.clone(),
+        uri: r.uri.clone(),
+        version: r.version.clone(),
+        headers: r.headers.clone(),
+        body: Vec::new(),
+    };
+    set(&mut head.headers, "Content-Length", r.body.len().to_string());
+    let mut out = head.to_string().into_bytes();
+    out.extend_from_slice(&r.body);
+    out
+}
+
+pub fn encode_response(r: &Response) -> Vec<u8> {
+    let mut head = Response {
+        status_code: r.status_code.clone(),
+        version: r.version.clone(),
+        headers: r.headers.clone(),
+        body: Vec::new(),
+    };
+    set(&mut head.headers, "Content-Length", r.body.len().to_string());
+    let mut out = head.to_string().into_bytes();
+    out.extend_from_slice(&r.body);
+    out
+}
+
+/// Header name and value, whatever rsip variant holds it.
+pub fn name_value(hd: &Header) -> (String, String) {
+    let s = hd.to_string();
+    match s.split_once(':') {
+        Some((n, v)) => (n.trim().to_string(), v.trim().to_string()),
+        None => (s, String::new()),
+    }
+}
+
+/// Builds the rsip variant for a header name so rsip's own accessors keep working.
+pub fn make_header(name: &str, value: impl Into<String>) -> Header {
+    let v = value.into();
+    match parse::canonical_name(name).as_str() {
+        "Via" => Header::Via(h::Via::new(v)),
+        "From" => Header::From(h::From::new(v)),
+        "To" => Header::To(h::To::new(v)),
+        "Call-ID" => Header::CallId(h::CallId::new(v)),
+        "CSeq" => Header::CSeq(h::CSeq::new(v)),
+        "Contact" => Header::Contact(h::Contact::new(v)),
+        "Max-Forwards" => Header::MaxForwards(h::MaxForwards::new(v)),
+        "Content-Type" => Header::ContentType(h::ContentType::new(v)),
+        "Content-Length" => Header::ContentLength(h::ContentLength::new(v)),
+        "Expires" => Header::Expires(h::Expires::new(v)),
+        "Min-Expires" => Header::MinExpires(h::MinExpires::new(v)),
+        "Route" => Header::Route(h::Route::new(v)),
+        "Record-Route" => Header::RecordRoute(h::RecordRoute::new(v)),
+        "Authorization" => Header::Authorization(h::Authorization::new(v)),
+        "WWW-Authenticate" => Header::WwwAuthenticate(h::WwwAuthenticate::new(v)),
+        "Proxy-Authenticate" => Header::ProxyAuthenticate(h::ProxyAuthenticate::new(v)),
+        "Proxy-Authorization" => Header::ProxyAuthorization(h::ProxyAuthorization::new(v)),
+        "User-Agent" => Header::UserAgent(h::UserAgent::new(v)),
+        "Server" => Header::Server(h::Server::new(v)),
+        "Allow" => Header::Allow(h::Allow::new(v)),
+        "Accept" => Header::Accept(h::Accept::new(v)),
+        "Supported" => Header::Supported(h::Supported::new(v)),
+        "Require" => Header::Require(h::Require::new(v)),
+        "Unsupported" => Header::Unsupported(h::Unsupported::new(v)),
+        "Warning" => Header::Warning(h::Warning::new(v)),
+        other => Header::Other(other.to_string(), v),
+    }
+}
+
+/// Value of the first header line with this name.
+pub fn get(hs: &Headers, name: &str) -> Option<String> {
+    hs.iter()
+        .map(name_value)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// Every value with this name, comma-separated lists split (Via, Route, Contact...).
+pub fn get_all(hs: &Headers, name: &str) -> Vec<String> {
+    hs.iter()
+        .map(name_value)
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| {
+            split_outside_quotes(&v, ',')
+                .into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+pub fn remove(hs: &mut Headers, name: &str) {
+    hs.retain(|hd| !name_value(hd).0.eq_ignore_ascii_case(name));
+}
+
+/// Replaces every header of this name with one.
+pub fn set(hs: &mut Headers, name: &str, value: impl Into<String>) {
+    let value = value.into();
+    let mut v: Vec<Header> = std::mem::take(hs).into();
+    match v
+        .iter()
+        .position(|hd| name_value(hd).0.eq_ignore_ascii_case(name))
+    {
+        Some(i) => {
+            v[i] = make_header(name, value);
+            let mut seen = false;
+            v.retain(|hd| {
+                if !name_value(hd).0.eq_ignore_ascii_case(name) {
+                    return true;
+                }
+                let keep = !seen;
+                seen = true;
+                keep
+            });
+        }
+        None => v.push(make_header(name, value)),
+    }
+    *hs = v.into();
+}
+
+pub fn push(hs: &mut Headers, name: &str, value: impl Into<String>) {
+    hs.push(make_header(name, value));
+}
+
+pub fn prepend(hs: &mut Headers, name: &str, value: impl Into<String>) {
+    let mut v: Vec<Header> = std::mem::take(hs).into();
+    v.insert(0, make_header(name, value));
+    *hs = v.into();
+}
+
+/// Removes the first value of a list header (top Via, top Route), keeping the rest.
+pub fn pop_first(hs: &mut Headers, name: &str) -> Option<String> {
+    let mut v: Vec<Header> = std::mem::take(hs).into();
+    let mut popped = None;
+    if let Some(i) = v
+        .iter()
+        .position(|hd| name_value(hd).0.eq_ignore_ascii_case(name))
+    {
+        let (n, value) = name_value(&v[i]);
+        let mut parts: Vec<String> = split_outside_quotes(&value, ',')
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .collect();
+        popped = Some(parts.remove(0));
+        if parts.is_empty() {
+            v.remove(i);
+        } else {
+            v[i] = make_header(&n, parts.join(", "));
+        }
+    }
+    *hs = v.into();
+    popped
+}
+
+/// Reading the headers every layer needs, for requests and responses alike.
+pub trait MessageExt {
+    fn hdrs(&self) -> &Headers;
+
+    fn header(&self, name: &str) -> Option<String> {
+        get(self.hdrs(), name)
+    }
+    fn call_id(&self) -> String {
+        self.header("Call-ID").unwrap_or_default()
+    }
+    fn cseq(&self) -> (u32, String) {
+        self.header("CSeq")
+            .and_then(|c| parse_cseq(&c).ok())
+            .unwrap_or((0, String::new()))
+    }
+    fn top_via(&self) -> Option<Via> {
+        get_all(self.hdrs(), "Via")
+            .first()
+            .and_then(|v| Via::parse(v).ok())
+    }
+    fn from_addr(&self) -> Option<NameAddr> {
+        self.header("From").and_then(|v| NameAddr::parse(&v).ok())
+    }
+    fn to_addr(&self) -> Option<NameAddr> {
+        self.header("To").and_then(|v| NameAddr::parse(&v).ok())
+    }
+    fn from_tag(&self) -> Option<String> {
+        self.from_addr().and_then(|a| a.tag().map(str::to_string))
+    }
+    fn to_tag(&self) -> Option<String> {
+        self.to_addr().and_then(|a| a.tag().map(str::to_string))
+    }
+    fn contact(&self) -> Option<NameAddr> {
+        get_all(self.hdrs(), "Contact")
+            .first()
+            .and_then(|v| NameAddr::parse(v).ok())
+    }
+}
+
+impl MessageExt for Request {
+    fn hdrs(&self) -> &Headers {
+        &self.headers
+    }
+}
+
+impl MessageExt for Response {
+    fn hdrs(&self) -> &Headers {
+        &self.headers
+    }
+}
+
+pub fn status_of(code: u16, reason: Option<&str>) -> StatusCode {
+    match reason {
+        Some(r) => StatusCode::Other(code, r.to_string()),
+        None => match StatusCode::from(code) {
+            StatusCode::Other(c, _) => StatusCode::Other(c, default_reason(c).to_string()),
+            known => known,
+        },
+    }
+}
+
+pub fn default_reason(code: u16) -> &'static str {
+    match code {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        _ => "Unknown",
+    }
+}
+
+/// A response to `req` (RFC 3261 8.2.6.2): Via, From, Call-ID, CSeq copied; To gets `to_tag`
+/// unless it already has one.
+pub fn response_to(req: &Request, code: u16, reason: Option<&str>, to_tag: Option<&str>) -> Response {
+    let mut headers = Headers::default();
+    for hd in req.headers.iter() {
+        let (n, v) = name_value(hd);
+        match n.to_ascii_lowercase().as_str() {
+            "via" | "from" | "call-id" | "cseq" => headers.push(hd.clone()),
+            "to" => match to_tag {
+                Some(tag) if !v.contains("tag=") && code != 100 => {
+                    push(&mut headers, "To", format!("{v};tag={tag}"))
+                }
+                _ => headers.push(hd.clone()),
+            },
+            _ => {}
+        }
+    }
+    Response {
+        status_code: status_of(code, reason),
+        version: Version::V2,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+pub fn code_of(r: &Response) -> u16 {
+    r.status_code.code()
+}
+
+pub fn reason_of(r: &Response) -> String {
+    let s = r.status_code.to_string();
+    s.split_once(' ').map(|(_, r)| r.to_string()).unwrap_or(s)
+}
+
+pub fn random_token(n: usize) -> String {
+    use rand::Rng;
+    const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..n).map(|_| A[rng.gen_range(0..A.len())] as char).collect()
+}
+
+pub fn new_tag() -> String {
+    random_token(10)
+}
+
+pub fn new_branch() -> String {
+    format!("z9hG4bK{}", random_token(16))
+}
+
+pub fn new_call_id(host: &str) -> String {
+    format!("{}@{host}", random_token(20))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RFC3261_INVITE: &[u8] = b"INVITE sip:bob@biloxi.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@biloxi.com>\r\n\
+From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.atlanta.com\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@pc33.atlanta.com>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\r\nv=0\n";
+
+    #[test]
+    fn decodes_the_rfc3261_invite_and_prints_it_back() {
+        let Inbound::Request(req) = decode(RFC3261_INVITE) else {
+            panic!("not a request")
+        };
+        assert_eq!(req.method, Method::Invite);
+        assert_eq!(req.call_id(), "a84b4c76e66710@pc33.atlanta.com");
+        assert_eq!(req.cseq(), (314159, "INVITE".into()));
+        assert_eq!(req.from_tag().as_deref(), Some("1928301774"));
+        assert_eq!(req.to_tag(), None);
+        assert_eq!(req.top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
+        assert_eq!(req.body, b"v=0\n");
+        let Inbound::Request(again) = decode(&encode_request(&req)) else {
+            panic!()
+        };
+        assert_eq!(again, req);
+    }
+
+    #[test]
+    fn response_copies_dialog_headers_and_adds_a_tag() {
+        let Inbound::Request(req) = decode(RFC3261_INVITE) else {
+            panic!()
+        };
+        let resp = response_to(&req, 180, None, Some("a6c85cf"));
+        let bytes = encode_response(&resp);
+        let Inbound::Response(r) = decode(&bytes) else {
+            panic!("{}", String::from_utf8_lossy(&bytes))
+        };
+        assert_eq!(code_of(&r), 180);
+        assert_eq!(reason_of(&r), "Ringing");
+        assert_eq!(r.to_tag().as_deref(), Some("a6c85cf"));
+        assert_eq!(r.call_id(), req.call_id());
+    }
+
+    #[test]
+    fn header_list_editing() {
+        let mut hs = Headers::default();
+        push(&mut hs, "Via", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2");
+        prepend(&mut hs, "Via", "SIP/2.0/UDP p;branch=z9hG4bK0");
+        assert_eq!(get_all(&hs, "via").len(), 3);
+        assert_eq!(pop_first(&mut hs, "Via").unwrap(), "SIP/2.0/UDP p;branch=z9hG4bK0");
+        assert_eq!(pop_first(&mut hs, "Via").unwrap(), "SIP/2.0/UDP a;branch=z9hG4bK1");
+        assert_eq!(get_all(&hs, "Via"), vec!["SIP/2.0/UDP b;branch=z9hG4bK2"]);
+        set(&mut hs, "Expires", "60");
+        set(&mut hs, "Expires", "0");
+        assert_eq!(get_all(&hs, "Expires"), vec!["0"]);
+    }
+
+    #[test]
+    fn garbage_gets_400_when_routable_and_is_dropped_otherwise() {
+        let bad = b"INVITE sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5;branch=z9hG4bKq\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nthis line has no colon\r\n\r\n";
+        match decode(bad) {
+            Inbound::Rejected { rejection, reply } => {
+                assert_eq!(rejection.status, 400);
+                let Inbound::Response(r) = decode(&reply) else {
+                    panic!()
+                };
+                assert_eq!(code_of(&r), 400);
+                assert_eq!(r.call_id(), "c");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decode(b"\x00\x01hello\r\n\r\n"), Inbound::Dropped(_)));
+    }
+}

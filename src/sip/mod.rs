@@ -1,0 +1,8 @@
+//! The SIP stack (RFC 3261): messages on rsip behind our own parser, transactions as sans-IO
+//! state machines, a tokio endpoint that owns the sockets, dialogs and digest authentication.
+//! The engine (user agent) and the embedded server (proxy/registrar) both sit on this one stack.
+
+pub mod headers;
+pub mod message;
+pub mod parse;
+pub mod transaction;
