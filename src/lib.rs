@@ -2,3 +2,4 @@
 //! the SIP stack, SDP, the embedded server, the store and the engine the GUI and CLI drive.
 
 pub mod sip;
+pub mod sdp;

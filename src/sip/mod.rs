@@ -6,3 +6,6 @@ pub mod headers;
 pub mod message;
 pub mod parse;
 pub mod transaction;
+pub mod endpoint;
+pub mod transport;
+pub mod digest;

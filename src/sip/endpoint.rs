@@ -1,0 +1,648 @@
+//! The endpoint: one tokio task owning a transport and every transaction (RFC 3261 17, 18).
+//! Transaction users (the engine's UA core, the server's proxy core) send requests and responses
+//! through an `Endpoint` handle and receive new requests as `EndpointEvent`s. The endpoint adds
+//! the top Via (branch, rport), stamps `received`/`rport` on what arrives, matches responses and
+//! retransmissions, sends ACKs for non-2xx finals, builds CANCELs and retransmits a UA's 2xx
+//! until the ACK comes (RFC 3261 13.3.1.4).
+
+use super::headers::Via;
+use super::message::{self as msg, decode, Inbound, MessageExt, Method, Request, Response};
+use super::transaction::{Action, ClientTx, Kind, ServerTx, Timers};
+use super::transport::{Peer, Proto, Transport};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TxKey {
+    pub branch: String,
+    pub method: String,
+}
+
+/// A request that is not part of a known transaction.
+#[derive(Debug)]
+pub struct Incoming {
+    pub request: Request,
+    pub source: Peer,
+    /// The server transaction to answer through; `None` for an ACK to a 2xx.
+    pub key: Option<TxKey>,
+    /// For CANCEL: the INVITE server transaction it cancels, when there is one.
+    pub cancels: Option<TxKey>,
+}
+
+#[derive(Debug)]
+pub enum EndpointEvent {
+    Request(Incoming),
+    /// A 2xx we sent was never ACKed within 64*T1: the dialog should be ended with BYE.
+    AckTimeout { call_id: String },
+}
+
+pub struct ClientHandle {
+    pub key: TxKey,
+    pub responses: mpsc::UnboundedReceiver<Response>,
+}
+
+enum Op {
+    Request {
+        req: Request,
+        peer: Peer,
+        branch: String,
+        responses: Option<mpsc::UnboundedSender<Response>>,
+    },
+    Respond {
+        key: TxKey,
+        resp: Response,
+        until_ack: bool,
+    },
+    Stateless {
+        req: Request,
+        peer: Peer,
+    },
+    Cancel(TxKey),
+    SendFailed(TxKey),
+}
+
+#[derive(Clone)]
+pub struct Endpoint {
+    ops: mpsc::UnboundedSender<Op>,
+    local: SocketAddr,
+    pub timers: Timers,
+}
+
+impl Endpoint {
+    pub async fn start(
+        bind: SocketAddr,
+        timers: Timers,
+    ) -> io::Result<(Endpoint, mpsc::UnboundedReceiver<EndpointEvent>)> {
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let transport = Transport::bind(bind, in_tx).await?;
+        let local = transport.local_addr();
+        let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let core = Core {
+            transport,
+            timers,
+            local,
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            acks: HashMap::new(),
+            events: ev_tx,
+            ops: ops_tx.downgrade(),
+        };
+        tokio::spawn(core.run(ops_rx, in_rx));
+        Ok((
+            Endpoint {
+                ops: ops_tx,
+                local,
+                timers,
+            },
+            ev_rx,
+        ))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The address peers should use to reach us from `toward` (our IP on the route to it).
+    pub fn contact_addr(&self, toward: SocketAddr) -> SocketAddr {
+        SocketAddr::new(local_ip_toward(self.local.ip(), toward), self.local.port())
+    }
+
+    /// Starts a client transaction. The endpoint adds the top Via and Max-Forwards.
+    pub fn send_request(&self, req: Request, peer: Peer) -> ClientHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let key = TxKey {
+            branch: msg::new_branch(),
+            method: req.method.to_string(),
+        };
+        let _ = self.ops.send(Op::Request {
+            req,
+            peer,
+            branch: key.branch.clone(),
+            responses: Some(tx),
+        });
+        ClientHandle {
+            key,
+            responses: rx,
+        }
+    }
+
+    pub fn respond(&self, key: &TxKey, resp: Response) {
+        let _ = self.ops.send(Op::Respond {
+            key: key.clone(),
+            resp,
+            until_ack: false,
+        });
+    }
+
+    /// A UA's 2xx to INVITE: retransmitted until the ACK arrives.
+    pub fn respond_until_ack(&self, key: &TxKey, resp: Response) {
+        let _ = self.ops.send(Op::Respond {
+            key: key.clone(),
+            resp,
+            until_ack: true,
+        });
+    }
+
+    /// Sends a request outside any transaction (ACK for 2xx, a proxy's forwarded ACK).
+    pub fn send_stateless(&self, req: Request, peer: Peer) {
+        let _ = self.ops.send(Op::Stateless { req, peer });
+    }
+
+    /// Cancels a pending INVITE client transaction (RFC 3261 9.1).
+    pub fn cancel(&self, key: &TxKey) {
+        let _ = self.ops.send(Op::Cancel(key.clone()));
+    }
+}
+
+/// Our IP on the route toward `dest`; asks the kernel's routing table, sends nothing.
+pub fn local_ip_toward(bound: IpAddr, dest: SocketAddr) -> IpAddr {
+    if !bound.is_unspecified() {
+        return bound;
+    }
+    let any: SocketAddr = if dest.is_ipv4() {
+        "0.0.0.0:0".parse().unwrap()
+    } else {
+        "[::]:0".parse().unwrap()
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| {
+            s.connect(dest)?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(bound)
+}
+
+struct ClientEntry {
+    tx: ClientTx,
+    request: Request,
+    bytes: Vec<u8>,
+    peer: Peer,
+    responses: Option<mpsc::UnboundedSender<Response>>,
+    ack: Option<Vec<u8>>,
+    cancel_wanted: bool,
+    provisional_seen: bool,
+}
+
+struct ServerEntry {
+    tx: ServerTx,
+    peer: Peer,
+    last: Vec<u8>,
+}
+
+struct PendingAck {
+    bytes: Vec<u8>,
+    peer: Peer,
+    interval: Duration,
+    next: Instant,
+    give_up: Instant,
+}
+
+struct Core {
+    transport: Transport,
+    timers: Timers,
+    local: SocketAddr,
+    clients: HashMap<TxKey, ClientEntry>,
+    servers: HashMap<TxKey, ServerEntry>,
+    acks: HashMap<(String, u32), PendingAck>,
+    events: mpsc::UnboundedSender<EndpointEvent>,
+    ops: mpsc::WeakUnboundedSender<Op>,
+}
+
+impl Core {
+    async fn run(
+        mut self,
+        mut ops: mpsc::UnboundedReceiver<Op>,
+        mut inbox: mpsc::UnboundedReceiver<(Vec<u8>, Peer)>,
+    ) {
+        loop {
+            let deadline = self.next_deadline();
+            let sleep = tokio::time::sleep_until(
+                deadline
+                    .map(tokio::time::Instant::from_std)
+                    .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600)),
+            );
+            tokio::select! {
+                op = ops.recv() => match op {
+                    Some(op) => self.handle_op(op),
+                    None => break,
+                },
+                Some((bytes, peer)) = inbox.recv() => self.handle_inbound(&bytes, peer),
+                _ = sleep => self.on_timers(Instant::now()),
+            }
+        }
+        self.transport.close();
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let c = self.clients.values().filter_map(|e| e.tx.next_deadline());
+        let s = self.servers.values().filter_map(|e| e.tx.next_deadline());
+        let a = self.acks.values().map(|p| p.next.min(p.give_up));
+        c.chain(s).chain(a).min()
+    }
+
+    fn via_for(&self, peer: Peer, branch: &str) -> String {
+        let ip = local_ip_toward(self.local.ip(), peer.addr);
+        let host = SocketAddr::new(ip, self.local.port());
+        format!("SIP/2.0/{} {host};branch={branch};rport", peer.proto.as_str())
+    }
+
+    /// Sends bytes; a TCP peer without a connection gets one opened in the background.
+    fn send(&self, peer: Peer, bytes: Vec<u8>, on_fail: Option<TxKey>) {
+        match self.transport.try_send(peer, &bytes) {
+            Ok(true) => {}
+            Ok(false) => {
+                let transport = self.transport.clone();
+                let ops = self.ops.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = transport.send(peer, bytes).await {
+                        tracing::debug!("send to {:?} failed: {e}", peer);
+                        if let (Some(key), Some(ops)) = (on_fail, ops.upgrade()) {
+                            let _ = ops.send(Op::SendFailed(key));
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::debug!("send to {:?} failed: {e}", peer);
+                if let (Some(key), Some(ops)) = (on_fail, self.ops.upgrade()) {
+                    let _ = ops.send(Op::SendFailed(key));
+                }
+            }
+        }
+    }
+
+    fn handle_op(&mut self, op: Op) {
+        let now = Instant::now();
+        match op {
+            Op::Request {
+                mut req,
+                peer,
+                branch,
+                responses,
+            } => {
+                msg::prepend(&mut req.headers, "Via", self.via_for(peer, &branch));
+                if req.header("Max-Forwards").is_none() {
+                    msg::push(&mut req.headers, "Max-Forwards", "70");
+                }
+                let kind = if req.method == Method::Invite {
+                    Kind::Invite
+                } else {
+                    Kind::NonInvite
+                };
+                let key = TxKey {
+                    branch,
+                    method: req.method.to_string(),
+                };
+                let bytes = msg::encode_request(&req);
+                self.send(peer, bytes.clone(), Some(key.clone()));
+                let entry = ClientEntry {
+                    tx: ClientTx::new(kind, peer.proto.reliable(), self.timers, now),
+                    request: req,
+                    bytes,
+                    peer,
+                    responses,
+                    ack: None,
+                    cancel_wanted: false,
+                    provisional_seen: false,
+                };
+                self.clients.insert(key, entry);
+            }
+            Op::Respond {
+                key,
+                resp,
+                until_ack,
+            } => {
+                let Some(entry) = self.servers.get_mut(&key) else {
+                    tracing::debug!("response for unknown transaction {key:?}");
+                    return;
+                };
+                let code = msg::code_of(&resp);
+                if !entry.tx.on_send(code, now) {
+                    return;
+                }
+                let bytes = msg::encode_response(&resp);
+                entry.last = bytes.clone();
+                let peer = entry.peer;
+                if until_ack && (200..300).contains(&code) {
+                    self.acks.insert(
+                        (resp.call_id(), resp.cseq().0),
+                        PendingAck {
+                            bytes: bytes.clone(),
+                            peer,
+                            interval: self.timers.t1,
+                            next: now + self.timers.t1,
+                            give_up: now + self.timers.t1 * 64,
+                        },
+                    );
+                }
+                self.send(peer, bytes, None);
+            }
+            Op::Stateless { mut req, peer } => {
+                let branch = msg::new_branch();
+                msg::prepend(&mut req.headers, "Via", self.via_for(peer, &branch));
+                if req.header("Max-Forwards").is_none() {
+                    msg::push(&mut req.headers, "Max-Forwards", "70");
+                }
+                self.send(peer, msg::encode_request(&req), None);
+            }
+            Op::Cancel(key) => {
+                let Some(entry) = self.clients.get_mut(&key) else {
+                    return;
+                };
+                if entry.provisional_seen {
+                    let (cancel, peer) = (build_cancel(&entry.request), entry.peer);
+                    self.start_cancel(cancel, peer, &key.branch, now);
+                } else {
+                    // RFC 3261 9.1: wait for a provisional response before cancelling.
+                    entry.cancel_wanted = true;
+                }
+            }
+            Op::SendFailed(key) => {
+                if let Some(entry) = self.clients.get_mut(&key) {
+                    let actions = entry.tx.on_transport_error();
+                    self.client_actions(&key, actions, None);
+                }
+            }
+        }
+    }
+
+    fn start_cancel(&mut self, cancel: Request, peer: Peer, branch: &str, now: Instant) {
+        let key = TxKey {
+            branch: branch.to_string(),
+            method: "CANCEL".into(),
+        };
+        let bytes = msg::encode_request(&cancel);
+        self.send(peer, bytes.clone(), None);
+        self.clients.insert(
+            key,
+            ClientEntry {
+                tx: ClientTx::new(Kind::NonInvite, peer.proto.reliable(), self.timers, now),
+                request: cancel,
+                bytes,
+                peer,
+                responses: None,
+                ack: None,
+                cancel_wanted: false,
+                provisional_seen: false,
+            },
+        );
+    }
+
+    fn handle_inbound(&mut self, bytes: &[u8], source: Peer) {
+        match decode(bytes) {
+            Inbound::Request(req) => self.on_request(req, source),
+            Inbound::Response(resp) => self.on_response(resp),
+            Inbound::Rejected { rejection, reply } => {
+                tracing::info!(
+                    "refused a request from {}: {} {}",
+                    source.addr,
+                    rejection.status,
+                    rejection.reason
+                );
+                self.send(source, reply, None);
+            }
+            Inbound::Dropped(why) => {
+                if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
+                    tracing::debug!("dropped bytes from {}: {why}", source.addr);
+                }
+            }
+        }
+    }
+
+    fn on_response(&mut self, resp: Response) {
+        let Some(via) = resp.top_via() else { return };
+        let key = TxKey {
+            branch: via.branch().unwrap_or_default().to_string(),
+            method: resp.cseq().1,
+        };
+        let now = Instant::now();
+        let code = msg::code_of(&resp);
+        let Some(entry) = self.clients.get_mut(&key) else {
+            tracing::debug!("stray response {code} for {key:?}");
+            return;
+        };
+        let actions = entry.tx.on_response(code, now);
+        if code < 200 && key.method == "INVITE" {
+            entry.provisional_seen = true;
+            if std::mem::take(&mut entry.cancel_wanted) {
+                let (cancel, peer) = (build_cancel(&entry.request), entry.peer);
+                self.start_cancel(cancel, peer, &key.branch, now);
+            }
+        }
+        self.client_actions(&key, actions, Some(resp));
+    }
+
+    fn client_actions(&mut self, key: &TxKey, actions: Vec<Action>, resp: Option<Response>) {
+        for action in actions {
+            let Some(entry) = self.clients.get_mut(key) else {
+                return;
+            };
+            match action {
+                Action::Retransmit => {
+                    let (peer, bytes) = (entry.peer, entry.bytes.clone());
+                    self.send(peer, bytes, None);
+                }
+                Action::SendAck => {
+                    if entry.ack.is_none() {
+                        if let Some(r) = &resp {
+                            entry.ack = Some(msg::encode_request(&build_ack(&entry.request, r)));
+                        }
+                    }
+                    if let Some(ack) = entry.ack.clone() {
+                        let peer = entry.peer;
+                        self.send(peer, ack, None);
+                    }
+                }
+                Action::Deliver => {
+                    if let (Some(tx), Some(r)) = (&entry.responses, &resp) {
+                        let _ = tx.send(r.clone());
+                    }
+                }
+                Action::Timeout => {
+                    if let Some(tx) = &entry.responses {
+                        let _ = tx.send(msg::response_to(&entry.request, 408, None, None));
+                    }
+                }
+                Action::Terminate => {
+                    self.clients.remove(key);
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, mut req: Request, source: Peer) {
+        let Some(mut via) = req.top_via() else { return };
+        // RFC 3261 18.2.1 and RFC 3581: record where the request really came from.
+        if via.host != source.addr.ip().to_string() {
+            via.params.set("received", Some(source.addr.ip().to_string()));
+        }
+        if via.params.has("rport") {
+            via.params.set("rport", Some(source.addr.port().to_string()));
+        }
+        msg::pop_first(&mut req.headers, "Via");
+        msg::prepend(&mut req.headers, "Via", via.to_string());
+        let branch = via.branch().map(str::to_string).unwrap_or_else(|| {
+            // RFC 2543 peers: no magic cookie, match on the dialog identifiers instead.
+            format!("2543|{}|{}|{}", req.call_id(), req.from_tag().unwrap_or_default(), req.cseq().0)
+        });
+        let method = req.method.to_string();
+        let now = Instant::now();
+
+        if req.method == Method::Ack {
+            let key = TxKey {
+                branch: branch.clone(),
+                method: "INVITE".into(),
+            };
+            if let Some(entry) = self.servers.get_mut(&key) {
+                if entry.tx.state != super::transaction::State::Accepted {
+                    entry.tx.on_ack(now);
+                    return;
+                }
+            }
+            self.acks.remove(&(req.call_id(), req.cseq().0));
+            let _ = self.events.send(EndpointEvent::Request(Incoming {
+                request: req,
+                source,
+                key: None,
+                cancels: None,
+            }));
+            return;
+        }
+
+        let key = TxKey { branch, method };
+        if let Some(entry) = self.servers.get_mut(&key) {
+            if entry.tx.on_retransmitted_request().contains(&Action::Retransmit) {
+                let (peer, last) = (entry.peer, entry.last.clone());
+                self.send(peer, last, None);
+            }
+            return;
+        }
+        let kind = if req.method == Method::Invite {
+            Kind::Invite
+        } else {
+            Kind::NonInvite
+        };
+        let cancels = (req.method == Method::Cancel)
+            .then(|| TxKey {
+                branch: key.branch.clone(),
+                method: "INVITE".into(),
+            })
+            .filter(|k| self.servers.contains_key(k));
+        self.servers.insert(
+            key.clone(),
+            ServerEntry {
+                tx: ServerTx::new(kind, source.proto.reliable(), self.timers),
+                peer: response_peer(&via, source),
+                last: Vec::new(),
+            },
+        );
+        let _ = self.events.send(EndpointEvent::Request(Incoming {
+            request: req,
+            source,
+            key: Some(key),
+            cancels,
+        }));
+    }
+
+    fn on_timers(&mut self, now: Instant) {
+        let due: Vec<TxKey> = self
+            .clients
+            .iter()
+            .filter(|(_, e)| e.tx.next_deadline().is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            if let Some(entry) = self.clients.get_mut(&key) {
+                let actions = entry.tx.on_timer(now);
+                self.client_actions(&key, actions, None);
+            }
+        }
+        let mut dead = Vec::new();
+        for (key, entry) in self.servers.iter_mut() {
+            if !entry.tx.next_deadline().is_some_and(|t| t <= now) {
+                continue;
+            }
+            for action in entry.tx.on_timer(now) {
+                match action {
+                    Action::Retransmit => {
+                        let _ = self.transport.try_send(entry.peer, &entry.last);
+                    }
+                    Action::Terminate => dead.push(key.clone()),
+                    _ => {}
+                }
+            }
+        }
+        for key in dead {
+            self.servers.remove(&key);
+        }
+        let mut gone = Vec::new();
+        for (id, p) in self.acks.iter_mut() {
+            if p.give_up <= now {
+                gone.push(id.clone());
+            } else if p.next <= now {
+                let _ = self.transport.try_send(p.peer, &p.bytes);
+                p.interval = (p.interval * 2).min(self.timers.t2);
+                p.next = now + p.interval;
+            }
+        }
+        for id in gone {
+            self.acks.remove(&id);
+            let _ = self
+                .events
+                .send(EndpointEvent::AckTimeout { call_id: id.0 });
+        }
+    }
+}
+
+/// RFC 3261 18.2.2 with RFC 3581: TCP answers on the connection; UDP to the source address when
+/// `rport` was asked for, else to the source IP and the Via port.
+fn response_peer(via: &Via, source: Peer) -> Peer {
+    if source.proto == Proto::Tcp || via.params.has("rport") {
+        return source;
+    }
+    Peer {
+        proto: Proto::Udp,
+        addr: SocketAddr::new(source.addr.ip(), via.port.unwrap_or(5060)),
+    }
+}
+
+/// Headers an ACK or CANCEL copies from the INVITE (RFC 3261 17.1.1.3, 9.1).
+fn derived_request(invite: &Request, method: Method, to: Option<String>) -> Request {
+    let mut headers = msg::Headers::default();
+    if let Some(via) = msg::get_all(&invite.headers, "Via").first() {
+        msg::push(&mut headers, "Via", via.clone());
+    }
+    for name in ["From", "Call-ID"] {
+        if let Some(v) = invite.header(name) {
+            msg::push(&mut headers, name, v);
+        }
+    }
+    if let Some(v) = to.or_else(|| invite.header("To")) {
+        msg::push(&mut headers, "To", v);
+    }
+    msg::push(&mut headers, "CSeq", format!("{} {method}", invite.cseq().0));
+    for route in msg::get_all(&invite.headers, "Route") {
+        msg::push(&mut headers, "Route", route);
+    }
+    msg::push(&mut headers, "Max-Forwards", "70");
+    Request {
+        method,
+        uri: invite.uri.clone(),
+        version: msg::Version::V2,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+fn build_ack(invite: &Request, resp: &Response) -> Request {
+    derived_request(invite, Method::Ack, resp.header("To"))
+}
+
+fn build_cancel(invite: &Request) -> Request {
+    derived_request(invite, Method::Cancel, None)
+}

@@ -1,0 +1,239 @@
+//! UDP and TCP transports (RFC 3261 section 18). One UDP socket and one TCP listener on the same
+//! port; TCP connections are pooled by remote address and framed by Content-Length. Everything
+//! received goes up one channel as `(bytes, Peer)`.
+
+use super::parse;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Proto::Udp => "UDP",
+            Proto::Tcp => "TCP",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Proto> {
+        match s.to_ascii_lowercase().as_str() {
+            "udp" => Some(Proto::Udp),
+            "tcp" => Some(Proto::Tcp),
+            _ => None,
+        }
+    }
+
+    pub fn reliable(&self) -> bool {
+        *self == Proto::Tcp
+    }
+}
+
+/// Where a message came from or goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub proto: Proto,
+    pub addr: SocketAddr,
+}
+
+pub type Inbox = mpsc::UnboundedSender<(Vec<u8>, Peer)>;
+
+#[derive(Clone)]
+pub struct Transport {
+    udp: Arc<UdpSocket>,
+    local: SocketAddr,
+    conns: Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>,
+    inbox: Inbox,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Transport {
+    /// Binds UDP and TCP on the same address (port 0: the OS picks one free for both).
+    pub async fn bind(addr: SocketAddr, inbox: Inbox) -> io::Result<Transport> {
+        let mut last_err = None;
+        for _ in 0..20 {
+            let udp = UdpSocket::bind(addr).await?;
+            let local = udp.local_addr()?;
+            match TcpListener::bind(local).await {
+                Ok(listener) => {
+                    let t = Transport {
+                        udp: Arc::new(udp),
+                        local,
+                        conns: Arc::default(),
+                        inbox,
+                        tasks: Arc::default(),
+                    };
+                    t.spawn_udp_reader();
+                    t.spawn_acceptor(listener);
+                    return Ok(t);
+                }
+                Err(e) if addr.port() == 0 => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| io::Error::other("no free port")))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Stops every reader, writer and listener task; the sockets close with them.
+    pub fn close(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+        self.conns.lock().unwrap().clear();
+    }
+
+    fn track(&self, handle: tokio::task::JoinHandle<()>) {
+        let mut tasks = self.tasks.lock().unwrap();
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle.abort_handle());
+    }
+
+    fn spawn_udp_reader(&self) {
+        let udp = self.udp.clone();
+        let inbox = self.inbox.clone();
+        self.track(tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_536];
+            loop {
+                match udp.recv_from(&mut buf).await {
+                    Ok((n, from)) => {
+                        let peer = Peer {
+                            proto: Proto::Udp,
+                            addr: from,
+                        };
+                        if inbox.send((buf[..n].to_vec(), peer)).is_err() {
+                            return;
+                        }
+                    }
+                    // ICMP port unreachable surfaces here on Linux; it is not fatal.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                    Err(e) => {
+                        tracing::warn!("UDP receive failed: {e}");
+                        if inbox.is_closed() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    fn spawn_acceptor(&self, listener: TcpListener) {
+        let this = self.clone();
+        self.track(tokio::spawn(async move {
+            loop {
+                let Ok((stream, from)) = listener.accept().await else {
+                    continue;
+                };
+                if this.inbox.is_closed() {
+                    return;
+                }
+                this.adopt(stream, from);
+            }
+        }));
+    }
+
+    /// Pools a connection: a writer task fed by a channel and a reader task that frames messages.
+    fn adopt(&self, stream: TcpStream, remote: SocketAddr) -> mpsc::UnboundedSender<Vec<u8>> {
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        self.conns.lock().unwrap().insert(remote, tx.clone());
+        self.track(tokio::spawn(async move {
+            while let Some(bytes) = rx.recv().await {
+                if wr.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        }));
+        let inbox = self.inbox.clone();
+        let conns = self.conns.clone();
+        self.track(tokio::spawn(async move {
+            let peer = Peer {
+                proto: Proto::Tcp,
+                addr: remote,
+            };
+            let mut buf = Vec::with_capacity(4096);
+            let mut chunk = [0u8; 8192];
+            'read: loop {
+                match rd.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                loop {
+                    match parse::frame_len(&buf) {
+                        Ok(Some(len)) => {
+                            let msg: Vec<u8> = buf.drain(..len).collect();
+                            if inbox.send((msg, peer)).is_err() {
+                                break 'read;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            // A stream we cannot frame cannot be resynchronised: close it.
+                            tracing::warn!("closing TCP connection from {remote}: {e}");
+                            let _ = inbox.send((std::mem::take(&mut buf), peer));
+                            break 'read;
+                        }
+                    }
+                }
+            }
+            conns.lock().unwrap().remove(&remote);
+        }));
+        tx
+    }
+
+    /// Sends without waiting: Ok(false) means a TCP connection must be opened first (`send`).
+    pub fn try_send(&self, peer: Peer, bytes: &[u8]) -> io::Result<bool> {
+        match peer.proto {
+            Proto::Udp => match self.udp.try_send_to(bytes, peer.addr) {
+                Ok(_) => Ok(true),
+                // A full socket buffer loses the datagram, as the network might: timers recover.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+                Err(e) => Err(e),
+            },
+            Proto::Tcp => {
+                let conns = self.conns.lock().unwrap();
+                match conns.get(&peer.addr) {
+                    Some(tx) if tx.send(bytes.to_vec()).is_ok() => Ok(true),
+                    _ => Ok(false),
+                }
+            }
+        }
+    }
+
+    pub async fn send(&self, peer: Peer, bytes: Vec<u8>) -> io::Result<()> {
+        match peer.proto {
+            Proto::Udp => self.udp.send_to(&bytes, peer.addr).await.map(|_| ()),
+            Proto::Tcp => {
+                let existing = self.conns.lock().unwrap().get(&peer.addr).cloned();
+                let tx = match existing {
+                    Some(tx) if !tx.is_closed() => tx,
+                    _ => {
+                        let stream = tokio::time::timeout(
+                            std::time::Duration::from_secs(5),
+                            TcpStream::connect(peer.addr),
+                        )
+                        .await
+                        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+                        self.adopt(stream, peer.addr)
+                    }
+                };
+                tx.send(bytes)
+                    .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "connection closed"))
+            }
+        }
+    }
+}
