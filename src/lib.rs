@@ -3,3 +3,6 @@
 
 pub mod sip;
 pub mod sdp;
+pub mod server;
+pub mod store;
+pub mod engine;

@@ -9,3 +9,5 @@ pub mod transaction;
 pub mod endpoint;
 pub mod transport;
 pub mod digest;
+pub mod locate;
+pub mod dialog;

@@ -1,0 +1,144 @@
+//! The engine's API: `Command`s in, `Event`s out. Ids are minted by the engine and come back in
+//! the first event about each thing. Events serialise as the CLI's JSON lines.
+
+use crate::sip::transport::Proto;
+use serde::Serialize;
+
+pub type AccountId = u32;
+pub type CallId = u32;
+
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    /// `sip:alice@example.com`
+    pub aor: String,
+    pub password: String,
+    pub display_name: Option<String>,
+    /// Outbound proxy / registrar `host[:port]`; `None` locates the domain's server.
+    pub server: Option<String>,
+    pub transport: Proto,
+    /// Registration interval asked for, seconds.
+    pub expires: u32,
+    /// Register as soon as the account is added.
+    pub register: bool,
+}
+
+impl AccountConfig {
+    pub fn new(aor: &str, password: &str) -> AccountConfig {
+        AccountConfig {
+            aor: aor.to_string(),
+            password: password.to_string(),
+            display_name: None,
+            server: None,
+            transport: Proto::Udp,
+            expires: 3600,
+            register: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    AddAccount(AccountConfig),
+    Register(AccountId),
+    Unregister(AccountId),
+    /// Call a SIP URI, or a bare user/number completed with the account's domain.
+    Call { account: AccountId, target: String },
+    Answer(CallId),
+    /// Refuse an incoming call with 603 Decline.
+    Decline(CallId),
+    /// End a call in any state: CANCEL before the answer, BYE after.
+    Hangup(CallId),
+    /// Unregister every account, then stop.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    Dialing,
+    Trying,
+    Ringing,
+    /// 183 Session Progress: early media.
+    Progress,
+    /// Incoming call alerting the user (we sent 180).
+    Incoming,
+    /// Answered, waiting for the ACK.
+    Connecting,
+    Connected,
+    Ending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Outgoing,
+    Incoming,
+}
+
+impl Direction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Direction::Outgoing => "outgoing",
+            Direction::Incoming => "incoming",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    AccountAdded {
+        account: AccountId,
+        aor: String,
+    },
+    Registering {
+        account: AccountId,
+        aor: String,
+    },
+    Registered {
+        account: AccountId,
+        aor: String,
+        expires: u32,
+    },
+    RegistrationFailed {
+        account: AccountId,
+        aor: String,
+        status: u16,
+        reason: String,
+        message: String,
+        /// Seconds until the next try; `None` when retrying cannot help (wrong password).
+        retry_in: Option<u64>,
+    },
+    Unregistered {
+        account: AccountId,
+        aor: String,
+    },
+    IncomingCall {
+        call: CallId,
+        account: AccountId,
+        from: String,
+        display_name: Option<String>,
+    },
+    Call {
+        call: CallId,
+        state: CallState,
+        peer: String,
+        direction: Direction,
+        status: Option<u16>,
+        reason: Option<String>,
+    },
+    CallEnded {
+        call: CallId,
+        peer: String,
+        direction: Direction,
+        status: u16,
+        reason: String,
+        message: String,
+        /// Seconds from answer to end (0 when never answered).
+        duration: u64,
+    },
+    Error {
+        message: String,
+    },
+    Stopped,
+}

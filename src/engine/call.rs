@@ -1,0 +1,637 @@
+//! Calls (RFC 3261 sections 13-15, RFC 3264): outgoing INVITE with our SDP offer, provisional
+//! states, 2xx + ACK, 3xx redirects, digest retry, every failure turned into a call-ended reason;
+//! incoming INVITE with 180, answer/decline, CANCEL, BYE, re-INVITE, busy when already in a call.
+//! Media sockets are reserved here and their addresses offered; audio and MSRP bytes come later.
+
+use super::{reason, AccountId, CallId, CallState, Core, Ctx, Direction, Event};
+use crate::sdp::{self, LocalMedia, Session};
+use crate::sip::dialog::Dialog;
+use crate::sip::endpoint::{Incoming, TxKey};
+use crate::sip::headers::{NameAddr, SipUri};
+use crate::sip::locate;
+use crate::sip::message::{self as msg, Headers, MessageExt, Method, Request, Response, Version};
+use crate::sip::transport::Peer;
+use std::time::Instant;
+
+const MAX_REDIRECTS: u32 = 5;
+
+pub(crate) struct Call {
+    account: AccountId,
+    direction: Direction,
+    state: CallState,
+    peer: String,
+    /// UAC: our current INVITE; UAS: the INVITE we received.
+    invite: Request,
+    invite_key: Option<TxKey>,
+    invite_peer: Option<Peer>,
+    dialog: Option<Dialog>,
+    local_tag: String,
+    media: LocalMedia,
+    sdp_version: u64,
+    answered: Option<Instant>,
+    db_id: Option<i64>,
+    redirects: u32,
+    hangup_wanted: bool,
+    /// Reserved media ports; held so no one else takes them before the media layer does.
+    _rtp: Option<std::net::UdpSocket>,
+    _msrp: Option<std::net::TcpListener>,
+}
+
+/// Binds an even RTP port and an MSRP listener on `ip` and describes them for SDP.
+fn reserve_media(ip: std::net::IpAddr, user: &str) -> (LocalMedia, Option<std::net::UdpSocket>, Option<std::net::TcpListener>) {
+    let rtp = (0..20).find_map(|_| {
+        let s = std::net::UdpSocket::bind((ip, 0)).ok()?;
+        (s.local_addr().ok()?.port() % 2 == 0).then_some(s)
+    });
+    let msrp = std::net::TcpListener::bind((ip, 0)).ok();
+    let msrp_path = msrp
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| format!("msrp://{}/{};tcp", a, msg::random_token(12)));
+    let media = LocalMedia {
+        user: user.to_string(),
+        address: ip,
+        rtp_port: rtp.as_ref().and_then(|s| s.local_addr().ok()).map(|a| a.port()).unwrap_or(9),
+        msrp_path,
+        accept_types: "text/plain message/cpim application/octet-stream *".into(),
+    };
+    (media, rtp, msrp)
+}
+
+impl Core {
+    fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    async fn call_event(&self, id: CallId, status: Option<u16>, reason: Option<String>) {
+        let Some(c) = self.calls.get(&id) else { return };
+        self.emit(Event::Call {
+            call: id,
+            state: c.state,
+            peer: c.peer.clone(),
+            direction: c.direction,
+            status,
+            reason,
+        })
+        .await;
+    }
+
+    /// Ends a call: history row, event, forget it.
+    pub(super) async fn end_call(&mut self, id: CallId, status: u16, phrase: &str) {
+        let Some(c) = self.calls.remove(&id) else { return };
+        let duration = c.answered.map(|a| a.elapsed().as_secs()).unwrap_or(0);
+        let message = if status == 200 {
+            reason::describe(200).to_string()
+        } else {
+            reason::line(status, phrase)
+        };
+        if let (Some(store), Some(db)) = (&self.config.store, c.db_id) {
+            if let Err(e) = store.call_ended(db, status, &message) {
+                tracing::warn!("could not save call end: {e}");
+            }
+        }
+        self.emit(Event::CallEnded {
+            call: id,
+            peer: c.peer,
+            direction: c.direction,
+            status,
+            reason: phrase.to_string(),
+            message,
+            duration,
+        })
+        .await;
+    }
+
+    fn record_start(&self, account: AccountId, call_id: &str, dir: Direction, peer: &str) -> Option<i64> {
+        let store = self.config.store.as_ref()?;
+        let aor = self.accounts.get(&account)?.uri.aor();
+        store
+            .start_call(&aor, call_id, dir.as_str(), peer)
+            .map_err(|e| tracing::warn!("could not save call: {e}"))
+            .ok()
+    }
+
+    /// `bob`, `1234` or `sip:bob@example.com`: a full URI for this account.
+    fn complete_target(&self, account: AccountId, target: &str) -> Option<SipUri> {
+        let acc = self.accounts.get(&account)?;
+        let t = target.trim();
+        let full = if t.contains(':') && !t.contains('@') && t.starts_with("sip") || t.starts_with("sip:") || t.starts_with("sips:") {
+            t.to_string()
+        } else if t.contains('@') {
+            format!("sip:{t}")
+        } else {
+            format!("sip:{t}@{}", acc.uri.host)
+        };
+        SipUri::parse(&full).ok()
+    }
+
+    pub(super) async fn call(&mut self, account: AccountId, target: &str) {
+        let Some(uri) = self.complete_target(account, target) else {
+            let message = format!("“{target}” is not a SIP address or number");
+            return self.emit(Event::Error { message }).await;
+        };
+        let peer = match self.route_for(account, &uri).await {
+            Ok(p) => p,
+            Err(e) => {
+                let message = format!("Cannot reach {}: {e}", uri.host);
+                return self.emit(Event::Error { message }).await;
+            }
+        };
+        let acc = &self.accounts[&account];
+        let from_tag = msg::new_tag();
+        let local_ip = self.endpoint.contact_addr(peer.addr).ip();
+        let (media, rtp, msrp) = reserve_media(local_ip, &acc.user());
+        let offer = sdp::offer(&media, 1);
+        let mut h = Headers::default();
+        msg::push(&mut h, "From", format!("{};tag={from_tag}", acc.from_header()));
+        msg::push(&mut h, "To", NameAddr::new(uri.aor()).to_string());
+        msg::push(&mut h, "Call-ID", msg::new_call_id(&acc.uri.host));
+        msg::push(&mut h, "CSeq", "1 INVITE");
+        msg::push(&mut h, "Contact", self.contact(&acc.user(), peer));
+        msg::push(&mut h, "Allow", super::ALLOW);
+        msg::push(&mut h, "User-Agent", super::USER_AGENT);
+        msg::push(&mut h, "Content-Type", "application/sdp");
+        let invite = Request {
+            method: Method::Invite,
+            uri: rsip::Uri::try_from(uri.to_string()).unwrap_or_default(),
+            version: Version::V2,
+            headers: h,
+            body: offer.to_string().into_bytes(),
+        };
+        let id = self.mint();
+        let peer_uri = uri.aor();
+        let db_id = self.record_start(account, &invite.call_id(), Direction::Outgoing, &peer_uri);
+        let key = self.send(Ctx::Invite(id), invite.clone(), peer);
+        self.calls.insert(
+            id,
+            Call {
+                account,
+                direction: Direction::Outgoing,
+                state: CallState::Dialing,
+                peer: peer_uri,
+                invite,
+                invite_key: Some(key),
+                invite_peer: Some(peer),
+                dialog: None,
+                local_tag: from_tag,
+                media,
+                sdp_version: 1,
+                answered: None,
+                db_id,
+                redirects: 0,
+                hangup_wanted: false,
+                _rtp: rtp,
+                _msrp: msrp,
+            },
+        );
+        self.call_event(id, None, None).await;
+    }
+
+    /// Resends our INVITE as a new transaction (after a challenge or a redirect).
+    fn resend_invite(&mut self, id: CallId, invite: Request, peer: Peer) {
+        let key = self.send(Ctx::Invite(id), invite.clone(), peer);
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.invite = invite;
+            c.invite_key = Some(key);
+            c.invite_peer = Some(peer);
+        }
+    }
+
+    pub(super) async fn invite_response(&mut self, id: CallId, resp: Response) {
+        let code = msg::code_of(&resp);
+        let Some(c) = self.calls.get_mut(&id) else {
+            // A late 2xx for a call we already ended: ACK and BYE it (RFC 3261 15).
+            if (200..300).contains(&code) {
+                tracing::info!("late 2xx for a finished call");
+            }
+            return;
+        };
+        if resp.cseq().0 != c.invite.cseq().0 {
+            return;
+        }
+        let phrase = msg::reason_of(&resp);
+        match code {
+            100 => {
+                c.state = CallState::Trying;
+                self.call_event(id, Some(code), Some(phrase)).await;
+            }
+            101..=199 => {
+                c.state = if code == 183 {
+                    CallState::Progress
+                } else {
+                    CallState::Ringing
+                };
+                if c.hangup_wanted {
+                    if let Some(k) = &c.invite_key {
+                        self.endpoint.cancel(k);
+                    }
+                }
+                self.call_event(id, Some(code), Some(phrase)).await;
+            }
+            200..=299 => {
+                if c.dialog.is_some() {
+                    // A retransmitted 2xx: our ACK was lost, send it again.
+                    self.send_ack(id);
+                    return;
+                }
+                let dialog = Dialog::uac(&c.invite, &resp);
+                c.dialog = Some(dialog);
+                let neg = std::str::from_utf8(&resp.body)
+                    .ok()
+                    .and_then(|b| Session::parse(b).ok())
+                    .map(|s| sdp::accept_answer(&s));
+                tracing::info!(?neg, "call {id} media negotiated");
+                c.state = CallState::Connected;
+                c.answered = Some(Instant::now());
+                let (db, hangup) = (c.db_id, c.hangup_wanted);
+                self.send_ack(id);
+                if let (Some(store), Some(db)) = (&self.config.store, db) {
+                    let _ = store.call_answered(db);
+                }
+                self.call_event(id, Some(code), Some(phrase)).await;
+                if hangup {
+                    self.hangup(id).await;
+                }
+            }
+            300..=399 => {
+                let target = resp.contact().and_then(|a| SipUri::parse(&a.uri).ok());
+                match target {
+                    Some(t) if c.redirects < MAX_REDIRECTS && !c.hangup_wanted => {
+                        c.redirects += 1;
+                        let mut invite = c.invite.clone();
+                        invite.uri = rsip::Uri::try_from(t.to_string()).unwrap_or_default();
+                        let n = invite.cseq().0 + 1;
+                        msg::set(&mut invite.headers, "CSeq", format!("{n} INVITE"));
+                        msg::set(&mut invite.headers, "To", NameAddr::new(t.aor()).to_string());
+                        let account = c.account;
+                        let peer = match self.route_for(account, &t).await {
+                            Ok(p) => p,
+                            Err(_) => return self.end_call(id, code, &phrase).await,
+                        };
+                        if let Some(c) = self.calls.get_mut(&id) {
+                            c.peer = t.aor();
+                            c.state = CallState::Dialing;
+                        }
+                        self.resend_invite(id, invite, peer);
+                        let why = format!("Redirected ({code}) to {}", t.aor());
+                        self.call_event(id, Some(code), Some(why)).await;
+                    }
+                    _ => self.end_call(id, code, &phrase).await,
+                }
+            }
+            401 | 407 => {
+                let mut invite = c.invite.clone();
+                let (account, peer) = (c.account, c.invite_peer);
+                let hangup = c.hangup_wanted;
+                let ok = !hangup
+                    && self
+                        .accounts
+                        .get_mut(&account)
+                        .is_some_and(|a| a.authorize(&mut invite, &resp));
+                match (ok, peer) {
+                    (true, Some(peer)) => {
+                        let n = invite.cseq().0 + 1;
+                        msg::set(&mut invite.headers, "CSeq", format!("{n} INVITE"));
+                        self.resend_invite(id, invite, peer);
+                    }
+                    _ => self.end_call(id, code, &phrase).await,
+                }
+            }
+            _ => self.end_call(id, code, &phrase).await,
+        }
+    }
+
+    fn send_ack(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else { return };
+        let Some(d) = c.dialog.as_mut() else { return };
+        let cseq = c.invite.cseq().0;
+        let contact = c.invite.header("Contact").unwrap_or_default();
+        let mut ack = d.request(Method::Ack, Some(cseq), &contact);
+        for name in ["Authorization", "Proxy-Authorization"] {
+            if let Some(v) = c.invite.header(name) {
+                msg::push(&mut ack.headers, name, v);
+            }
+        }
+        let hop = d.next_hop();
+        let fallback = c.invite_peer;
+        let endpoint = self.endpoint.clone();
+        tokio::spawn(async move {
+            let peer = match hop {
+                Some(h) => locate::resolve(&h).await.ok().or(fallback),
+                None => fallback,
+            };
+            if let Some(p) = peer {
+                endpoint.send_stateless(ack, p);
+            }
+        });
+    }
+
+    pub(super) async fn incoming_invite(&mut self, inc: Incoming) {
+        let req = &inc.request;
+        let ruri = SipUri::parse(&req.uri.to_string()).ok();
+        let to_user = req.to_addr().and_then(|a| SipUri::parse(&a.uri).ok()).and_then(|u| u.user);
+        let user = ruri.as_ref().and_then(|u| u.user.clone()).or(to_user);
+        let account = self
+            .accounts
+            .iter()
+            .find(|(_, a)| Some(a.user()) == user)
+            .or_else(|| (self.accounts.len() == 1).then(|| self.accounts.iter().next()).flatten())
+            .map(|(id, _)| *id);
+        let Some(account) = account else {
+            return self.respond(&inc, self.reply_for(req, 404));
+        };
+        let ctype = req.header("Content-Type").unwrap_or_default();
+        if !req.body.is_empty() && !ctype.to_ascii_lowercase().starts_with("application/sdp") {
+            let mut r = self.reply_for(req, 415);
+            msg::push(&mut r.headers, "Accept", "application/sdp");
+            return self.respond(&inc, r);
+        }
+        if let Some(unknown) = req.header("Require") {
+            let mut r = self.reply_for(req, 420);
+            msg::push(&mut r.headers, "Unsupported", unknown);
+            return self.respond(&inc, r);
+        }
+        if self.active_calls() > 0 && !self.config.call_waiting {
+            return self.respond(&inc, self.reply_for(req, 486));
+        }
+        let local_ip = self.endpoint.contact_addr(inc.source.addr).ip();
+        let user = self.accounts[&account].user();
+        let (media, rtp, msrp) = reserve_media(local_ip, &user);
+        if !req.body.is_empty() {
+            let offer = match std::str::from_utf8(&req.body).ok().map(Session::parse) {
+                Some(Ok(s)) => s,
+                _ => return self.respond(&inc, msg::response_to(req, 400, Some("Bad SDP"), Some(&msg::new_tag()))),
+            };
+            if let Err(e) = sdp::answer(&offer, &media, 1) {
+                tracing::info!("refusing call: {e}");
+                return self.respond(&inc, self.reply_for(req, 488));
+            }
+        }
+        let local_tag = msg::new_tag();
+        let from = req.from_addr();
+        let peer = from
+            .as_ref()
+            .and_then(|a| SipUri::parse(&a.uri).ok())
+            .map(|u| u.aor())
+            .unwrap_or_default();
+        let display_name = from.and_then(|a| a.display);
+        let id = self.mint();
+        let db_id = self.record_start(account, &req.call_id(), Direction::Incoming, &peer);
+        let mut dialog = Dialog::uas(req, &local_tag);
+        dialog.local = {
+            let to = req.header("To").unwrap_or_default();
+            format!("{to};tag={local_tag}")
+        };
+        let contact = self.contact(&user, inc.source);
+        let mut ringing = msg::response_to(req, 180, None, Some(&local_tag));
+        msg::push(&mut ringing.headers, "Contact", contact);
+        for rr in msg::get_all(&req.headers, "Record-Route") {
+            msg::push(&mut ringing.headers, "Record-Route", rr);
+        }
+        self.respond(&inc, ringing);
+        self.calls.insert(
+            id,
+            Call {
+                account,
+                direction: Direction::Incoming,
+                state: CallState::Incoming,
+                peer: peer.clone(),
+                invite: inc.request,
+                invite_key: inc.key,
+                invite_peer: Some(inc.source),
+                dialog: Some(dialog),
+                local_tag,
+                media,
+                sdp_version: 1,
+                answered: None,
+                db_id,
+                redirects: 0,
+                hangup_wanted: false,
+                _rtp: rtp,
+                _msrp: msrp,
+            },
+        );
+        self.emit(Event::IncomingCall {
+            call: id,
+            account,
+            from: peer,
+            display_name,
+        })
+        .await;
+        self.call_event(id, Some(180), Some("Ringing".into())).await;
+    }
+
+    /// Our SDP for a call: the answer to its offer, or an offer when the INVITE had none.
+    fn local_sdp(c: &mut Call, offer: Option<&[u8]>) -> Option<String> {
+        c.sdp_version += 1;
+        match offer.filter(|b| !b.is_empty()) {
+            Some(body) => {
+                let offer = Session::parse(std::str::from_utf8(body).ok()?).ok()?;
+                let (ans, neg) = sdp::answer(&offer, &c.media, c.sdp_version).ok()?;
+                tracing::info!(?neg, "media negotiated");
+                Some(ans.to_string())
+            }
+            None => Some(sdp::offer(&c.media, c.sdp_version).to_string()),
+        }
+    }
+
+    pub(super) async fn answer(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else { return };
+        if c.state != CallState::Incoming {
+            return;
+        }
+        let body = c.invite.body.clone();
+        let Some(sdp) = Self::local_sdp(c, Some(&body)) else {
+            return self.decline_with(id, 488).await;
+        };
+        let c = self.calls.get_mut(&id).unwrap();
+        let mut ok = msg::response_to(&c.invite, 200, None, Some(&c.local_tag));
+        let user = c.invite.to_addr().and_then(|a| SipUri::parse(&a.uri).ok()).and_then(|u| u.user).unwrap_or_default();
+        let src = c.invite_peer;
+        for rr in msg::get_all(&c.invite.headers, "Record-Route") {
+            msg::push(&mut ok.headers, "Record-Route", rr);
+        }
+        msg::push(&mut ok.headers, "Allow", super::ALLOW);
+        msg::push(&mut ok.headers, "Content-Type", "application/sdp");
+        ok.body = sdp.into_bytes();
+        c.state = CallState::Connecting;
+        let key = c.invite_key.clone();
+        if let Some(src) = src {
+            let contact = self.contact(&user, src);
+            msg::push(&mut ok.headers, "Contact", contact);
+        }
+        if let Some(k) = key {
+            self.endpoint.respond_until_ack(&k, ok);
+        }
+        self.call_event(id, Some(200), Some("OK".into())).await;
+    }
+
+    async fn decline_with(&mut self, id: CallId, code: u16) {
+        let Some(c) = self.calls.get(&id) else { return };
+        if c.state != CallState::Incoming {
+            return;
+        }
+        let r = msg::response_to(&c.invite, code, None, Some(&c.local_tag));
+        if let Some(k) = &c.invite_key {
+            self.endpoint.respond(k, r);
+        }
+        self.end_call(id, code, msg::default_reason(code)).await;
+    }
+
+    pub(super) async fn decline(&mut self, id: CallId) {
+        self.decline_with(id, 603).await;
+    }
+
+    pub(super) async fn hangup(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else { return };
+        match (c.direction, c.state) {
+            (Direction::Incoming, CallState::Incoming) => self.decline_with(id, 603).await,
+            (Direction::Outgoing, CallState::Dialing | CallState::Trying | CallState::Ringing | CallState::Progress) => {
+                c.hangup_wanted = true;
+                if let Some(k) = &c.invite_key {
+                    // The endpoint holds the CANCEL until a provisional response arrives.
+                    self.endpoint.cancel(k);
+                }
+            }
+            (_, CallState::Connected | CallState::Connecting) => self.send_bye(id).await,
+            _ => {}
+        }
+    }
+
+    async fn send_bye(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else { return };
+        let Some(d) = c.dialog.as_mut() else { return };
+        let contact = match c.direction {
+            Direction::Outgoing => c.invite.header("Contact").unwrap_or_default(),
+            Direction::Incoming => String::new(),
+        };
+        let mut bye = d.request(Method::Bye, None, &contact);
+        if contact.is_empty() {
+            msg::remove(&mut bye.headers, "Contact");
+        }
+        msg::push(&mut bye.headers, "User-Agent", super::USER_AGENT);
+        let hop = d.next_hop();
+        let fallback = c.invite_peer;
+        c.state = CallState::Ending;
+        let peer = match hop {
+            Some(h) => locate::resolve(&h).await.ok().or(fallback),
+            None => fallback,
+        };
+        match peer {
+            Some(p) => {
+                self.send(Ctx::Bye(id), bye, p);
+                self.call_event(id, None, None).await;
+            }
+            None => self.end_call(id, 200, "OK").await,
+        }
+    }
+
+    pub(super) async fn bye_response(&mut self, id: CallId, resp: Response) {
+        let code = msg::code_of(&resp);
+        if code < 200 {
+            return;
+        }
+        if code == 401 || code == 407 {
+            // Digest on BYE: answer the challenge once with the same dialog.
+            let Some(c) = self.calls.get_mut(&id) else { return };
+            let (account, peer) = (c.account, c.invite_peer);
+            let Some(d) = c.dialog.as_mut() else { return };
+            let mut bye = d.request(Method::Bye, None, "");
+            msg::remove(&mut bye.headers, "Contact");
+            let ok = self.accounts.get_mut(&account).is_some_and(|a| a.authorize(&mut bye, &resp));
+            if let (true, Some(p)) = (ok, peer) {
+                self.send(Ctx::Bye(id), bye, p);
+                return;
+            }
+        }
+        // Whatever the answer (200, 481, timeout), the call is over for us.
+        self.end_call(id, 200, "OK").await;
+    }
+
+    fn find_by_dialog(&self, req: &Request) -> Option<CallId> {
+        self.calls
+            .iter()
+            .find(|(_, c)| c.dialog.as_ref().is_some_and(|d| d.matches(req)))
+            .map(|(id, _)| *id)
+    }
+
+    pub(super) async fn incoming_ack(&mut self, inc: Incoming) {
+        let Some(id) = self.find_by_dialog(&inc.request) else { return };
+        let c = self.calls.get_mut(&id).unwrap();
+        if c.state == CallState::Connecting {
+            c.state = CallState::Connected;
+            c.answered = Some(Instant::now());
+            if let (Some(store), Some(db)) = (&self.config.store, c.db_id) {
+                let _ = store.call_answered(db);
+            }
+            self.call_event(id, None, None).await;
+        }
+    }
+
+    pub(super) async fn incoming_bye(&mut self, inc: Incoming) {
+        let Some(id) = self.find_by_dialog(&inc.request) else {
+            return self.respond(&inc, self.reply_for(&inc.request, 481));
+        };
+        let r = msg::response_to(&inc.request, 200, None, None);
+        self.respond(&inc, r);
+        // The call ended normally from the other side.
+        self.end_call(id, 200, "Remote hung up").await;
+    }
+
+    pub(super) async fn incoming_cancel(&mut self, inc: Incoming) {
+        let target = inc.cancels.clone().and_then(|k| {
+            self.calls
+                .iter()
+                .find(|(_, c)| c.direction == Direction::Incoming && c.invite_key.as_ref() == Some(&k))
+                .map(|(id, _)| *id)
+        });
+        let Some(id) = target else {
+            return self.respond(&inc, self.reply_for(&inc.request, 481));
+        };
+        self.respond(&inc, msg::response_to(&inc.request, 200, None, None));
+        let c = &self.calls[&id];
+        if c.state == CallState::Incoming {
+            let r = msg::response_to(&c.invite, 487, None, Some(&c.local_tag));
+            if let Some(k) = &c.invite_key {
+                self.endpoint.respond(k, r);
+            }
+            self.end_call(id, 487, "Request Terminated").await;
+        }
+    }
+
+    pub(super) async fn reinvite(&mut self, inc: Incoming) {
+        let Some(id) = self.find_by_dialog(&inc.request) else {
+            return self.respond(&inc, self.reply_for(&inc.request, 481));
+        };
+        let c = self.calls.get_mut(&id).unwrap();
+        if let Some(contact) = inc.request.contact() {
+            if let Some(d) = c.dialog.as_mut() {
+                d.remote_target = contact.uri;
+            }
+        }
+        let body = inc.request.body.clone();
+        let Some(sdp) = Self::local_sdp(c, Some(&body)) else {
+            return self.respond(&inc, self.reply_for(&inc.request, 488));
+        };
+        let mut ok = msg::response_to(&inc.request, 200, None, None);
+        msg::push(&mut ok.headers, "Content-Type", "application/sdp");
+        let user = self.accounts.get(&c.account).map(|a| a.user()).unwrap_or_default();
+        ok.body = sdp.into_bytes();
+        msg::push(&mut ok.headers, "Contact", self.contact(&user, inc.source));
+        if let Some(k) = &inc.key {
+            self.endpoint.respond_until_ack(k, ok);
+        }
+    }
+
+    pub(super) async fn ack_timeout(&mut self, call_id: &str) {
+        let id = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.state == CallState::Connecting && c.invite.call_id() == call_id)
+            .map(|(id, _)| *id);
+        if let Some(id) = id {
+            self.send_bye(id).await;
+            self.end_call(id, 408, "No ACK received").await;
+        }
+    }
+}

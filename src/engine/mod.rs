@@ -1,0 +1,285 @@
+//! The session manager: one tokio task owning every account, registration and call. The GUI,
+//! the CLI and the tests drive it through `EngineHandle` (commands) and the event receiver alone.
+//! SIP traffic goes through one `sip::Endpoint`; each client transaction's responses come back
+//! into the engine's loop tagged with what they answer.
+
+pub mod api;
+mod call;
+pub mod reason;
+mod register;
+
+pub use api::*;
+
+use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming};
+use crate::sip::headers::SipUri;
+use crate::sip::locate;
+use crate::sip::message::{self as msg, MessageExt, Method, Request, Response};
+use crate::sip::transaction::Timers;
+use crate::sip::transport::Peer;
+use crate::store::Store;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub const USER_AGENT: &str = concat!("Parley/", env!("CARGO_PKG_VERSION"));
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Local SIP address (UDP and TCP); port 0 lets the OS choose.
+    pub bind: SocketAddr,
+    pub timers: Timers,
+    pub store: Option<Arc<Store>>,
+    /// Let a second incoming call ring while in a call instead of answering 486 Busy Here.
+    pub call_waiting: bool,
+}
+
+impl EngineConfig {
+    pub fn new(bind: SocketAddr) -> EngineConfig {
+        EngineConfig {
+            bind,
+            timers: Timers::default(),
+            store: None,
+            call_waiting: false,
+        }
+    }
+}
+
+/// The GUI's and CLI's way in. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+    local: SocketAddr,
+}
+
+impl EngineHandle {
+    pub async fn send(&self, cmd: Command) {
+        let _ = self.tx.send(cmd).await;
+    }
+
+    /// For callers outside async code (GUI callbacks); fails only when the queue is full.
+    pub fn try_send(&self, cmd: Command) -> bool {
+        self.tx.try_send(cmd).is_ok()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+pub struct Engine;
+
+impl Engine {
+    pub async fn start(config: EngineConfig) -> std::io::Result<(EngineHandle, mpsc::Receiver<Event>)> {
+        let (endpoint, sip_events) = Endpoint::start(config.bind, config.timers).await?;
+        let local = endpoint.local_addr();
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (ev_tx, ev_rx) = mpsc::channel(256);
+        let (int_tx, int_rx) = mpsc::unbounded_channel();
+        let core = Core {
+            endpoint,
+            config,
+            events: ev_tx,
+            internal: int_tx,
+            accounts: HashMap::new(),
+            calls: HashMap::new(),
+            next_id: 1,
+            shutting_down: None,
+        };
+        tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
+        Ok((EngineHandle { tx: cmd_tx, local }, ev_rx))
+    }
+}
+
+/// What a client transaction's responses are about.
+#[derive(Debug, Clone, Copy)]
+enum Ctx {
+    Register(AccountId),
+    Invite(CallId),
+    Bye(CallId),
+}
+
+enum Internal {
+    Response(Ctx, Response),
+}
+
+pub(crate) struct Core {
+    endpoint: Endpoint,
+    config: EngineConfig,
+    events: mpsc::Sender<Event>,
+    internal: mpsc::UnboundedSender<Internal>,
+    accounts: HashMap<AccountId, register::Account>,
+    calls: HashMap<CallId, call::Call>,
+    next_id: u32,
+    /// Set by Shutdown: when to stop even if un-REGISTERs are unanswered.
+    shutting_down: Option<Instant>,
+}
+
+impl Core {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut sip: mpsc::UnboundedReceiver<EndpointEvent>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) {
+        loop {
+            if let Some(deadline) = self.shutting_down {
+                let pending = self.accounts.values().any(|a| a.busy());
+                if !pending || Instant::now() >= deadline {
+                    break;
+                }
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd).await,
+                    None => { self.command(Command::Shutdown).await; }
+                },
+                Some(ev) = sip.recv() => self.sip_event(ev).await,
+                Some(Internal::Response(ctx, resp)) = internal.recv() => self.response(ctx, resp).await,
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => self.timers().await,
+            }
+        }
+        self.emit(Event::Stopped).await;
+    }
+
+    fn next_wake(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let acc = self.accounts.values().filter_map(|a| a.next_timer());
+        let shut = self.shutting_down.into_iter();
+        acc.chain(shut).min().unwrap_or(far)
+    }
+
+    async fn emit(&self, ev: Event) {
+        tracing::debug!(?ev, "event");
+        let _ = self.events.send(ev).await;
+    }
+
+    fn mint(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Starts a client transaction whose responses come back as `Internal::Response(ctx, _)`.
+    fn send(&self, ctx: Ctx, req: Request, peer: Peer) -> crate::sip::endpoint::TxKey {
+        let mut handle = self.endpoint.send_request(req, peer);
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            while let Some(r) = handle.responses.recv().await {
+                if internal.send(Internal::Response(ctx, r)).is_err() {
+                    break;
+                }
+            }
+        });
+        handle.key
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::AddAccount(cfg) => self.add_account(cfg).await,
+            Command::Register(id) => self.register(id, false).await,
+            Command::Unregister(id) => self.register(id, true).await,
+            Command::Call { account, target } => self.call(account, &target).await,
+            Command::Answer(id) => self.answer(id).await,
+            Command::Decline(id) => self.decline(id).await,
+            Command::Hangup(id) => self.hangup(id).await,
+            Command::Shutdown => {
+                if self.shutting_down.is_some() {
+                    return;
+                }
+                self.shutting_down = Some(Instant::now() + Duration::from_secs(3));
+                let calls: Vec<CallId> = self.calls.keys().copied().collect();
+                for c in calls {
+                    self.hangup(c).await;
+                }
+                let ids: Vec<AccountId> = self.accounts.keys().copied().collect();
+                for id in ids {
+                    if self.accounts[&id].registered() {
+                        self.register(id, true).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn sip_event(&mut self, ev: EndpointEvent) {
+        match ev {
+            EndpointEvent::Request(inc) => self.request(inc).await,
+            EndpointEvent::AckTimeout { call_id } => self.ack_timeout(&call_id).await,
+        }
+    }
+
+    async fn request(&mut self, inc: Incoming) {
+        match inc.request.method {
+            Method::Invite if inc.request.to_tag().is_none() => self.incoming_invite(inc).await,
+            Method::Invite => self.reinvite(inc).await,
+            Method::Ack => self.incoming_ack(inc).await,
+            Method::Bye => self.incoming_bye(inc).await,
+            Method::Cancel => self.incoming_cancel(inc).await,
+            Method::Options => {
+                let mut r = self.reply_for(&inc.request, 200);
+                msg::push(&mut r.headers, "Accept", "application/sdp");
+                self.respond(&inc, r);
+            }
+            _ => {
+                let mut r = self.reply_for(&inc.request, 405);
+                msg::push(&mut r.headers, "Allow", ALLOW);
+                self.respond(&inc, r);
+            }
+        }
+    }
+
+    fn reply_for(&self, req: &Request, code: u16) -> Response {
+        let mut r = msg::response_to(req, code, None, Some(&msg::new_tag()));
+        msg::push(&mut r.headers, "User-Agent", USER_AGENT);
+        r
+    }
+
+    fn respond(&self, inc: &Incoming, resp: Response) {
+        if let Some(key) = &inc.key {
+            self.endpoint.respond(key, resp);
+        }
+    }
+
+    async fn response(&mut self, ctx: Ctx, resp: Response) {
+        match ctx {
+            Ctx::Register(id) => self.register_response(id, resp).await,
+            Ctx::Invite(id) => self.invite_response(id, resp).await,
+            Ctx::Bye(id) => self.bye_response(id, resp).await,
+        }
+    }
+
+    async fn timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<AccountId> = self
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.next_timer().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(a) = self.accounts.get_mut(&id) {
+                a.clear_timer();
+            }
+            self.register(id, false).await;
+        }
+    }
+
+    /// Where a request for `uri` goes from `account`: its outbound server if it has one.
+    async fn route_for(&self, account: AccountId, uri: &SipUri) -> std::io::Result<Peer> {
+        match self.accounts.get(&account).and_then(|a| a.server) {
+            Some(peer) => Ok(peer),
+            None => locate::resolve(uri).await,
+        }
+    }
+
+    /// Our Contact URI as seen from `toward`.
+    fn contact(&self, user: &str, toward: Peer) -> String {
+        let addr = self.endpoint.contact_addr(toward.addr);
+        let t = toward.proto.as_str().to_ascii_lowercase();
+        format!("<sip:{user}@{addr};transport={t}>")
+    }
+}

@@ -1,0 +1,318 @@
+//! Accounts and registration (RFC 3261 section 10): REGISTER with Expires, digest on 401/407,
+//! 423 handled with Min-Expires, refresh before expiry, retry with backoff, un-REGISTER on exit.
+
+use super::{reason, AccountConfig, AccountId, Core, Ctx, Event};
+use crate::sip::digest::Challenge;
+use crate::sip::headers::{NameAddr, SipUri};
+use crate::sip::locate;
+use crate::sip::message::{self as msg, Headers, MessageExt, Method, Request, Response, Version};
+use crate::sip::transport::Peer;
+use std::time::{Duration, Instant};
+
+pub(crate) struct Account {
+    pub cfg: AccountConfig,
+    pub uri: SipUri,
+    /// The outbound server, when one was given or found.
+    pub server: Option<Peer>,
+    call_id: String,
+    cseq: u32,
+    expires: u32,
+    state: RegState,
+    timer: Option<Instant>,
+    /// Digest challenge answered on the last try, to spot a wrong password.
+    auth: Option<Challenge>,
+    nc: u32,
+    failures: u32,
+    /// The REGISTER in flight and where it went, to resend with credentials.
+    pending: Option<(Request, Peer)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RegState {
+    Idle,
+    Registering,
+    Registered,
+    Unregistering,
+}
+
+impl Account {
+    pub fn registered(&self) -> bool {
+        self.state == RegState::Registered
+    }
+
+    /// A REGISTER is under way (shutdown waits for un-REGISTERs to be answered).
+    pub fn busy(&self) -> bool {
+        matches!(self.state, RegState::Registering | RegState::Unregistering)
+    }
+
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timer
+    }
+
+    pub fn clear_timer(&mut self) {
+        self.timer = None;
+    }
+
+    pub fn user(&self) -> String {
+        self.uri.user.clone().unwrap_or_default()
+    }
+
+    pub fn from_header(&self) -> String {
+        let addr = NameAddr {
+            display: self.cfg.display_name.clone(),
+            uri: self.uri.aor(),
+            params: Default::default(),
+        };
+        addr.to_string()
+    }
+
+    /// Answers a 401/407 for `req`; returns false when retrying is pointless (same challenge
+    /// failed already: the password is wrong).
+    pub fn authorize(&mut self, req: &mut Request, resp: &Response) -> bool {
+        let code = msg::code_of(resp);
+        let (ask, answer) = if code == 407 {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        } else {
+            ("WWW-Authenticate", "Authorization")
+        };
+        let Some(ch) = Challenge::best(&msg::get_all(&resp.headers, ask)) else {
+            return false;
+        };
+        if let Some(prev) = &self.auth {
+            if prev.realm == ch.realm && !ch.stale && prev.nonce != ch.nonce && req.header(answer).is_some() {
+                return false;
+            }
+        }
+        self.nc = if self.auth.as_ref().is_some_and(|p| p.nonce == ch.nonce) {
+            self.nc + 1
+        } else {
+            1
+        };
+        let user = self.user();
+        let value = ch.answer(
+            &req.method.to_string(),
+            &req.uri.to_string(),
+            &user,
+            &self.cfg.password,
+            &msg::random_token(12),
+            self.nc,
+        );
+        msg::remove(&mut req.headers, answer);
+        msg::push(&mut req.headers, answer, value);
+        self.auth = Some(ch);
+        true
+    }
+}
+
+impl Core {
+    pub(super) async fn add_account(&mut self, cfg: AccountConfig) {
+        let uri = match SipUri::parse(&cfg.aor) {
+            Ok(u) if u.user.is_some() => u,
+            _ => {
+                let message = format!("“{}” is not a SIP address like sip:alice@example.com", cfg.aor);
+                return self.emit(Event::Error { message }).await;
+            }
+        };
+        let server = match &cfg.server {
+            Some(s) => match locate::resolve_hostport(s, cfg.transport).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    let message = format!("Cannot find server {s}: {e}");
+                    return self.emit(Event::Error { message }).await;
+                }
+            },
+            None => None,
+        };
+        let id = self.mint();
+        let register = cfg.register;
+        let expires = cfg.expires;
+        let account = Account {
+            call_id: msg::new_call_id(&uri.host),
+            uri,
+            server,
+            cseq: 0,
+            expires,
+            state: RegState::Idle,
+            timer: None,
+            auth: None,
+            nc: 0,
+            failures: 0,
+            pending: None,
+            cfg,
+        };
+        if let Some(store) = &self.config.store {
+            let c = &account.cfg;
+            let t = c.transport.as_str().to_ascii_lowercase();
+            if let Err(e) = store.save_account(&c.aor, &c.password, c.server.as_deref(), &t) {
+                tracing::warn!("could not save account: {e}");
+            }
+        }
+        let aor = account.uri.aor();
+        self.accounts.insert(id, account);
+        self.emit(Event::AccountAdded { account: id, aor }).await;
+        if register {
+            self.register(id, false).await;
+        }
+    }
+
+    /// Sends REGISTER (or un-REGISTER with Expires: 0).
+    pub(super) async fn register(&mut self, id: AccountId, remove: bool) {
+        let Some(acc) = self.accounts.get(&id) else { return };
+        let registrar = SipUri {
+            scheme: "sip".into(),
+            user: None,
+            host: acc.uri.host.clone(),
+            port: None,
+            params: Default::default(),
+        };
+        let peer = match self.route_for(id, &registrar).await {
+            Ok(p) => p,
+            Err(e) => {
+                let aor = acc.uri.aor();
+                let message = format!("Cannot find the server for {}: {e}", acc.uri.host);
+                self.fail_registration(id, 0, "No Server", &message, Some(60)).await;
+                tracing::warn!("{aor}: {message}");
+                return;
+            }
+        };
+        let contact = self.contact(&acc.user(), peer);
+        let acc = self.accounts.get_mut(&id).unwrap();
+        acc.cseq += 1;
+        acc.auth = None;
+        acc.state = if remove {
+            RegState::Unregistering
+        } else {
+            RegState::Registering
+        };
+        let expires = if remove { 0 } else { acc.expires };
+        let mut h = Headers::default();
+        msg::push(&mut h, "From", format!("{};tag={}", acc.from_header(), msg::new_tag()));
+        msg::push(&mut h, "To", acc.from_header());
+        msg::push(&mut h, "Call-ID", acc.call_id.clone());
+        msg::push(&mut h, "CSeq", format!("{} REGISTER", acc.cseq));
+        msg::push(&mut h, "Contact", contact);
+        msg::push(&mut h, "Expires", expires.to_string());
+        msg::push(&mut h, "User-Agent", super::USER_AGENT);
+        msg::push(&mut h, "Allow", super::ALLOW);
+        let req = Request {
+            method: Method::Register,
+            uri: rsip::Uri::try_from(registrar.to_string()).unwrap_or_default(),
+            version: Version::V2,
+            headers: h,
+            body: Vec::new(),
+        };
+        let aor = acc.uri.aor();
+        acc.pending = Some((req.clone(), peer));
+        self.send(Ctx::Register(id), req, peer);
+        if !remove {
+            self.emit(Event::Registering { account: id, aor }).await;
+        }
+    }
+
+    async fn fail_registration(&mut self, id: AccountId, status: u16, phrase: &str, message: &str, retry: Option<u64>) {
+        let Some(acc) = self.accounts.get_mut(&id) else { return };
+        acc.state = RegState::Idle;
+        acc.failures += 1;
+        // Back off: the retry interval grows with each failure, up to 10 minutes.
+        let retry = retry.map(|r| (r * u64::from(acc.failures.min(20))).min(600));
+        acc.timer = retry.map(|r| Instant::now() + Duration::from_secs(r));
+        let aor = acc.uri.aor();
+        self.emit(Event::RegistrationFailed {
+            account: id,
+            aor,
+            status,
+            reason: phrase.to_string(),
+            message: message.to_string(),
+            retry_in: retry,
+        })
+        .await;
+    }
+
+    pub(super) async fn register_response(&mut self, id: AccountId, resp: Response) {
+        let code = msg::code_of(&resp);
+        let Some(acc) = self.accounts.get_mut(&id) else { return };
+        if code < 200 || resp.cseq().0 != acc.cseq {
+            return;
+        }
+        let removing = acc.state == RegState::Unregistering;
+        let aor = acc.uri.aor();
+        match code {
+            200..=299 => {
+                if removing {
+                    acc.state = RegState::Idle;
+                    acc.timer = None;
+                    acc.pending = None;
+                    return self.emit(Event::Unregistered { account: id, aor }).await;
+                }
+                // The granted interval: our Contact's expires, else Expires, else what we asked.
+                let ours = acc.user();
+                let granted = msg::get_all(&resp.headers, "Contact")
+                    .iter()
+                    .filter_map(|c| NameAddr::parse(c).ok())
+                    .filter(|c| c.uri.contains(&format!("sip:{ours}@")))
+                    .filter_map(|c| c.params.get("expires").and_then(|e| e.parse::<u32>().ok()))
+                    .next()
+                    .or_else(|| resp.header("Expires").and_then(|e| e.parse().ok()))
+                    .unwrap_or(acc.expires);
+                acc.state = RegState::Registered;
+                acc.failures = 0;
+                acc.pending = None;
+                // Refresh well before expiry: at half the interval for short ones, else 30 s early.
+                let refresh = if granted <= 60 {
+                    Duration::from_millis(u64::from(granted) * 500)
+                } else {
+                    Duration::from_secs(u64::from(granted) - 30)
+                };
+                acc.timer = Some(Instant::now() + refresh.max(Duration::from_millis(500)));
+                self.emit(Event::Registered {
+                    account: id,
+                    aor,
+                    expires: granted,
+                })
+                .await;
+            }
+            401 | 407 => {
+                let Some((mut req, peer)) = acc.pending.clone() else { return };
+                if acc.authorize(&mut req, &resp) {
+                    acc.cseq += 1;
+                    msg::set(&mut req.headers, "CSeq", format!("{} REGISTER", acc.cseq));
+                    acc.pending = Some((req.clone(), peer));
+                    self.send(Ctx::Register(id), req, peer);
+                } else {
+                    let msg_text = format!("Wrong password for {aor} (the server keeps asking for credentials)");
+                    self.fail_registration(id, code, &msg::reason_of(&resp), &msg_text, None).await;
+                }
+            }
+            423 => {
+                let min = resp.header("Min-Expires").and_then(|m| m.parse::<u32>().ok());
+                match min {
+                    Some(m) if m > acc.expires && !removing => {
+                        acc.expires = m;
+                        self.register(id, false).await;
+                    }
+                    _ => {
+                        self.fail_registration(id, code, &msg::reason_of(&resp), reason::describe(423), Some(60))
+                            .await
+                    }
+                }
+            }
+            _ if removing => {
+                acc.state = RegState::Idle;
+                acc.pending = None;
+                self.emit(Event::Unregistered { account: id, aor }).await;
+            }
+            _ => {
+                let phrase = msg::reason_of(&resp);
+                let text = match code {
+                    403 => format!("Wrong password for {aor} (403 from the server)"),
+                    404 => format!("The server does not know {aor} (404)"),
+                    408 => format!("No answer from the server for {aor} (timeout)"),
+                    c => format!("{aor}: {}", reason::line(c, &phrase)),
+                };
+                // A refused password will not get better by retrying; anything else might.
+                let retry = (code != 403 && code != 404).then_some(30);
+                self.fail_registration(id, code, &phrase, &text, retry).await;
+            }
+        }
+    }
+}

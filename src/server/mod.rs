@@ -1,0 +1,468 @@
+//! The embedded server: a registrar (RFC 3261 10) and a stateful, record-routing proxy (16) for
+//! one domain, on the same endpoint and transactions as the user agent. It forwards only for its
+//! own users (no open relay), challenges with digest unless `open`, answers malformed requests
+//! 400 (the endpoint does) and keeps serving.
+
+use crate::sip::digest::{Algorithm, Challenge, Credentials};
+use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming, TxKey};
+use crate::sip::headers::{NameAddr, SipUri};
+use crate::sip::locate;
+use crate::sip::message::{self as msg, MessageExt, Method, Request};
+use crate::sip::transaction::Timers;
+use crate::sip::transport::Peer;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    pub domain: String,
+    /// user -> password. Empty with `open` false means nobody can register.
+    pub users: HashMap<String, String>,
+    pub open: bool,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub timers: Timers,
+}
+
+impl ServerConfig {
+    pub fn new(bind: SocketAddr, domain: &str) -> ServerConfig {
+        ServerConfig {
+            bind,
+            domain: domain.to_string(),
+            users: HashMap::new(),
+            open: false,
+            min_expires: 60,
+            max_expires: 3600,
+            timers: Timers::default(),
+        }
+    }
+}
+
+/// A running server; dropping it stops it.
+pub struct Server {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    pub async fn start(config: ServerConfig) -> std::io::Result<Server> {
+        let (endpoint, events) = Endpoint::start(config.bind, config.timers).await?;
+        let addr = endpoint.local_addr();
+        let proxy = Proxy {
+            endpoint,
+            config,
+            location: Arc::default(),
+            nonces: Arc::default(),
+            failures: Arc::default(),
+            forwarded: Arc::default(),
+        };
+        let task = tokio::spawn(proxy.run(events));
+        Ok(Server { addr, task })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs until the task ends (used by `parley serve`).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Binding {
+    contact: String,
+    expires_at: Instant,
+}
+
+type Location = Arc<Mutex<HashMap<String, Vec<Binding>>>>;
+
+#[derive(Clone)]
+struct Proxy {
+    endpoint: Endpoint,
+    config: ServerConfig,
+    location: Location,
+    /// nonce -> (issued, highest nonce-count seen)
+    nonces: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
+    /// failed authentications per source IP, to slow down guessing
+    failures: Arc<Mutex<HashMap<std::net::IpAddr, u32>>>,
+    /// INVITE server transaction -> the client transaction it was forwarded on (for CANCEL)
+    forwarded: Arc<Mutex<HashMap<TxKey, TxKey>>>,
+}
+
+const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+
+enum AuthResult {
+    Ok,
+    Challenge { stale: bool },
+    Forbidden(&'static str),
+}
+
+impl Proxy {
+    async fn run(self, mut events: mpsc::UnboundedReceiver<EndpointEvent>) {
+        while let Some(ev) = events.recv().await {
+            if let EndpointEvent::Request(inc) = ev {
+                let this = self.clone();
+                tokio::spawn(async move { this.handle(inc).await });
+            }
+        }
+    }
+
+    fn reply(&self, inc: &Incoming, code: u16, reason: Option<&str>) {
+        if let Some(key) = &inc.key {
+            let resp = msg::response_to(&inc.request, code, reason, Some(&msg::new_tag()));
+            self.endpoint.respond(key, resp);
+        }
+    }
+
+    fn is_us(&self, uri: &SipUri) -> bool {
+        let local = self.endpoint.local_addr();
+        uri.host.eq_ignore_ascii_case(&self.config.domain)
+            || (uri.host.parse::<std::net::IpAddr>().ok()
+                == Some(local.ip()).filter(|ip| !ip.is_unspecified())
+                && uri.port.unwrap_or(5060) == local.port())
+            || (uri.host == "127.0.0.1" && local.ip().is_unspecified() && uri.port == Some(local.port()))
+    }
+
+    async fn handle(&self, mut inc: Incoming) {
+        let req = &inc.request;
+        if req.header("Max-Forwards").and_then(|m| m.parse::<u8>().ok()) == Some(0)
+            && req.method != Method::Register
+        {
+            return self.reply(&inc, 483, None);
+        }
+        let Ok(ruri) = SipUri::parse(&req.uri.to_string()) else {
+            return self.reply(&inc, 416, None);
+        };
+        match req.method {
+            Method::Register => return self.register(&inc, &ruri).await,
+            Method::Cancel => return self.cancel(&inc),
+            _ => {}
+        }
+        // Loose routing (RFC 3261 16.4): drop our own Route entry.
+        if let Some(top) = msg::get_all(&req.headers, "Route").first() {
+            if NameAddr::parse(top)
+                .ok()
+                .and_then(|a| SipUri::parse(&a.uri).ok())
+                .is_some_and(|u| self.is_us(&u) || u.host == self.endpoint.contact_addr(inc.source.addr).ip().to_string() && u.port == Some(self.endpoint.local_addr().port()))
+            {
+                msg::pop_first(&mut inc.request.headers, "Route");
+            }
+        }
+        let in_dialog = inc.request.to_tag().is_some();
+        let target = if let Some(route) = msg::get_all(&inc.request.headers, "Route").first() {
+            NameAddr::parse(route).ok().and_then(|a| SipUri::parse(&a.uri).ok())
+        } else if self.is_us(&ruri) && ruri.user.is_some() {
+            None
+        } else if in_dialog || inc.request.method == Method::Ack {
+            Some(ruri.clone())
+        } else if self.is_us(&ruri) {
+            // A request for the server itself.
+            return match inc.request.method {
+                Method::Options => self.reply(&inc, 200, None),
+                _ => self.reply(&inc, 405, None),
+            };
+        } else {
+            return self.reply(&inc, 403, Some("Relaying Denied"));
+        };
+
+        if inc.request.method == Method::Ack {
+            let target = match target {
+                Some(t) => Some(t),
+                None => self.lookup(&ruri).ok(),
+            };
+            if let Some(t) = target {
+                if let Ok(peer) = locate::resolve(&t).await {
+                    let mut ack = inc.request.clone();
+                    self.rewrite_for_forward(&mut ack, &t, false, peer);
+                    self.endpoint.send_stateless(ack, peer);
+                }
+            }
+            return;
+        }
+
+        if inc.request.method == Method::Invite && !in_dialog {
+            if let AuthStop::Stop = self.authorize_invite(&inc).await {
+                return;
+            }
+            if let Some(key) = &inc.key {
+                self.endpoint
+                    .respond(key, msg::response_to(&inc.request, 100, None, None));
+            }
+        }
+        let target = match target {
+            Some(t) => t,
+            None => match self.lookup(&ruri) {
+                Ok(t) => t,
+                Err(code) => return self.reply(&inc, code, None),
+            },
+        };
+        self.forward(inc, target).await;
+    }
+
+    /// The contact to use for a user of ours, or the status to answer.
+    fn lookup(&self, ruri: &SipUri) -> Result<SipUri, u16> {
+        let user = ruri.user.clone().unwrap_or_default();
+        let mut loc = self.location.lock().unwrap();
+        let now = Instant::now();
+        let bindings = loc.entry(user.clone()).or_default();
+        bindings.retain(|b| b.expires_at > now);
+        match bindings.last() {
+            Some(b) => SipUri::parse(&b.contact).map_err(|_| 500),
+            None if self.config.users.contains_key(&user) => Err(480),
+            None => Err(404),
+        }
+    }
+
+    fn rewrite_for_forward(&self, req: &mut Request, target: &SipUri, record_route: bool, peer: Peer) {
+        if msg::get_all(&req.headers, "Route").is_empty() {
+            if let Ok(uri) = rsip::Uri::try_from(target.to_string()) {
+                req.uri = uri;
+            }
+        }
+        let mf = req
+            .header("Max-Forwards")
+            .and_then(|m| m.parse::<u8>().ok())
+            .unwrap_or(70);
+        msg::set(&mut req.headers, "Max-Forwards", mf.saturating_sub(1).to_string());
+        if record_route {
+            let me = self.endpoint.contact_addr(peer.addr);
+            let rr = format!("<sip:{me};transport={};lr>", peer.proto.as_str().to_ascii_lowercase());
+            msg::prepend(&mut req.headers, "Record-Route", rr);
+        }
+    }
+
+    async fn forward(&self, inc: Incoming, target: SipUri) {
+        let Some(server_key) = inc.key.clone() else { return };
+        let peer = match locate::resolve(&target).await {
+            Ok(p) => p,
+            Err(_) => return self.reply(&inc, 404, Some("Destination Not Found")),
+        };
+        let mut req = inc.request.clone();
+        let is_invite = req.method == Method::Invite;
+        let record_route = is_invite && req.to_tag().is_none();
+        self.rewrite_for_forward(&mut req, &target, record_route, peer);
+        let mut handle = self.endpoint.send_request(req, peer);
+        if is_invite {
+            self.forwarded
+                .lock()
+                .unwrap()
+                .insert(server_key.clone(), handle.key.clone());
+        }
+        while let Some(mut resp) = handle.responses.recv().await {
+            let code = msg::code_of(&resp);
+            if code == 100 {
+                continue; // hop-by-hop; we sent our own
+            }
+            msg::pop_first(&mut resp.headers, "Via");
+            self.endpoint.respond(&server_key, resp);
+        }
+        self.forwarded.lock().unwrap().remove(&server_key);
+    }
+
+    fn cancel(&self, inc: &Incoming) {
+        let forwarded = inc
+            .cancels
+            .as_ref()
+            .and_then(|k| self.forwarded.lock().unwrap().get(k).cloned());
+        match forwarded {
+            Some(client) => {
+                self.reply(inc, 200, None);
+                self.endpoint.cancel(&client);
+            }
+            None => self.reply(inc, 481, None),
+        }
+    }
+
+    fn challenge(&self, stale: bool) -> Challenge {
+        let nonce = msg::random_token(24);
+        let mut nonces = self.nonces.lock().unwrap();
+        let now = Instant::now();
+        nonces.retain(|_, (t, _)| now.duration_since(*t) < NONCE_LIFETIME);
+        nonces.insert(nonce.clone(), (now, 0));
+        Challenge {
+            realm: self.config.domain.clone(),
+            nonce,
+            opaque: None,
+            algorithm: Algorithm::Md5,
+            qop_auth: true,
+            stale,
+        }
+    }
+
+    /// Checks credentials of `user` in `header` (Authorization or Proxy-Authorization).
+    fn check(&self, req: &Request, header: &str, user: &str) -> AuthResult {
+        let Some(password) = self.config.users.get(user) else {
+            return AuthResult::Forbidden("Unknown user");
+        };
+        let Some(creds) = msg::get_all(&req.headers, header)
+            .iter()
+            .find_map(|v| Credentials::parse(v).filter(|c| c.realm == self.config.domain))
+        else {
+            return AuthResult::Challenge { stale: false };
+        };
+        {
+            let mut nonces = self.nonces.lock().unwrap();
+            let fresh = match nonces.get_mut(&creds.nonce) {
+                Some((issued, last_nc)) if issued.elapsed() < NONCE_LIFETIME => {
+                    let nc = creds.nonce_count();
+                    // Single use per nonce-count: a replayed nc is stale.
+                    let ok = creds.qop.is_none() || nc > *last_nc;
+                    if ok {
+                        *last_nc = nc;
+                    }
+                    ok
+                }
+                _ => false,
+            };
+            if !fresh {
+                return AuthResult::Challenge { stale: true };
+            }
+        }
+        if creds.username != user || !creds.verify(req.method.to_string().as_str(), password) {
+            return AuthResult::Forbidden("Wrong password");
+        }
+        AuthResult::Ok
+    }
+
+    async fn refuse_slowly(&self, inc: &Incoming, code: u16, reason: &str) {
+        let n = {
+            let mut f = self.failures.lock().unwrap();
+            let n = f.entry(inc.source.addr.ip()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        // Guessing gets slower with every failure from the same source.
+        tokio::time::sleep(Duration::from_millis(100 * u64::from(n.min(20)))).await;
+        self.reply(inc, code, Some(reason));
+    }
+
+    async fn authorize_invite(&self, inc: &Incoming) -> AuthStop {
+        if self.config.open {
+            return AuthStop::Go;
+        }
+        let Some(from) = inc.request.from_addr().and_then(|a| SipUri::parse(&a.uri).ok()) else {
+            self.reply(inc, 400, Some("Bad From"));
+            return AuthStop::Stop;
+        };
+        if !self.is_us(&from) {
+            return AuthStop::Go; // calls from elsewhere to our users are not ours to authenticate
+        }
+        match self.check(&inc.request, "Proxy-Authorization", from.user.as_deref().unwrap_or("")) {
+            AuthResult::Ok => AuthStop::Go,
+            AuthResult::Challenge { stale } => {
+                if let Some(key) = &inc.key {
+                    let mut r = msg::response_to(&inc.request, 407, None, Some(&msg::new_tag()));
+                    msg::push(&mut r.headers, "Proxy-Authenticate", self.challenge(stale).to_header());
+                    self.endpoint.respond(key, r);
+                }
+                AuthStop::Stop
+            }
+            AuthResult::Forbidden(why) => {
+                self.refuse_slowly(inc, 403, why).await;
+                AuthStop::Stop
+            }
+        }
+    }
+
+    async fn register(&self, inc: &Incoming, ruri: &SipUri) {
+        let req = &inc.request;
+        if !self.is_us(ruri) {
+            return self.reply(inc, 403, Some("Not our domain"));
+        }
+        let Some(to) = req.to_addr().and_then(|a| SipUri::parse(&a.uri).ok()) else {
+            return self.reply(inc, 400, Some("Bad To"));
+        };
+        let user = to.user.clone().unwrap_or_default();
+        if !self.config.open {
+            match self.check(req, "Authorization", &user) {
+                AuthResult::Ok => {}
+                AuthResult::Challenge { stale } => {
+                    if !self.config.users.contains_key(&user) {
+                        return self.refuse_slowly(inc, 403, "Unknown user").await;
+                    }
+                    if let Some(key) = &inc.key {
+                        let mut r = msg::response_to(req, 401, None, Some(&msg::new_tag()));
+                        msg::push(&mut r.headers, "WWW-Authenticate", self.challenge(stale).to_header());
+                        self.endpoint.respond(key, r);
+                    }
+                    return;
+                }
+                AuthResult::Forbidden(why) => return self.refuse_slowly(inc, 403, why).await,
+            }
+        }
+        let default_exp = req
+            .header("Expires")
+            .and_then(|e| e.parse::<u32>().ok())
+            .unwrap_or(3600);
+        let contacts = msg::get_all(&req.headers, "Contact");
+        let now = Instant::now();
+        {
+            let mut loc = self.location.lock().unwrap();
+            let bindings = loc.entry(user.clone()).or_default();
+            bindings.retain(|b| b.expires_at > now);
+            if contacts.iter().any(|c| c.trim() == "*") {
+                if default_exp != 0 || contacts.len() != 1 {
+                    drop(loc);
+                    return self.reply(inc, 400, Some("Wildcard Contact needs Expires: 0"));
+                }
+                bindings.clear();
+            } else {
+                for c in &contacts {
+                    let Ok(addr) = NameAddr::parse(c) else {
+                        drop(loc);
+                        return self.reply(inc, 400, Some("Bad Contact"));
+                    };
+                    let exp = addr
+                        .params
+                        .get("expires")
+                        .and_then(|e| e.parse::<u32>().ok())
+                        .unwrap_or(default_exp)
+                        .min(self.config.max_expires);
+                    if exp != 0 && exp < self.config.min_expires {
+                        drop(loc);
+                        if let Some(key) = &inc.key {
+                            let mut r = msg::response_to(req, 423, Some("Interval Too Brief"), Some(&msg::new_tag()));
+                            msg::push(&mut r.headers, "Min-Expires", self.config.min_expires.to_string());
+                            self.endpoint.respond(key, r);
+                        }
+                        return;
+                    }
+                    bindings.retain(|b| b.contact != addr.uri);
+                    if exp > 0 {
+                        bindings.push(Binding {
+                            contact: addr.uri.clone(),
+                            expires_at: now + Duration::from_secs(exp.into()),
+                        });
+                    }
+                }
+            }
+            tracing::info!("{user}: {} binding(s)", bindings.len());
+            let mut resp = msg::response_to(req, 200, None, Some(&msg::new_tag()));
+            for b in bindings.iter() {
+                let left = b.expires_at.saturating_duration_since(now).as_secs();
+                msg::push(&mut resp.headers, "Contact", format!("<{}>;expires={left}", b.contact));
+            }
+            if let Some(key) = &inc.key {
+                self.endpoint.respond(key, resp);
+            }
+        }
+        self.failures.lock().unwrap().remove(&inc.source.addr.ip());
+    }
+}
+
+enum AuthStop {
+    Go,
+    Stop,
+}

@@ -1,0 +1,94 @@
+//! Dialog state (RFC 3261 section 12): Call-ID, tags, CSeq, remote target and route set, and the
+//! in-dialog requests (ACK, BYE, re-INVITE) built from them.
+
+use super::headers::{NameAddr, SipUri};
+use super::message::{self as msg, Headers, MessageExt, Method, Request, Response, Version};
+
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    pub call_id: String,
+    /// Our From (UAC) or To (UAS) value, with our tag.
+    pub local: String,
+    pub remote: String,
+    pub local_tag: String,
+    pub remote_tag: String,
+    pub local_cseq: u32,
+    pub remote_target: String,
+    pub route_set: Vec<String>,
+}
+
+impl Dialog {
+    /// The caller's side, from our INVITE and the 2xx (12.1.2): routes are reversed.
+    pub fn uac(invite: &Request, resp: &Response) -> Dialog {
+        let mut route_set = msg::get_all(&resp.headers, "Record-Route");
+        route_set.reverse();
+        Dialog {
+            call_id: invite.call_id(),
+            local: invite.header("From").unwrap_or_default(),
+            remote: resp.header("To").unwrap_or_default(),
+            local_tag: invite.from_tag().unwrap_or_default(),
+            remote_tag: resp.to_tag().unwrap_or_default(),
+            local_cseq: invite.cseq().0,
+            remote_target: resp.contact().map(|c| c.uri).unwrap_or_else(|| invite.uri.to_string()),
+            route_set,
+        }
+    }
+
+    /// The callee's side, from the INVITE (12.1.1): routes in order.
+    pub fn uas(invite: &Request, local_tag: &str) -> Dialog {
+        let to = invite.header("To").unwrap_or_default();
+        Dialog {
+            call_id: invite.call_id(),
+            local: format!("{to};tag={local_tag}"),
+            remote: invite.header("From").unwrap_or_default(),
+            local_tag: local_tag.to_string(),
+            remote_tag: invite.from_tag().unwrap_or_default(),
+            local_cseq: rand::random::<u16>() as u32,
+            remote_target: invite.contact().map(|c| c.uri).unwrap_or_default(),
+            route_set: msg::get_all(&invite.headers, "Record-Route"),
+        }
+    }
+
+    /// Whether a request belongs to this dialog (its To tag is ours, its From tag theirs).
+    pub fn matches(&self, req: &Request) -> bool {
+        req.call_id() == self.call_id
+            && req.to_tag().as_deref() == Some(&self.local_tag)
+            && req.from_tag().unwrap_or_default() == self.remote_tag
+    }
+
+    /// Where in-dialog requests go first: the top route, else the remote target.
+    pub fn next_hop(&self) -> Option<SipUri> {
+        match self.route_set.first() {
+            Some(r) => NameAddr::parse(r).ok().and_then(|a| SipUri::parse(&a.uri).ok()),
+            None => SipUri::parse(&self.remote_target).ok(),
+        }
+    }
+
+    /// A new in-dialog request; `cseq` is taken from the dialog unless given (ACK reuses it).
+    pub fn request(&mut self, method: Method, cseq: Option<u32>, contact: &str) -> Request {
+        let n = match cseq {
+            Some(n) => n,
+            None => {
+                self.local_cseq += 1;
+                self.local_cseq
+            }
+        };
+        let mut h = Headers::default();
+        msg::push(&mut h, "From", self.local.clone());
+        msg::push(&mut h, "To", self.remote.clone());
+        msg::push(&mut h, "Call-ID", self.call_id.clone());
+        msg::push(&mut h, "CSeq", format!("{n} {method}"));
+        for r in &self.route_set {
+            msg::push(&mut h, "Route", r.clone());
+        }
+        msg::push(&mut h, "Contact", contact.to_string());
+        let uri = rsip::Uri::try_from(self.remote_target.as_str()).unwrap_or_default();
+        Request {
+            method,
+            uri,
+            version: Version::V2,
+            headers: h,
+            body: Vec::new(),
+        }
+    }
+}

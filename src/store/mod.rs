@@ -1,0 +1,261 @@
+//! SQLite storage: accounts, contacts and call history, one file per profile (rusqlite, WAL,
+//! `PRAGMA user_version` migrations, each applied in one transaction so a kill leaves the old or
+//! the new schema, never half). Profile files are readable by their owner alone.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot use profile folder {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no home folder to keep data in; pass --profile DIR")]
+    NoHome,
+}
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, contacts, calls
+    "CREATE TABLE accounts(
+        id INTEGER PRIMARY KEY, aor TEXT NOT NULL UNIQUE, display_name TEXT, auth_user TEXT,
+        password TEXT, server TEXT, transport TEXT NOT NULL DEFAULT 'udp', enabled INTEGER NOT NULL DEFAULT 1);
+     CREATE TABLE contacts(id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT NOT NULL DEFAULT '');
+     CREATE TABLE contact_uris(contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+        uri TEXT NOT NULL, label TEXT NOT NULL DEFAULT '');
+     CREATE TABLE calls(
+        id INTEGER PRIMARY KEY, account TEXT NOT NULL, sip_call_id TEXT NOT NULL, direction TEXT NOT NULL,
+        peer_uri TEXT NOT NULL, started_at INTEGER NOT NULL, answered_at INTEGER, ended_at INTEGER,
+        status INTEGER, reason TEXT);
+     CREATE INDEX calls_started ON calls(started_at);",
+];
+
+/// Where a profile keeps its files.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub data_dir: PathBuf,
+    pub config_dir: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+impl Profile {
+    /// `--profile DIR` puts everything under DIR; otherwise the platform's usual folders.
+    pub fn new(dir: Option<&Path>) -> Result<Profile, StoreError> {
+        let p = match dir {
+            Some(d) => Profile {
+                data_dir: d.to_path_buf(),
+                config_dir: d.to_path_buf(),
+                cache_dir: d.join("cache"),
+            },
+            None => {
+                let pd = directories::ProjectDirs::from("org", "Parley", "parley").ok_or(StoreError::NoHome)?;
+                Profile {
+                    data_dir: pd.data_dir().to_path_buf(),
+                    config_dir: pd.config_dir().to_path_buf(),
+                    cache_dir: pd.cache_dir().to_path_buf(),
+                }
+            }
+        };
+        for d in [&p.data_dir, &p.config_dir, &p.cache_dir] {
+            create_private_dir(d)?;
+        }
+        Ok(p)
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.data_dir.join("parley.db")
+    }
+}
+
+fn create_private_dir(d: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: d.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(d).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CallRecord {
+    pub id: i64,
+    pub account: String,
+    pub sip_call_id: String,
+    pub direction: String,
+    pub peer_uri: String,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub answered_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+}
+
+impl CallRecord {
+    /// Seconds from answer to end; 0 for calls never answered.
+    pub fn duration(&self) -> i64 {
+        match (self.answered_at, self.ended_at) {
+            (Some(a), Some(e)) => (e - a).max(0),
+            _ => 0,
+        }
+    }
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Self::setup(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Store, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn schema_version(&self) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .lock()
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    pub fn save_account(&self, aor: &str, password: &str, server: Option<&str>, transport: &str) -> Result<i64, StoreError> {
+        let c = self.conn.lock().unwrap();
+        c.execute(
+            "INSERT INTO accounts(aor, password, server, transport) VALUES(?1, ?2, ?3, ?4)
+             ON CONFLICT(aor) DO UPDATE SET password = ?2, server = ?3, transport = ?4",
+            params![aor, password, server, transport],
+        )?;
+        Ok(c.query_row("SELECT id FROM accounts WHERE aor = ?1", [aor], |r| r.get(0))?)
+    }
+
+    pub fn start_call(&self, account: &str, sip_call_id: &str, direction: &str, peer: &str) -> Result<i64, StoreError> {
+        let c = self.conn.lock().unwrap();
+        c.execute(
+            "INSERT INTO calls(account, sip_call_id, direction, peer_uri, started_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+            params![account, sip_call_id, direction, peer, now_unix()],
+        )?;
+        Ok(c.last_insert_rowid())
+    }
+
+    pub fn call_answered(&self, id: i64) -> Result<(), StoreError> {
+        self.conn.lock().unwrap().execute(
+            "UPDATE calls SET answered_at = ?2 WHERE id = ?1 AND answered_at IS NULL",
+            params![id, now_unix()],
+        )?;
+        Ok(())
+    }
+
+    pub fn call_ended(&self, id: i64, status: u16, reason: &str) -> Result<(), StoreError> {
+        self.conn.lock().unwrap().execute(
+            "UPDATE calls SET ended_at = ?2, status = ?3, reason = ?4 WHERE id = ?1 AND ended_at IS NULL",
+            params![id, now_unix(), status, reason],
+        )?;
+        Ok(())
+    }
+
+    pub fn calls(&self) -> Result<Vec<CallRecord>, StoreError> {
+        let c = self.conn.lock().unwrap();
+        let mut st = c.prepare(
+            "SELECT id, account, sip_call_id, direction, peer_uri, started_at, answered_at, ended_at, status, reason
+             FROM calls ORDER BY started_at, id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(CallRecord {
+                id: r.get(0)?,
+                account: r.get(1)?,
+                sip_call_id: r.get(2)?,
+                direction: r.get(3)?,
+                peer_uri: r.get(4)?,
+                started_at: r.get(5)?,
+                answered_at: r.get(6)?,
+                ended_at: r.get(7)?,
+                status: r.get(8)?,
+                reason: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn account_password(&self, aor: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("SELECT password FROM accounts WHERE aor = ?1", [aor], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_and_records_a_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
+        let id = s.start_call("sip:a@x", "cid", "outgoing", "sip:b@x").unwrap();
+        s.call_answered(id).unwrap();
+        s.call_ended(id, 200, "Hung up").unwrap();
+        s.call_ended(id, 500, "late").unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        let calls = s.calls().unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].status, Some(200));
+        assert_eq!(calls[0].reason.as_deref(), Some("Hung up"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert_eq!(s.save_account("sip:a@x", "pw", None, "udp").unwrap(), s.save_account("sip:a@x", "pw2", None, "tcp").unwrap());
+        assert_eq!(s.account_password("sip:a@x").unwrap().as_deref(), Some("pw2"));
+    }
+}
