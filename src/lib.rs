@@ -6,3 +6,4 @@ pub mod sdp;
 pub mod server;
 pub mod store;
 pub mod engine;
+pub mod cli;

@@ -1,1 +1,90 @@
-fn main() {}
+//! `parley`: argument parsing and launching only. Everything else lives in the library.
+
+use clap::{Parser, Subcommand};
+use parley::cli;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "parley", version, about = "Parley: calls, chat and files over SIP")]
+struct Args {
+    /// Keep all data (database, files, logs) under DIR instead of the usual folders.
+    #[arg(long, global = true)]
+    profile: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// A sip: URI to call (what the desktop passes when a sip: link is opened).
+    uri: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the embedded SIP registrar and proxy.
+    Serve {
+        #[arg(long, default_value = "0.0.0.0:5060")]
+        bind: SocketAddr,
+        #[arg(long)]
+        domain: String,
+        /// NAME:PASSWORD, repeatable.
+        #[arg(long = "user")]
+        users: Vec<String>,
+        /// File with one NAME:PASSWORD per line.
+        #[arg(long = "users")]
+        users_file: Option<PathBuf>,
+        /// Let anyone register without a password (LAN mode).
+        #[arg(long)]
+        open: bool,
+        /// Shortest registration interval accepted, seconds.
+        #[arg(long, default_value_t = 60)]
+        min_expires: u32,
+    },
+    /// Register and stay, printing events.
+    Agent {
+        #[command(flatten)]
+        account: cli::AccountArgs,
+        /// Answer incoming calls at once.
+        #[arg(long)]
+        auto_answer: bool,
+    },
+    /// Call a SIP URI and print the call's progress.
+    Call {
+        target: String,
+        #[command(flatten)]
+        account: cli::AccountArgs,
+        /// Hang up this many seconds after the call is answered.
+        #[arg(long)]
+        hangup_after: Option<f64>,
+    },
+    /// List call history.
+    History {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let result = match args.command {
+        Some(Cmd::Serve { bind, domain, users, users_file, open, min_expires }) => {
+            rt.block_on(cli::serve(bind, domain, users, users_file, open, min_expires))
+        }
+        Some(Cmd::Agent { account, auto_answer }) => rt.block_on(cli::agent(account, auto_answer, args.profile)),
+        Some(Cmd::Call { target, account, hangup_after }) => {
+            rt.block_on(cli::call(account, target, hangup_after, args.profile))
+        }
+        Some(Cmd::History { json }) => cli::history(json, args.profile),
+        None => Err(match args.uri {
+            Some(uri) => format!("the desktop window is not built yet; to call {uri} use: parley call {uri} --account ..."),
+            None => "the desktop window is not built yet (next issue); see `parley --help` for the command line".into(),
+        }),
+    };
+    if let Err(e) = result {
+        eprintln!("parley: {e}");
+        std::process::exit(1);
+    }
+}

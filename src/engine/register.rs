@@ -75,7 +75,7 @@ impl Account {
         } else {
             ("WWW-Authenticate", "Authorization")
         };
-        let Some(ch) = Challenge::best(&msg::get_all(&resp.headers, ask)) else {
+        let Some(ch) = Challenge::best(&msg::get_lines(&resp.headers, ask)) else {
             return false;
         };
         if let Some(prev) = &self.auth {

@@ -306,7 +306,7 @@ impl Proxy {
         let Some(password) = self.config.users.get(user) else {
             return AuthResult::Forbidden("Unknown user");
         };
-        let Some(creds) = msg::get_all(&req.headers, header)
+        let Some(creds) = msg::get_lines(&req.headers, header)
             .iter()
             .find_map(|v| Credentials::parse(v).filter(|c| c.realm == self.config.domain))
         else {

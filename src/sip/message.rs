@@ -169,6 +169,15 @@ pub fn get(hs: &Headers, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// Every header line's value with this name, unsplit (auth headers hold commas).
+pub fn get_lines(hs: &Headers, name: &str) -> Vec<String> {
+    hs.iter()
+        .map(name_value)
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
+}
+
 /// Every value with this name, comma-separated lists split (Via, Route, Contact...).
 pub fn get_all(hs: &Headers, name: &str) -> Vec<String> {
     hs.iter()
@@ -298,14 +307,10 @@ impl MessageExt for Response {
     }
 }
 
+/// rsip prints its known status variants with their Rust names ("BusyHere"), so we always
+/// carry the phrase ourselves.
 pub fn status_of(code: u16, reason: Option<&str>) -> StatusCode {
-    match reason {
-        Some(r) => StatusCode::Other(code, r.to_string()),
-        None => match StatusCode::from(code) {
-            StatusCode::Other(c, _) => StatusCode::Other(c, default_reason(c).to_string()),
-            known => known,
-        },
-    }
+    StatusCode::Other(code, reason.unwrap_or(default_reason(code)).to_string())
 }
 
 pub fn default_reason(code: u16) -> &'static str {
@@ -377,8 +382,10 @@ pub fn code_of(r: &Response) -> u16 {
 }
 
 pub fn reason_of(r: &Response) -> String {
-    let s = r.status_code.to_string();
-    s.split_once(' ').map(|(_, r)| r.to_string()).unwrap_or(s)
+    match &r.status_code {
+        StatusCode::Other(_, reason) => reason.clone(),
+        known => default_reason(known.code()).to_string(),
+    }
 }
 
 pub fn random_token(n: usize) -> String {

@@ -1,0 +1,213 @@
+//! The headless command line: `serve`, `agent`, `call`, `history`. Each drives the same engine
+//! API the GUI uses and prints events as text or, with `--json`, one JSON object per line.
+
+use crate::engine::{AccountConfig, Command, Engine, EngineConfig, Event};
+use crate::server::{Server, ServerConfig};
+use crate::sip::transport::Proto;
+use crate::store::{Profile, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options shared by `agent` and `call`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AccountArgs {
+    /// Your SIP address, e.g. sip:alice@example.com
+    #[arg(long)]
+    pub account: String,
+    #[arg(long, default_value = "")]
+    pub password: String,
+    /// Registrar / outbound proxy HOST:PORT; without it the account's domain is looked up.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Local SIP address to listen on.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    pub bind: SocketAddr,
+    #[arg(long, default_value = "udp", value_parser = parse_proto)]
+    pub transport: Proto,
+    /// Registration interval to ask for, seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub expires: u32,
+    /// Print one JSON object per event.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_proto(s: &str) -> Result<Proto, String> {
+    Proto::parse(s).ok_or_else(|| format!("unknown transport {s} (udp or tcp)"))
+}
+
+fn print_event(ev: &Event, json: bool) {
+    if json {
+        if let Ok(line) = serde_json::to_string(ev) {
+            println!("{line}");
+        }
+        return;
+    }
+    let line = match ev {
+        Event::AccountAdded { aor, .. } => format!("account {aor}"),
+        Event::Registering { aor, .. } => format!("registering {aor}..."),
+        Event::Registered { aor, expires, .. } => format!("registered {aor} for {expires} s"),
+        Event::RegistrationFailed { message, retry_in, .. } => match retry_in {
+            Some(s) => format!("registration failed: {message} (retrying in {s} s)"),
+            None => format!("registration failed: {message}"),
+        },
+        Event::Unregistered { aor, .. } => format!("unregistered {aor}"),
+        Event::IncomingCall { call, from, .. } => format!("call {call}: incoming from {from}"),
+        Event::Call { call, state, peer, reason, .. } => match reason {
+            Some(r) => format!("call {call} {peer}: {state:?} ({r})"),
+            None => format!("call {call} {peer}: {state:?}"),
+        },
+        Event::CallEnded { call, message, duration, .. } => format!("call {call} ended: {message} after {duration} s"),
+        Event::Error { message } => format!("error: {message}"),
+        Event::Stopped => "stopped".into(),
+    };
+    println!("{line}");
+}
+
+fn open_store(profile: Option<&PathBuf>) -> Result<Arc<Store>, String> {
+    let p = Profile::new(profile.map(|p| p.as_path())).map_err(|e| e.to_string())?;
+    Store::open(&p.database())
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+async fn start_engine(args: &AccountArgs, profile: Option<&PathBuf>) -> Result<(crate::engine::EngineHandle, tokio::sync::mpsc::Receiver<Event>), String> {
+    let mut cfg = EngineConfig::new(args.bind);
+    cfg.store = Some(open_store(profile)?);
+    let (h, ev) = Engine::start(cfg)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let mut acc = AccountConfig::new(&args.account, &args.password);
+    acc.server = args.server.clone();
+    acc.transport = args.transport;
+    acc.expires = args.expires;
+    h.send(Command::AddAccount(acc)).await;
+    Ok((h, ev))
+}
+
+pub async fn serve(bind: SocketAddr, domain: String, users: Vec<String>, users_file: Option<PathBuf>, open: bool, min_expires: u32) -> Result<(), String> {
+    let mut cfg = ServerConfig::new(bind, &domain);
+    cfg.open = open;
+    cfg.min_expires = min_expires;
+    let mut pairs = users;
+    if let Some(f) = users_file {
+        let text = std::fs::read_to_string(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        pairs.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+    }
+    for u in pairs {
+        let (name, pass) = u
+            .split_once(':')
+            .ok_or_else(|| format!("--user takes NAME:PASSWORD, got {u}"))?;
+        cfg.users.insert(name.to_string(), pass.to_string());
+    }
+    if cfg.users.is_empty() && !open {
+        return Err("no users: give --user NAME:PASSWORD, --users FILE or --open".into());
+    }
+    let server = Server::start(cfg)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    println!("parley server for {domain} listening on {} (udp, tcp)", server.local_addr());
+    tokio::select! {
+        _ = server.wait() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+pub async fn agent(args: AccountArgs, auto_answer: bool, profile: Option<PathBuf>) -> Result<(), String> {
+    let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                print_event(&ev, args.json);
+                match ev {
+                    Event::IncomingCall { call, .. } if auto_answer => h.send(Command::Answer(call)).await,
+                    Event::Stopped => break,
+                    _ => {}
+                }
+            }
+            _ = tokio::signal::ctrl_c(), if !stopping => {
+                stopping = true;
+                h.send(Command::Shutdown).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn call(args: AccountArgs, target: String, hangup_after: Option<f64>, profile: Option<PathBuf>) -> Result<(), String> {
+    let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
+    let mut result = Ok(());
+    let mut placed = false;
+    let hangup = tokio::time::sleep(Duration::from_secs(86_400 * 365));
+    tokio::pin!(hangup);
+    let mut call_id = None;
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                print_event(&ev, args.json);
+                match &ev {
+                    Event::Registered { account, .. } | Event::RegistrationFailed { account, .. } if !placed => {
+                        placed = true;
+                        h.send(Command::Call { account: *account, target: target.clone() }).await;
+                    }
+                    Event::Call { call, state: crate::engine::CallState::Connected, .. } => {
+                        call_id = Some(*call);
+                        if let Some(secs) = hangup_after {
+                            hangup.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs_f64(secs));
+                        }
+                    }
+                    Event::Call { call, .. } => call_id = Some(*call),
+                    Event::CallEnded { status, reason, .. } => {
+                        if *status != 200 {
+                            result = Err(format!("{status} {reason}"));
+                        }
+                        h.send(Command::Shutdown).await;
+                    }
+                    Event::Error { message } => {
+                        result = Err(message.clone());
+                        h.send(Command::Shutdown).await;
+                    }
+                    Event::Stopped => break,
+                    _ => {}
+                }
+            }
+            _ = &mut hangup => {
+                if let Some(c) = call_id { h.send(Command::Hangup(c)).await; }
+                hangup.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
+            }
+            _ = tokio::signal::ctrl_c() => {
+                match call_id {
+                    Some(c) => h.send(Command::Hangup(c)).await,
+                    None => h.send(Command::Shutdown).await,
+                }
+            }
+        }
+    }
+    result
+}
+
+pub fn history(json: bool, profile: Option<PathBuf>) -> Result<(), String> {
+    let store = open_store(profile.as_ref())?;
+    let calls = store.calls().map_err(|e| e.to_string())?;
+    for c in calls {
+        if json {
+            let v = serde_json::json!({
+                "peer": c.peer_uri, "account": c.account, "direction": c.direction,
+                "status": c.status, "reason": c.reason, "started_at": c.started_at,
+                "answered_at": c.answered_at, "ended_at": c.ended_at, "duration": c.duration(),
+                "call_id": c.sip_call_id,
+            });
+            println!("{v}");
+        } else {
+            let status = c.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+            println!("{}  {:8}  {}  {}  {} s", c.started_at, c.direction, c.peer_uri, status, c.duration());
+        }
+    }
+    Ok(())
+}
