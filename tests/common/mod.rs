@@ -1,0 +1,136 @@
+//! Test helpers: an embedded server and engines on 127.0.0.1 ports the OS picks, real stores in
+//! temporary folders, and waiting for events with a timeout (a hang fails the test, it does not
+//! time it).
+
+#![allow(dead_code)]
+
+use parley::engine::{AccountConfig, AccountId, Command, Engine, EngineConfig, EngineHandle, Event};
+use parley::server::{Server, ServerConfig};
+use parley::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub const DOMAIN: &str = "company.com";
+
+pub async fn server(users: &[(&str, &str)]) -> Server {
+    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+    for (u, p) in users {
+        cfg.users.insert(u.to_string(), p.to_string());
+    }
+    Server::start(cfg).await.unwrap()
+}
+
+pub struct Agent {
+    pub handle: EngineHandle,
+    pub events: mpsc::Receiver<Event>,
+    pub store: Arc<Store>,
+    pub account: AccountId,
+    pub seen: Vec<Event>,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// An engine with one account registered (or failed) at `server`.
+    pub async fn start(user: &str, password: &str, server: Option<SocketAddr>) -> Agent {
+        Self::start_with(user, password, server, |_| {}).await
+    }
+
+    pub async fn start_with(
+        user: &str,
+        password: &str,
+        server: Option<SocketAddr>,
+        tweak: impl FnOnce(&mut AccountConfig),
+    ) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("parley.db")).unwrap());
+        let mut cfg = EngineConfig::new("127.0.0.1:0".parse().unwrap());
+        cfg.store = Some(store.clone());
+        let (handle, events) = Engine::start(cfg).await.unwrap();
+        let mut acc = AccountConfig::new(&format!("sip:{user}@{DOMAIN}"), password);
+        acc.server = server.map(|s| s.to_string());
+        acc.register = server.is_some();
+        tweak(&mut acc);
+        handle.send(Command::AddAccount(acc)).await;
+        let mut agent = Agent {
+            handle,
+            events,
+            store,
+            account: 0,
+            seen: Vec::new(),
+            _dir: dir,
+        };
+        let ev = agent.wait(|e| matches!(e, Event::AccountAdded { .. })).await;
+        if let Event::AccountAdded { account, .. } = ev {
+            agent.account = account;
+        }
+        agent
+    }
+
+    /// Next event matching `pred`, skipping others (kept in `seen`). Panics after 20 s.
+    pub async fn wait(&mut self, pred: impl Fn(&Event) -> bool) -> Event {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(ev)) => {
+                    self.seen.push(ev.clone());
+                    if pred(&ev) {
+                        return ev;
+                    }
+                }
+                Ok(None) => panic!("engine stopped; saw {:#?}", self.seen),
+                Err(_) => panic!("timed out; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    pub async fn registered(&mut self) {
+        let ev = self
+            .wait(|e| matches!(e, Event::Registered { .. } | Event::RegistrationFailed { .. }))
+            .await;
+        assert!(matches!(ev, Event::Registered { .. }), "{ev:?}");
+    }
+
+    pub async fn send(&self, cmd: Command) {
+        self.handle.send(cmd).await;
+    }
+
+    pub async fn call(&mut self, target: &str) {
+        let account = self.account;
+        self.send(Command::Call { account, target: target.into() }).await;
+    }
+
+    /// Waits for an incoming call and returns its id.
+    pub async fn incoming(&mut self) -> u32 {
+        match self.wait(|e| matches!(e, Event::IncomingCall { .. })).await {
+            Event::IncomingCall { call, .. } => call,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Waits for the end of a call: (status, reason, message).
+    pub async fn ended(&mut self) -> (u16, String, String) {
+        match self.wait(|e| matches!(e, Event::CallEnded { .. })).await {
+            Event::CallEnded { status, reason, message, .. } => (status, reason, message),
+            _ => unreachable!(),
+        }
+    }
+
+    pub fn saw_call_status(&self, code: u16) -> bool {
+        self.seen
+            .iter()
+            .any(|e| matches!(e, Event::Call { status: Some(s), .. } if *s == code))
+    }
+}
+
+pub async fn registered_pair(server: &Server) -> (Agent, Agent) {
+    let addr = server.local_addr();
+    let mut alice = Agent::start("alice", "a-secret", Some(addr)).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(addr)).await;
+    alice.registered().await;
+    bob.registered().await;
+    (alice, bob)
+}
+
+pub const USERS: &[(&str, &str)] = &[("alice", "a-secret"), ("bob", "b-secret"), ("carol", "c-secret"), ("dave", "d-secret")];

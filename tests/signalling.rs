@@ -1,0 +1,238 @@
+//! The seed's signalling flow and its failure cases, over real loopback sockets through the
+//! embedded server, with real SQLite histories.
+
+mod common;
+
+use common::*;
+use parley::engine::{CallState, Command, Event};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+fn is_state(e: &Event, s: CallState) -> bool {
+    matches!(e, Event::Call { state, .. } if *state == s)
+}
+
+#[tokio::test]
+async fn seed_flow_register_call_answer_hang_up_and_history() {
+    let server = server(USERS).await;
+    let (mut alice, mut bob) = registered_pair(&server).await;
+
+    alice.call("sip:bob@company.com").await;
+    let call = bob.incoming().await;
+    alice.wait(|e| is_state(e, CallState::Ringing)).await;
+    assert!(alice.saw_call_status(100), "no 100 Trying: {:#?}", alice.seen);
+    assert!(alice.saw_call_status(180));
+    bob.send(Command::Answer(call)).await;
+    let connected = alice.wait(|e| is_state(e, CallState::Connected)).await;
+    let Event::Call { call: alice_call, status, .. } = connected else { unreachable!() };
+    assert_eq!(status, Some(200));
+    bob.wait(|e| is_state(e, CallState::Connected)).await; // the ACK arrived
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    alice.send(Command::Hangup(alice_call)).await;
+    let (status, _, _) = alice.ended().await;
+    assert_eq!(status, 200);
+    let (status, reason, _) = bob.ended().await;
+    assert_eq!((status, reason.as_str()), (200, "Remote hung up"));
+
+    let a = alice.store.calls().unwrap();
+    let b = bob.store.calls().unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(b.len(), 1);
+    assert_eq!((a[0].direction.as_str(), a[0].peer_uri.as_str(), a[0].status), ("outgoing", "sip:bob@company.com", Some(200)));
+    assert_eq!((b[0].direction.as_str(), b[0].peer_uri.as_str(), b[0].status), ("incoming", "sip:alice@company.com", Some(200)));
+    assert_eq!(a[0].sip_call_id, b[0].sip_call_id);
+    assert!(a[0].answered_at.is_some() && a[0].ended_at.is_some());
+    assert!(a[0].duration() >= 1);
+}
+
+#[tokio::test]
+async fn callee_hangs_up_with_bye() {
+    let server = server(USERS).await;
+    let (mut alice, mut bob) = registered_pair(&server).await;
+    alice.call("bob").await; // a bare user is completed with the account's domain
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    bob.wait(|e| is_state(e, CallState::Connected)).await;
+    bob.send(Command::Hangup(call)).await;
+    assert_eq!(bob.ended().await.0, 200);
+    assert_eq!(alice.ended().await.1, "Remote hung up");
+}
+
+#[tokio::test]
+async fn wrong_password_is_a_clear_registration_error() {
+    let server = server(USERS).await;
+    let mut alice = Agent::start("alice", "not-it", Some(server.local_addr())).await;
+    let ev = alice.wait(|e| matches!(e, Event::RegistrationFailed { .. } | Event::Registered { .. })).await;
+    match ev {
+        Event::RegistrationFailed { status, message, retry_in, .. } => {
+            assert_eq!(status, 403);
+            assert!(message.contains("Wrong password for sip:alice@company.com"), "{message}");
+            assert_eq!(retry_in, None);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_is_404_and_offline_user_is_480() {
+    let server = server(USERS).await;
+    let (mut alice, _bob) = registered_pair(&server).await;
+    alice.call("sip:nobody@company.com").await;
+    let (status, reason, message) = alice.ended().await;
+    assert_eq!((status, reason.as_str()), (404, "Not Found"));
+    assert!(message.contains("Nobody has that address"), "{message}");
+    alice.call("sip:carol@company.com").await;
+    assert_eq!(alice.ended().await.0, 480);
+}
+
+#[tokio::test]
+async fn decline_is_603_on_both_sides() {
+    let server = server(USERS).await;
+    let (mut alice, mut bob) = registered_pair(&server).await;
+    alice.call("sip:bob@company.com").await;
+    let call = bob.incoming().await;
+    bob.send(Command::Decline(call)).await;
+    let (status, _, message) = alice.ended().await;
+    assert_eq!(status, 603);
+    assert_eq!(message, "603 Decline: Declined");
+    assert_eq!(bob.ended().await.0, 603);
+    assert_eq!(alice.store.calls().unwrap()[0].status, Some(603));
+}
+
+#[tokio::test]
+async fn busy_callee_answers_486() {
+    let server = server(USERS).await;
+    let (mut alice, mut bob) = registered_pair(&server).await;
+    let mut carol = Agent::start("carol", "c-secret", Some(server.local_addr())).await;
+    carol.registered().await;
+    alice.call("sip:bob@company.com").await;
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    alice.wait(|e| is_state(e, CallState::Connected)).await;
+    carol.call("sip:bob@company.com").await;
+    let (status, _, message) = carol.ended().await;
+    assert_eq!(status, 486);
+    assert!(message.ends_with("Busy"), "{message}");
+}
+
+#[tokio::test]
+async fn cancel_before_answer_ends_both_sides_with_487() {
+    let server = server(USERS).await;
+    let (mut alice, mut bob) = registered_pair(&server).await;
+    alice.call("sip:bob@company.com").await;
+    bob.incoming().await;
+    let ringing = alice.wait(|e| is_state(e, CallState::Ringing)).await;
+    let Event::Call { call, .. } = ringing else { unreachable!() };
+    alice.send(Command::Hangup(call)).await;
+    assert_eq!(alice.ended().await.0, 487);
+    let (status, _, _) = bob.ended().await;
+    assert_eq!(status, 487);
+    let b = bob.store.calls().unwrap();
+    assert_eq!((b[0].status, b[0].answered_at), (Some(487), None));
+}
+
+/// A relay between Alice and the server that swallows the first INVITE: Alice's transaction must
+/// retransmit it (Timer A) and the call must still go through.
+#[tokio::test]
+async fn first_invite_lost_is_retransmitted() {
+    let server = server(USERS).await;
+    let relay = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let relay_addr = relay.local_addr().unwrap();
+    let server_addr = server.local_addr();
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let d = dropped.clone();
+    tokio::spawn(async move {
+        let mut client = None;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let (n, from) = relay.recv_from(&mut buf).await.unwrap();
+            let bytes = &buf[..n];
+            if from == server_addr {
+                if let Some(c) = client {
+                    relay.send_to(bytes, c).await.unwrap();
+                }
+            } else {
+                client = Some(from);
+                if bytes.starts_with(b"INVITE ") && d.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    continue;
+                }
+                relay.send_to(bytes, server_addr).await.unwrap();
+            }
+        }
+    });
+    let mut alice = Agent::start("alice", "a-secret", Some(relay_addr)).await;
+    alice.registered().await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server_addr)).await;
+    bob.registered().await;
+    alice.call("sip:bob@company.com").await;
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    alice.wait(|e| is_state(e, CallState::Connected)).await;
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the INVITE was never resent");
+}
+
+#[tokio::test]
+async fn malformed_request_gets_400_and_the_server_keeps_serving() {
+    let server = server(USERS).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    let bad = format!(
+        "INVITE sip:bob@company.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbad1\r\nFrom: <sip:x@company.com>;tag=1\r\nTo: <sip:bob@company.com>\r\nCall-ID: bad-1\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    sock.send_to(bad.as_bytes(), server.local_addr()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(text.starts_with("SIP/2.0 400 "), "{text}");
+    assert!(text.contains("Call-ID: bad-1"));
+    // Garbage with no usable Via is dropped, not answered, and does not hurt the server.
+    sock.send_to(b"\x16\x03\x01 hello?\r\n\r\n", server.local_addr()).await.unwrap();
+    let (mut alice, mut bob) = registered_pair(&server).await;
+    alice.call("sip:bob@company.com").await;
+    bob.incoming().await;
+}
+
+#[tokio::test]
+async fn registration_is_refreshed_before_expiry() {
+    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+    cfg.users.insert("alice".into(), "a-secret".into());
+    cfg.min_expires = 1;
+    let server = parley::server::Server::start(cfg).await.unwrap();
+    let mut alice = Agent::start_with("alice", "a-secret", Some(server.local_addr()), |a| a.expires = 2).await;
+    for _ in 0..3 {
+        match alice.wait(|e| matches!(e, Event::Registered { .. } | Event::RegistrationFailed { .. })).await {
+            Event::Registered { expires, .. } => assert_eq!(expires, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn unregister_on_shutdown_makes_the_user_unreachable() {
+    let server = server(USERS).await;
+    let (mut alice, mut bob) = registered_pair(&server).await;
+    bob.send(Command::Shutdown).await;
+    bob.wait(|e| matches!(e, Event::Unregistered { .. })).await;
+    bob.wait(|e| matches!(e, Event::Stopped)).await;
+    alice.call("sip:bob@company.com").await;
+    assert_eq!(alice.ended().await.0, 480);
+}
+
+#[tokio::test]
+async fn calls_work_over_tcp() {
+    let server = server(USERS).await;
+    let addr = Some(server.local_addr());
+    let tcp = |a: &mut parley::engine::AccountConfig| a.transport = parley::sip::transport::Proto::Tcp;
+    let mut alice = Agent::start_with("alice", "a-secret", addr, tcp).await;
+    let mut bob = Agent::start_with("bob", "b-secret", addr, tcp).await;
+    alice.registered().await;
+    bob.registered().await;
+    alice.call("sip:bob@company.com").await;
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    let Event::Call { call: ac, .. } = alice.wait(|e| is_state(e, CallState::Connected)).await else { unreachable!() };
+    bob.wait(|e| is_state(e, CallState::Connected)).await;
+    alice.send(Command::Hangup(ac)).await;
+    assert_eq!(bob.ended().await.0, 200);
+}
