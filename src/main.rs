@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "parley", version, about = "Parley: calls, chat and files over SIP")]
+#[command(
+    name = "parley",
+    version,
+    about = "Parley: calls, chat and files over SIP"
+)]
 struct Args {
     /// Keep all data (database, files, logs) under DIR instead of the usual folders.
     #[arg(long, global = true)]
@@ -64,24 +68,41 @@ enum Cmd {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = match args.command {
-        Some(Cmd::Serve { bind, domain, users, users_file, open, min_expires }) => {
-            rt.block_on(cli::serve(bind, domain, users, users_file, open, min_expires))
-        }
-        Some(Cmd::Agent { account, auto_answer }) => rt.block_on(cli::agent(account, auto_answer, args.profile)),
-        Some(Cmd::Call { target, account, hangup_after }) => {
-            rt.block_on(cli::call(account, target, hangup_after, args.profile))
-        }
+        Some(Cmd::Serve {
+            bind,
+            domain,
+            users,
+            users_file,
+            open,
+            min_expires,
+        }) => rt.block_on(cli::serve(
+            bind,
+            domain,
+            users,
+            users_file,
+            open,
+            min_expires,
+        )),
+        Some(Cmd::Agent {
+            account,
+            auto_answer,
+        }) => rt.block_on(cli::agent(account, auto_answer, args.profile)),
+        Some(Cmd::Call {
+            target,
+            account,
+            hangup_after,
+        }) => rt.block_on(cli::call(account, target, hangup_after, args.profile)),
         Some(Cmd::History { json }) => cli::history(json, args.profile),
-        None => Err(match args.uri {
-            Some(uri) => format!("the desktop window is not built yet; to call {uri} use: parley call {uri} --account ..."),
-            None => "the desktop window is not built yet (next issue); see `parley --help` for the command line".into(),
-        }),
+        None => parley::gui::run(args.uri).map_err(|e| format!("cannot open the window: {e}")),
     };
     if let Err(e) = result {
         eprintln!("parley: {e}");

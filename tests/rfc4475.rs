@@ -4,7 +4,11 @@
 use parley::sip::message::{code_of, decode, Inbound};
 
 fn load(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/data/rfc4475/{name}.dat", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/data/rfc4475/{name}.dat",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn outcome(name: &str) -> String {
@@ -19,9 +23,25 @@ fn outcome(name: &str) -> String {
 #[test]
 fn valid_messages_parse() {
     for name in [
-        "wsinv", "esc01", "escnull", "lwsdisp", "longreq", "dblreq",
-        "transports", "mpart01", "unksm2", "cparam01", "cparam02", "regescrt", "sdp01", "inv2543",
-        "bext01", "invut", "regaut01", "zeromf", "badbranch",
+        "wsinv",
+        "esc01",
+        "escnull",
+        "lwsdisp",
+        "longreq",
+        "dblreq",
+        "transports",
+        "mpart01",
+        "unksm2",
+        "cparam01",
+        "cparam02",
+        "regescrt",
+        "sdp01",
+        "inv2543",
+        "bext01",
+        "invut",
+        "regaut01",
+        "zeromf",
+        "badbranch",
     ] {
         assert_eq!(outcome(name), "request", "{name}");
     }
@@ -40,17 +60,34 @@ fn extension_methods_are_answered_501() {
 /// We cannot serve such a request, so it is refused cleanly with 400 instead of crashing.
 #[test]
 fn rsip_uri_limit_is_refused_cleanly() {
-    let Inbound::Rejected { rejection, reply } = decode(&load("semiuri")) else { panic!() };
+    let Inbound::Rejected { rejection, reply } = decode(&load("semiuri")) else {
+        panic!()
+    };
     assert_eq!(rejection.status, 400);
     assert!(rejection.reason.starts_with("Unsupported syntax"));
-    assert!(String::from_utf8(reply).unwrap().contains("Call-ID: semiuri.0ha0isndaksdj"));
+    assert!(String::from_utf8(reply)
+        .unwrap()
+        .contains("Call-ID: semiuri.0ha0isndaksdj"));
 }
 
 #[test]
 fn malformed_requests_are_refused_with_the_rfc_status() {
     for name in [
-        "badinv01", "clerr", "ncl", "scalar02", "quotbal", "ltgtruri", "lwsruri", "lwsstart",
-        "trws", "badaspec", "baddn", "mismatch01", "insuf", "multi01", "mcl01",
+        "badinv01",
+        "clerr",
+        "ncl",
+        "scalar02",
+        "quotbal",
+        "ltgtruri",
+        "lwsruri",
+        "lwsstart",
+        "trws",
+        "badaspec",
+        "baddn",
+        "mismatch01",
+        "insuf",
+        "multi01",
+        "mcl01",
     ] {
         assert_eq!(outcome(name), "reject 400", "{name}");
     }
@@ -68,7 +105,9 @@ fn broken_responses_are_dropped() {
 
 #[test]
 fn refusals_carry_a_routable_reply() {
-    let Inbound::Rejected { reply, .. } = decode(&load("badinv01")) else { panic!() };
+    let Inbound::Rejected { reply, .. } = decode(&load("badinv01")) else {
+        panic!()
+    };
     let text = String::from_utf8(reply).unwrap();
     assert!(text.starts_with("SIP/2.0 400 "), "{text}");
     assert!(text.contains("Call-ID: badinv01.0ha0isndaksdjasdf3234nas"));

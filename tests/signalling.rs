@@ -20,11 +20,22 @@ async fn seed_flow_register_call_answer_hang_up_and_history() {
     alice.call("sip:bob@company.com").await;
     let call = bob.incoming().await;
     alice.wait(|e| is_state(e, CallState::Ringing)).await;
-    assert!(alice.saw_call_status(100), "no 100 Trying: {:#?}", alice.seen);
+    assert!(
+        alice.saw_call_status(100),
+        "no 100 Trying: {:#?}",
+        alice.seen
+    );
     assert!(alice.saw_call_status(180));
     bob.send(Command::Answer(call)).await;
     let connected = alice.wait(|e| is_state(e, CallState::Connected)).await;
-    let Event::Call { call: alice_call, status, .. } = connected else { unreachable!() };
+    let Event::Call {
+        call: alice_call,
+        status,
+        ..
+    } = connected
+    else {
+        unreachable!()
+    };
     assert_eq!(status, Some(200));
     bob.wait(|e| is_state(e, CallState::Connected)).await; // the ACK arrived
 
@@ -39,8 +50,14 @@ async fn seed_flow_register_call_answer_hang_up_and_history() {
     let b = bob.store.calls().unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!(b.len(), 1);
-    assert_eq!((a[0].direction.as_str(), a[0].peer_uri.as_str(), a[0].status), ("outgoing", "sip:bob@company.com", Some(200)));
-    assert_eq!((b[0].direction.as_str(), b[0].peer_uri.as_str(), b[0].status), ("incoming", "sip:alice@company.com", Some(200)));
+    assert_eq!(
+        (a[0].direction.as_str(), a[0].peer_uri.as_str(), a[0].status),
+        ("outgoing", "sip:bob@company.com", Some(200))
+    );
+    assert_eq!(
+        (b[0].direction.as_str(), b[0].peer_uri.as_str(), b[0].status),
+        ("incoming", "sip:alice@company.com", Some(200))
+    );
     assert_eq!(a[0].sip_call_id, b[0].sip_call_id);
     assert!(a[0].answered_at.is_some() && a[0].ended_at.is_some());
     assert!(a[0].duration() >= 1);
@@ -63,11 +80,26 @@ async fn callee_hangs_up_with_bye() {
 async fn wrong_password_is_a_clear_registration_error() {
     let server = server(USERS).await;
     let mut alice = Agent::start("alice", "not-it", Some(server.local_addr())).await;
-    let ev = alice.wait(|e| matches!(e, Event::RegistrationFailed { .. } | Event::Registered { .. })).await;
+    let ev = alice
+        .wait(|e| {
+            matches!(
+                e,
+                Event::RegistrationFailed { .. } | Event::Registered { .. }
+            )
+        })
+        .await;
     match ev {
-        Event::RegistrationFailed { status, message, retry_in, .. } => {
+        Event::RegistrationFailed {
+            status,
+            message,
+            retry_in,
+            ..
+        } => {
             assert_eq!(status, 403);
-            assert!(message.contains("Wrong password for sip:alice@company.com"), "{message}");
+            assert!(
+                message.contains("Wrong password for sip:alice@company.com"),
+                "{message}"
+            );
             assert_eq!(retry_in, None);
         }
         other => panic!("{other:?}"),
@@ -123,7 +155,9 @@ async fn cancel_before_answer_ends_both_sides_with_487() {
     alice.call("sip:bob@company.com").await;
     bob.incoming().await;
     let ringing = alice.wait(|e| is_state(e, CallState::Ringing)).await;
-    let Event::Call { call, .. } = ringing else { unreachable!() };
+    let Event::Call { call, .. } = ringing else {
+        unreachable!()
+    };
     alice.send(Command::Hangup(call)).await;
     assert_eq!(alice.ended().await.0, 487);
     let (status, _, _) = bob.ended().await;
@@ -154,7 +188,9 @@ async fn first_invite_lost_is_retransmitted() {
                 }
             } else {
                 client = Some(from);
-                if bytes.starts_with(b"INVITE ") && d.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                if bytes.starts_with(b"INVITE ")
+                    && d.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+                {
                     continue;
                 }
                 relay.send_to(bytes, server_addr).await.unwrap();
@@ -169,7 +205,10 @@ async fn first_invite_lost_is_retransmitted() {
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
     alice.wait(|e| is_state(e, CallState::Connected)).await;
-    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the INVITE was never resent");
+    assert!(
+        dropped.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the INVITE was never resent"
+    );
 }
 
 #[tokio::test]
@@ -180,14 +219,21 @@ async fn malformed_request_gets_400_and_the_server_keeps_serving() {
     let bad = format!(
         "INVITE sip:bob@company.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbad1\r\nFrom: <sip:x@company.com>;tag=1\r\nTo: <sip:bob@company.com>\r\nCall-ID: bad-1\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
     );
-    sock.send_to(bad.as_bytes(), server.local_addr()).await.unwrap();
+    sock.send_to(bad.as_bytes(), server.local_addr())
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 4096];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await.unwrap().unwrap();
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(text.starts_with("SIP/2.0 400 "), "{text}");
     assert!(text.contains("Call-ID: bad-1"));
     // Garbage with no usable Via is dropped, not answered, and does not hurt the server.
-    sock.send_to(b"\x16\x03\x01 hello?\r\n\r\n", server.local_addr()).await.unwrap();
+    sock.send_to(b"\x16\x03\x01 hello?\r\n\r\n", server.local_addr())
+        .await
+        .unwrap();
     let (mut alice, mut bob) = registered_pair(&server).await;
     alice.call("sip:bob@company.com").await;
     bob.incoming().await;
@@ -199,9 +245,20 @@ async fn registration_is_refreshed_before_expiry() {
     cfg.users.insert("alice".into(), "a-secret".into());
     cfg.min_expires = 1;
     let server = parley::server::Server::start(cfg).await.unwrap();
-    let mut alice = Agent::start_with("alice", "a-secret", Some(server.local_addr()), |a| a.expires = 2).await;
+    let mut alice = Agent::start_with("alice", "a-secret", Some(server.local_addr()), |a| {
+        a.expires = 2
+    })
+    .await;
     for _ in 0..3 {
-        match alice.wait(|e| matches!(e, Event::Registered { .. } | Event::RegistrationFailed { .. })).await {
+        match alice
+            .wait(|e| {
+                matches!(
+                    e,
+                    Event::Registered { .. } | Event::RegistrationFailed { .. }
+                )
+            })
+            .await
+        {
             Event::Registered { expires, .. } => assert_eq!(expires, 2),
             other => panic!("{other:?}"),
         }
@@ -223,7 +280,8 @@ async fn unregister_on_shutdown_makes_the_user_unreachable() {
 async fn calls_work_over_tcp() {
     let server = server(USERS).await;
     let addr = Some(server.local_addr());
-    let tcp = |a: &mut parley::engine::AccountConfig| a.transport = parley::sip::transport::Proto::Tcp;
+    let tcp =
+        |a: &mut parley::engine::AccountConfig| a.transport = parley::sip::transport::Proto::Tcp;
     let mut alice = Agent::start_with("alice", "a-secret", addr, tcp).await;
     let mut bob = Agent::start_with("bob", "b-secret", addr, tcp).await;
     alice.registered().await;
@@ -231,7 +289,10 @@ async fn calls_work_over_tcp() {
     alice.call("sip:bob@company.com").await;
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
-    let Event::Call { call: ac, .. } = alice.wait(|e| is_state(e, CallState::Connected)).await else { unreachable!() };
+    let Event::Call { call: ac, .. } = alice.wait(|e| is_state(e, CallState::Connected)).await
+    else {
+        unreachable!()
+    };
     bob.wait(|e| is_state(e, CallState::Connected)).await;
     alice.send(Command::Hangup(ac)).await;
     assert_eq!(bob.ended().await.0, 200);

@@ -49,17 +49,30 @@ fn print_event(ev: &Event, json: bool) {
         Event::AccountAdded { aor, .. } => format!("account {aor}"),
         Event::Registering { aor, .. } => format!("registering {aor}..."),
         Event::Registered { aor, expires, .. } => format!("registered {aor} for {expires} s"),
-        Event::RegistrationFailed { message, retry_in, .. } => match retry_in {
+        Event::RegistrationFailed {
+            message, retry_in, ..
+        } => match retry_in {
             Some(s) => format!("registration failed: {message} (retrying in {s} s)"),
             None => format!("registration failed: {message}"),
         },
         Event::Unregistered { aor, .. } => format!("unregistered {aor}"),
         Event::IncomingCall { call, from, .. } => format!("call {call}: incoming from {from}"),
-        Event::Call { call, state, peer, reason, .. } => match reason {
+        Event::Call {
+            call,
+            state,
+            peer,
+            reason,
+            ..
+        } => match reason {
             Some(r) => format!("call {call} {peer}: {state:?} ({r})"),
             None => format!("call {call} {peer}: {state:?}"),
         },
-        Event::CallEnded { call, message, duration, .. } => format!("call {call} ended: {message} after {duration} s"),
+        Event::CallEnded {
+            call,
+            message,
+            duration,
+            ..
+        } => format!("call {call} ended: {message} after {duration} s"),
         Event::Error { message } => format!("error: {message}"),
         Event::Stopped => "stopped".into(),
     };
@@ -73,7 +86,16 @@ fn open_store(profile: Option<&PathBuf>) -> Result<Arc<Store>, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn start_engine(args: &AccountArgs, profile: Option<&PathBuf>) -> Result<(crate::engine::EngineHandle, tokio::sync::mpsc::Receiver<Event>), String> {
+async fn start_engine(
+    args: &AccountArgs,
+    profile: Option<&PathBuf>,
+) -> Result<
+    (
+        crate::engine::EngineHandle,
+        tokio::sync::mpsc::Receiver<Event>,
+    ),
+    String,
+> {
     let mut cfg = EngineConfig::new(args.bind);
     cfg.store = Some(open_store(profile)?);
     let (h, ev) = Engine::start(cfg)
@@ -87,14 +109,27 @@ async fn start_engine(args: &AccountArgs, profile: Option<&PathBuf>) -> Result<(
     Ok((h, ev))
 }
 
-pub async fn serve(bind: SocketAddr, domain: String, users: Vec<String>, users_file: Option<PathBuf>, open: bool, min_expires: u32) -> Result<(), String> {
+pub async fn serve(
+    bind: SocketAddr,
+    domain: String,
+    users: Vec<String>,
+    users_file: Option<PathBuf>,
+    open: bool,
+    min_expires: u32,
+) -> Result<(), String> {
     let mut cfg = ServerConfig::new(bind, &domain);
     cfg.open = open;
     cfg.min_expires = min_expires;
     let mut pairs = users;
     if let Some(f) = users_file {
-        let text = std::fs::read_to_string(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-        pairs.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+        let text =
+            std::fs::read_to_string(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        pairs.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
     }
     for u in pairs {
         let (name, pass) = u
@@ -108,7 +143,10 @@ pub async fn serve(bind: SocketAddr, domain: String, users: Vec<String>, users_f
     let server = Server::start(cfg)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    println!("parley server for {domain} listening on {} (udp, tcp)", server.local_addr());
+    println!(
+        "parley server for {domain} listening on {} (udp, tcp)",
+        server.local_addr()
+    );
     tokio::select! {
         _ = server.wait() => {}
         _ = tokio::signal::ctrl_c() => {}
@@ -116,7 +154,11 @@ pub async fn serve(bind: SocketAddr, domain: String, users: Vec<String>, users_f
     Ok(())
 }
 
-pub async fn agent(args: AccountArgs, auto_answer: bool, profile: Option<PathBuf>) -> Result<(), String> {
+pub async fn agent(
+    args: AccountArgs,
+    auto_answer: bool,
+    profile: Option<PathBuf>,
+) -> Result<(), String> {
     let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
     let mut stopping = false;
     loop {
@@ -139,7 +181,12 @@ pub async fn agent(args: AccountArgs, auto_answer: bool, profile: Option<PathBuf
     Ok(())
 }
 
-pub async fn call(args: AccountArgs, target: String, hangup_after: Option<f64>, profile: Option<PathBuf>) -> Result<(), String> {
+pub async fn call(
+    args: AccountArgs,
+    target: String,
+    hangup_after: Option<f64>,
+    profile: Option<PathBuf>,
+) -> Result<(), String> {
     let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
     let mut result = Ok(());
     let mut placed = false;
@@ -205,8 +252,18 @@ pub fn history(json: bool, profile: Option<PathBuf>) -> Result<(), String> {
             });
             println!("{v}");
         } else {
-            let status = c.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
-            println!("{}  {:8}  {}  {}  {} s", c.started_at, c.direction, c.peer_uri, status, c.duration());
+            let status = c
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "{}  {:8}  {}  {}  {} s",
+                c.started_at,
+                c.direction,
+                c.peer_uri,
+                status,
+                c.duration()
+            );
         }
     }
     Ok(())

@@ -42,7 +42,10 @@ pub enum Command {
     Register(AccountId),
     Unregister(AccountId),
     /// Call a SIP URI, or a bare user/number completed with the account's domain.
-    Call { account: AccountId, target: String },
+    Call {
+        account: AccountId,
+        target: String,
+    },
     Answer(CallId),
     /// Refuse an incoming call with 603 Decline.
     Decline(CallId),

@@ -38,7 +38,14 @@ pub(crate) struct Call {
 }
 
 /// Binds an even RTP port and an MSRP listener on `ip` and describes them for SDP.
-fn reserve_media(ip: std::net::IpAddr, user: &str) -> (LocalMedia, Option<std::net::UdpSocket>, Option<std::net::TcpListener>) {
+fn reserve_media(
+    ip: std::net::IpAddr,
+    user: &str,
+) -> (
+    LocalMedia,
+    Option<std::net::UdpSocket>,
+    Option<std::net::TcpListener>,
+) {
     let rtp = (0..20).find_map(|_| {
         let s = std::net::UdpSocket::bind((ip, 0)).ok()?;
         (s.local_addr().ok()?.port() % 2 == 0).then_some(s)
@@ -51,7 +58,11 @@ fn reserve_media(ip: std::net::IpAddr, user: &str) -> (LocalMedia, Option<std::n
     let media = LocalMedia {
         user: user.to_string(),
         address: ip,
-        rtp_port: rtp.as_ref().and_then(|s| s.local_addr().ok()).map(|a| a.port()).unwrap_or(9),
+        rtp_port: rtp
+            .as_ref()
+            .and_then(|s| s.local_addr().ok())
+            .map(|a| a.port())
+            .unwrap_or(9),
         msrp_path,
         accept_types: "text/plain message/cpim application/octet-stream *".into(),
     };
@@ -78,7 +89,9 @@ impl Core {
 
     /// Ends a call: history row, event, forget it.
     pub(super) async fn end_call(&mut self, id: CallId, status: u16, phrase: &str) {
-        let Some(c) = self.calls.remove(&id) else { return };
+        let Some(c) = self.calls.remove(&id) else {
+            return;
+        };
         let duration = c.answered.map(|a| a.elapsed().as_secs()).unwrap_or(0);
         let message = if status == 200 {
             reason::describe(200).to_string()
@@ -102,7 +115,13 @@ impl Core {
         .await;
     }
 
-    fn record_start(&self, account: AccountId, call_id: &str, dir: Direction, peer: &str) -> Option<i64> {
+    fn record_start(
+        &self,
+        account: AccountId,
+        call_id: &str,
+        dir: Direction,
+        peer: &str,
+    ) -> Option<i64> {
         let store = self.config.store.as_ref()?;
         let aor = self.accounts.get(&account)?.uri.aor();
         store
@@ -115,7 +134,10 @@ impl Core {
     fn complete_target(&self, account: AccountId, target: &str) -> Option<SipUri> {
         let acc = self.accounts.get(&account)?;
         let t = target.trim();
-        let full = if t.contains(':') && !t.contains('@') && t.starts_with("sip") || t.starts_with("sip:") || t.starts_with("sips:") {
+        let full = if t.contains(':') && !t.contains('@') && t.starts_with("sip")
+            || t.starts_with("sip:")
+            || t.starts_with("sips:")
+        {
             t.to_string()
         } else if t.contains('@') {
             format!("sip:{t}")
@@ -138,12 +160,16 @@ impl Core {
             }
         };
         let acc = &self.accounts[&account];
-        let from_tag = msg::new_tag();
+        let tag_from = msg::new_tag();
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
         let (media, rtp, msrp) = reserve_media(local_ip, &acc.user());
         let offer = sdp::offer(&media, 1);
         let mut h = Headers::default();
-        msg::push(&mut h, "From", format!("{};tag={from_tag}", acc.from_header()));
+        msg::push(
+            &mut h,
+            "From",
+            format!("{};tag={tag_from}", acc.name_addr()),
+        );
         msg::push(&mut h, "To", NameAddr::new(uri.aor()).to_string());
         msg::push(&mut h, "Call-ID", msg::new_call_id(&acc.uri.host));
         msg::push(&mut h, "CSeq", "1 INVITE");
@@ -173,7 +199,7 @@ impl Core {
                 invite_key: Some(key),
                 invite_peer: Some(peer),
                 dialog: None,
-                local_tag: from_tag,
+                local_tag: tag_from,
                 media,
                 sdp_version: 1,
                 answered: None,
@@ -262,7 +288,11 @@ impl Core {
                         invite.uri = rsip::Uri::try_from(t.to_string()).unwrap_or_default();
                         let n = invite.cseq().0 + 1;
                         msg::set(&mut invite.headers, "CSeq", format!("{n} INVITE"));
-                        msg::set(&mut invite.headers, "To", NameAddr::new(t.aor()).to_string());
+                        msg::set(
+                            &mut invite.headers,
+                            "To",
+                            NameAddr::new(t.aor()).to_string(),
+                        );
                         let account = c.account;
                         let peer = match self.route_for(account, &t).await {
                             Ok(p) => p,
@@ -302,7 +332,9 @@ impl Core {
     }
 
     fn send_ack(&mut self, id: CallId) {
-        let Some(c) = self.calls.get_mut(&id) else { return };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
         let Some(d) = c.dialog.as_mut() else { return };
         let cseq = c.invite.cseq().0;
         let contact = c.invite.header("Contact").unwrap_or_default();
@@ -329,13 +361,20 @@ impl Core {
     pub(super) async fn incoming_invite(&mut self, inc: Incoming) {
         let req = &inc.request;
         let ruri = SipUri::parse(&req.uri.to_string()).ok();
-        let to_user = req.to_addr().and_then(|a| SipUri::parse(&a.uri).ok()).and_then(|u| u.user);
+        let to_user = req
+            .to_addr()
+            .and_then(|a| SipUri::parse(&a.uri).ok())
+            .and_then(|u| u.user);
         let user = ruri.as_ref().and_then(|u| u.user.clone()).or(to_user);
         let account = self
             .accounts
             .iter()
             .find(|(_, a)| Some(a.user()) == user)
-            .or_else(|| (self.accounts.len() == 1).then(|| self.accounts.iter().next()).flatten())
+            .or_else(|| {
+                (self.accounts.len() == 1)
+                    .then(|| self.accounts.iter().next())
+                    .flatten()
+            })
             .map(|(id, _)| *id);
         let Some(account) = account else {
             return self.respond(&inc, self.reply_for(req, 404));
@@ -360,7 +399,12 @@ impl Core {
         if !req.body.is_empty() {
             let offer = match std::str::from_utf8(&req.body).ok().map(Session::parse) {
                 Some(Ok(s)) => s,
-                _ => return self.respond(&inc, msg::response_to(req, 400, Some("Bad SDP"), Some(&msg::new_tag()))),
+                _ => {
+                    return self.respond(
+                        &inc,
+                        msg::response_to(req, 400, Some("Bad SDP"), Some(&msg::new_tag())),
+                    )
+                }
             };
             if let Err(e) = sdp::answer(&offer, &media, 1) {
                 tracing::info!("refusing call: {e}");
@@ -368,7 +412,7 @@ impl Core {
             }
         }
         let local_tag = msg::new_tag();
-        let from = req.from_addr();
+        let from = req.addr_from();
         let peer = from
             .as_ref()
             .and_then(|a| SipUri::parse(&a.uri).ok())
@@ -436,7 +480,9 @@ impl Core {
     }
 
     pub(super) async fn answer(&mut self, id: CallId) {
-        let Some(c) = self.calls.get_mut(&id) else { return };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
         if c.state != CallState::Incoming {
             return;
         }
@@ -446,7 +492,12 @@ impl Core {
         };
         let c = self.calls.get_mut(&id).unwrap();
         let mut ok = msg::response_to(&c.invite, 200, None, Some(&c.local_tag));
-        let user = c.invite.to_addr().and_then(|a| SipUri::parse(&a.uri).ok()).and_then(|u| u.user).unwrap_or_default();
+        let user = c
+            .invite
+            .to_addr()
+            .and_then(|a| SipUri::parse(&a.uri).ok())
+            .and_then(|u| u.user)
+            .unwrap_or_default();
         let src = c.invite_peer;
         for rr in msg::get_all(&c.invite.headers, "Record-Route") {
             msg::push(&mut ok.headers, "Record-Route", rr);
@@ -483,10 +534,15 @@ impl Core {
     }
 
     pub(super) async fn hangup(&mut self, id: CallId) {
-        let Some(c) = self.calls.get_mut(&id) else { return };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
         match (c.direction, c.state) {
             (Direction::Incoming, CallState::Incoming) => self.decline_with(id, 603).await,
-            (Direction::Outgoing, CallState::Dialing | CallState::Trying | CallState::Ringing | CallState::Progress) => {
+            (
+                Direction::Outgoing,
+                CallState::Dialing | CallState::Trying | CallState::Ringing | CallState::Progress,
+            ) => {
                 c.hangup_wanted = true;
                 if let Some(k) = &c.invite_key {
                     // The endpoint holds the CANCEL until a provisional response arrives.
@@ -499,7 +555,9 @@ impl Core {
     }
 
     async fn send_bye(&mut self, id: CallId) {
-        let Some(c) = self.calls.get_mut(&id) else { return };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
         let Some(d) = c.dialog.as_mut() else { return };
         let contact = match c.direction {
             Direction::Outgoing => c.invite.header("Contact").unwrap_or_default(),
@@ -533,12 +591,17 @@ impl Core {
         }
         if code == 401 || code == 407 {
             // Digest on BYE: answer the challenge once with the same dialog.
-            let Some(c) = self.calls.get_mut(&id) else { return };
+            let Some(c) = self.calls.get_mut(&id) else {
+                return;
+            };
             let (account, peer) = (c.account, c.invite_peer);
             let Some(d) = c.dialog.as_mut() else { return };
             let mut bye = d.request(Method::Bye, None, "");
             msg::remove(&mut bye.headers, "Contact");
-            let ok = self.accounts.get_mut(&account).is_some_and(|a| a.authorize(&mut bye, &resp));
+            let ok = self
+                .accounts
+                .get_mut(&account)
+                .is_some_and(|a| a.authorize(&mut bye, &resp));
             if let (true, Some(p)) = (ok, peer) {
                 self.send(Ctx::Bye(id), bye, p);
                 return;
@@ -556,7 +619,9 @@ impl Core {
     }
 
     pub(super) async fn incoming_ack(&mut self, inc: Incoming) {
-        let Some(id) = self.find_by_dialog(&inc.request) else { return };
+        let Some(id) = self.find_by_dialog(&inc.request) else {
+            return;
+        };
         let c = self.calls.get_mut(&id).unwrap();
         if c.state == CallState::Connecting {
             c.state = CallState::Connected;
@@ -582,7 +647,9 @@ impl Core {
         let target = inc.cancels.clone().and_then(|k| {
             self.calls
                 .iter()
-                .find(|(_, c)| c.direction == Direction::Incoming && c.invite_key.as_ref() == Some(&k))
+                .find(|(_, c)| {
+                    c.direction == Direction::Incoming && c.invite_key.as_ref() == Some(&k)
+                })
                 .map(|(id, _)| *id)
         });
         let Some(id) = target else {
@@ -615,7 +682,11 @@ impl Core {
         };
         let mut ok = msg::response_to(&inc.request, 200, None, None);
         msg::push(&mut ok.headers, "Content-Type", "application/sdp");
-        let user = self.accounts.get(&c.account).map(|a| a.user()).unwrap_or_default();
+        let user = self
+            .accounts
+            .get(&c.account)
+            .map(|a| a.user())
+            .unwrap_or_default();
         ok.body = sdp.into_bytes();
         msg::push(&mut ok.headers, "Contact", self.contact(&user, inc.source));
         if let Some(k) = &inc.key {

@@ -72,7 +72,9 @@ impl EngineHandle {
 pub struct Engine;
 
 impl Engine {
-    pub async fn start(config: EngineConfig) -> std::io::Result<(EngineHandle, mpsc::Receiver<Event>)> {
+    pub async fn start(
+        config: EngineConfig,
+    ) -> std::io::Result<(EngineHandle, mpsc::Receiver<Event>)> {
         let (endpoint, sip_events) = Endpoint::start(config.bind, config.timers).await?;
         let local = endpoint.local_addr();
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
@@ -207,7 +209,7 @@ impl Core {
 
     async fn sip_event(&mut self, ev: EndpointEvent) {
         match ev {
-            EndpointEvent::Request(inc) => self.request(inc).await,
+            EndpointEvent::Request(inc) => self.request(*inc).await,
             EndpointEvent::AckTimeout { call_id } => self.ack_timeout(&call_id).await,
         }
     }

@@ -57,7 +57,7 @@ impl Account {
         self.uri.user.clone().unwrap_or_default()
     }
 
-    pub fn from_header(&self) -> String {
+    pub fn name_addr(&self) -> String {
         let addr = NameAddr {
             display: self.cfg.display_name.clone(),
             uri: self.uri.aor(),
@@ -79,7 +79,11 @@ impl Account {
             return false;
         };
         if let Some(prev) = &self.auth {
-            if prev.realm == ch.realm && !ch.stale && prev.nonce != ch.nonce && req.header(answer).is_some() {
+            if prev.realm == ch.realm
+                && !ch.stale
+                && prev.nonce != ch.nonce
+                && req.header(answer).is_some()
+            {
                 return false;
             }
         }
@@ -109,7 +113,10 @@ impl Core {
         let uri = match SipUri::parse(&cfg.aor) {
             Ok(u) if u.user.is_some() => u,
             _ => {
-                let message = format!("“{}” is not a SIP address like sip:alice@example.com", cfg.aor);
+                let message = format!(
+                    "“{}” is not a SIP address like sip:alice@example.com",
+                    cfg.aor
+                );
                 return self.emit(Event::Error { message }).await;
             }
         };
@@ -157,7 +164,9 @@ impl Core {
 
     /// Sends REGISTER (or un-REGISTER with Expires: 0).
     pub(super) async fn register(&mut self, id: AccountId, remove: bool) {
-        let Some(acc) = self.accounts.get(&id) else { return };
+        let Some(acc) = self.accounts.get(&id) else {
+            return;
+        };
         let registrar = SipUri {
             scheme: "sip".into(),
             user: None,
@@ -170,7 +179,8 @@ impl Core {
             Err(e) => {
                 let aor = acc.uri.aor();
                 let message = format!("Cannot find the server for {}: {e}", acc.uri.host);
-                self.fail_registration(id, 0, "No Server", &message, Some(60)).await;
+                self.fail_registration(id, 0, "No Server", &message, Some(60))
+                    .await;
                 tracing::warn!("{aor}: {message}");
                 return;
             }
@@ -186,8 +196,12 @@ impl Core {
         };
         let expires = if remove { 0 } else { acc.expires };
         let mut h = Headers::default();
-        msg::push(&mut h, "From", format!("{};tag={}", acc.from_header(), msg::new_tag()));
-        msg::push(&mut h, "To", acc.from_header());
+        msg::push(
+            &mut h,
+            "From",
+            format!("{};tag={}", acc.name_addr(), msg::new_tag()),
+        );
+        msg::push(&mut h, "To", acc.name_addr());
         msg::push(&mut h, "Call-ID", acc.call_id.clone());
         msg::push(&mut h, "CSeq", format!("{} REGISTER", acc.cseq));
         msg::push(&mut h, "Contact", contact);
@@ -209,8 +223,17 @@ impl Core {
         }
     }
 
-    async fn fail_registration(&mut self, id: AccountId, status: u16, phrase: &str, message: &str, retry: Option<u64>) {
-        let Some(acc) = self.accounts.get_mut(&id) else { return };
+    async fn fail_registration(
+        &mut self,
+        id: AccountId,
+        status: u16,
+        phrase: &str,
+        message: &str,
+        retry: Option<u64>,
+    ) {
+        let Some(acc) = self.accounts.get_mut(&id) else {
+            return;
+        };
         acc.state = RegState::Idle;
         acc.failures += 1;
         // Back off: the retry interval grows with each failure, up to 10 minutes.
@@ -230,7 +253,9 @@ impl Core {
 
     pub(super) async fn register_response(&mut self, id: AccountId, resp: Response) {
         let code = msg::code_of(&resp);
-        let Some(acc) = self.accounts.get_mut(&id) else { return };
+        let Some(acc) = self.accounts.get_mut(&id) else {
+            return;
+        };
         if code < 200 || resp.cseq().0 != acc.cseq {
             return;
         }
@@ -272,27 +297,40 @@ impl Core {
                 .await;
             }
             401 | 407 => {
-                let Some((mut req, peer)) = acc.pending.clone() else { return };
+                let Some((mut req, peer)) = acc.pending.clone() else {
+                    return;
+                };
                 if acc.authorize(&mut req, &resp) {
                     acc.cseq += 1;
                     msg::set(&mut req.headers, "CSeq", format!("{} REGISTER", acc.cseq));
                     acc.pending = Some((req.clone(), peer));
                     self.send(Ctx::Register(id), req, peer);
                 } else {
-                    let msg_text = format!("Wrong password for {aor} (the server keeps asking for credentials)");
-                    self.fail_registration(id, code, &msg::reason_of(&resp), &msg_text, None).await;
+                    let msg_text = format!(
+                        "Wrong password for {aor} (the server keeps asking for credentials)"
+                    );
+                    self.fail_registration(id, code, &msg::reason_of(&resp), &msg_text, None)
+                        .await;
                 }
             }
             423 => {
-                let min = resp.header("Min-Expires").and_then(|m| m.parse::<u32>().ok());
+                let min = resp
+                    .header("Min-Expires")
+                    .and_then(|m| m.parse::<u32>().ok());
                 match min {
                     Some(m) if m > acc.expires && !removing => {
                         acc.expires = m;
                         self.register(id, false).await;
                     }
                     _ => {
-                        self.fail_registration(id, code, &msg::reason_of(&resp), reason::describe(423), Some(60))
-                            .await
+                        self.fail_registration(
+                            id,
+                            code,
+                            &msg::reason_of(&resp),
+                            reason::describe(423),
+                            Some(60),
+                        )
+                        .await
                     }
                 }
             }
@@ -311,7 +349,8 @@ impl Core {
                 };
                 // A refused password will not get better by retrying; anything else might.
                 let retry = (code != 403 && code != 404).then_some(30);
-                self.fail_registration(id, code, &phrase, &text, retry).await;
+                self.fail_registration(id, code, &phrase, &text, retry)
+                    .await;
             }
         }
     }

@@ -84,7 +84,12 @@ impl Session {
                         return Err(SdpError::BadLine(line.into()));
                     }
                     let ip = f[5].parse().map_err(|_| SdpError::BadLine(line.into()))?;
-                    origin = Some((f[0].to_string(), f[1].parse().unwrap_or(0), f[2].parse().unwrap_or(0), ip));
+                    origin = Some((
+                        f[0].to_string(),
+                        f[1].parse().unwrap_or(0),
+                        f[2].parse().unwrap_or(0),
+                        ip,
+                    ));
                 }
                 "s" => name = v.to_string(),
                 "c" => {
@@ -136,7 +141,10 @@ impl Session {
                 m.connection = session_conn;
             }
         }
-        if media.iter().any(|m| m.connection.is_none() && m.port != 0 && m.proto.starts_with("RTP")) {
+        if media
+            .iter()
+            .any(|m| m.connection.is_none() && m.port != 0 && m.proto.starts_with("RTP"))
+        {
             return Err(SdpError::Missing("c="));
         }
         Ok(Session {
@@ -167,7 +175,14 @@ impl fmt::Display for Session {
         write!(f, "c=IN {} {}\r\n", fam(&self.address), self.address)?;
         write!(f, "t=0 0\r\n")?;
         for m in &self.media {
-            write!(f, "m={} {} {} {}\r\n", m.kind, m.port, m.proto, m.formats.join(" "))?;
+            write!(
+                f,
+                "m={} {} {} {}\r\n",
+                m.kind,
+                m.port,
+                m.proto,
+                m.formats.join(" ")
+            )?;
             if let Some(c) = m.connection.filter(|c| *c != self.address) {
                 write!(f, "c=IN {} {}\r\n", fam(&c), c)?;
             }
@@ -254,7 +269,11 @@ pub fn offer(local: &LocalMedia, version: u64) -> Session {
     }
     attrs.push(("ptime".into(), Some("20".into())));
     attrs.push(("sendrecv".into(), None));
-    let mut media = vec![audio_media(CODECS.iter().map(|c| c.0.to_string()).collect(), local.rtp_port, attrs)];
+    let mut media = vec![audio_media(
+        CODECS.iter().map(|c| c.0.to_string()).collect(),
+        local.rtp_port,
+        attrs,
+    )];
     if let Some(path) = &local.msrp_path {
         media.push(msrp_media(path, &local.accept_types, "actpass"));
     }
@@ -271,13 +290,24 @@ pub struct Negotiated {
 }
 
 fn codec_key(map: &str) -> String {
-    map.split('/').take(2).collect::<Vec<_>>().join("/").to_ascii_lowercase()
+    map.split('/')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("/")
+        .to_ascii_lowercase()
 }
 
 /// Answers an offer (RFC 3264 section 6): every offered stream gets a line, rejected ones port 0.
-pub fn answer(offer: &Session, local: &LocalMedia, version: u64) -> Result<(Session, Negotiated), SdpError> {
+pub fn answer(
+    offer: &Session,
+    local: &LocalMedia,
+    version: u64,
+) -> Result<(Session, Negotiated), SdpError> {
     let mut out = Vec::new();
-    let mut neg = Negotiated { audio: None, msrp: None };
+    let mut neg = Negotiated {
+        audio: None,
+        msrp: None,
+    };
     for m in &offer.media {
         let rejected = Media {
             port: 0,
@@ -292,7 +322,8 @@ pub fn answer(offer: &Session, local: &LocalMedia, version: u64) -> Result<(Sess
                 let mut first = None;
                 for pt in &m.formats {
                     let Some(map) = m.rtpmap(pt) else { continue };
-                    let Some(ours) = CODECS.iter().find(|c| codec_key(c.1) == codec_key(&map)) else {
+                    let Some(ours) = CODECS.iter().find(|c| codec_key(c.1) == codec_key(&map))
+                    else {
                         continue;
                     };
                     let is_dtmf = ours.1.starts_with("telephone-event");
@@ -318,7 +349,9 @@ pub fn answer(offer: &Session, local: &LocalMedia, version: u64) -> Result<(Sess
                     map.split('/').next().unwrap_or_default().to_string(),
                 ));
                 attrs.push(("ptime".into(), Some("20".into())));
-                let dir = if m.attr("sendonly").is_some() || m.attributes.iter().any(|(n, _)| n == "sendonly") {
+                let dir = if m.attr("sendonly").is_some()
+                    || m.attributes.iter().any(|(n, _)| n == "sendonly")
+                {
                     "recvonly"
                 } else if m.attributes.iter().any(|(n, _)| n == "recvonly") {
                     "sendonly"
@@ -346,14 +379,19 @@ pub fn answer(offer: &Session, local: &LocalMedia, version: u64) -> Result<(Sess
         }
     }
     if neg.audio.is_none() && neg.msrp.is_none() {
-        return Err(SdpError::NotAcceptable("no offered stream is supported".into()));
+        return Err(SdpError::NotAcceptable(
+            "no offered stream is supported".into(),
+        ));
     }
     Ok((session(local, version, out), neg))
 }
 
 /// Reads the answer to our offer.
 pub fn accept_answer(answer: &Session) -> Negotiated {
-    let mut neg = Negotiated { audio: None, msrp: None };
+    let mut neg = Negotiated {
+        audio: None,
+        msrp: None,
+    };
     for m in &answer.media {
         if m.port == 0 {
             continue;
@@ -406,7 +444,10 @@ mod tests {
     fn answers_the_seed_offer() {
         let offer = Session::parse(SEED_OFFER).unwrap();
         let (ans, neg) = answer(&offer, &local(6004), 1).unwrap();
-        assert_eq!(neg.audio, Some(("192.168.1.100:5004".parse().unwrap(), 0, "PCMU".into())));
+        assert_eq!(
+            neg.audio,
+            Some(("192.168.1.100:5004".parse().unwrap(), 0, "PCMU".into()))
+        );
         assert_eq!(neg.msrp, Some(("msrp://192.168.1.100:5006".into(), false)));
         let text = ans.to_string();
         assert!(text.contains("m=audio 6004 RTP/AVP 0 8\r\n"), "{text}");
@@ -414,14 +455,23 @@ mod tests {
         assert!(text.contains("a=setup:passive"));
         let back = accept_answer(&Session::parse(&text).unwrap());
         assert_eq!(back.audio.unwrap().0, "192.168.1.200:6004".parse().unwrap());
-        assert_eq!(back.msrp, Some(("msrp://192.168.1.200:6006/b0b;tcp".into(), true)));
+        assert_eq!(
+            back.msrp,
+            Some(("msrp://192.168.1.200:6006/b0b;tcp".into(), true))
+        );
     }
 
     #[test]
     fn our_offer_round_trips_and_prefers_opus() {
         let o = offer(&local(4000), 7);
         let parsed = Session::parse(&o.to_string()).unwrap();
-        assert_eq!(parsed, Session { media: parsed.media.clone(), ..o.clone() });
+        assert_eq!(
+            parsed,
+            Session {
+                media: parsed.media.clone(),
+                ..o.clone()
+            }
+        );
         assert_eq!(parsed.media[0].formats, vec!["111", "0", "8", "101"]);
         let (_, neg) = answer(&parsed, &local(5000), 1).unwrap();
         assert_eq!(neg.audio.unwrap().2, "opus");
@@ -434,7 +484,10 @@ mod tests {
         assert_eq!(ans.media[1].port, 0);
         assert_eq!(ans.media[1].kind, "video");
         let g729 = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 18\r\n";
-        assert!(matches!(answer(&Session::parse(g729).unwrap(), &local(1), 1), Err(SdpError::NotAcceptable(_))));
+        assert!(matches!(
+            answer(&Session::parse(g729).unwrap(), &local(1), 1),
+            Err(SdpError::NotAcceptable(_))
+        ));
         assert!(Session::parse("garbage").is_err());
     }
 }

@@ -114,7 +114,7 @@ impl Proxy {
         while let Some(ev) = events.recv().await {
             if let EndpointEvent::Request(inc) = ev {
                 let this = self.clone();
-                tokio::spawn(async move { this.handle(inc).await });
+                tokio::spawn(async move { this.handle(*inc).await });
             }
         }
     }
@@ -132,12 +132,17 @@ impl Proxy {
             || (uri.host.parse::<std::net::IpAddr>().ok()
                 == Some(local.ip()).filter(|ip| !ip.is_unspecified())
                 && uri.port.unwrap_or(5060) == local.port())
-            || (uri.host == "127.0.0.1" && local.ip().is_unspecified() && uri.port == Some(local.port()))
+            || (uri.host == "127.0.0.1"
+                && local.ip().is_unspecified()
+                && uri.port == Some(local.port()))
     }
 
     async fn handle(&self, mut inc: Incoming) {
         let req = &inc.request;
-        if req.header("Max-Forwards").and_then(|m| m.parse::<u8>().ok()) == Some(0)
+        if req
+            .header("Max-Forwards")
+            .and_then(|m| m.parse::<u8>().ok())
+            == Some(0)
             && req.method != Method::Register
         {
             return self.reply(&inc, 483, None);
@@ -155,14 +160,20 @@ impl Proxy {
             if NameAddr::parse(top)
                 .ok()
                 .and_then(|a| SipUri::parse(&a.uri).ok())
-                .is_some_and(|u| self.is_us(&u) || u.host == self.endpoint.contact_addr(inc.source.addr).ip().to_string() && u.port == Some(self.endpoint.local_addr().port()))
+                .is_some_and(|u| {
+                    self.is_us(&u)
+                        || u.host == self.endpoint.contact_addr(inc.source.addr).ip().to_string()
+                            && u.port == Some(self.endpoint.local_addr().port())
+                })
             {
                 msg::pop_first(&mut inc.request.headers, "Route");
             }
         }
         let in_dialog = inc.request.to_tag().is_some();
         let target = if let Some(route) = msg::get_all(&inc.request.headers, "Route").first() {
-            NameAddr::parse(route).ok().and_then(|a| SipUri::parse(&a.uri).ok())
+            NameAddr::parse(route)
+                .ok()
+                .and_then(|a| SipUri::parse(&a.uri).ok())
         } else if self.is_us(&ruri) && ruri.user.is_some() {
             None
         } else if in_dialog || inc.request.method == Method::Ack {
@@ -225,7 +236,13 @@ impl Proxy {
         }
     }
 
-    fn rewrite_for_forward(&self, req: &mut Request, target: &SipUri, record_route: bool, peer: Peer) {
+    fn rewrite_for_forward(
+        &self,
+        req: &mut Request,
+        target: &SipUri,
+        record_route: bool,
+        peer: Peer,
+    ) {
         if msg::get_all(&req.headers, "Route").is_empty() {
             if let Ok(uri) = rsip::Uri::try_from(target.to_string()) {
                 req.uri = uri;
@@ -235,16 +252,25 @@ impl Proxy {
             .header("Max-Forwards")
             .and_then(|m| m.parse::<u8>().ok())
             .unwrap_or(70);
-        msg::set(&mut req.headers, "Max-Forwards", mf.saturating_sub(1).to_string());
+        msg::set(
+            &mut req.headers,
+            "Max-Forwards",
+            mf.saturating_sub(1).to_string(),
+        );
         if record_route {
             let me = self.endpoint.contact_addr(peer.addr);
-            let rr = format!("<sip:{me};transport={};lr>", peer.proto.as_str().to_ascii_lowercase());
+            let rr = format!(
+                "<sip:{me};transport={};lr>",
+                peer.proto.as_str().to_ascii_lowercase()
+            );
             msg::prepend(&mut req.headers, "Record-Route", rr);
         }
     }
 
     async fn forward(&self, inc: Incoming, target: SipUri) {
-        let Some(server_key) = inc.key.clone() else { return };
+        let Some(server_key) = inc.key.clone() else {
+            return;
+        };
         let peer = match locate::resolve(&target).await {
             Ok(p) => p,
             Err(_) => return self.reply(&inc, 404, Some("Destination Not Found")),
@@ -352,19 +378,31 @@ impl Proxy {
         if self.config.open {
             return AuthStop::Go;
         }
-        let Some(from) = inc.request.from_addr().and_then(|a| SipUri::parse(&a.uri).ok()) else {
+        let Some(from) = inc
+            .request
+            .addr_from()
+            .and_then(|a| SipUri::parse(&a.uri).ok())
+        else {
             self.reply(inc, 400, Some("Bad From"));
             return AuthStop::Stop;
         };
         if !self.is_us(&from) {
             return AuthStop::Go; // calls from elsewhere to our users are not ours to authenticate
         }
-        match self.check(&inc.request, "Proxy-Authorization", from.user.as_deref().unwrap_or("")) {
+        match self.check(
+            &inc.request,
+            "Proxy-Authorization",
+            from.user.as_deref().unwrap_or(""),
+        ) {
             AuthResult::Ok => AuthStop::Go,
             AuthResult::Challenge { stale } => {
                 if let Some(key) = &inc.key {
                     let mut r = msg::response_to(&inc.request, 407, None, Some(&msg::new_tag()));
-                    msg::push(&mut r.headers, "Proxy-Authenticate", self.challenge(stale).to_header());
+                    msg::push(
+                        &mut r.headers,
+                        "Proxy-Authenticate",
+                        self.challenge(stale).to_header(),
+                    );
                     self.endpoint.respond(key, r);
                 }
                 AuthStop::Stop
@@ -394,7 +432,11 @@ impl Proxy {
                     }
                     if let Some(key) = &inc.key {
                         let mut r = msg::response_to(req, 401, None, Some(&msg::new_tag()));
-                        msg::push(&mut r.headers, "WWW-Authenticate", self.challenge(stale).to_header());
+                        msg::push(
+                            &mut r.headers,
+                            "WWW-Authenticate",
+                            self.challenge(stale).to_header(),
+                        );
                         self.endpoint.respond(key, r);
                     }
                     return;
@@ -433,8 +475,17 @@ impl Proxy {
                     if exp != 0 && exp < self.config.min_expires {
                         drop(loc);
                         if let Some(key) = &inc.key {
-                            let mut r = msg::response_to(req, 423, Some("Interval Too Brief"), Some(&msg::new_tag()));
-                            msg::push(&mut r.headers, "Min-Expires", self.config.min_expires.to_string());
+                            let mut r = msg::response_to(
+                                req,
+                                423,
+                                Some("Interval Too Brief"),
+                                Some(&msg::new_tag()),
+                            );
+                            msg::push(
+                                &mut r.headers,
+                                "Min-Expires",
+                                self.config.min_expires.to_string(),
+                            );
                             self.endpoint.respond(key, r);
                         }
                         return;
@@ -452,7 +503,11 @@ impl Proxy {
             let mut resp = msg::response_to(req, 200, None, Some(&msg::new_tag()));
             for b in bindings.iter() {
                 let left = b.expires_at.saturating_duration_since(now).as_secs();
-                msg::push(&mut resp.headers, "Contact", format!("<{}>;expires={left}", b.contact));
+                msg::push(
+                    &mut resp.headers,
+                    "Contact",
+                    format!("<{}>;expires={left}", b.contact),
+                );
             }
             if let Some(key) = &inc.key {
                 self.endpoint.respond(key, resp);

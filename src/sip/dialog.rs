@@ -26,10 +26,13 @@ impl Dialog {
             call_id: invite.call_id(),
             local: invite.header("From").unwrap_or_default(),
             remote: resp.header("To").unwrap_or_default(),
-            local_tag: invite.from_tag().unwrap_or_default(),
+            local_tag: invite.tag_from().unwrap_or_default(),
             remote_tag: resp.to_tag().unwrap_or_default(),
             local_cseq: invite.cseq().0,
-            remote_target: resp.contact().map(|c| c.uri).unwrap_or_else(|| invite.uri.to_string()),
+            remote_target: resp
+                .contact()
+                .map(|c| c.uri)
+                .unwrap_or_else(|| invite.uri.to_string()),
             route_set,
         }
     }
@@ -42,7 +45,7 @@ impl Dialog {
             local: format!("{to};tag={local_tag}"),
             remote: invite.header("From").unwrap_or_default(),
             local_tag: local_tag.to_string(),
-            remote_tag: invite.from_tag().unwrap_or_default(),
+            remote_tag: invite.tag_from().unwrap_or_default(),
             local_cseq: rand::random::<u16>() as u32,
             remote_target: invite.contact().map(|c| c.uri).unwrap_or_default(),
             route_set: msg::get_all(&invite.headers, "Record-Route"),
@@ -53,13 +56,15 @@ impl Dialog {
     pub fn matches(&self, req: &Request) -> bool {
         req.call_id() == self.call_id
             && req.to_tag().as_deref() == Some(&self.local_tag)
-            && req.from_tag().unwrap_or_default() == self.remote_tag
+            && req.tag_from().unwrap_or_default() == self.remote_tag
     }
 
     /// Where in-dialog requests go first: the top route, else the remote target.
     pub fn next_hop(&self) -> Option<SipUri> {
         match self.route_set.first() {
-            Some(r) => NameAddr::parse(r).ok().and_then(|a| SipUri::parse(&a.uri).ok()),
+            Some(r) => NameAddr::parse(r)
+                .ok()
+                .and_then(|a| SipUri::parse(&a.uri).ok()),
             None => SipUri::parse(&self.remote_target).ok(),
         }
     }

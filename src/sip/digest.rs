@@ -60,7 +60,10 @@ fn parse_params(s: &str) -> Option<HashMap<String, String>> {
     for part in super::headers::split_outside_quotes(rest, ',') {
         if let Some((k, v)) = part.split_once('=') {
             let v = v.trim();
-            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
             out.insert(k.trim().to_ascii_lowercase(), v.to_string());
         }
     }
@@ -85,20 +88,31 @@ impl Challenge {
             None => Algorithm::Md5,
         };
         Ok(Challenge {
-            realm: p.get("realm").cloned().ok_or(DigestError::Missing("realm"))?,
-            nonce: p.get("nonce").cloned().ok_or(DigestError::Missing("nonce"))?,
+            realm: p
+                .get("realm")
+                .cloned()
+                .ok_or(DigestError::Missing("realm"))?,
+            nonce: p
+                .get("nonce")
+                .cloned()
+                .ok_or(DigestError::Missing("nonce"))?,
             opaque: p.get("opaque").cloned(),
             algorithm,
             qop_auth: p
                 .get("qop")
                 .is_some_and(|q| q.split(',').any(|x| x.trim().eq_ignore_ascii_case("auth"))),
-            stale: p.get("stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
+            stale: p
+                .get("stale")
+                .is_some_and(|s| s.eq_ignore_ascii_case("true")),
         })
     }
 
     /// Picks the strongest challenge we support from several (RFC 8760 section 2.4).
     pub fn best<'a>(values: impl IntoIterator<Item = &'a String>) -> Option<Challenge> {
-        let mut all: Vec<Challenge> = values.into_iter().filter_map(|v| Challenge::parse(v).ok()).collect();
+        let mut all: Vec<Challenge> = values
+            .into_iter()
+            .filter_map(|v| Challenge::parse(v).ok())
+            .collect();
         all.sort_by_key(|c| c.algorithm != Algorithm::Sha256);
         all.into_iter().next()
     }
@@ -123,7 +137,15 @@ impl Challenge {
     }
 
     /// The Authorization / Proxy-Authorization value for a request.
-    pub fn answer(&self, method: &str, uri: &str, user: &str, password: &str, cnonce: &str, nc: u32) -> String {
+    pub fn answer(
+        &self,
+        method: &str,
+        uri: &str,
+        user: &str,
+        password: &str,
+        cnonce: &str,
+        nc: u32,
+    ) -> String {
         let a = self.algorithm;
         let ha1 = a.hash(&format!("{user}:{}:{password}", self.realm));
         let ha2 = a.hash(&format!("{method}:{uri}"));
@@ -212,8 +234,18 @@ mod tests {
             r#"Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41""#,
         )
         .unwrap();
-        let ans = ch.answer("GET", "/dir/index.html", "Mufasa", "Circle Of Life", "0a4f113b", 1);
-        assert!(ans.contains(r#"response="6629fae49393a05397450978507c4ef1""#), "{ans}");
+        let ans = ch.answer(
+            "GET",
+            "/dir/index.html",
+            "Mufasa",
+            "Circle Of Life",
+            "0a4f113b",
+            1,
+        );
+        assert!(
+            ans.contains(r#"response="6629fae49393a05397450978507c4ef1""#),
+            "{ans}"
+        );
         let creds = Credentials::parse(&ans).unwrap();
         assert!(creds.verify("GET", "Circle Of Life"));
         assert!(!creds.verify("GET", "wrong"));
@@ -228,17 +260,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ch.algorithm, Algorithm::Sha256);
-        let ans = ch.answer("GET", "/dir/index.html", "Mufasa", "Circle of Life", "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", 1);
+        let ans = ch.answer(
+            "GET",
+            "/dir/index.html",
+            "Mufasa",
+            "Circle of Life",
+            "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+            1,
+        );
         assert!(
-            ans.contains(r#"response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1""#),
+            ans.contains(
+                r#"response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1""#
+            ),
             "{ans}"
         );
     }
 
     #[test]
     fn prefers_sha256_and_round_trips() {
-        let md5 = Challenge { realm: "r".into(), nonce: "n".into(), opaque: None, algorithm: Algorithm::Md5, qop_auth: true, stale: false };
-        let sha = Challenge { algorithm: Algorithm::Sha256, ..md5.clone() };
+        let md5 = Challenge {
+            realm: "r".into(),
+            nonce: "n".into(),
+            opaque: None,
+            algorithm: Algorithm::Md5,
+            qop_auth: true,
+            stale: false,
+        };
+        let sha = Challenge {
+            algorithm: Algorithm::Sha256,
+            ..md5.clone()
+        };
         let values = vec![md5.to_header(), sha.to_header()];
         assert_eq!(Challenge::best(&values).unwrap(), sha);
         assert!(Challenge::parse("Basic realm=\"x\"").is_err());

@@ -34,9 +34,11 @@ pub struct Incoming {
 
 #[derive(Debug)]
 pub enum EndpointEvent {
-    Request(Incoming),
+    Request(Box<Incoming>),
     /// A 2xx we sent was never ACKed within 64*T1: the dialog should be ended with BYE.
-    AckTimeout { call_id: String },
+    AckTimeout {
+        call_id: String,
+    },
 }
 
 pub struct ClientHandle {
@@ -124,10 +126,7 @@ impl Endpoint {
             branch: key.branch.clone(),
             responses: Some(tx),
         });
-        ClientHandle {
-            key,
-            responses: rx,
-        }
+        ClientHandle { key, responses: rx }
     }
 
     pub fn respond(&self, key: &TxKey, resp: Response) {
@@ -248,7 +247,10 @@ impl Core {
     fn via_for(&self, peer: Peer, branch: &str) -> String {
         let ip = local_ip_toward(self.local.ip(), peer.addr);
         let host = SocketAddr::new(ip, self.local.port());
-        format!("SIP/2.0/{} {host};branch={branch};rport", peer.proto.as_str())
+        format!(
+            "SIP/2.0/{} {host};branch={branch};rport",
+            peer.proto.as_str()
+        )
     }
 
     /// Sends bytes; a TCP peer without a connection gets one opened in the background.
@@ -479,16 +481,23 @@ impl Core {
         let Some(mut via) = req.top_via() else { return };
         // RFC 3261 18.2.1 and RFC 3581: record where the request really came from.
         if via.host != source.addr.ip().to_string() {
-            via.params.set("received", Some(source.addr.ip().to_string()));
+            via.params
+                .set("received", Some(source.addr.ip().to_string()));
         }
         if via.params.has("rport") {
-            via.params.set("rport", Some(source.addr.port().to_string()));
+            via.params
+                .set("rport", Some(source.addr.port().to_string()));
         }
         msg::pop_first(&mut req.headers, "Via");
         msg::prepend(&mut req.headers, "Via", via.to_string());
         let branch = via.branch().map(str::to_string).unwrap_or_else(|| {
             // RFC 2543 peers: no magic cookie, match on the dialog identifiers instead.
-            format!("2543|{}|{}|{}", req.call_id(), req.from_tag().unwrap_or_default(), req.cseq().0)
+            format!(
+                "2543|{}|{}|{}",
+                req.call_id(),
+                req.tag_from().unwrap_or_default(),
+                req.cseq().0
+            )
         });
         let method = req.method.to_string();
         let now = Instant::now();
@@ -505,18 +514,22 @@ impl Core {
                 }
             }
             self.acks.remove(&(req.call_id(), req.cseq().0));
-            let _ = self.events.send(EndpointEvent::Request(Incoming {
+            let _ = self.events.send(EndpointEvent::Request(Box::new(Incoming {
                 request: req,
                 source,
                 key: None,
                 cancels: None,
-            }));
+            })));
             return;
         }
 
         let key = TxKey { branch, method };
         if let Some(entry) = self.servers.get_mut(&key) {
-            if entry.tx.on_retransmitted_request().contains(&Action::Retransmit) {
+            if entry
+                .tx
+                .on_retransmitted_request()
+                .contains(&Action::Retransmit)
+            {
                 let (peer, last) = (entry.peer, entry.last.clone());
                 self.send(peer, last, None);
             }
@@ -541,12 +554,12 @@ impl Core {
                 last: Vec::new(),
             },
         );
-        let _ = self.events.send(EndpointEvent::Request(Incoming {
+        let _ = self.events.send(EndpointEvent::Request(Box::new(Incoming {
             request: req,
             source,
             key: Some(key),
             cancels,
-        }));
+        })));
     }
 
     fn on_timers(&mut self, now: Instant) {
@@ -564,7 +577,7 @@ impl Core {
         }
         let mut dead = Vec::new();
         for (key, entry) in self.servers.iter_mut() {
-            if !entry.tx.next_deadline().is_some_and(|t| t <= now) {
+            if entry.tx.next_deadline().is_none_or(|t| t > now) {
                 continue;
             }
             for action in entry.tx.on_timer(now) {
@@ -625,7 +638,11 @@ fn derived_request(invite: &Request, method: Method, to: Option<String>) -> Requ
     if let Some(v) = to.or_else(|| invite.header("To")) {
         msg::push(&mut headers, "To", v);
     }
-    msg::push(&mut headers, "CSeq", format!("{} {method}", invite.cseq().0));
+    msg::push(
+        &mut headers,
+        "CSeq",
+        format!("{} {method}", invite.cseq().0),
+    );
     for route in msg::get_all(&invite.headers, "Route") {
         msg::push(&mut headers, "Route", route);
     }

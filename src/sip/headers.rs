@@ -36,7 +36,11 @@ impl Params {
     }
 
     pub fn set(&mut self, name: &str, value: Option<String>) {
-        match self.0.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
             Some(slot) => slot.1 = value,
             None => self.0.push((name.to_string(), value)),
         }
@@ -160,7 +164,13 @@ fn params_has_empty(rest: &str) -> bool {
 
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SIP/2.0/{} {}{}", self.transport, self.sent_by(), self.params)
+        write!(
+            f,
+            "SIP/2.0/{} {}{}",
+            self.transport,
+            self.sent_by(),
+            self.params
+        )
     }
 }
 
@@ -229,7 +239,7 @@ impl NameAddr {
             return Ok(NameAddr::new("*"));
         }
         let quotes = s.chars().filter(|&c| c == '"').count() - s.matches("\\\"").count();
-        if quotes % 2 != 0 {
+        if !quotes.is_multiple_of(2) {
             return Err(herr("address", "unbalanced quotes"));
         }
         if let Some(lt) = find_outside_quotes(s, '<') {
@@ -429,7 +439,8 @@ mod tests {
 
     #[test]
     fn via_with_lws_rport_and_v6() {
-        let v = Via::parse("SIP  /  2.0 / tcp [2001:db8::9]:5061 ; branch = z9hG4bKx ;rport").unwrap();
+        let v =
+            Via::parse("SIP  /  2.0 / tcp [2001:db8::9]:5061 ; branch = z9hG4bKx ;rport").unwrap();
         assert_eq!(v.transport, "TCP");
         assert_eq!(v.host, "[2001:db8::9]");
         assert_eq!(v.port, Some(5061));
@@ -453,7 +464,8 @@ mod tests {
         let b = NameAddr::parse("sip:caller@example.net;tag=134161461246").unwrap();
         assert_eq!(b.uri, "sip:caller@example.net");
         assert_eq!(b.tag(), Some("134161461246"));
-        let c = NameAddr::parse(r#""J Rosenberg \\\"" <sip:jdrosen@example.com>;tag=98asjd8"#).unwrap();
+        let c =
+            NameAddr::parse(r#""J Rosenberg \\\"" <sip:jdrosen@example.com>;tag=98asjd8"#).unwrap();
         assert_eq!(c.display.as_deref(), Some(r#"J Rosenberg \""#));
         assert!(NameAddr::parse("\"Mr. J. User <sip:j.user@example.com>").is_err());
         assert!(NameAddr::parse("Bell, Alexander <sip:a.g.bell@example.com>;tag=43").is_err());
@@ -464,7 +476,10 @@ mod tests {
 
     #[test]
     fn cseq_and_uri() {
-        assert_eq!(parse_cseq("314159 INVITE").unwrap(), (314159, "INVITE".into()));
+        assert_eq!(
+            parse_cseq("314159 INVITE").unwrap(),
+            (314159, "INVITE".into())
+        );
         assert!(parse_cseq("36893488147419103232 REGISTER").is_err());
         let u = SipUri::parse("sip:alice@127.0.0.1:5070;transport=tcp;lr").unwrap();
         assert_eq!(u.user.as_deref(), Some("alice"));

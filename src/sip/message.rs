@@ -13,7 +13,10 @@ pub enum Inbound {
     Request(Request),
     Response(Response),
     /// A request we must refuse without acting on it; `reply` is ready to send back.
-    Rejected { rejection: Rejection, reply: Vec<u8> },
+    Rejected {
+        rejection: Rejection,
+        reply: Vec<u8>,
+    },
     /// Unusable bytes (bad response, garbage): dropped with this reason.
     Dropped(String),
 }
@@ -48,7 +51,10 @@ pub fn decode(buf: &[u8]) -> Inbound {
             &raw,
             Rejection {
                 status: 400,
-                reason: format!("Unsupported syntax ({e})").chars().take(80).collect(),
+                reason: format!("Unsupported syntax ({e})")
+                    .chars()
+                    .take(80)
+                    .collect(),
             },
         ),
     }
@@ -94,13 +100,17 @@ fn reject_unparsed(buf: &[u8], why: String) -> Inbound {
 /// Prints a request with a correct Content-Length and the body bytes as they are.
 pub fn encode_request(r: &Request) -> Vec<u8> {
     let mut head = Request {
-        method: r.method.clone(),
+        method: r.method,
         uri: r.uri.clone(),
         version: r.version.clone(),
         headers: r.headers.clone(),
         body: Vec::new(),
     };
-    set(&mut head.headers, "Content-Length", r.body.len().to_string());
+    set(
+        &mut head.headers,
+        "Content-Length",
+        r.body.len().to_string(),
+    );
     let mut out = head.to_string().into_bytes();
     out.extend_from_slice(&r.body);
     out
@@ -113,7 +123,11 @@ pub fn encode_response(r: &Response) -> Vec<u8> {
         headers: r.headers.clone(),
         body: Vec::new(),
     };
-    set(&mut head.headers, "Content-Length", r.body.len().to_string());
+    set(
+        &mut head.headers,
+        "Content-Length",
+        r.body.len().to_string(),
+    );
     let mut out = head.to_string().into_bytes();
     out.extend_from_slice(&r.body);
     out
@@ -276,14 +290,14 @@ pub trait MessageExt {
             .first()
             .and_then(|v| Via::parse(v).ok())
     }
-    fn from_addr(&self) -> Option<NameAddr> {
+    fn addr_from(&self) -> Option<NameAddr> {
         self.header("From").and_then(|v| NameAddr::parse(&v).ok())
     }
     fn to_addr(&self) -> Option<NameAddr> {
         self.header("To").and_then(|v| NameAddr::parse(&v).ok())
     }
-    fn from_tag(&self) -> Option<String> {
-        self.from_addr().and_then(|a| a.tag().map(str::to_string))
+    fn tag_from(&self) -> Option<String> {
+        self.addr_from().and_then(|a| a.tag().map(str::to_string))
     }
     fn to_tag(&self) -> Option<String> {
         self.to_addr().and_then(|a| a.tag().map(str::to_string))
@@ -354,7 +368,12 @@ pub fn default_reason(code: u16) -> &'static str {
 
 /// A response to `req` (RFC 3261 8.2.6.2): Via, From, Call-ID, CSeq copied; To gets `to_tag`
 /// unless it already has one.
-pub fn response_to(req: &Request, code: u16, reason: Option<&str>, to_tag: Option<&str>) -> Response {
+pub fn response_to(
+    req: &Request,
+    code: u16,
+    reason: Option<&str>,
+    to_tag: Option<&str>,
+) -> Response {
     let mut headers = Headers::default();
     for hd in req.headers.iter() {
         let (n, v) = name_value(hd);
@@ -392,7 +411,9 @@ pub fn random_token(n: usize) -> String {
     use rand::Rng;
     const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| A[rng.gen_range(0..A.len())] as char).collect()
+    (0..n)
+        .map(|_| A[rng.gen_range(0..A.len())] as char)
+        .collect()
 }
 
 pub fn new_tag() -> String {
@@ -430,7 +451,7 @@ Content-Length: 4\r\n\r\nv=0\n";
         assert_eq!(req.method, Method::Invite);
         assert_eq!(req.call_id(), "a84b4c76e66710@pc33.atlanta.com");
         assert_eq!(req.cseq(), (314159, "INVITE".into()));
-        assert_eq!(req.from_tag().as_deref(), Some("1928301774"));
+        assert_eq!(req.tag_from().as_deref(), Some("1928301774"));
         assert_eq!(req.to_tag(), None);
         assert_eq!(req.top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
         assert_eq!(req.body, b"v=0\n");
@@ -459,11 +480,21 @@ Content-Length: 4\r\n\r\nv=0\n";
     #[test]
     fn header_list_editing() {
         let mut hs = Headers::default();
-        push(&mut hs, "Via", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2");
+        push(
+            &mut hs,
+            "Via",
+            "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
+        );
         prepend(&mut hs, "Via", "SIP/2.0/UDP p;branch=z9hG4bK0");
         assert_eq!(get_all(&hs, "via").len(), 3);
-        assert_eq!(pop_first(&mut hs, "Via").unwrap(), "SIP/2.0/UDP p;branch=z9hG4bK0");
-        assert_eq!(pop_first(&mut hs, "Via").unwrap(), "SIP/2.0/UDP a;branch=z9hG4bK1");
+        assert_eq!(
+            pop_first(&mut hs, "Via").unwrap(),
+            "SIP/2.0/UDP p;branch=z9hG4bK0"
+        );
+        assert_eq!(
+            pop_first(&mut hs, "Via").unwrap(),
+            "SIP/2.0/UDP a;branch=z9hG4bK1"
+        );
         assert_eq!(get_all(&hs, "Via"), vec!["SIP/2.0/UDP b;branch=z9hG4bK2"]);
         set(&mut hs, "Expires", "60");
         set(&mut hs, "Expires", "0");
@@ -484,6 +515,9 @@ Content-Length: 4\r\n\r\nv=0\n";
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decode(b"\x00\x01hello\r\n\r\n"), Inbound::Dropped(_)));
+        assert!(matches!(
+            decode(b"\x00\x01hello\r\n\r\n"),
+            Inbound::Dropped(_)
+        ));
     }
 }

@@ -2,12 +2,12 @@
 //! state machines, a tokio endpoint that owns the sockets, dialogs and digest authentication.
 //! The engine (user agent) and the embedded server (proxy/registrar) both sit on this one stack.
 
+pub mod dialog;
+pub mod digest;
+pub mod endpoint;
 pub mod headers;
+pub mod locate;
 pub mod message;
 pub mod parse;
 pub mod transaction;
-pub mod endpoint;
 pub mod transport;
-pub mod digest;
-pub mod locate;
-pub mod dialog;

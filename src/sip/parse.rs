@@ -128,7 +128,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn skip_leading_crlf(buf: &[u8]) -> usize {
-    buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
 }
 
 /// Length of the first whole message in a stream buffer (TCP), leading keep-alive CRLFs included.
@@ -189,9 +191,9 @@ fn split_headers(head: &[u8]) -> Result<(String, Vec<(String, String)>), ParseEr
     for line in lines {
         if line.starts_with([' ', '\t']) {
             // RFC 3261 7.3.1: a continuation line is folded into the previous value.
-            let last = headers
-                .last_mut()
-                .ok_or_else(|| ParseError::Malformed("continuation line before any header".into()))?;
+            let last = headers.last_mut().ok_or_else(|| {
+                ParseError::Malformed("continuation line before any header".into())
+            })?;
             if !last.1.is_empty() {
                 last.1.push(' ');
             }
@@ -273,7 +275,8 @@ impl RawMessage {
         parse_cseq(self.get("CSeq").unwrap_or_default()).map_err(|e| e.to_string())?;
         if let Some(ra) = self.get("Retry-After") {
             let secs = ra.split([' ', ';', '(']).next().unwrap_or_default();
-            secs.parse::<u32>().map_err(|_| "bad Retry-After".to_string())?;
+            secs.parse::<u32>()
+                .map_err(|_| "bad Retry-After".to_string())?;
         }
         Ok(())
     }
@@ -289,13 +292,20 @@ impl RawMessage {
                 return Err(reject(400, format!("Missing {name} header")));
             }
         }
-        for name in ["From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Type"] {
+        for name in [
+            "From",
+            "To",
+            "Call-ID",
+            "CSeq",
+            "Max-Forwards",
+            "Content-Type",
+        ] {
             if self.count(name) > 1 {
                 return Err(reject(400, format!("More than one {name} header")));
             }
         }
-        let (_, cseq_method) =
-            parse_cseq(self.get("CSeq").unwrap_or_default()).map_err(|e| reject(400, e.to_string()))?;
+        let (_, cseq_method) = parse_cseq(self.get("CSeq").unwrap_or_default())
+            .map_err(|e| reject(400, e.to_string()))?;
         if cseq_method != method {
             return Err(reject(400, "CSeq method does not match the Request-Line"));
         }
@@ -328,7 +338,10 @@ impl RawMessage {
             }
         }
         let scheme = uri.split(':').next().unwrap_or_default();
-        if !["sip", "sips", "tel"].iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+        if !["sip", "sips", "tel"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme))
+        {
             return Err(reject(416, "Unsupported URI Scheme"));
         }
         if !KNOWN_METHODS.contains(&method) {
@@ -360,8 +373,20 @@ impl RawMessage {
 
 /// The methods rsip can represent; anything else is answered 501 before it reaches rsip.
 pub const KNOWN_METHODS: &[&str] = &[
-    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK", "PUBLISH",
-    "REFER", "REGISTER", "SUBSCRIBE", "UPDATE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
 ];
 
 /// A response built from a raw request's headers alone, for requests rsip never sees (RFC 3261 8.2.6).

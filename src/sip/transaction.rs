@@ -122,7 +122,11 @@ impl ClientTx {
                     self.enter(State::Accepted, now + self.timers.b());
                     vec![Deliver]
                 } else {
-                    let d = if self.reliable { Duration::ZERO } else { Duration::from_secs(32) };
+                    let d = if self.reliable {
+                        Duration::ZERO
+                    } else {
+                        Duration::from_secs(32)
+                    };
                     self.enter(State::Completed, now + d);
                     vec![SendAck, Deliver]
                 }
@@ -134,7 +138,11 @@ impl ClientTx {
                     self.state = State::Proceeding;
                     vec![Deliver]
                 } else {
-                    let k = if self.reliable { Duration::ZERO } else { self.timers.t4 };
+                    let k = if self.reliable {
+                        Duration::ZERO
+                    } else {
+                        self.timers.t4
+                    };
                     self.enter(State::Completed, now + k);
                     vec![Deliver]
                 }
@@ -194,7 +202,11 @@ impl ServerTx {
     pub fn new(kind: Kind, reliable: bool, timers: Timers) -> ServerTx {
         ServerTx {
             kind,
-            state: if kind == Kind::Invite { State::Proceeding } else { State::Initial },
+            state: if kind == Kind::Invite {
+                State::Proceeding
+            } else {
+                State::Initial
+            },
             reliable,
             timers,
             clock: Clock {
@@ -261,8 +273,13 @@ impl ServerTx {
             self.state = State::Confirmed;
             self.clock.retransmit_at = None;
             self.clock.timeout_at = None;
-            self.clock.end_at =
-                Some(now + if self.reliable { Duration::ZERO } else { self.timers.t4 });
+            self.clock.end_at = Some(
+                now + if self.reliable {
+                    Duration::ZERO
+                } else {
+                    self.timers.t4
+                },
+            );
         }
     }
 
@@ -309,7 +326,11 @@ mod tests {
         let t0 = Instant::now();
         let mut tx = ClientTx::new(Kind::Invite, false, Timers::default(), t0);
         let log = run_client(&mut tx, t0, 32_000);
-        let retrans: Vec<u64> = log.iter().filter(|(_, a)| *a == Retransmit).map(|(t, _)| *t).collect();
+        let retrans: Vec<u64> = log
+            .iter()
+            .filter(|(_, a)| *a == Retransmit)
+            .map(|(t, _)| *t)
+            .collect();
         assert_eq!(retrans, vec![500, 1500, 3500, 7500, 15500, 31500]);
         assert_eq!(log.last().unwrap(), &(32_000, Terminate));
         assert!(log.contains(&(32_000, Timeout)));
@@ -344,7 +365,11 @@ mod tests {
         let t0 = Instant::now();
         let mut tx = ClientTx::new(Kind::NonInvite, false, Timers::default(), t0);
         let log = run_client(&mut tx, t0, 12_000);
-        let retrans: Vec<u64> = log.iter().filter(|(_, a)| *a == Retransmit).map(|(t, _)| *t).collect();
+        let retrans: Vec<u64> = log
+            .iter()
+            .filter(|(_, a)| *a == Retransmit)
+            .map(|(t, _)| *t)
+            .collect();
         assert_eq!(retrans, vec![500, 1500, 3500, 7500, 11500]);
         assert_eq!(tx.on_response(200, t0 + ms(12_000)), vec![Deliver]);
         assert_eq!(tx.on_response(200, t0 + ms(12_001)), vec![]);
@@ -382,7 +407,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(g, vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
+        assert_eq!(
+            g,
+            vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+        );
         assert_eq!(h, Some(32_000));
 
         let mut tx = ServerTx::new(Kind::Invite, false, Timers::default());

@@ -227,7 +227,9 @@ impl Transport {
                             TcpStream::connect(peer.addr),
                         )
                         .await
-                        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+                        .map_err(|_| {
+                            io::Error::new(io::ErrorKind::TimedOut, "connect timed out")
+                        })??;
                         self.adopt(stream, peer.addr)
                     }
                 };

@@ -52,7 +52,8 @@ impl Profile {
                 cache_dir: d.join("cache"),
             },
             None => {
-                let pd = directories::ProjectDirs::from("org", "Parley", "parley").ok_or(StoreError::NoHome)?;
+                let pd = directories::ProjectDirs::from("org", "Parley", "parley")
+                    .ok_or(StoreError::NoHome)?;
                 Profile {
                     data_dir: pd.data_dir().to_path_buf(),
                     config_dir: pd.config_dir().to_path_buf(),
@@ -161,17 +162,33 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    pub fn save_account(&self, aor: &str, password: &str, server: Option<&str>, transport: &str) -> Result<i64, StoreError> {
+    pub fn save_account(
+        &self,
+        aor: &str,
+        password: &str,
+        server: Option<&str>,
+        transport: &str,
+    ) -> Result<i64, StoreError> {
         let c = self.conn.lock().unwrap();
         c.execute(
             "INSERT INTO accounts(aor, password, server, transport) VALUES(?1, ?2, ?3, ?4)
              ON CONFLICT(aor) DO UPDATE SET password = ?2, server = ?3, transport = ?4",
             params![aor, password, server, transport],
         )?;
-        Ok(c.query_row("SELECT id FROM accounts WHERE aor = ?1", [aor], |r| r.get(0))?)
+        Ok(
+            c.query_row("SELECT id FROM accounts WHERE aor = ?1", [aor], |r| {
+                r.get(0)
+            })?,
+        )
     }
 
-    pub fn start_call(&self, account: &str, sip_call_id: &str, direction: &str, peer: &str) -> Result<i64, StoreError> {
+    pub fn start_call(
+        &self,
+        account: &str,
+        sip_call_id: &str,
+        direction: &str,
+        peer: &str,
+    ) -> Result<i64, StoreError> {
         let c = self.conn.lock().unwrap();
         c.execute(
             "INSERT INTO calls(account, sip_call_id, direction, peer_uri, started_at) VALUES(?1, ?2, ?3, ?4, ?5)",
@@ -224,7 +241,9 @@ impl Store {
             .conn
             .lock()
             .unwrap()
-            .query_row("SELECT password FROM accounts WHERE aor = ?1", [aor], |r| r.get(0))
+            .query_row("SELECT password FROM accounts WHERE aor = ?1", [aor], |r| {
+                r.get(0)
+            })
             .optional()?
             .flatten())
     }
@@ -240,7 +259,9 @@ mod tests {
         let path = dir.path().join("t.db");
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
-        let id = s.start_call("sip:a@x", "cid", "outgoing", "sip:b@x").unwrap();
+        let id = s
+            .start_call("sip:a@x", "cid", "outgoing", "sip:b@x")
+            .unwrap();
         s.call_answered(id).unwrap();
         s.call_ended(id, 200, "Hung up").unwrap();
         s.call_ended(id, 500, "late").unwrap();
@@ -253,9 +274,18 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
-        assert_eq!(s.save_account("sip:a@x", "pw", None, "udp").unwrap(), s.save_account("sip:a@x", "pw2", None, "tcp").unwrap());
-        assert_eq!(s.account_password("sip:a@x").unwrap().as_deref(), Some("pw2"));
+        assert_eq!(
+            s.save_account("sip:a@x", "pw", None, "udp").unwrap(),
+            s.save_account("sip:a@x", "pw2", None, "tcp").unwrap()
+        );
+        assert_eq!(
+            s.account_password("sip:a@x").unwrap().as_deref(),
+            Some("pw2")
+        );
     }
 }

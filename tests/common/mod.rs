@@ -4,7 +4,9 @@
 
 #![allow(dead_code)]
 
-use parley::engine::{AccountConfig, AccountId, Command, Engine, EngineConfig, EngineHandle, Event};
+use parley::engine::{
+    AccountConfig, AccountId, Command, Engine, EngineConfig, EngineHandle, Event,
+};
 use parley::server::{Server, ServerConfig};
 use parley::store::Store;
 use std::net::SocketAddr;
@@ -61,7 +63,9 @@ impl Agent {
             seen: Vec::new(),
             _dir: dir,
         };
-        let ev = agent.wait(|e| matches!(e, Event::AccountAdded { .. })).await;
+        let ev = agent
+            .wait(|e| matches!(e, Event::AccountAdded { .. }))
+            .await;
         if let Event::AccountAdded { account, .. } = ev {
             agent.account = account;
         }
@@ -87,7 +91,12 @@ impl Agent {
 
     pub async fn registered(&mut self) {
         let ev = self
-            .wait(|e| matches!(e, Event::Registered { .. } | Event::RegistrationFailed { .. }))
+            .wait(|e| {
+                matches!(
+                    e,
+                    Event::Registered { .. } | Event::RegistrationFailed { .. }
+                )
+            })
             .await;
         assert!(matches!(ev, Event::Registered { .. }), "{ev:?}");
     }
@@ -98,7 +107,11 @@ impl Agent {
 
     pub async fn call(&mut self, target: &str) {
         let account = self.account;
-        self.send(Command::Call { account, target: target.into() }).await;
+        self.send(Command::Call {
+            account,
+            target: target.into(),
+        })
+        .await;
     }
 
     /// Waits for an incoming call and returns its id.
@@ -112,7 +125,12 @@ impl Agent {
     /// Waits for the end of a call: (status, reason, message).
     pub async fn ended(&mut self) -> (u16, String, String) {
         match self.wait(|e| matches!(e, Event::CallEnded { .. })).await {
-            Event::CallEnded { status, reason, message, .. } => (status, reason, message),
+            Event::CallEnded {
+                status,
+                reason,
+                message,
+                ..
+            } => (status, reason, message),
             _ => unreachable!(),
         }
     }
@@ -133,4 +151,9 @@ pub async fn registered_pair(server: &Server) -> (Agent, Agent) {
     (alice, bob)
 }
 
-pub const USERS: &[(&str, &str)] = &[("alice", "a-secret"), ("bob", "b-secret"), ("carol", "c-secret"), ("dave", "d-secret")];
+pub const USERS: &[(&str, &str)] = &[
+    ("alice", "a-secret"),
+    ("bob", "b-secret"),
+    ("carol", "c-secret"),
+    ("dave", "d-secret"),
+];
