@@ -1,0 +1,131 @@
+//! The real `parley` binary: `serve`, `agent`, `call`, `history`, as a script would use them.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_parley");
+
+/// A child process killed on drop, its stdout lines on a channel.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str]) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Proc { child, lines }
+    }
+
+    fn wait_line(&self, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(20)).expect("no such line");
+            if pred(&line) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn serve_agent_call_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_dir, bob_dir) = (dir.path().join("alice"), dir.path().join("bob"));
+    let server = Proc::spawn(&[
+        "serve", "--bind", "127.0.0.1:0", "--domain", "company.com", "--user", "alice:a1", "--user", "bob:b1",
+    ]);
+    let line = server.wait_line(|l| l.contains("listening on"));
+    let addr = line.split("listening on ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+
+    let bob = Proc::spawn(&[
+        "--profile", bob_dir.to_str().unwrap(), "agent", "--account", "sip:bob@company.com", "--password", "b1",
+        "--server", &addr, "--bind", "127.0.0.1:0", "--auto-answer", "--json",
+    ]);
+    bob.wait_line(|l| l.contains(r#""event":"registered""#));
+
+    let out = Command::new(BIN)
+        .args([
+            "--profile", alice_dir.to_str().unwrap(), "call", "sip:bob@company.com", "--account",
+            "sip:alice@company.com", "--password", "a1", "--server", &addr, "--bind", "127.0.0.1:0",
+            "--hangup-after", "1", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = json_lines(&out.stdout);
+    let states: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "call")
+        .filter_map(|e| e["state"].as_str())
+        .collect();
+    for s in ["trying", "ringing", "connected"] {
+        assert!(states.contains(&s), "{states:?}");
+    }
+    let ended = events.iter().find(|e| e["event"] == "call_ended").unwrap();
+    assert_eq!(ended["status"], 200);
+    bob.wait_line(|l| l.contains(r#""event":"call_ended""#));
+
+    for (profile, direction, peer) in [(&alice_dir, "outgoing", "sip:bob@company.com"), (&bob_dir, "incoming", "sip:alice@company.com")] {
+        let out = Command::new(BIN)
+            .args(["--profile", profile.to_str().unwrap(), "history", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let rows = json_lines(&out.stdout);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0]["direction"], direction);
+        assert_eq!(rows[0]["peer"], peer);
+        assert_eq!(rows[0]["status"], 200);
+        assert!(rows[0]["duration"].as_i64().unwrap() >= 1);
+        assert!(rows[0]["started_at"].as_i64().unwrap() > 0);
+    }
+
+    let out = Command::new(BIN)
+        .args([
+            "--profile", alice_dir.to_str().unwrap(), "call", "sip:nobody@company.com", "--account",
+            "sip:alice@company.com", "--password", "a1", "--server", &addr, "--bind", "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim(), "parley: 404 Not Found");
+}
+
+#[test]
+fn serve_without_users_explains_itself() {
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--domain", "x.org"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--user NAME:PASSWORD"));
+}
