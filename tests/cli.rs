@@ -33,7 +33,10 @@ impl Proc {
 
     fn wait_line(&self, pred: impl Fn(&str) -> bool) -> String {
         loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(20)).expect("no such line");
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .expect("no such line");
             if pred(&line) {
                 return line;
             }
@@ -60,26 +63,68 @@ fn serve_agent_call_and_history() {
     let dir = tempfile::tempdir().unwrap();
     let (alice_dir, bob_dir) = (dir.path().join("alice"), dir.path().join("bob"));
     let server = Proc::spawn(&[
-        "serve", "--bind", "127.0.0.1:0", "--domain", "company.com", "--user", "alice:a1", "--user", "bob:b1",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--domain",
+        "company.com",
+        "--user",
+        "alice:a1",
+        "--user",
+        "bob:b1",
     ]);
     let line = server.wait_line(|l| l.contains("listening on"));
-    let addr = line.split("listening on ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
 
     let bob = Proc::spawn(&[
-        "--profile", bob_dir.to_str().unwrap(), "agent", "--account", "sip:bob@company.com", "--password", "b1",
-        "--server", &addr, "--bind", "127.0.0.1:0", "--auto-answer", "--json",
+        "--profile",
+        bob_dir.to_str().unwrap(),
+        "agent",
+        "--account",
+        "sip:bob@company.com",
+        "--password",
+        "b1",
+        "--server",
+        &addr,
+        "--bind",
+        "127.0.0.1:0",
+        "--auto-answer",
+        "--json",
     ]);
     bob.wait_line(|l| l.contains(r#""event":"registered""#));
 
     let out = Command::new(BIN)
         .args([
-            "--profile", alice_dir.to_str().unwrap(), "call", "sip:bob@company.com", "--account",
-            "sip:alice@company.com", "--password", "a1", "--server", &addr, "--bind", "127.0.0.1:0",
-            "--hangup-after", "1", "--json",
+            "--profile",
+            alice_dir.to_str().unwrap(),
+            "call",
+            "sip:bob@company.com",
+            "--account",
+            "sip:alice@company.com",
+            "--password",
+            "a1",
+            "--server",
+            &addr,
+            "--bind",
+            "127.0.0.1:0",
+            "--hangup-after",
+            "1",
+            "--json",
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
     let states: Vec<&str> = events
         .iter()
@@ -93,7 +138,10 @@ fn serve_agent_call_and_history() {
     assert_eq!(ended["status"], 200);
     bob.wait_line(|l| l.contains(r#""event":"call_ended""#));
 
-    for (profile, direction, peer) in [(&alice_dir, "outgoing", "sip:bob@company.com"), (&bob_dir, "incoming", "sip:alice@company.com")] {
+    for (profile, direction, peer) in [
+        (&alice_dir, "outgoing", "sip:bob@company.com"),
+        (&bob_dir, "incoming", "sip:alice@company.com"),
+    ] {
         let out = Command::new(BIN)
             .args(["--profile", profile.to_str().unwrap(), "history", "--json"])
             .output()
@@ -110,8 +158,18 @@ fn serve_agent_call_and_history() {
 
     let out = Command::new(BIN)
         .args([
-            "--profile", alice_dir.to_str().unwrap(), "call", "sip:nobody@company.com", "--account",
-            "sip:alice@company.com", "--password", "a1", "--server", &addr, "--bind", "127.0.0.1:0",
+            "--profile",
+            alice_dir.to_str().unwrap(),
+            "call",
+            "sip:nobody@company.com",
+            "--account",
+            "sip:alice@company.com",
+            "--password",
+            "a1",
+            "--server",
+            &addr,
+            "--bind",
+            "127.0.0.1:0",
         ])
         .output()
         .unwrap();

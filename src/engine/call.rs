@@ -8,7 +8,6 @@ use crate::sdp::{self, LocalMedia, Session};
 use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::{Incoming, TxKey};
 use crate::sip::headers::{NameAddr, SipUri};
-use crate::sip::locate;
 use crate::sip::message::{self as msg, Headers, MessageExt, Method, Request, Response, Version};
 use crate::sip::transport::Peer;
 use std::time::Instant;
@@ -347,9 +346,10 @@ impl Core {
         let hop = d.next_hop();
         let fallback = c.invite_peer;
         let endpoint = self.endpoint.clone();
+        let locator = self.locator.clone();
         tokio::spawn(async move {
             let peer = match hop {
-                Some(h) => locate::resolve(&h).await.ok().or(fallback),
+                Some(h) => locator.resolve(&h).await.ok().or(fallback),
                 None => fallback,
             };
             if let Some(p) = peer {
@@ -572,7 +572,7 @@ impl Core {
         let fallback = c.invite_peer;
         c.state = CallState::Ending;
         let peer = match hop {
-            Some(h) => locate::resolve(&h).await.ok().or(fallback),
+            Some(h) => self.locator.resolve(&h).await.ok().or(fallback),
             None => fallback,
         };
         match peer {

@@ -12,7 +12,7 @@ pub use api::*;
 
 use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming};
 use crate::sip::headers::SipUri;
-use crate::sip::locate;
+use crate::sip::locate::Locator;
 use crate::sip::message::{self as msg, MessageExt, Method, Request, Response};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::Peer;
@@ -34,6 +34,8 @@ pub struct EngineConfig {
     pub store: Option<Arc<Store>>,
     /// Let a second incoming call ring while in a call instead of answering 486 Busy Here.
     pub call_waiting: bool,
+    /// A DNS server to ask instead of the system's (for SRV lookups of account domains).
+    pub dns: Option<SocketAddr>,
 }
 
 impl EngineConfig {
@@ -43,6 +45,7 @@ impl EngineConfig {
             timers: Timers::default(),
             store: None,
             call_waiting: false,
+            dns: None,
         }
     }
 }
@@ -80,8 +83,13 @@ impl Engine {
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (ev_tx, ev_rx) = mpsc::channel(256);
         let (int_tx, int_rx) = mpsc::unbounded_channel();
+        let locator = match config.dns {
+            Some(ns) => Locator::with_nameserver(ns),
+            None => Locator::system(),
+        };
         let core = Core {
             endpoint,
+            locator,
             config,
             events: ev_tx,
             internal: int_tx,
@@ -109,6 +117,7 @@ enum Internal {
 
 pub(crate) struct Core {
     endpoint: Endpoint,
+    locator: Locator,
     config: EngineConfig,
     events: mpsc::Sender<Event>,
     internal: mpsc::UnboundedSender<Internal>,
@@ -274,7 +283,7 @@ impl Core {
     async fn route_for(&self, account: AccountId, uri: &SipUri) -> std::io::Result<Peer> {
         match self.accounts.get(&account).and_then(|a| a.server) {
             Some(peer) => Ok(peer),
-            None => locate::resolve(uri).await,
+            None => self.locator.resolve(uri).await,
         }
     }
 
