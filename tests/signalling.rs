@@ -297,3 +297,68 @@ async fn calls_work_over_tcp() {
     alice.send(Command::Hangup(ac)).await;
     assert_eq!(bob.ended().await.0, 200);
 }
+
+/// The registrar keeps several contacts per user, each with its own expiry, removes them with
+/// `Contact: *`, and refuses intervals below its minimum with 423 and Min-Expires.
+#[tokio::test]
+async fn registrar_bindings() {
+    use parley::sip::message::{code_of, decode, get_all, Inbound};
+    let server = server(USERS).await;
+    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+    cfg.open = true;
+    let open = parley::server::Server::start(cfg).await.unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    let mut n = 0;
+    let mut register = |contact: &str, expires: u32| {
+        n += 1;
+        format!("REGISTER sip:company.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKr{n};rport\r\nFrom: <sip:dave@company.com>;tag=d\r\nTo: <sip:dave@company.com>\r\nCall-ID: reg-dave\r\nCSeq: {n} REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n")
+    };
+    async fn ask(
+        sock: &UdpSocket,
+        to: std::net::SocketAddr,
+        req: String,
+    ) -> parley::sip::message::Response {
+        sock.send_to(req.as_bytes(), to).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        match decode(&buf[..n]) {
+            Inbound::Response(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+    let to = open.local_addr();
+    let r = ask(&sock, to, register("<sip:dave@127.0.0.1:7001>", 600)).await;
+    assert_eq!(code_of(&r), 200);
+    let r = ask(
+        &sock,
+        to,
+        register("<sip:dave@127.0.0.1:7002>;expires=300", 600),
+    )
+    .await;
+    let contacts = get_all(&r.headers, "Contact");
+    assert_eq!(contacts.len(), 2, "{contacts:?}");
+    assert!(contacts
+        .iter()
+        .any(|c| c.starts_with("<sip:dave@127.0.0.1:7001>;expires=") && !c.ends_with("=300")));
+    assert!(contacts
+        .iter()
+        .any(|c| c == "<sip:dave@127.0.0.1:7002>;expires=300"));
+    let r = ask(&sock, to, register("<sip:dave@127.0.0.1:7003>", 5)).await;
+    assert_eq!(code_of(&r), 423);
+    assert_eq!(get_all(&r.headers, "Min-Expires"), vec!["60"]);
+    let r = ask(&sock, to, register("*", 0)).await;
+    assert_eq!(code_of(&r), 200);
+    assert!(get_all(&r.headers, "Contact").is_empty());
+    // With passwords configured, an unknown user may not register at all.
+    let r = ask(
+        &sock,
+        server.local_addr(),
+        register("<sip:dave@127.0.0.1:7001>", 600).replace("dave", "eve"),
+    )
+    .await;
+    assert_eq!(code_of(&r), 403);
+}

@@ -1,0 +1,157 @@
+//! The seed's flow through a real SIP server: Kamailio (Debian's package) as registrar with
+//! digest auth and as record-routing proxy, Parley as both user agents.
+//! CI installs Kamailio; on a machine without it the test says so and passes only outside CI.
+
+mod common;
+
+use common::Agent;
+use parley::engine::{CallState, Command, Event};
+use std::process::Stdio;
+use std::time::Duration;
+
+struct Kamailio {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: Kamailio's main process then stops its worker children too.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn kamailio() -> Option<Kamailio> {
+    let bin = ["/usr/sbin/kamailio", "/usr/local/sbin/kamailio"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(bin) = bin else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Kamailio is required in CI (apt-get install kamailio)"
+        );
+        eprintln!("kamailio not installed: skipping");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A port free for both UDP and TCP.
+    let port = loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            break p;
+        }
+    };
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kamailio.cfg");
+    let run = dir.path().to_str().unwrap().to_string();
+    let child = std::process::Command::new(bin)
+        .args(["-f", cfg, "-DD", "-E", "-Y", &run, "-w", &run])
+        .args([
+            "-l",
+            &format!("udp:127.0.0.1:{port}"),
+            "-l",
+            &format!("tcp:127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it answers on UDP.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let me = sock.local_addr().unwrap();
+    for i in 0..50 {
+        let opt = format!("OPTIONS sip:company.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKk{i}\r\nFrom: <sip:probe@company.com>;tag=p\r\nTo: <sip:company.com>\r\nCall-ID: probe{i}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+        let _ = sock.send_to(opt.as_bytes(), ("127.0.0.1", port));
+        let mut buf = [0u8; 2048];
+        if sock.recv_from(&mut buf).is_ok() {
+            return Some(Kamailio {
+                child,
+                port,
+                _dir: dir,
+            });
+        }
+    }
+    panic!("kamailio did not start");
+}
+
+#[tokio::test]
+async fn seed_flow_through_kamailio() {
+    let Some(k) = kamailio() else { return };
+    let addr = Some(format!("127.0.0.1:{}", k.port).parse().unwrap());
+    let mut alice = Agent::start("alice", "secret-alice", addr).await;
+    let mut bob = Agent::start("bob", "secret-bob", addr).await;
+    alice.registered().await;
+    bob.registered().await;
+    // Kamailio challenged first: the registrations went 401 -> digest -> 200.
+    alice.call("sip:bob@company.com").await;
+    let call = bob.incoming().await;
+    alice
+        .wait(|e| {
+            matches!(
+                e,
+                Event::Call {
+                    state: CallState::Ringing,
+                    ..
+                }
+            )
+        })
+        .await;
+    bob.send(Command::Answer(call)).await;
+    let Event::Call { call: ac, .. } = alice
+        .wait(|e| {
+            matches!(
+                e,
+                Event::Call {
+                    state: CallState::Connected,
+                    ..
+                }
+            )
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    bob.wait(|e| {
+        matches!(
+            e,
+            Event::Call {
+                state: CallState::Connected,
+                ..
+            }
+        )
+    })
+    .await;
+    alice.send(Command::Hangup(ac)).await;
+    assert_eq!(alice.ended().await.0, 200);
+    assert_eq!(bob.ended().await.1, "Remote hung up");
+    assert_eq!(alice.store.calls().unwrap()[0].status, Some(200));
+    assert_eq!(bob.store.calls().unwrap()[0].status, Some(200));
+
+    alice.call("sip:nobody@company.com").await;
+    assert_eq!(alice.ended().await.0, 404);
+
+    let mut mallory = Agent::start("carol", "wrong", addr).await;
+    match mallory
+        .wait(|e| {
+            matches!(
+                e,
+                Event::Registered { .. } | Event::RegistrationFailed { .. }
+            )
+        })
+        .await
+    {
+        Event::RegistrationFailed {
+            status, message, ..
+        } => {
+            assert_eq!(status, 401);
+            assert!(message.contains("Wrong password"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
