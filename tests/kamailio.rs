@@ -60,6 +60,11 @@ fn kamailio() -> Option<Kamailio> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let k = Kamailio {
+        child,
+        port,
+        _dir: dir,
+    };
     // Wait until it answers on UDP.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
@@ -70,11 +75,7 @@ fn kamailio() -> Option<Kamailio> {
         let _ = sock.send_to(opt.as_bytes(), ("127.0.0.1", port));
         let mut buf = [0u8; 2048];
         if sock.recv_from(&mut buf).is_ok() {
-            return Some(Kamailio {
-                child,
-                port,
-                _dir: dir,
-            });
+            return Some(k);
         }
     }
     panic!("kamailio did not start");
