@@ -4,7 +4,9 @@
 pub mod cli;
 pub mod engine;
 pub mod gui;
+pub mod media;
 pub mod sdp;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod vcard;

@@ -102,7 +102,8 @@ fn main() {
             hangup_after,
         }) => rt.block_on(cli::call(account, target, hangup_after, args.profile)),
         Some(Cmd::History { json }) => cli::history(json, args.profile),
-        None => parley::gui::run(args.uri).map_err(|e| format!("cannot open the window: {e}")),
+        None => parley::gui::run(args.profile, args.uri)
+            .map_err(|e| format!("cannot open the window: {e}")),
     };
     if let Err(e) = result {
         eprintln!("parley: {e}");

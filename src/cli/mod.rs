@@ -39,6 +39,10 @@ fn parse_proto(s: &str) -> Result<Proto, String> {
 }
 
 fn print_event(ev: &Event, json: bool) {
+    // Whole lists are for the window; `parley history` prints the history.
+    if matches!(ev, Event::Contacts { .. } | Event::History { .. }) {
+        return;
+    }
     if json {
         if let Ok(line) = serde_json::to_string(ev) {
             println!("{line}");
@@ -74,6 +78,10 @@ fn print_event(ev: &Event, json: bool) {
             ..
         } => format!("call {call} ended: {message} after {duration} s"),
         Event::Error { message } => format!("error: {message}"),
+        Event::AccountRemoved { account } => format!("account {account} removed"),
+        Event::Restored { accounts } => format!("{accounts} saved account(s)"),
+        Event::ServerStarted { addr, domain } => format!("hosting {domain} on {addr}"),
+        Event::Contacts { .. } | Event::History { .. } => return,
         Event::Stopped => "stopped".into(),
     };
     println!("{line}");

@@ -2,7 +2,9 @@
 //! the first event about each thing. Events serialise as the CLI's JSON lines.
 
 use crate::sip::transport::Proto;
+pub use crate::store::{CallRecord, Contact};
 use serde::Serialize;
+use std::net::SocketAddr;
 
 pub type AccountId = u32;
 pub type CallId = u32;
@@ -51,6 +53,18 @@ pub enum Command {
     Decline(CallId),
     /// End a call in any state: CANCEL before the answer, BYE after.
     Hangup(CallId),
+    /// Load saved accounts (and register them), contacts and history from the store.
+    Restore,
+    /// Forget an account: un-REGISTER and delete it from the store.
+    RemoveAccount(AccountId),
+    /// Insert (id 0) or update a contact.
+    SaveContact(Contact),
+    DeleteContact(i64),
+    /// Run the embedded server in this process, open to the LAN (anyone may register).
+    HostServer {
+        bind: SocketAddr,
+        domain: String,
+    },
     /// Unregister every account, then stop.
     Shutdown,
 }
@@ -139,6 +153,25 @@ pub enum Event {
         message: String,
         /// Seconds from answer to end (0 when never answered).
         duration: u64,
+    },
+    AccountRemoved {
+        account: AccountId,
+    },
+    /// The whole address book, after a load or any change.
+    Contacts {
+        contacts: Vec<Contact>,
+    },
+    /// The whole call history, oldest first, after a load or when a call ends.
+    History {
+        calls: Vec<CallRecord>,
+    },
+    /// `Restore` finished: this many saved accounts were found.
+    Restored {
+        accounts: usize,
+    },
+    ServerStarted {
+        addr: SocketAddr,
+        domain: String,
     },
     Error {
         message: String,

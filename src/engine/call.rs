@@ -112,6 +112,7 @@ impl Core {
             duration,
         })
         .await;
+        self.send_history().await;
     }
 
     fn record_start(

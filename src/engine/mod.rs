@@ -5,6 +5,7 @@
 
 pub mod api;
 mod call;
+mod data;
 pub mod reason;
 mod register;
 
@@ -51,7 +52,7 @@ impl EngineConfig {
 }
 
 /// The GUI's and CLI's way in. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct EngineHandle {
     tx: mpsc::Sender<Command>,
     local: SocketAddr,
@@ -97,6 +98,7 @@ impl Engine {
             calls: HashMap::new(),
             next_id: 1,
             shutting_down: None,
+            server: None,
         };
         tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
         Ok((EngineHandle { tx: cmd_tx, local }, ev_rx))
@@ -126,6 +128,8 @@ pub(crate) struct Core {
     next_id: u32,
     /// Set by Shutdown: when to stop even if un-REGISTERs are unanswered.
     shutting_down: Option<Instant>,
+    /// The embedded server, when this user hosts one.
+    server: Option<crate::server::Server>,
 }
 
 impl Core {
@@ -197,6 +201,11 @@ impl Core {
             Command::Answer(id) => self.answer(id).await,
             Command::Decline(id) => self.decline(id).await,
             Command::Hangup(id) => self.hangup(id).await,
+            Command::Restore => self.restore().await,
+            Command::RemoveAccount(id) => self.remove_account(id).await,
+            Command::SaveContact(c) => self.save_contact(c).await,
+            Command::DeleteContact(id) => self.delete_contact(id).await,
+            Command::HostServer { bind, domain } => self.host_server(bind, domain).await,
             Command::Shutdown => {
                 if self.shutting_down.is_some() {
                     return;

@@ -1,51 +1,665 @@
-//! The desktop window (iced). For now it opens and says what Parley can do; the panes (contacts,
-//! dialpad, conversation, history, settings) come with the GUI issue and talk to the engine only
-//! through `Command`/`Event`.
+//! The desktop window (iced). One module per pane; this one routes messages, turns pane actions
+//! into engine `Command`s and engine `Event`s into pane state. No protocol code here, and no pane
+//! talks to the engine or the database itself.
 
-use iced::widget::{column, container, text};
-use iced::{Element, Length};
+pub mod bridge;
+pub mod call;
+pub mod contacts;
+pub mod conversation;
+pub mod dialpad;
+pub mod files;
+pub mod history;
+pub mod settings;
+pub mod style;
+pub mod welcome;
 
-#[derive(Debug, Default)]
-struct Window {
-    /// A `sip:` URI the app was opened with (a clicked link).
-    pending_call: Option<String>,
+use crate::engine::{
+    AccountConfig, AccountId, CallId, CallState, Command, Direction, EngineHandle, Event,
+};
+use crate::sip::transport::Proto;
+use call::CallView;
+use iced::keyboard::{self, key::Named, Key};
+use iced::widget::{button, column, container, operation, row, rule, text};
+use iced::{Element, Length, Subscription, Task, Theme};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    /// Waiting for the engine to start and restore saved accounts.
+    Starting,
+    Welcome,
+    Main,
+    /// The engine could not start; the reason.
+    Fatal(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Dialpad,
+    Conversation(i64),
+    History,
+    Settings,
 }
 
 #[derive(Debug, Clone)]
-enum Message {}
-
-fn update(_state: &mut Window, message: Message) {
-    match message {}
+pub struct AccountView {
+    pub aor: String,
+    pub status: String,
+    pub registered: bool,
 }
 
-fn view(state: &Window) -> Element<'_, Message> {
-    let mut body = column![
-        text("Parley").size(32),
-        text("Calls, chat and files over SIP."),
-        text("The desktop panes are on their way. Until then, the command line does it all:"),
-        text("parley serve · parley agent · parley call · parley history").size(14),
-    ]
-    .spacing(12);
-    if let Some(uri) = &state.pending_call {
-        body = body.push(text(format!("Ready to call {uri}")));
+#[derive(Debug, Clone)]
+pub enum Message {
+    Engine(bridge::Update),
+    Welcome(welcome::Message),
+    Contacts(contacts::Message),
+    Dialpad(dialpad::Message),
+    History(history::Message),
+    Settings(settings::Message),
+    Conversation(conversation::Message),
+    Call(call::Message),
+    Tab(Tab),
+    Key(keyboard::Event),
+    Tick(Instant),
+    SystemTheme(iced::theme::Mode),
+    Devices(crate::media::devices::Devices),
+    Imported(Result<Vec<crate::store::Contact>, String>),
+    Exported(Result<Option<PathBuf>, String>),
+    DismissNotice,
+}
+
+pub struct App {
+    engine: Option<EngineHandle>,
+    key: bridge::Key,
+    pub screen: Screen,
+    pub welcome: welcome::State,
+    pub contacts: contacts::State,
+    pub dialpad: dialpad::State,
+    pub history: history::State,
+    pub settings: settings::State,
+    pub tab: Tab,
+    pub accounts: BTreeMap<AccountId, AccountView>,
+    pub calls: BTreeMap<CallId, CallView>,
+    /// The last thing worth telling: a failed call's reason, an error.
+    pub notice: Option<String>,
+    /// A `sip:` URI to call once an account is registered (a clicked link).
+    pending_call: Option<String>,
+    /// Signing in from the welcome screen: the account being tried.
+    signing_in: Option<AccountId>,
+    /// Hosting: the user name to register once the server runs.
+    hosting_user: Option<String>,
+    system_dark: bool,
+    now: Instant,
+}
+
+impl App {
+    pub fn new(profile: Option<PathBuf>, pending_call: Option<String>) -> App {
+        App {
+            engine: None,
+            key: bridge::Key { profile },
+            screen: Screen::Starting,
+            welcome: welcome::State::default(),
+            contacts: contacts::State::default(),
+            dialpad: dialpad::State::default(),
+            history: history::State::default(),
+            settings: settings::State {
+                ringtone: true,
+                ..Default::default()
+            },
+            tab: Tab::Dialpad,
+            accounts: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            notice: None,
+            pending_call,
+            signing_in: None,
+            hosting_user: None,
+            system_dark: false,
+            now: Instant::now(),
+        }
     }
-    container(body)
-        .center_x(Length::Fill)
-        .center_y(Length::Fill)
-        .padding(24)
+
+    /// The tasks to run at start: ask the system theme, list audio devices.
+    pub fn boot() -> Task<Message> {
+        Task::batch([
+            iced::system::theme().map(Message::SystemTheme),
+            Task::perform(crate::media::devices::list_async(), Message::Devices),
+        ])
+    }
+
+    fn send(&self, cmd: Command) {
+        match &self.engine {
+            Some(e) => {
+                if !e.try_send(cmd) {
+                    tracing::warn!("engine queue full; command dropped");
+                }
+            }
+            None => tracing::warn!("engine not started; command dropped"),
+        }
+    }
+
+    /// The account to call from: the first registered one, else the first one.
+    fn calling_account(&self) -> Option<AccountId> {
+        self.accounts
+            .iter()
+            .find(|(_, a)| a.registered)
+            .or_else(|| self.accounts.iter().next())
+            .map(|(id, _)| *id)
+    }
+
+    fn place_call(&mut self, target: String) {
+        match self.calling_account() {
+            Some(account) => {
+                self.notice = None;
+                self.send(Command::Call { account, target });
+            }
+            None => self.notice = Some("Sign in to an account before calling".into()),
+        }
+    }
+
+    fn name_for(&self, uri: &str) -> Option<String> {
+        self.contacts.by_uri(uri).map(|c| c.name.clone())
+    }
+
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        match message {
+            Message::Engine(bridge::Update::Ready(handle)) => self.engine = Some(handle),
+            Message::Engine(bridge::Update::Failed(why)) => self.screen = Screen::Fatal(why),
+            Message::Engine(bridge::Update::Event(ev)) => return self.on_event(ev),
+            Message::Welcome(m) => match self.welcome.update(m) {
+                Some(welcome::Action::SignIn {
+                    aor,
+                    password,
+                    server,
+                    tcp,
+                }) => {
+                    let mut cfg = AccountConfig::new(&aor, &password);
+                    cfg.server = server;
+                    cfg.transport = if tcp { Proto::Tcp } else { Proto::Udp };
+                    self.signing_in = Some(0);
+                    self.send(Command::AddAccount(cfg));
+                }
+                Some(welcome::Action::Host { user }) => {
+                    self.hosting_user = Some(user);
+                    self.send(Command::HostServer {
+                        bind: "0.0.0.0:5060".parse().unwrap(),
+                        domain: lan_domain(),
+                    });
+                }
+                None => {}
+            },
+            Message::Contacts(m) => match self.contacts.update(m) {
+                Some(contacts::Action::Select(id)) => self.tab = Tab::Conversation(id),
+                Some(contacts::Action::Call(uri)) => self.place_call(uri),
+                Some(contacts::Action::Save(c)) => self.send(Command::SaveContact(c)),
+                Some(contacts::Action::Delete(id)) => {
+                    if self.tab == Tab::Conversation(id) {
+                        self.tab = Tab::Dialpad;
+                    }
+                    self.send(Command::DeleteContact(id));
+                }
+                Some(contacts::Action::Import) => {
+                    return Task::perform(files::import_vcards(), Message::Imported)
+                }
+                Some(contacts::Action::Export) => {
+                    let text = crate::vcard::write(&self.contacts.contacts);
+                    return Task::perform(files::export_vcards(text), Message::Exported);
+                }
+                None => {}
+            },
+            Message::Dialpad(m) => {
+                if let Some(dialpad::Action::Call(target)) = self.dialpad.update(m) {
+                    self.place_call(target);
+                }
+            }
+            Message::History(m) => {
+                if let Some(history::Action::Call(uri)) = self.history.update(m) {
+                    self.place_call(uri);
+                }
+            }
+            Message::Conversation(m) => match m {
+                conversation::Message::Call(uri) => self.place_call(uri),
+                conversation::Message::Edit(id) => {
+                    let _ = self.contacts.update(contacts::Message::Edit(id));
+                }
+                conversation::Message::History(h) => return self.update(Message::History(h)),
+            },
+            Message::Settings(m) => match self.settings.update(m) {
+                Some(settings::Action::RemoveAccount(id)) => self.send(Command::RemoveAccount(id)),
+                Some(settings::Action::AddAccount) => {
+                    self.welcome = welcome::State::default();
+                    self.screen = Screen::Welcome;
+                }
+                None => {}
+            },
+            Message::Call(m) => match m {
+                call::Message::Accept(id) => self.send(Command::Answer(id)),
+                call::Message::Decline(id) => self.send(Command::Decline(id)),
+                call::Message::Hangup(id) => self.send(Command::Hangup(id)),
+            },
+            Message::Tab(t) => {
+                self.tab = t;
+                if t == Tab::Dialpad {
+                    return operation::focus(dialpad::INPUT_ID);
+                }
+            }
+            Message::Key(ev) => return self.on_key(ev),
+            Message::Tick(now) => self.now = now,
+            Message::SystemTheme(mode) => self.system_dark = mode == iced::theme::Mode::Dark,
+            Message::Devices(d) => {
+                self.settings.inputs = d.inputs;
+                self.settings.outputs = d.outputs;
+                self.settings.devices_error = d.error;
+            }
+            Message::Imported(Ok(list)) => {
+                let n = list.len();
+                for c in list {
+                    self.send(Command::SaveContact(c));
+                }
+                self.notice = Some(format!("Imported {n} contact(s)"));
+            }
+            Message::Imported(Err(e)) | Message::Exported(Err(e)) => self.notice = Some(e),
+            Message::Exported(Ok(Some(path))) => {
+                self.notice = Some(format!("Contacts saved to {}", path.display()))
+            }
+            Message::Exported(Ok(None)) => {}
+            Message::DismissNotice => self.notice = None,
+        }
+        Task::none()
+    }
+
+    fn on_key(&mut self, ev: keyboard::Event) -> Task<Message> {
+        let keyboard::Event::KeyPressed { key, modifiers, .. } = ev else {
+            return Task::none();
+        };
+        match key.as_ref() {
+            Key::Character("k") if modifiers.command() => {
+                return operation::focus(contacts::SEARCH_ID);
+            }
+            Key::Named(Named::Escape) => {
+                // Esc ends what is happening: declines a ringing call, else hangs up.
+                if let Some(c) = self.calls.values().find(|c| c.state == CallState::Incoming) {
+                    self.send(Command::Decline(c.id));
+                } else if let Some(c) = self.calls.values().next() {
+                    self.send(Command::Hangup(c.id));
+                }
+            }
+            Key::Named(Named::Enter) => {
+                if let Some(c) = self.calls.values().find(|c| c.state == CallState::Incoming) {
+                    self.send(Command::Answer(c.id));
+                } else if let Some(id) = self.contacts.selected {
+                    if let Some(contacts::Action::Call(uri)) =
+                        self.contacts.update(contacts::Message::Call(id))
+                    {
+                        self.place_call(uri);
+                    }
+                } else if self.tab == Tab::Dialpad {
+                    return self.update(Message::Dialpad(dialpad::Message::Call));
+                }
+            }
+            Key::Named(Named::Backspace) if self.tab == Tab::Dialpad => {
+                self.dialpad.update(dialpad::Message::Backspace);
+            }
+            Key::Character(c) if self.tab == Tab::Dialpad && !modifiers.command() => {
+                if let Some(d) = c
+                    .chars()
+                    .next()
+                    .filter(|d| d.is_ascii_digit() || *d == '*' || *d == '#')
+                {
+                    self.dialpad.update(dialpad::Message::Digit(d));
+                }
+            }
+            _ => {}
+        }
+        Task::none()
+    }
+
+    fn on_event(&mut self, ev: Event) -> Task<Message> {
+        match ev {
+            Event::Restored { accounts } => {
+                if self.screen == Screen::Starting {
+                    self.screen = if accounts == 0 {
+                        Screen::Welcome
+                    } else {
+                        Screen::Main
+                    };
+                }
+                if self.screen == Screen::Welcome {
+                    return operation::focus("welcome-address");
+                }
+            }
+            Event::AccountAdded { account, aor } => {
+                if self.signing_in == Some(0) {
+                    self.signing_in = Some(account);
+                }
+                self.accounts.insert(
+                    account,
+                    AccountView {
+                        aor,
+                        status: "Signing in…".into(),
+                        registered: false,
+                    },
+                );
+            }
+            Event::Registering { account, .. } => {
+                if let Some(a) = self.accounts.get_mut(&account) {
+                    if !a.registered {
+                        a.status = "Signing in…".into();
+                    }
+                }
+            }
+            Event::Registered { account, .. } => {
+                if let Some(a) = self.accounts.get_mut(&account) {
+                    a.registered = true;
+                    a.status = "Registered".into();
+                }
+                if self.signing_in == Some(account) {
+                    self.signing_in = None;
+                    self.welcome = welcome::State::default();
+                    self.screen = Screen::Main;
+                }
+                if let Some(uri) = self.pending_call.take() {
+                    self.tab = Tab::Dialpad;
+                    self.dialpad.number = uri;
+                }
+            }
+            Event::RegistrationFailed {
+                account,
+                message,
+                retry_in,
+                ..
+            } => {
+                if let Some(a) = self.accounts.get_mut(&account) {
+                    a.registered = false;
+                    a.status = match retry_in {
+                        Some(s) => format!("{message} (retrying in {s} s)"),
+                        None => message.clone(),
+                    };
+                }
+                if self.signing_in == Some(account) {
+                    // A failed first sign-in is not kept: fix the form and try again.
+                    self.signing_in = None;
+                    self.welcome.failed(message);
+                    self.send(Command::RemoveAccount(account));
+                }
+            }
+            Event::Unregistered { account, .. } => {
+                if let Some(a) = self.accounts.get_mut(&account) {
+                    a.registered = false;
+                    a.status = "Signed out".into();
+                }
+            }
+            Event::AccountRemoved { account } => {
+                self.accounts.remove(&account);
+                if self.accounts.is_empty() && self.screen == Screen::Main {
+                    self.screen = Screen::Welcome;
+                }
+            }
+            Event::IncomingCall {
+                call,
+                from,
+                display_name,
+                ..
+            } => {
+                let name = self.name_for(&from).or(display_name);
+                self.calls.insert(
+                    call,
+                    CallView {
+                        id: call,
+                        peer: from,
+                        name,
+                        direction: Direction::Incoming,
+                        state: CallState::Incoming,
+                        connected_at: None,
+                        detail: None,
+                    },
+                );
+            }
+            Event::Call {
+                call,
+                state,
+                peer,
+                direction,
+                status,
+                reason,
+            } => {
+                let name = self.name_for(&peer);
+                let v = self.calls.entry(call).or_insert_with(|| CallView {
+                    id: call,
+                    peer: peer.clone(),
+                    name,
+                    direction,
+                    state,
+                    connected_at: None,
+                    detail: None,
+                });
+                v.state = state;
+                v.peer = peer;
+                if state == CallState::Connected && v.connected_at.is_none() {
+                    v.connected_at = Some(Instant::now());
+                }
+                if let (Some(s), Some(r)) = (status, reason) {
+                    v.detail = Some(format!("{s} {r}"));
+                }
+            }
+            Event::CallEnded {
+                call,
+                peer,
+                status,
+                message,
+                ..
+            } => {
+                self.calls.remove(&call);
+                if status != 200 {
+                    let who = self.name_for(&peer).unwrap_or(peer);
+                    self.notice = Some(format!("Call with {who}: {message}"));
+                }
+            }
+            Event::Contacts { contacts } => self.contacts.contacts = contacts,
+            Event::History { calls } => self.history.calls = calls,
+            Event::ServerStarted { addr, domain } => {
+                if let Some(user) = self.hosting_user.take() {
+                    let mut cfg = AccountConfig::new(&format!("sip:{user}@{domain}"), "");
+                    cfg.server = Some(format!("127.0.0.1:{}", addr.port()));
+                    self.signing_in = Some(0);
+                    self.notice = Some(format!("Hosting {domain} on port {}: colleagues register as NAME@{domain} with this computer as server", addr.port()));
+                    self.send(Command::AddAccount(cfg));
+                }
+            }
+            Event::Error { message } => {
+                if self.screen == Screen::Welcome
+                    && (self.welcome.busy || self.signing_in.is_some())
+                {
+                    self.signing_in = None;
+                    self.hosting_user = None;
+                    self.welcome.failed(message);
+                } else {
+                    self.notice = Some(message);
+                }
+            }
+            Event::Stopped => self.screen = Screen::Fatal("The engine stopped".into()),
+        }
+        Task::none()
+    }
+
+    pub fn theme(&self) -> Theme {
+        match self.settings.theme {
+            settings::ThemeChoice::Light => Theme::Light,
+            settings::ThemeChoice::Dark => Theme::Dark,
+            settings::ThemeChoice::System if self.system_dark => Theme::Dark,
+            settings::ThemeChoice::System => Theme::Light,
+        }
+    }
+
+    pub fn subscription(&self) -> Subscription<Message> {
+        let mut subs = vec![
+            bridge::subscription(self.key.clone()).map(Message::Engine),
+            keyboard::listen().map(Message::Key),
+            iced::system::theme_changes().map(Message::SystemTheme),
+        ];
+        if self.calls.values().any(|c| c.connected_at.is_some()) {
+            subs.push(iced::time::every(Duration::from_secs(1)).map(Message::Tick));
+        }
+        Subscription::batch(subs)
+    }
+
+    pub fn title(&self) -> String {
+        match self.calls.values().next() {
+            Some(c) => format!(
+                "{} — Parley",
+                c.name.clone().unwrap_or_else(|| c.peer.clone())
+            ),
+            None => "Parley".into(),
+        }
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        match &self.screen {
+            Screen::Starting => container(text("Starting…")).center(Length::Fill).into(),
+            Screen::Fatal(why) => container(
+                column![
+                    text("Parley cannot start").size(24),
+                    text(why.clone()).style(style::danger_text),
+                ]
+                .spacing(12),
+            )
+            .center(Length::Fill)
+            .into(),
+            Screen::Welcome => {
+                let w = self.welcome.view().map(Message::Welcome);
+                if self.accounts.is_empty() {
+                    w
+                } else {
+                    column![w, button(text("Back")).on_press(Message::Tab(Tab::Dialpad))]
+                        .padding(8)
+                        .into()
+                }
+            }
+            Screen::Main => self.main_view(),
+        }
+    }
+
+    fn main_view(&self) -> Element<'_, Message> {
+        let sidebar = container(self.contacts.view().map(Message::Contacts))
+            .width(300)
+            .height(Length::Fill)
+            .style(style::panel);
+        let missed = self.history.missed_count();
+        let history_label = if missed > 0 {
+            format!("History ({missed} missed)")
+        } else {
+            "History".into()
+        };
+        let tabs = [
+            (Tab::Dialpad, "Dialpad".to_string()),
+            (Tab::History, history_label),
+            (Tab::Settings, "Settings".to_string()),
+        ];
+        let mut bar = row![].spacing(4);
+        for (t, label) in tabs {
+            let b = button(text(label)).on_press(Message::Tab(t));
+            bar = bar.push(if self.tab == t {
+                b.style(button::primary)
+            } else {
+                b.style(button::text)
+            });
+        }
+        if let Tab::Conversation(id) = self.tab {
+            if let Some(c) = self.contacts.get(id) {
+                bar = bar.push(button(text(c.name.clone())).style(button::primary));
+            }
+        }
+        let pane: Element<'_, Message> = match self.tab {
+            Tab::Dialpad => self.dialpad.view().map(Message::Dialpad),
+            Tab::History => self.history.view().map(Message::History),
+            Tab::Settings => {
+                let lines = self
+                    .accounts
+                    .iter()
+                    .map(|(id, a)| settings::AccountLine {
+                        id: *id,
+                        aor: &a.aor,
+                        status: &a.status,
+                    })
+                    .collect();
+                self.settings.view(lines).map(Message::Settings)
+            }
+            Tab::Conversation(id) => match self.contacts.get(id) {
+                Some(c) => conversation::view(c, &self.history.calls).map(Message::Conversation),
+                None => text("This contact was deleted.").into(),
+            },
+        };
+        let mut main = column![bar].spacing(8).padding(8);
+        for c in self.calls.values() {
+            main = main.push(call::view(c, self.now).map(Message::Call));
+        }
+        main = main.push(container(pane).height(Length::Fill));
+        let body = row![sidebar, main.width(Length::Fill)];
+        column![
+            body.height(Length::Fill),
+            rule::horizontal(1),
+            self.status_bar()
+        ]
         .into()
+    }
+
+    fn status_bar(&self) -> Element<'_, Message> {
+        let reg = if self.accounts.is_empty() {
+            "No account".to_string()
+        } else {
+            self.accounts
+                .values()
+                .map(|a| format!("{}: {}", a.aor.trim_start_matches("sip:"), a.status))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        };
+        let mut r = row![text(reg).size(13).width(Length::Fill)]
+            .spacing(12)
+            .align_y(iced::Center);
+        if let Some(n) = &self.notice {
+            r = r.push(text(n.clone()).size(13).style(style::danger_text));
+            r = r.push(
+                button(text("×").size(13))
+                    .on_press(Message::DismissNotice)
+                    .style(button::text),
+            );
+        }
+        container(r)
+            .padding([4, 10])
+            .style(style::panel)
+            .width(Length::Fill)
+            .into()
+    }
+
+    /// For tests: an app whose engine is already running.
+    pub fn with_engine(handle: EngineHandle) -> App {
+        let mut app = App::new(None, None);
+        app.engine = Some(handle);
+        app
+    }
+}
+
+/// The SIP domain a hosted server answers for: this machine's name on the LAN (mDNS).
+fn lan_domain() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_lowercase())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or_else(|| "parley".into());
+    format!("{host}.local")
 }
 
 /// Opens the main window and runs until it is closed.
-pub fn run(pending_call: Option<String>) -> iced::Result {
+pub fn run(profile: Option<PathBuf>, pending_call: Option<String>) -> iced::Result {
     iced::application(
-        move || Window {
-            pending_call: pending_call.clone(),
-        },
-        update,
-        view,
+        move || (App::new(profile.clone(), pending_call.clone()), App::boot()),
+        App::update,
+        App::view,
     )
-    .title("Parley")
-    .window_size((900.0, 600.0))
+    .title(App::title)
+    .theme(App::theme)
+    .subscription(App::subscription)
+    .window_size((1100.0, 720.0))
     .run()
 }

@@ -111,6 +111,25 @@ impl CallRecord {
     }
 }
 
+/// An address-book entry: a name, one or more SIP addresses, a note.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Contact {
+    /// 0 for a contact not saved yet.
+    pub id: i64,
+    pub name: String,
+    pub note: String,
+    pub uris: Vec<String>,
+}
+
+/// An account as saved, to sign in again at the next start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedAccount {
+    pub aor: String,
+    pub password: String,
+    pub server: Option<String>,
+    pub transport: String,
+}
+
 pub struct Store {
     conn: Mutex<Connection>,
 }
@@ -234,6 +253,94 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn accounts(&self) -> Result<Vec<SavedAccount>, StoreError> {
+        let c = self.conn.lock().unwrap();
+        let mut st = c.prepare(
+            "SELECT aor, password, server, transport FROM accounts WHERE enabled = 1 ORDER BY id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(SavedAccount {
+                aor: r.get(0)?,
+                password: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                server: r.get(2)?,
+                transport: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn delete_account(&self, aor: &str) -> Result<(), StoreError> {
+        self.conn
+            .lock()
+            .unwrap()
+            .execute("DELETE FROM accounts WHERE aor = ?1", [aor])?;
+        Ok(())
+    }
+
+    /// Inserts (id 0) or updates a contact with its addresses, in one transaction.
+    pub fn save_contact(&self, contact: &Contact) -> Result<i64, StoreError> {
+        let mut c = self.conn.lock().unwrap();
+        let tx = c.transaction()?;
+        let id = if contact.id == 0 {
+            tx.execute(
+                "INSERT INTO contacts(name, note) VALUES(?1, ?2)",
+                params![contact.name, contact.note],
+            )?;
+            tx.last_insert_rowid()
+        } else {
+            tx.execute(
+                "UPDATE contacts SET name = ?2, note = ?3 WHERE id = ?1",
+                params![contact.id, contact.name, contact.note],
+            )?;
+            tx.execute(
+                "DELETE FROM contact_uris WHERE contact_id = ?1",
+                [contact.id],
+            )?;
+            contact.id
+        };
+        for uri in contact.uris.iter().filter(|u| !u.trim().is_empty()) {
+            tx.execute(
+                "INSERT INTO contact_uris(contact_id, uri) VALUES(?1, ?2)",
+                params![id, uri.trim()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    pub fn delete_contact(&self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .lock()
+            .unwrap()
+            .execute("DELETE FROM contacts WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
+        let c = self.conn.lock().unwrap();
+        let mut st = c.prepare(
+            "SELECT c.id, c.name, c.note, u.uri FROM contacts c LEFT JOIN contact_uris u ON u.contact_id = c.id
+             ORDER BY c.name COLLATE NOCASE, c.id, u.rowid",
+        )?;
+        let mut out: Vec<Contact> = Vec::new();
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if out.last().map(|c| c.id) != Some(id) {
+                out.push(Contact {
+                    id,
+                    name: r.get(1)?,
+                    note: r.get(2)?,
+                    uris: Vec::new(),
+                });
+            }
+            if let Some(uri) = r.get::<_, Option<String>>(3)? {
+                out.last_mut().unwrap().uris.push(uri);
+            }
+        }
+        Ok(out)
     }
 
     pub fn account_password(&self, aor: &str) -> Result<Option<String>, StoreError> {

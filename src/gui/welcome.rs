@@ -1,0 +1,176 @@
+//! First run: sign in to a SIP account, or host a local server for the LAN.
+
+use super::style;
+use iced::widget::{button, column, container, pick_list, row, rule, text, text_input};
+use iced::{Element, Length};
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub address: String,
+    pub password: String,
+    pub server: String,
+    pub transport: Transport,
+    /// Your name on the hosted server.
+    pub host_user: String,
+    /// "Signing in…" or the last error, shown under the form.
+    pub status: Option<String>,
+    pub busy: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Address(String),
+    Password(String),
+    Server(String),
+    Transport(Transport),
+    HostUser(String),
+    SignIn,
+    Host,
+}
+
+pub enum Action {
+    SignIn {
+        aor: String,
+        password: String,
+        server: Option<String>,
+        tcp: bool,
+    },
+    Host {
+        user: String,
+    },
+}
+
+/// `alice@example.com` or `sip:alice@example.com` -> `sip:alice@example.com`, or why not.
+pub fn normalize_address(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let full = if s.starts_with("sip:") {
+        s.to_string()
+    } else {
+        format!("sip:{s}")
+    };
+    match crate::sip::headers::SipUri::parse(&full) {
+        Ok(u) if u.user.as_deref().is_some_and(|u| !u.is_empty()) && !u.host.is_empty() => {
+            Ok(u.aor())
+        }
+        _ => Err(format!("“{s}” is not an address like alice@example.com")),
+    }
+}
+
+impl State {
+    pub fn update(&mut self, message: Message) -> Option<Action> {
+        match message {
+            Message::Address(s) => self.address = s,
+            Message::Password(s) => self.password = s,
+            Message::Server(s) => self.server = s,
+            Message::Transport(t) => self.transport = t,
+            Message::HostUser(s) => self.host_user = s,
+            Message::SignIn => match normalize_address(&self.address) {
+                Ok(aor) => {
+                    self.busy = true;
+                    self.status = Some("Signing in…".into());
+                    let server = Some(self.server.trim().to_string()).filter(|s| !s.is_empty());
+                    return Some(Action::SignIn {
+                        aor,
+                        password: self.password.clone(),
+                        server,
+                        tcp: self.transport == Transport::Tcp,
+                    });
+                }
+                Err(e) => self.status = Some(e),
+            },
+            Message::Host => {
+                let user = self.host_user.trim().to_string();
+                if user.is_empty() || !user.chars().all(crate::sip::headers::is_token_char) {
+                    self.status = Some("Pick a user name (letters and digits) for yourself".into());
+                } else {
+                    self.busy = true;
+                    self.status = Some("Starting the server…".into());
+                    return Some(Action::Host { user });
+                }
+            }
+        }
+        None
+    }
+
+    /// The engine said how signing in went.
+    pub fn failed(&mut self, message: String) {
+        self.busy = false;
+        self.status = Some(message);
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let sign_in = column![
+            text("Sign in to your SIP account").size(20),
+            text_input("alice@example.com", &self.address)
+                .on_input(Message::Address)
+                .on_submit(Message::SignIn)
+                .id("welcome-address"),
+            text_input("Password", &self.password)
+                .secure(true)
+                .on_input(Message::Password)
+                .on_submit(Message::SignIn),
+            row![
+                text_input(
+                    "Server or outbound proxy (optional), e.g. sip.example.com:5060",
+                    &self.server
+                )
+                .on_input(Message::Server)
+                .on_submit(Message::SignIn),
+                pick_list(
+                    [Transport::Udp, Transport::Tcp],
+                    Some(self.transport),
+                    Message::Transport
+                ),
+            ]
+            .spacing(8),
+            button(text("Sign in")).on_press_maybe((!self.busy).then_some(Message::SignIn)),
+        ]
+        .spacing(10);
+        let host = column![
+            text("Or host a local server").size(20),
+            text(
+                "Colleagues on this network register to this computer; no account anywhere needed."
+            ),
+            row![
+                text_input("Your user name, e.g. alice", &self.host_user)
+                    .on_input(Message::HostUser)
+                    .on_submit(Message::Host),
+                button(text("Host a server")).on_press_maybe((!self.busy).then_some(Message::Host)),
+            ]
+            .spacing(8),
+        ]
+        .spacing(10);
+        let mut body = column![
+            text("Welcome to Parley").size(30),
+            sign_in,
+            rule::horizontal(1),
+            host
+        ]
+        .spacing(24)
+        .max_width(560);
+        if let Some(s) = &self.status {
+            body = body.push(text(s.clone()).style(style::status_text(self.busy)));
+        }
+        container(body)
+            .center_x(Length::Fill)
+            .center_y(Length::Fill)
+            .padding(32)
+            .into()
+    }
+}

@@ -1,0 +1,3 @@
+//! Media: audio devices now; RTP, codecs and the jitter buffer arrive with the audio update.
+
+pub mod devices;
