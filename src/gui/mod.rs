@@ -277,6 +277,8 @@ impl App {
             Key::Character("k") if modifiers.command() => {
                 return operation::focus(contacts::SEARCH_ID);
             }
+            Key::Named(Named::Tab) if modifiers.shift() => return operation::focus_previous(),
+            Key::Named(Named::Tab) => return operation::focus_next(),
             Key::Named(Named::Escape) => {
                 // Esc ends what is happening: declines a ringing call, else hangs up.
                 if let Some(c) = self.calls.values().find(|c| c.state == CallState::Incoming) {
@@ -328,6 +330,7 @@ impl App {
                 if self.screen == Screen::Welcome {
                     return operation::focus("welcome-address");
                 }
+                return operation::focus(dialpad::INPUT_ID);
             }
             Event::AccountAdded { account, aor } => {
                 if self.signing_in == Some(0) {
@@ -354,14 +357,20 @@ impl App {
                     a.registered = true;
                     a.status = "Registered".into();
                 }
+                let mut entered = false;
                 if self.signing_in == Some(account) {
                     self.signing_in = None;
                     self.welcome = welcome::State::default();
                     self.screen = Screen::Main;
+                    entered = true;
                 }
                 if let Some(uri) = self.pending_call.take() {
                     self.tab = Tab::Dialpad;
                     self.dialpad.number = uri;
+                    entered = true;
+                }
+                if entered && self.tab == Tab::Dialpad {
+                    return operation::focus(dialpad::INPUT_ID);
                 }
             }
             Event::RegistrationFailed {
