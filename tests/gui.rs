@@ -1,0 +1,262 @@
+//! The desktop app's main flows, headless: the real `App` (update and view) on a real engine,
+//! a real server and a real peer; the view is queried and clicked with iced_test.
+
+mod common;
+
+use common::*;
+use iced_test::simulator;
+use parley::engine::{Command, Engine, EngineConfig, Event};
+use parley::gui::bridge::Update;
+use parley::gui::{contacts, welcome, App, Message, Screen, Tab};
+use parley::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+struct Gui {
+    app: App,
+    events: mpsc::Receiver<Event>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gui {
+    async fn start() -> Gui {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EngineConfig::new("127.0.0.1:0".parse().unwrap());
+        cfg.store = Some(Arc::new(
+            Store::open(&dir.path().join("parley.db")).unwrap(),
+        ));
+        let (handle, events) = Engine::start(cfg).await.unwrap();
+        handle.send(Command::Restore).await;
+        let mut gui = Gui {
+            app: App::with_engine(handle),
+            events,
+            _dir: dir,
+        };
+        gui.pump(|a| a.screen == Screen::Welcome).await;
+        gui
+    }
+
+    /// Feeds engine events to the app until `pred` holds (20 s at most).
+    async fn pump(&mut self, pred: impl Fn(&App) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !pred(&self.app) {
+            let ev = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .expect("the app never got there")
+                .expect("engine stopped");
+            let _ = self.app.update(Message::Engine(Update::Event(ev)));
+        }
+    }
+
+    fn update(&mut self, m: Message) {
+        let _ = self.app.update(m);
+    }
+
+    /// Clicks the widget showing `label` and delivers the messages it produced.
+    fn click(&mut self, label: &str) {
+        let messages: Vec<Message> = {
+            let mut ui = simulator(self.app.view());
+            ui.click(label)
+                .unwrap_or_else(|e| panic!("cannot click {label}: {e}"));
+            ui.into_messages().collect()
+        };
+        for m in messages {
+            self.update(m);
+        }
+    }
+
+    fn shows(&self, label: &str) -> bool {
+        let mut ui = simulator(self.app.view());
+        ui.find(label).is_ok()
+    }
+
+    async fn sign_in(&mut self, user: &str, password: &str, server: std::net::SocketAddr) {
+        self.update(Message::Welcome(welcome::Message::Address(format!(
+            "{user}@company.com"
+        ))));
+        self.update(Message::Welcome(welcome::Message::Password(
+            password.into(),
+        )));
+        self.update(Message::Welcome(welcome::Message::Server(
+            server.to_string(),
+        )));
+        self.click("Sign in");
+    }
+}
+
+#[tokio::test]
+async fn add_contact_call_ringing_answer_hang_up_history() {
+    let server = server(USERS).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    let mut gui = Gui::start().await;
+    assert!(gui.shows("Welcome to Parley"));
+    gui.sign_in("alice", "a-secret", server.local_addr()).await;
+    gui.pump(|a| a.screen == Screen::Main).await;
+    assert!(gui.shows("alice@company.com: Registered"));
+
+    gui.click("Add");
+    gui.update(Message::Contacts(contacts::Message::EditName(
+        "Bob Builder".into(),
+    )));
+    gui.update(Message::Contacts(contacts::Message::EditUris(
+        "bob@company.com".into(),
+    )));
+    gui.click("Save");
+    gui.pump(|a| !a.contacts.contacts.is_empty()).await;
+    assert!(gui.shows("Bob Builder"));
+    assert_eq!(
+        gui.app.contacts.contacts[0].uris,
+        vec!["sip:bob@company.com"]
+    );
+
+    let id = gui.app.contacts.contacts[0].id;
+    gui.update(Message::Contacts(contacts::Message::Call(id)));
+    let call = bob.incoming().await;
+    gui.pump(|a| {
+        a.calls
+            .values()
+            .any(|c| c.state == parley::engine::CallState::Ringing)
+    })
+    .await;
+    assert!(gui.shows("Ringing…"), "no ringing in the view");
+    assert!(gui.shows("Bob Builder"), "the banner names the contact");
+
+    bob.send(Command::Answer(call)).await;
+    gui.pump(|a| a.calls.values().any(|c| c.connected_at.is_some()))
+        .await;
+    assert!(gui.shows("Hang up"));
+    gui.click("Hang up");
+    gui.pump(|a| a.calls.is_empty() && !a.history.calls.is_empty())
+        .await;
+    assert_eq!(bob.ended().await.0, 200);
+
+    gui.click("History");
+    assert_eq!(gui.app.tab, Tab::History);
+    assert!(gui.shows("↗ sip:bob@company.com"));
+    assert_eq!(gui.app.history.calls[0].status, Some(200));
+}
+
+#[tokio::test]
+async fn incoming_call_is_answered_from_the_banner_and_esc_hangs_up() {
+    let server = server(USERS).await;
+    let mut gui = Gui::start().await;
+    gui.sign_in("alice", "a-secret", server.local_addr()).await;
+    gui.pump(|a| a.screen == Screen::Main).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    bob.call("sip:alice@company.com").await;
+    gui.pump(|a| !a.calls.is_empty()).await;
+    assert!(gui.shows("Incoming call"));
+    gui.click("Accept");
+    gui.pump(|a| a.calls.values().any(|c| c.connected_at.is_some()))
+        .await;
+    bob.wait(|e| {
+        matches!(
+            e,
+            Event::Call {
+                state: parley::engine::CallState::Connected,
+                ..
+            }
+        )
+    })
+    .await;
+    let esc = iced::keyboard::Event::KeyPressed {
+        key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
+        modified_key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
+        physical_key: iced::keyboard::key::Physical::Unidentified(
+            iced::keyboard::key::NativeCode::Unidentified,
+        ),
+        location: iced::keyboard::Location::Standard,
+        modifiers: iced::keyboard::Modifiers::empty(),
+        text: None,
+        repeat: false,
+    };
+    gui.update(Message::Key(esc));
+    assert_eq!(bob.ended().await.1, "Remote hung up");
+    gui.pump(|a| a.calls.is_empty()).await;
+}
+
+#[tokio::test]
+async fn missed_call_is_highlighted_in_history() {
+    let server = server(USERS).await;
+    let mut gui = Gui::start().await;
+    gui.sign_in("alice", "a-secret", server.local_addr()).await;
+    gui.pump(|a| a.screen == Screen::Main).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    bob.call("sip:alice@company.com").await;
+    let Event::Call { call, .. } = bob
+        .wait(|e| {
+            matches!(
+                e,
+                Event::Call {
+                    state: parley::engine::CallState::Ringing,
+                    ..
+                }
+            )
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    bob.send(Command::Hangup(call)).await;
+    gui.pump(|a| a.history.missed_count() == 1).await;
+    assert!(gui.shows("History (1 missed)"));
+    gui.click("History (1 missed)");
+    gui.click("Missed");
+    assert!(gui.shows("Missed"));
+    assert_eq!(gui.app.history.visible().len(), 1);
+}
+
+#[tokio::test]
+async fn wrong_password_is_said_on_the_welcome_screen_and_not_kept() {
+    let server = server(USERS).await;
+    let mut gui = Gui::start().await;
+    gui.sign_in("alice", "nope", server.local_addr()).await;
+    gui.pump(|a| {
+        a.welcome
+            .status
+            .as_deref()
+            .is_some_and(|s| s.contains("Wrong password"))
+    })
+    .await;
+    assert_eq!(gui.app.screen, Screen::Welcome);
+    assert!(gui.shows("Wrong password for sip:alice@company.com (403 from the server)"));
+    gui.pump(|a| a.accounts.is_empty()).await;
+}
+
+#[tokio::test]
+async fn unreachable_server_and_bad_address_are_clear() {
+    let mut gui = Gui::start().await;
+    gui.update(Message::Welcome(welcome::Message::Address(
+        "not an address".into(),
+    )));
+    gui.click("Sign in");
+    assert!(gui
+        .app
+        .welcome
+        .status
+        .as_deref()
+        .unwrap()
+        .contains("is not an address like alice@example.com"));
+    // A server that never answers: the REGISTER times out (Timer F, 32 s on UDP), said as such.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    gui.sign_in("alice", "x", silent.local_addr().unwrap())
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while !gui
+        .app
+        .welcome
+        .status
+        .as_deref()
+        .is_some_and(|s| s.contains("No answer from the server"))
+    {
+        let ev = tokio::time::timeout_at(deadline, gui.events.recv())
+            .await
+            .expect("no timeout seen")
+            .unwrap();
+        gui.update(Message::Engine(Update::Event(ev)));
+    }
+}
