@@ -260,3 +260,58 @@ async fn unreachable_server_and_bad_address_are_clear() {
         gui.update(Message::Engine(Update::Event(ev)));
     }
 }
+
+#[tokio::test]
+async fn closing_the_window_hangs_up_and_signs_out() {
+    let server = server(USERS).await;
+    let mut gui = Gui::start().await;
+    gui.sign_in("alice", "a-secret", server.local_addr()).await;
+    gui.pump(|a| a.screen == Screen::Main).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    bob.call("sip:alice@company.com").await;
+    gui.pump(|a| !a.calls.is_empty()).await;
+    gui.click("Accept");
+    bob.wait(|e| {
+        matches!(
+            e,
+            Event::Call {
+                state: parley::engine::CallState::Connected,
+                ..
+            }
+        )
+    })
+    .await;
+    gui.update(Message::CloseRequested);
+    assert_eq!(bob.ended().await.1, "Remote hung up");
+    // Signed out: the server no longer knows where alice is.
+    bob.call("sip:alice@company.com").await;
+    assert_eq!(bob.ended().await.0, 480);
+}
+
+#[tokio::test]
+async fn a_sip_link_opens_the_app_ready_to_call() {
+    let server = server(USERS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EngineConfig::new("127.0.0.1:0".parse().unwrap());
+    cfg.store = Some(Arc::new(
+        Store::open(&dir.path().join("parley.db")).unwrap(),
+    ));
+    let (handle, events) = Engine::start(cfg).await.unwrap();
+    let mut acc = parley::engine::AccountConfig::new("sip:alice@company.com", "a-secret");
+    acc.server = Some(server.local_addr().to_string());
+    handle.send(Command::AddAccount(acc)).await;
+    handle.send(Command::Restore).await;
+    let mut app = App::with_engine(handle);
+    app.set_pending_call("sip:bob@company.com".into());
+    let mut gui = Gui {
+        app,
+        events,
+        _dir: dir,
+    };
+    gui.pump(|a| a.accounts.values().any(|x| x.registered))
+        .await;
+    assert_eq!(gui.app.tab, Tab::Dialpad);
+    assert_eq!(gui.app.dialpad.number, "sip:bob@company.com");
+    assert!(gui.shows("sip:bob@company.com"));
+}

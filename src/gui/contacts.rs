@@ -89,7 +89,8 @@ impl State {
                 let double = self.last_click.is_some_and(|(last, at)| {
                     last == id && now.duration_since(at).as_millis() < 400
                 });
-                self.last_click = Some((id, now));
+                // A double-click calls once; a third click starts a new pair.
+                self.last_click = if double { None } else { Some((id, now)) };
                 self.selected = Some(id);
                 if double {
                     return self.update(Message::Call(id));

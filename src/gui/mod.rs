@@ -68,6 +68,8 @@ pub enum Message {
     Imported(Result<Vec<crate::store::Contact>, String>),
     Exported(Result<Option<PathBuf>, String>),
     DismissNotice,
+    /// The user closed the window: hang up, sign out, then exit.
+    CloseRequested,
 }
 
 pub struct App {
@@ -92,6 +94,7 @@ pub struct App {
     hosting_user: Option<String>,
     system_dark: bool,
     now: Instant,
+    closing: bool,
 }
 
 impl App {
@@ -117,6 +120,7 @@ impl App {
             hosting_user: None,
             system_dark: false,
             now: Instant::now(),
+            closing: false,
         }
     }
 
@@ -265,6 +269,14 @@ impl App {
             }
             Message::Exported(Ok(None)) => {}
             Message::DismissNotice => self.notice = None,
+            Message::CloseRequested => {
+                if self.engine.is_none() || self.closing {
+                    return iced::exit();
+                }
+                // The engine hangs up, un-REGISTERs (3 s at most) and says Stopped.
+                self.closing = true;
+                self.send(Command::Shutdown);
+            }
         }
         Task::none()
     }
@@ -487,6 +499,7 @@ impl App {
                     self.notice = Some(message);
                 }
             }
+            Event::Stopped if self.closing => return iced::exit(),
             Event::Stopped => self.screen = Screen::Fatal("The engine stopped".into()),
         }
         Task::none()
@@ -506,6 +519,7 @@ impl App {
             bridge::subscription(self.key.clone()).map(Message::Engine),
             keyboard::listen().map(Message::Key),
             iced::system::theme_changes().map(Message::SystemTheme),
+            iced::window::close_requests().map(|_| Message::CloseRequested),
         ];
         if self.calls.values().any(|c| c.connected_at.is_some()) {
             subs.push(iced::time::every(Duration::from_secs(1)).map(Message::Tick));
@@ -576,7 +590,11 @@ impl App {
         }
         if let Tab::Conversation(id) = self.tab {
             if let Some(c) = self.contacts.get(id) {
-                bar = bar.push(button(text(c.name.clone())).style(button::primary));
+                bar = bar.push(
+                    button(text(c.name.clone()))
+                        .on_press(Message::Tab(Tab::Conversation(id)))
+                        .style(button::primary),
+                );
             }
         }
         let pane: Element<'_, Message> = match self.tab {
@@ -641,6 +659,11 @@ impl App {
             .into()
     }
 
+    /// A `sip:` URI to put in the dialpad once an account is registered.
+    pub fn set_pending_call(&mut self, uri: String) {
+        self.pending_call = Some(uri);
+    }
+
     /// For tests: an app whose engine is already running.
     pub fn with_engine(handle: EngineHandle) -> App {
         let mut app = App::new(None, None);
@@ -670,5 +693,6 @@ pub fn run(profile: Option<PathBuf>, pending_call: Option<String>) -> iced::Resu
     .theme(App::theme)
     .subscription(App::subscription)
     .window_size((1100.0, 720.0))
+    .exit_on_close_request(false)
     .run()
 }
