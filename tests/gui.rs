@@ -315,3 +315,45 @@ async fn a_sip_link_opens_the_app_ready_to_call() {
     assert_eq!(gui.app.dialpad.number, "sip:bob@company.com");
     assert!(gui.shows("sip:bob@company.com"));
 }
+
+#[tokio::test]
+async fn preferences_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("parley.db");
+    for round in 0..2 {
+        let mut cfg = EngineConfig::new("127.0.0.1:0".parse().unwrap());
+        cfg.store = Some(Arc::new(Store::open(&db).unwrap()));
+        let (handle, mut events) = Engine::start(cfg).await.unwrap();
+        handle.send(Command::Restore).await;
+        let mut app = App::with_engine(handle.clone());
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            let done = matches!(ev, Event::Restored { .. });
+            let _ = app.update(Message::Engine(Update::Event(ev)));
+            if done {
+                break;
+            }
+        }
+        if round == 0 {
+            assert_eq!(app.theme(), iced::Theme::Light);
+            let _ = app.update(Message::Settings(parley::gui::settings::Message::Theme(
+                parley::gui::settings::ThemeChoice::Dark,
+            )));
+            let _ = app.update(Message::Settings(parley::gui::settings::Message::Ringtone(
+                false,
+            )));
+            handle.send(Command::Shutdown).await;
+            while let Some(ev) = events.recv().await {
+                if ev == Event::Stopped {
+                    break;
+                }
+            }
+        } else {
+            assert_eq!(app.theme(), iced::Theme::Dark);
+            assert!(!app.settings.ringtone);
+        }
+    }
+}

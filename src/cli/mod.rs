@@ -40,7 +40,10 @@ fn parse_proto(s: &str) -> Result<Proto, String> {
 
 fn print_event(ev: &Event, json: bool) {
     // Whole lists are for the window; `parley history` prints the history.
-    if matches!(ev, Event::Contacts { .. } | Event::History { .. }) {
+    if matches!(
+        ev,
+        Event::Contacts { .. } | Event::History { .. } | Event::Settings { .. }
+    ) {
         return;
     }
     if json {
@@ -81,7 +84,7 @@ fn print_event(ev: &Event, json: bool) {
         Event::AccountRemoved { account } => format!("account {account} removed"),
         Event::Restored { accounts } => format!("{accounts} saved account(s)"),
         Event::ServerStarted { addr, domain } => format!("hosting {domain} on {addr}"),
-        Event::Contacts { .. } | Event::History { .. } => return,
+        Event::Contacts { .. } | Event::History { .. } | Event::Settings { .. } => return,
         Event::Stopped => "stopped".into(),
     };
     println!("{line}");

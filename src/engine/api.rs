@@ -60,6 +60,11 @@ pub enum Command {
     /// Insert (id 0) or update a contact.
     SaveContact(Contact),
     DeleteContact(i64),
+    /// Remember a preference (theme, ringtone, audio devices).
+    SaveSetting {
+        key: String,
+        value: String,
+    },
     /// Run the embedded server in this process, open to the LAN (anyone may register).
     HostServer {
         bind: SocketAddr,
@@ -164,6 +169,10 @@ pub enum Event {
     /// The whole call history, oldest first, after a load or when a call ends.
     History {
         calls: Vec<CallRecord>,
+    },
+    /// Saved preferences, sent by `Restore`.
+    Settings {
+        settings: Vec<(String, String)>,
     },
     /// `Restore` finished: this many saved accounts were found.
     Restored {

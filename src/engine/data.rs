@@ -27,6 +27,10 @@ impl Core {
             cfg.transport = Proto::parse(&a.transport).unwrap_or(Proto::Udp);
             self.add_account(cfg).await;
         }
+        match store.settings() {
+            Ok(settings) => self.emit(Event::Settings { settings }).await,
+            Err(e) => self.store_error("read settings", e).await,
+        }
         self.send_contacts().await;
         self.send_history().await;
         self.emit(Event::Restored { accounts: n }).await;
@@ -64,6 +68,15 @@ impl Core {
             return self.store_error("save the contact", e).await;
         }
         self.send_contacts().await;
+    }
+
+    pub(super) async fn save_setting(&self, key: &str, value: &str) {
+        let Some(store) = &self.config.store else {
+            return;
+        };
+        if let Err(e) = store.set_setting(key, value) {
+            self.store_error("save a setting", e).await;
+        }
     }
 
     pub(super) async fn delete_contact(&mut self, id: i64) {

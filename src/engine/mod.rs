@@ -205,6 +205,7 @@ impl Core {
             Command::RemoveAccount(id) => self.remove_account(id).await,
             Command::SaveContact(c) => self.save_contact(c).await,
             Command::DeleteContact(id) => self.delete_contact(id).await,
+            Command::SaveSetting { key, value } => self.save_setting(&key, &value).await,
             Command::HostServer { bind, domain } => self.host_server(bind, domain).await,
             Command::Shutdown => {
                 if self.shutting_down.is_some() {

@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod dialpad;
 pub mod files;
 pub mod history;
+pub mod notify;
 pub mod settings;
 pub mod style;
 pub mod welcome;
@@ -70,6 +71,8 @@ pub enum Message {
     DismissNotice,
     /// The user closed the window: hang up, sign out, then exit.
     CloseRequested,
+    WindowFocused(bool),
+    Notified(Result<(), String>),
 }
 
 pub struct App {
@@ -95,6 +98,9 @@ pub struct App {
     system_dark: bool,
     now: Instant,
     closing: bool,
+    focused: bool,
+    /// Plays while a call is ringing in.
+    ringer: Option<crate::media::ringer::Ringer>,
 }
 
 impl App {
@@ -121,6 +127,8 @@ impl App {
             system_dark: false,
             now: Instant::now(),
             closing: false,
+            focused: true,
+            ringer: None,
         }
     }
 
@@ -231,6 +239,10 @@ impl App {
             },
             Message::Settings(m) => match self.settings.update(m) {
                 Some(settings::Action::RemoveAccount(id)) => self.send(Command::RemoveAccount(id)),
+                Some(settings::Action::Save(key, value)) => self.send(Command::SaveSetting {
+                    key: key.into(),
+                    value,
+                }),
                 Some(settings::Action::AddAccount) => {
                     self.welcome = welcome::State::default();
                     self.screen = Screen::Welcome;
@@ -269,6 +281,9 @@ impl App {
             }
             Message::Exported(Ok(None)) => {}
             Message::DismissNotice => self.notice = None,
+            Message::WindowFocused(f) => self.focused = f,
+            Message::Notified(Err(e)) => tracing::info!("{e}"),
+            Message::Notified(Ok(())) => {}
             Message::CloseRequested => {
                 if self.engine.is_none() || self.closing {
                     return iced::exit();
@@ -329,7 +344,36 @@ impl App {
         Task::none()
     }
 
+    /// A desktop notification, only when the window is not in front.
+    fn notify(&self, summary: String, body: String) -> Task<Message> {
+        if self.focused {
+            return Task::none();
+        }
+        Task::perform(notify::send(summary, body), Message::Notified)
+    }
+
+    /// Rings while any call is ringing in (and the user wants a ringtone).
+    fn update_ringer(&mut self) {
+        let ringing =
+            self.settings.ringtone && self.calls.values().any(|c| c.state == CallState::Incoming);
+        match (ringing, self.ringer.is_some()) {
+            (true, false) => {
+                self.ringer = crate::media::ringer::Ringer::start(crate::media::ringer::RINGTONE)
+                    .map_err(|e| tracing::info!("no ringtone: {e}"))
+                    .ok();
+            }
+            (false, true) => self.ringer = None,
+            _ => {}
+        }
+    }
+
     fn on_event(&mut self, ev: Event) -> Task<Message> {
+        let task = self.handle_event(ev);
+        self.update_ringer();
+        task
+    }
+
+    fn handle_event(&mut self, ev: Event) -> Task<Message> {
         match ev {
             Event::Restored { accounts } => {
                 if self.screen == Screen::Starting {
@@ -424,6 +468,8 @@ impl App {
                 ..
             } => {
                 let name = self.name_for(&from).or(display_name);
+                let who = name.clone().unwrap_or_else(|| from.clone());
+                let note = self.notify("Incoming call".into(), who);
                 self.calls.insert(
                     call,
                     CallView {
@@ -436,6 +482,7 @@ impl App {
                         detail: None,
                     },
                 );
+                return note;
             }
             Event::Call {
                 call,
@@ -469,14 +516,22 @@ impl App {
                 peer,
                 status,
                 message,
+                direction,
                 ..
             } => {
-                self.calls.remove(&call);
+                let was_ringing = self
+                    .calls
+                    .remove(&call)
+                    .is_some_and(|c| c.state == CallState::Incoming);
+                let who = self.name_for(&peer).unwrap_or(peer);
                 if status != 200 {
-                    let who = self.name_for(&peer).unwrap_or(peer);
                     self.notice = Some(format!("Call with {who}: {message}"));
                 }
+                if direction == Direction::Incoming && was_ringing && status == 487 {
+                    return self.notify("Missed call".into(), who);
+                }
             }
+            Event::Settings { settings } => self.settings.apply(&settings),
             Event::Contacts { contacts } => self.contacts.contacts = contacts,
             Event::History { calls } => self.history.calls = calls,
             Event::ServerStarted { addr, domain } => {
@@ -520,6 +575,11 @@ impl App {
             keyboard::listen().map(Message::Key),
             iced::system::theme_changes().map(Message::SystemTheme),
             iced::window::close_requests().map(|_| Message::CloseRequested),
+            iced::window::events().filter_map(|(_, e)| match e {
+                iced::window::Event::Focused => Some(Message::WindowFocused(true)),
+                iced::window::Event::Unfocused => Some(Message::WindowFocused(false)),
+                _ => None,
+            }),
         ];
         if self.calls.values().any(|c| c.connected_at.is_some()) {
             subs.push(iced::time::every(Duration::from_secs(1)).map(Message::Tick));

@@ -47,6 +47,8 @@ pub enum Message {
 pub enum Action {
     RemoveAccount(u32),
     AddAccount,
+    /// Remember a preference.
+    Save(&'static str, String),
 }
 
 /// One account line as the settings pane shows it.
@@ -56,17 +58,56 @@ pub struct AccountLine<'a> {
     pub status: &'a str,
 }
 
-impl State {
-    pub fn update(&mut self, message: Message) -> Option<Action> {
-        match message {
-            Message::Theme(t) => self.theme = t,
-            Message::Input(d) => self.input = Some(d),
-            Message::Output(d) => self.output = Some(d),
-            Message::Ringtone(on) => self.ringtone = on,
-            Message::RemoveAccount(id) => return Some(Action::RemoveAccount(id)),
-            Message::AddAccount => return Some(Action::AddAccount),
+impl ThemeChoice {
+    fn key(&self) -> &'static str {
+        match self {
+            ThemeChoice::System => "system",
+            ThemeChoice::Light => "light",
+            ThemeChoice::Dark => "dark",
         }
-        None
+    }
+}
+
+impl State {
+    /// Applies saved preferences (from the store, via the engine).
+    pub fn apply(&mut self, saved: &[(String, String)]) {
+        for (k, v) in saved {
+            match k.as_str() {
+                "theme" => {
+                    self.theme = [ThemeChoice::System, ThemeChoice::Light, ThemeChoice::Dark]
+                        .into_iter()
+                        .find(|t| t.key() == v)
+                        .unwrap_or_default()
+                }
+                "ringtone" => self.ringtone = v != "off",
+                "input" => self.input = Some(v.clone()),
+                "output" => self.output = Some(v.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    pub fn update(&mut self, message: Message) -> Option<Action> {
+        Some(match message {
+            Message::Theme(t) => {
+                self.theme = t;
+                Action::Save("theme", t.key().into())
+            }
+            Message::Input(d) => {
+                self.input = Some(d.clone());
+                Action::Save("input", d)
+            }
+            Message::Output(d) => {
+                self.output = Some(d.clone());
+                Action::Save("output", d)
+            }
+            Message::Ringtone(on) => {
+                self.ringtone = on;
+                Action::Save("ringtone", if on { "on" } else { "off" }.into())
+            }
+            Message::RemoveAccount(id) => Action::RemoveAccount(id),
+            Message::AddAccount => Action::AddAccount,
+        })
     }
 
     pub fn view<'a>(&'a self, accounts: Vec<AccountLine<'a>>) -> Element<'a, Message> {

@@ -32,6 +32,8 @@ const MIGRATIONS: &[&str] = &[
         peer_uri TEXT NOT NULL, started_at INTEGER NOT NULL, answered_at INTEGER, ended_at INTEGER,
         status INTEGER, reason TEXT);
      CREATE INDEX calls_started ON calls(started_at);",
+    // 2: user preferences (theme, ringtone, audio devices) as key/value text
+    "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 /// Where a profile keeps its files.
@@ -341,6 +343,21 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.lock().unwrap().execute(
+            "INSERT INTO settings(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn settings(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let c = self.conn.lock().unwrap();
+        let mut st = c.prepare("SELECT key, value FROM settings ORDER BY key")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn account_password(&self, aor: &str) -> Result<Option<String>, StoreError> {
