@@ -357,3 +357,37 @@ async fn preferences_survive_a_restart() {
         }
     }
 }
+
+#[tokio::test]
+async fn hold_and_keypad_from_the_call_banner() {
+    let server = server(USERS).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    let mut gui = Gui::start().await;
+    gui.sign_in("alice", "a-secret", server.local_addr()).await;
+    gui.pump(|a| a.screen == Screen::Main).await;
+    gui.update(Message::Dialpad(parley::gui::dialpad::Message::Input(
+        "bob".into(),
+    )));
+    gui.click("Call");
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    gui.pump(|a| a.calls.values().any(|c| c.connected_at.is_some()))
+        .await;
+    gui.click("History"); // so the only digit buttons are the banner's keypad
+    gui.click("Hold");
+    gui.pump(|a| a.calls.values().any(|c| c.local_hold)).await;
+    assert!(gui.shows("Resume"));
+    assert!(matches!(
+        bob.wait(|e| matches!(e, Event::Hold { .. })).await,
+        Event::Hold { remote: true, .. }
+    ));
+    gui.click("Keypad");
+    gui.click("7");
+    assert!(matches!(
+        bob.wait(|e| matches!(e, Event::Dtmf { .. })).await,
+        Event::Dtmf { digit: '7', .. }
+    ));
+    gui.click("Resume");
+    gui.pump(|a| a.calls.values().all(|c| !c.local_hold)).await;
+}

@@ -362,3 +362,79 @@ async fn registrar_bindings() {
     .await;
     assert_eq!(code_of(&r), 403);
 }
+
+/// Hold and resume by re-INVITE through the proxy, and keypad digits by SIP INFO.
+#[tokio::test]
+async fn hold_resume_and_dtmf_in_a_call() {
+    let server = server(USERS).await;
+    let (mut alice, mut bob) = registered_pair(&server).await;
+    alice.call("sip:bob@company.com").await;
+    let bob_call = bob.incoming().await;
+    bob.send(Command::Answer(bob_call)).await;
+    let Event::Call { call, .. } = alice.wait(|e| is_state(e, CallState::Connected)).await else {
+        unreachable!()
+    };
+    bob.wait(|e| is_state(e, CallState::Connected)).await;
+
+    alice.send(Command::Hold { call, on: true }).await;
+    assert_eq!(
+        alice.wait(|e| matches!(e, Event::Hold { .. })).await,
+        Event::Hold {
+            call,
+            local: true,
+            remote: false
+        }
+    );
+    assert_eq!(
+        bob.wait(|e| matches!(e, Event::Hold { .. })).await,
+        Event::Hold {
+            call: bob_call,
+            local: false,
+            remote: true
+        }
+    );
+    alice.send(Command::Hold { call, on: false }).await;
+    assert_eq!(
+        alice.wait(|e| matches!(e, Event::Hold { .. })).await,
+        Event::Hold {
+            call,
+            local: false,
+            remote: false
+        }
+    );
+    assert_eq!(
+        bob.wait(|e| matches!(e, Event::Hold { .. })).await,
+        Event::Hold {
+            call: bob_call,
+            local: false,
+            remote: false
+        }
+    );
+
+    for d in ['5', '#'] {
+        alice.send(Command::Dtmf { call, digit: d }).await;
+        assert_eq!(
+            bob.wait(|e| matches!(e, Event::Dtmf { .. })).await,
+            Event::Dtmf {
+                call: bob_call,
+                digit: d
+            }
+        );
+    }
+    // Bob holds Alice too: the callee side sends its own re-INVITE.
+    bob.send(Command::Hold {
+        call: bob_call,
+        on: true,
+    })
+    .await;
+    assert_eq!(
+        alice.wait(|e| matches!(e, Event::Hold { .. })).await,
+        Event::Hold {
+            call,
+            local: false,
+            remote: true
+        }
+    );
+    alice.send(Command::Hangup(call)).await;
+    assert_eq!(bob.ended().await.0, 200);
+}

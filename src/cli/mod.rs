@@ -81,6 +81,12 @@ fn print_event(ev: &Event, json: bool) {
             ..
         } => format!("call {call} ended: {message} after {duration} s"),
         Event::Error { message } => format!("error: {message}"),
+        Event::Hold {
+            call,
+            local,
+            remote,
+        } => format!("call {call}: on hold here {local}, there {remote}"),
+        Event::Dtmf { call, digit } => format!("call {call}: key {digit}"),
         Event::AccountRemoved { account } => format!("account {account} removed"),
         Event::Restored { accounts } => format!("{accounts} saved account(s)"),
         Event::ServerStarted { addr, domain } => format!("hosting {domain} on {addr}"),

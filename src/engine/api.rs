@@ -53,6 +53,16 @@ pub enum Command {
     Decline(CallId),
     /// End a call in any state: CANCEL before the answer, BYE after.
     Hangup(CallId),
+    /// Put a connected call on hold (re-INVITE with `sendonly`) or take it off hold.
+    Hold {
+        call: CallId,
+        on: bool,
+    },
+    /// Send a keypad digit (0-9 * # A-D) as SIP INFO `application/dtmf-relay`.
+    Dtmf {
+        call: CallId,
+        digit: char,
+    },
     /// Load saved accounts (and register them), contacts and history from the store.
     Restore,
     /// Forget an account: un-REGISTER and delete it from the store.
@@ -148,6 +158,17 @@ pub enum Event {
         direction: Direction,
         status: Option<u16>,
         reason: Option<String>,
+    },
+    /// Hold changed: `local` when we hold the other side, `remote` when they hold us.
+    Hold {
+        call: CallId,
+        local: bool,
+        remote: bool,
+    },
+    /// The other side pressed a key.
+    Dtmf {
+        call: CallId,
+        digit: char,
     },
     CallEnded {
         call: CallId,

@@ -15,25 +15,28 @@ use std::time::Instant;
 const MAX_REDIRECTS: u32 = 5;
 
 pub(crate) struct Call {
-    account: AccountId,
-    direction: Direction,
-    state: CallState,
-    peer: String,
+    pub(super) account: AccountId,
+    pub(super) direction: Direction,
+    pub(super) state: CallState,
+    pub(super) peer: String,
     /// UAC: our current INVITE; UAS: the INVITE we received.
-    invite: Request,
-    invite_key: Option<TxKey>,
-    invite_peer: Option<Peer>,
-    dialog: Option<Dialog>,
-    local_tag: String,
-    media: LocalMedia,
-    sdp_version: u64,
-    answered: Option<Instant>,
-    db_id: Option<i64>,
-    redirects: u32,
-    hangup_wanted: bool,
+    pub(super) invite: Request,
+    pub(super) invite_key: Option<TxKey>,
+    pub(super) invite_peer: Option<Peer>,
+    pub(super) dialog: Option<Dialog>,
+    pub(super) local_tag: String,
+    pub(super) media: LocalMedia,
+    pub(super) sdp_version: u64,
+    pub(super) answered: Option<Instant>,
+    pub(super) db_id: Option<i64>,
+    pub(super) redirects: u32,
+    pub(super) hangup_wanted: bool,
     /// Reserved media ports; held so no one else takes them before the media layer does.
-    _rtp: Option<std::net::UdpSocket>,
-    _msrp: Option<std::net::TcpListener>,
+    pub(super) _rtp: Option<std::net::UdpSocket>,
+    pub(super) _msrp: Option<std::net::TcpListener>,
+    /// We hold the other side / they hold us (RFC 3264 8.4).
+    pub(super) local_hold: bool,
+    pub(super) remote_hold: bool,
 }
 
 /// Binds an even RTP port and an MSRP listener on `ip` and describes them for SDP.
@@ -73,7 +76,7 @@ impl Core {
         self.calls.len()
     }
 
-    async fn call_event(&self, id: CallId, status: Option<u16>, reason: Option<String>) {
+    pub(super) async fn call_event(&self, id: CallId, status: Option<u16>, reason: Option<String>) {
         let Some(c) = self.calls.get(&id) else { return };
         self.emit(Event::Call {
             call: id,
@@ -208,6 +211,8 @@ impl Core {
                 hangup_wanted: false,
                 _rtp: rtp,
                 _msrp: msrp,
+                local_hold: false,
+                remote_hold: false,
             },
         );
         self.call_event(id, None, None).await;
@@ -257,7 +262,7 @@ impl Core {
             200..=299 => {
                 if c.dialog.is_some() {
                     // A retransmitted 2xx: our ACK was lost, send it again.
-                    self.send_ack(id);
+                    self.send_ack(id, None);
                     return;
                 }
                 let dialog = Dialog::uac(&c.invite, &resp);
@@ -270,7 +275,7 @@ impl Core {
                 c.state = CallState::Connected;
                 c.answered = Some(Instant::now());
                 let (db, hangup) = (c.db_id, c.hangup_wanted);
-                self.send_ack(id);
+                self.send_ack(id, None);
                 if let (Some(store), Some(db)) = (&self.config.store, db) {
                     let _ = store.call_answered(db);
                 }
@@ -331,12 +336,13 @@ impl Core {
         }
     }
 
-    fn send_ack(&mut self, id: CallId) {
+    /// ACKs a 2xx: to our INVITE, or with `cseq`, to a re-INVITE.
+    pub(super) fn send_ack(&mut self, id: CallId, cseq: Option<u32>) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
         let Some(d) = c.dialog.as_mut() else { return };
-        let cseq = c.invite.cseq().0;
+        let cseq = cseq.unwrap_or(c.invite.cseq().0);
         let contact = c.invite.header("Contact").unwrap_or_default();
         let mut ack = d.request(Method::Ack, Some(cseq), &contact);
         for name in ["Authorization", "Proxy-Authorization"] {
@@ -454,6 +460,8 @@ impl Core {
                 hangup_wanted: false,
                 _rtp: rtp,
                 _msrp: msrp,
+                local_hold: false,
+                remote_hold: false,
             },
         );
         self.emit(Event::IncomingCall {
@@ -467,7 +475,7 @@ impl Core {
     }
 
     /// Our SDP for a call: the answer to its offer, or an offer when the INVITE had none.
-    fn local_sdp(c: &mut Call, offer: Option<&[u8]>) -> Option<String> {
+    pub(super) fn local_sdp(c: &mut Call, offer: Option<&[u8]>) -> Option<String> {
         c.sdp_version += 1;
         match offer.filter(|b| !b.is_empty()) {
             Some(body) => {
@@ -612,7 +620,7 @@ impl Core {
         self.end_call(id, 200, "OK").await;
     }
 
-    fn find_by_dialog(&self, req: &Request) -> Option<CallId> {
+    pub(super) fn find_by_dialog(&self, req: &Request) -> Option<CallId> {
         self.calls
             .iter()
             .find(|(_, c)| c.dialog.as_ref().is_some_and(|d| d.matches(req)))
@@ -678,9 +686,18 @@ impl Core {
             }
         }
         let body = inc.request.body.clone();
+        let held = std::str::from_utf8(&body)
+            .ok()
+            .and_then(|b| Session::parse(b).ok())
+            .map(|s| matches!(sdp::audio_direction(&s), "sendonly" | "inactive"));
         let Some(sdp) = Self::local_sdp(c, Some(&body)) else {
             return self.respond(&inc, self.reply_for(&inc.request, 488));
         };
+        let hold_changed = held.is_some_and(|h| h != c.remote_hold);
+        if let Some(h) = held {
+            c.remote_hold = h;
+        }
+        let (local, remote) = (c.local_hold, c.remote_hold);
         let mut ok = msg::response_to(&inc.request, 200, None, None);
         msg::push(&mut ok.headers, "Content-Type", "application/sdp");
         let user = self
@@ -692,6 +709,14 @@ impl Core {
         msg::push(&mut ok.headers, "Contact", self.contact(&user, inc.source));
         if let Some(k) = &inc.key {
             self.endpoint.respond_until_ack(k, ok);
+        }
+        if hold_changed {
+            self.emit(Event::Hold {
+                call: id,
+                local,
+                remote,
+            })
+            .await;
         }
     }
 

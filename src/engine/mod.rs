@@ -6,6 +6,7 @@
 pub mod api;
 mod call;
 mod data;
+mod midcall;
 pub mod reason;
 mod register;
 
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 pub const USER_AGENT: &str = concat!("Parley/", env!("CARGO_PKG_VERSION"));
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
 
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -111,6 +112,9 @@ enum Ctx {
     Register(AccountId),
     Invite(CallId),
     Bye(CallId),
+    /// A re-INVITE for hold or resume; `bool` is the hold state it asks for.
+    ReInvite(CallId, bool),
+    Info(CallId),
 }
 
 enum Internal {
@@ -201,6 +205,8 @@ impl Core {
             Command::Answer(id) => self.answer(id).await,
             Command::Decline(id) => self.decline(id).await,
             Command::Hangup(id) => self.hangup(id).await,
+            Command::Hold { call, on } => self.hold(call, on).await,
+            Command::Dtmf { call, digit } => self.dtmf(call, digit).await,
             Command::Restore => self.restore().await,
             Command::RemoveAccount(id) => self.remove_account(id).await,
             Command::SaveContact(c) => self.save_contact(c).await,
@@ -240,6 +246,7 @@ impl Core {
             Method::Ack => self.incoming_ack(inc).await,
             Method::Bye => self.incoming_bye(inc).await,
             Method::Cancel => self.incoming_cancel(inc).await,
+            Method::Info => self.incoming_info(inc).await,
             Method::Options => {
                 let mut r = self.reply_for(&inc.request, 200);
                 msg::push(&mut r.headers, "Accept", "application/sdp");
@@ -270,6 +277,8 @@ impl Core {
             Ctx::Register(id) => self.register_response(id, resp).await,
             Ctx::Invite(id) => self.invite_response(id, resp).await,
             Ctx::Bye(id) => self.bye_response(id, resp).await,
+            Ctx::ReInvite(id, on) => self.reinvite_response(id, on, resp).await,
+            Ctx::Info(id) => self.info_response(id, resp).await,
         }
     }
 

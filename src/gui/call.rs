@@ -1,6 +1,6 @@
 //! The call banner: an incoming call with Accept / Decline, an outgoing call with its progress,
-//! a connected call with its timer and controls. Mute, Hold and the DTMF keypad are shown but
-//! disabled until the audio update wires them to RTP.
+//! a connected call with its timer, Hold (re-INVITE) and a keypad (DTMF by SIP INFO). Mute is
+//! shown but disabled until the audio update wires it to the microphone.
 
 use super::style;
 use crate::engine::{CallId, CallState, Direction};
@@ -19,6 +19,35 @@ pub struct CallView {
     pub connected_at: Option<Instant>,
     /// The last status line, e.g. "180 Ringing".
     pub detail: Option<String>,
+    pub local_hold: bool,
+    pub remote_hold: bool,
+    pub keypad: bool,
+    /// Keys sent so far in this call, shown above the keypad.
+    pub keys: String,
+}
+
+impl CallView {
+    pub fn new(
+        id: CallId,
+        peer: String,
+        name: Option<String>,
+        direction: Direction,
+        state: CallState,
+    ) -> CallView {
+        CallView {
+            id,
+            peer,
+            name,
+            direction,
+            state,
+            connected_at: None,
+            detail: None,
+            local_hold: false,
+            remote_hold: false,
+            keypad: false,
+            keys: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -26,6 +55,9 @@ pub enum Message {
     Accept(CallId),
     Decline(CallId),
     Hangup(CallId),
+    Hold(CallId, bool),
+    ToggleKeypad(CallId),
+    Key(CallId, char),
 }
 
 pub fn state_words(v: &CallView) -> &'static str {
@@ -58,12 +90,34 @@ fn disabled_with_reason<'a>(label: &'a str) -> Element<'a, Message> {
     .into()
 }
 
+fn keypad(v: &CallView) -> Element<'_, Message> {
+    let mut keys = row![].spacing(4);
+    for k in "123456789*0#".chars() {
+        keys = keys.push(
+            button(text(k.to_string()).center().width(Length::Fill))
+                .width(36)
+                .on_press(Message::Key(v.id, k))
+                .style(button::secondary),
+        );
+    }
+    row![keys, text(v.keys.clone()).size(18)]
+        .spacing(12)
+        .align_y(iced::Center)
+        .into()
+}
+
 pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
     let who = v.name.clone().unwrap_or_else(|| v.peer.clone());
     let mut info = column![text(who).size(22), text(v.peer.clone()).size(13)];
     let mut status = state_words(v).to_string();
     if let Some(t) = timer(v, now) {
         status = format!("{status} · {t}");
+    }
+    if v.local_hold {
+        status = format!("{status} · on hold");
+    }
+    if v.remote_hold {
+        status = format!("{status} · they put you on hold");
     }
     info = info.push(text(status).size(15).style(style::ok_text));
     if let Some(d) = &v.detail {
@@ -86,10 +140,24 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
         } else {
             let mut r = row![].spacing(8);
             if v.state == CallState::Connected {
+                let hold = if v.local_hold { "Resume" } else { "Hold" };
+                let keypad_style = if v.keypad {
+                    button::primary
+                } else {
+                    button::secondary
+                };
                 r = r
                     .push(disabled_with_reason("Mute"))
-                    .push(disabled_with_reason("Hold"))
-                    .push(disabled_with_reason("Keypad"));
+                    .push(
+                        button(text(hold))
+                            .on_press(Message::Hold(v.id, !v.local_hold))
+                            .style(button::secondary),
+                    )
+                    .push(
+                        button(text("Keypad"))
+                            .on_press(Message::ToggleKeypad(v.id))
+                            .style(keypad_style),
+                    );
             }
             r.push(
                 button(text("Hang up"))
@@ -99,13 +167,16 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
             )
             .into()
         };
-    container(
-        row![info.width(Length::Fill), controls]
-            .spacing(16)
-            .align_y(iced::Center),
-    )
-    .padding(12)
-    .style(style::banner)
-    .width(Length::Fill)
-    .into()
+    let top = row![info.width(Length::Fill), controls]
+        .spacing(16)
+        .align_y(iced::Center);
+    let mut body = column![top].spacing(8);
+    if v.keypad && v.state == CallState::Connected {
+        body = body.push(keypad(v));
+    }
+    container(body)
+        .padding(12)
+        .style(style::banner)
+        .width(Length::Fill)
+        .into()
 }

@@ -253,6 +253,18 @@ impl App {
                 call::Message::Accept(id) => self.send(Command::Answer(id)),
                 call::Message::Decline(id) => self.send(Command::Decline(id)),
                 call::Message::Hangup(id) => self.send(Command::Hangup(id)),
+                call::Message::Hold(id, on) => self.send(Command::Hold { call: id, on }),
+                call::Message::ToggleKeypad(id) => {
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.keypad = !c.keypad;
+                    }
+                }
+                call::Message::Key(id, digit) => {
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.keys.push(digit);
+                    }
+                    self.send(Command::Dtmf { call: id, digit });
+                }
             },
             Message::Tab(t) => {
                 self.tab = t;
@@ -472,15 +484,7 @@ impl App {
                 let note = self.notify("Incoming call".into(), who);
                 self.calls.insert(
                     call,
-                    CallView {
-                        id: call,
-                        peer: from,
-                        name,
-                        direction: Direction::Incoming,
-                        state: CallState::Incoming,
-                        connected_at: None,
-                        detail: None,
-                    },
+                    CallView::new(call, from, name, Direction::Incoming, CallState::Incoming),
                 );
                 return note;
             }
@@ -493,15 +497,10 @@ impl App {
                 reason,
             } => {
                 let name = self.name_for(&peer);
-                let v = self.calls.entry(call).or_insert_with(|| CallView {
-                    id: call,
-                    peer: peer.clone(),
-                    name,
-                    direction,
-                    state,
-                    connected_at: None,
-                    detail: None,
-                });
+                let v = self
+                    .calls
+                    .entry(call)
+                    .or_insert_with(|| CallView::new(call, peer.clone(), name, direction, state));
                 v.state = state;
                 v.peer = peer;
                 if state == CallState::Connected && v.connected_at.is_none() {
@@ -532,6 +531,21 @@ impl App {
                 }
             }
             Event::Settings { settings } => self.settings.apply(&settings),
+            Event::Hold {
+                call,
+                local,
+                remote,
+            } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.local_hold = local;
+                    c.remote_hold = remote;
+                }
+            }
+            Event::Dtmf { call, digit } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.detail = Some(format!("They pressed {digit}"));
+                }
+            }
             Event::Contacts { contacts } => self.contacts.contacts = contacts,
             Event::History { calls } => self.history.calls = calls,
             Event::ServerStarted { addr, domain } => {

@@ -260,6 +260,11 @@ fn session(local: &LocalMedia, version: u64, media: Vec<Media>) -> Session {
 }
 
 pub fn offer(local: &LocalMedia, version: u64) -> Session {
+    offer_with_direction(local, version, "sendrecv")
+}
+
+/// An offer whose audio has this direction: `sendonly` puts the peer on hold (RFC 3264 8.4).
+pub fn offer_with_direction(local: &LocalMedia, version: u64, direction: &str) -> Session {
     let mut attrs = Vec::new();
     for (pt, map, fmtp) in CODECS {
         attrs.push(("rtpmap".into(), Some(format!("{pt} {map}"))));
@@ -268,7 +273,7 @@ pub fn offer(local: &LocalMedia, version: u64) -> Session {
         }
     }
     attrs.push(("ptime".into(), Some("20".into())));
-    attrs.push(("sendrecv".into(), None));
+    attrs.push((direction.into(), None));
     let mut media = vec![audio_media(
         CODECS.iter().map(|c| c.0.to_string()).collect(),
         local.rtp_port,
@@ -386,6 +391,23 @@ pub fn answer(
     Ok((session(local, version, out), neg))
 }
 
+/// The direction of the first audio stream: `sendrecv` unless it says otherwise; the old
+/// RFC 2543 hold (connection address 0.0.0.0) counts as `inactive`.
+pub fn audio_direction(s: &Session) -> &'static str {
+    let Some(m) = s.media.iter().find(|m| m.kind == "audio" && m.port != 0) else {
+        return "inactive";
+    };
+    if m.connection.is_some_and(|c| c.is_unspecified()) {
+        return "inactive";
+    }
+    for d in ["sendonly", "recvonly", "inactive", "sendrecv"] {
+        if m.attributes.iter().any(|(n, _)| n == d) {
+            return d;
+        }
+    }
+    "sendrecv"
+}
+
 /// Reads the answer to our offer.
 pub fn accept_answer(answer: &Session) -> Negotiated {
     let mut neg = Negotiated {
@@ -475,6 +497,20 @@ mod tests {
         assert_eq!(parsed.media[0].formats, vec!["111", "0", "8", "101"]);
         let (_, neg) = answer(&parsed, &local(5000), 1).unwrap();
         assert_eq!(neg.audio.unwrap().2, "opus");
+    }
+
+    #[test]
+    fn hold_offer_is_answered_recvonly() {
+        let hold = offer_with_direction(&local(4000), 2, "sendonly");
+        assert_eq!(audio_direction(&hold), "sendonly");
+        let parsed = Session::parse(&hold.to_string()).unwrap();
+        let (ans, _) = answer(&parsed, &local(5000), 2).unwrap();
+        assert_eq!(audio_direction(&ans), "recvonly");
+        let old_style = SEED_OFFER.replace("c=IN IP4 192.168.1.100", "c=IN IP4 0.0.0.0");
+        assert_eq!(
+            audio_direction(&Session::parse(&old_style).unwrap()),
+            "inactive"
+        );
     }
 
     #[test]
