@@ -94,14 +94,21 @@ async fn options_is_answered_and_unknown_methods_get_405() {
     let r = p.recv_response().await;
     assert_eq!(code_of(&r), 200);
     assert_eq!(r.header("Accept").as_deref(), Some("application/sdp"));
-    let info = opts
-        .replace("OPTIONS", "INFO")
+    let message = opts
+        .replace("OPTIONS", "MESSAGE")
         .replace("o1", "o2")
         .replace("z9hG4bKo1", "z9hG4bKo2");
-    p.send(info.as_bytes(), target).await;
+    p.send(message.as_bytes(), target).await;
     let r = p.recv_response().await;
     assert_eq!(code_of(&r), 405);
     assert!(r.header("Allow").unwrap().contains("INVITE"));
+    // INFO outside any call: no such dialog.
+    let info = opts
+        .replace("OPTIONS", "INFO")
+        .replace("o1", "o3")
+        .replace("z9hG4bKo1", "z9hG4bKo3");
+    p.send(info.as_bytes(), target).await;
+    assert_eq!(code_of(&p.recv_response().await), 481);
 }
 
 #[tokio::test]

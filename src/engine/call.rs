@@ -39,6 +39,46 @@ pub(crate) struct Call {
     pub(super) remote_hold: bool,
 }
 
+type Reserved = (
+    LocalMedia,
+    Option<std::net::UdpSocket>,
+    Option<std::net::TcpListener>,
+);
+
+impl Call {
+    fn new(
+        account: AccountId,
+        direction: Direction,
+        state: CallState,
+        peer: String,
+        invite: Request,
+        media: Reserved,
+    ) -> Call {
+        let (media, rtp, msrp) = media;
+        Call {
+            account,
+            direction,
+            state,
+            peer,
+            invite,
+            invite_key: None,
+            invite_peer: None,
+            dialog: None,
+            local_tag: String::new(),
+            media,
+            sdp_version: 1,
+            answered: None,
+            db_id: None,
+            redirects: 0,
+            hangup_wanted: false,
+            _rtp: rtp,
+            _msrp: msrp,
+            local_hold: false,
+            remote_hold: false,
+        }
+    }
+}
+
 /// Binds an even RTP port and an MSRP listener on `ip` and describes them for SDP.
 fn reserve_media(
     ip: std::net::IpAddr,
@@ -165,8 +205,8 @@ impl Core {
         let acc = &self.accounts[&account];
         let tag_from = msg::new_tag();
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
-        let (media, rtp, msrp) = reserve_media(local_ip, &acc.user());
-        let offer = sdp::offer(&media, 1);
+        let reserved = reserve_media(local_ip, &acc.user());
+        let offer = sdp::offer(&reserved.0, 1);
         let mut h = Headers::default();
         msg::push(
             &mut h,
@@ -191,30 +231,19 @@ impl Core {
         let peer_uri = uri.aor();
         let db_id = self.record_start(account, &invite.call_id(), Direction::Outgoing, &peer_uri);
         let key = self.send(Ctx::Invite(id), invite.clone(), peer);
-        self.calls.insert(
-            id,
-            Call {
-                account,
-                direction: Direction::Outgoing,
-                state: CallState::Dialing,
-                peer: peer_uri,
-                invite,
-                invite_key: Some(key),
-                invite_peer: Some(peer),
-                dialog: None,
-                local_tag: tag_from,
-                media,
-                sdp_version: 1,
-                answered: None,
-                db_id,
-                redirects: 0,
-                hangup_wanted: false,
-                _rtp: rtp,
-                _msrp: msrp,
-                local_hold: false,
-                remote_hold: false,
-            },
+        let mut call = Call::new(
+            account,
+            Direction::Outgoing,
+            CallState::Dialing,
+            peer_uri,
+            invite,
+            reserved,
         );
+        call.invite_key = Some(key);
+        call.invite_peer = Some(peer);
+        call.local_tag = tag_from;
+        call.db_id = db_id;
+        self.calls.insert(id, call);
         self.call_event(id, None, None).await;
     }
 
@@ -402,7 +431,7 @@ impl Core {
         }
         let local_ip = self.endpoint.contact_addr(inc.source.addr).ip();
         let user = self.accounts[&account].user();
-        let (media, rtp, msrp) = reserve_media(local_ip, &user);
+        let reserved = reserve_media(local_ip, &user);
         if !req.body.is_empty() {
             let offer = match std::str::from_utf8(&req.body).ok().map(Session::parse) {
                 Some(Ok(s)) => s,
@@ -413,7 +442,7 @@ impl Core {
                     )
                 }
             };
-            if let Err(e) = sdp::answer(&offer, &media, 1) {
+            if let Err(e) = sdp::answer(&offer, &reserved.0, 1) {
                 tracing::info!("refusing call: {e}");
                 return self.respond(&inc, self.reply_for(req, 488));
             }
@@ -440,30 +469,20 @@ impl Core {
             msg::push(&mut ringing.headers, "Record-Route", rr);
         }
         self.respond(&inc, ringing);
-        self.calls.insert(
-            id,
-            Call {
-                account,
-                direction: Direction::Incoming,
-                state: CallState::Incoming,
-                peer: peer.clone(),
-                invite: inc.request,
-                invite_key: inc.key,
-                invite_peer: Some(inc.source),
-                dialog: Some(dialog),
-                local_tag,
-                media,
-                sdp_version: 1,
-                answered: None,
-                db_id,
-                redirects: 0,
-                hangup_wanted: false,
-                _rtp: rtp,
-                _msrp: msrp,
-                local_hold: false,
-                remote_hold: false,
-            },
+        let mut call = Call::new(
+            account,
+            Direction::Incoming,
+            CallState::Incoming,
+            peer.clone(),
+            inc.request,
+            reserved,
         );
+        call.invite_key = inc.key;
+        call.invite_peer = Some(inc.source);
+        call.dialog = Some(dialog);
+        call.local_tag = local_tag;
+        call.db_id = db_id;
+        self.calls.insert(id, call);
         self.emit(Event::IncomingCall {
             call: id,
             account,

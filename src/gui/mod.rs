@@ -638,7 +638,26 @@ impl App {
     }
 
     fn main_view(&self) -> Element<'_, Message> {
-        let sidebar = container(self.contacts.view().map(Message::Contacts))
+        // Who we are and whether we can be reached, above the contacts.
+        let me: Element<'_, Message> = match self.accounts.values().next() {
+            Some(a) => {
+                let dot = text("●").style(if a.registered {
+                    style::ok_text
+                } else {
+                    style::danger_text
+                });
+                row![
+                    dot,
+                    text(a.aor.trim_start_matches("sip:").to_string()).size(14)
+                ]
+                .spacing(6)
+                .align_y(iced::Center)
+                .padding([6, 8])
+                .into()
+            }
+            None => text("").into(),
+        };
+        let sidebar = container(column![me, self.contacts.view().map(Message::Contacts)])
             .width(300)
             .height(Length::Fill)
             .style(style::panel);

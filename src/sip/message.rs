@@ -97,40 +97,43 @@ fn reject_unparsed(buf: &[u8], why: String) -> Inbound {
     )
 }
 
-/// Prints a request with a correct Content-Length and the body bytes as they are.
-pub fn encode_request(r: &Request) -> Vec<u8> {
-    let mut head = Request {
-        method: r.method,
-        uri: r.uri.clone(),
-        version: r.version.clone(),
-        headers: r.headers.clone(),
-        body: Vec::new(),
-    };
-    set(
-        &mut head.headers,
-        "Content-Length",
-        r.body.len().to_string(),
-    );
-    let mut out = head.to_string().into_bytes();
-    out.extend_from_slice(&r.body);
+/// Prints a head with a correct Content-Length, then the body bytes as they are (rsip's own
+/// printing would pass the body through UTF-8).
+fn with_body(
+    headers: &Headers,
+    body: &[u8],
+    print_head: impl FnOnce(Headers) -> String,
+) -> Vec<u8> {
+    let mut headers = headers.clone();
+    set(&mut headers, "Content-Length", body.len().to_string());
+    let mut out = print_head(headers).into_bytes();
+    out.extend_from_slice(body);
     out
 }
 
+pub fn encode_request(r: &Request) -> Vec<u8> {
+    with_body(&r.headers, &r.body, |headers| {
+        let head = Request {
+            method: r.method,
+            uri: r.uri.clone(),
+            version: r.version.clone(),
+            headers,
+            body: Vec::new(),
+        };
+        head.to_string()
+    })
+}
+
 pub fn encode_response(r: &Response) -> Vec<u8> {
-    let mut head = Response {
-        status_code: r.status_code.clone(),
-        version: r.version.clone(),
-        headers: r.headers.clone(),
-        body: Vec::new(),
-    };
-    set(
-        &mut head.headers,
-        "Content-Length",
-        r.body.len().to_string(),
-    );
-    let mut out = head.to_string().into_bytes();
-    out.extend_from_slice(&r.body);
-    out
+    with_body(&r.headers, &r.body, |headers| {
+        let head = Response {
+            status_code: r.status_code.clone(),
+            version: r.version.clone(),
+            headers,
+            body: Vec::new(),
+        };
+        head.to_string()
+    })
 }
 
 /// Header name and value, whatever rsip variant holds it.
