@@ -391,3 +391,60 @@ async fn hold_and_keypad_from_the_call_banner() {
     gui.click("Resume");
     gui.pump(|a| a.calls.values().all(|c| !c.local_hold)).await;
 }
+
+/// "Host a local server": the server runs in the app, the user is signed in to it, and a
+/// colleague registering to it can call them.
+#[tokio::test]
+async fn hosting_a_local_server_lets_colleagues_call() {
+    let mut gui = Gui::start().await;
+    gui.app.host_bind = "127.0.0.1:0".parse().unwrap();
+    gui.update(Message::Welcome(welcome::Message::HostUser("alice".into())));
+    gui.click("Host a server");
+    gui.pump(|a| a.screen == Screen::Main).await;
+    let aor = gui.app.accounts.values().next().unwrap().aor.clone();
+    let domain = aor.split('@').nth(1).unwrap().to_string();
+    let notice = gui.app.notice.clone().unwrap();
+    let port: u16 = notice
+        .split("on port ")
+        .nth(1)
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A colleague on the LAN: open mode, no password.
+    let (handle, mut events) = Engine::start(EngineConfig::new("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let mut acc = parley::engine::AccountConfig::new(&format!("sip:bob@{domain}"), "");
+    acc.server = Some(format!("127.0.0.1:{port}"));
+    handle.send(Command::AddAccount(acc)).await;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Event::Registered { account, .. } => {
+                handle
+                    .send(Command::Call {
+                        account,
+                        target: "alice".into(),
+                    })
+                    .await;
+                break;
+            }
+            Event::RegistrationFailed { message, .. } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    gui.pump(|a| {
+        a.calls
+            .values()
+            .any(|c| c.state == parley::engine::CallState::Incoming)
+    })
+    .await;
+    assert!(gui.shows("Incoming call"));
+    assert!(gui.shows(&format!("sip:bob@{domain}")));
+}

@@ -438,3 +438,62 @@ async fn hold_resume_and_dtmf_in_a_call() {
     alice.send(Command::Hangup(call)).await;
     assert_eq!(bob.ended().await.0, 200);
 }
+
+async fn next(events: &mut tokio::sync::mpsc::Receiver<Event>) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// A profile that hosts a server starts it again on the next start, before its accounts
+/// register to it.
+#[tokio::test]
+async fn hosted_server_comes_back_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("parley.db");
+    let mut port = 0;
+    for round in 0..2 {
+        let mut cfg = parley::engine::EngineConfig::new("127.0.0.1:0".parse().unwrap());
+        cfg.store = Some(std::sync::Arc::new(
+            parley::store::Store::open(&db).unwrap(),
+        ));
+        let (h, mut events) = parley::engine::Engine::start(cfg).await.unwrap();
+        if round == 0 {
+            h.send(Command::HostServer {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                domain: "lan.test".into(),
+            })
+            .await;
+            let Event::ServerStarted { addr, .. } = next(&mut events).await else {
+                panic!()
+            };
+            port = addr.port();
+            let mut acc = parley::engine::AccountConfig::new("sip:alice@lan.test", "");
+            acc.server = Some(addr.to_string());
+            h.send(Command::AddAccount(acc)).await;
+            loop {
+                if matches!(next(&mut events).await, Event::Registered { .. }) {
+                    break;
+                }
+            }
+            h.send(Command::Shutdown).await;
+            while next(&mut events).await != Event::Stopped {}
+        } else {
+            h.send(Command::Restore).await;
+            let mut started = false;
+            loop {
+                match next(&mut events).await {
+                    Event::ServerStarted { addr, .. } => {
+                        assert_eq!(addr.port(), port);
+                        started = true;
+                    }
+                    Event::Registered { .. } => break,
+                    Event::RegistrationFailed { message, .. } => panic!("{message}"),
+                    _ => {}
+                }
+            }
+            assert!(started);
+        }
+    }
+}

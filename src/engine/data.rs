@@ -6,6 +6,9 @@ use crate::server::{Server, ServerConfig};
 use crate::sip::transport::Proto;
 use std::net::SocketAddr;
 
+/// The setting that says this profile hosts a server: `BIND DOMAIN`.
+const HOSTED: &str = "hosted_server";
+
 impl Core {
     async fn store_error(&self, what: &str, e: crate::store::StoreError) {
         let message = format!("Could not {what}: {e}");
@@ -20,6 +23,19 @@ impl Core {
             Ok(a) => a,
             Err(e) => return self.store_error("read accounts", e).await,
         };
+        // A server this user hosts comes back before the accounts that register to it.
+        if let Some((bind, domain)) = store
+            .settings()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(k, _)| k == HOSTED)
+            .and_then(|(_, v)| {
+                let (b, d) = v.split_once(' ')?;
+                Some((b.parse().ok()?, d.to_string()))
+            })
+        {
+            self.host_server(bind, domain).await;
+        }
         let n = saved.len();
         for a in saved {
             let mut cfg = AccountConfig::new(&a.aor, &a.password);
@@ -109,10 +125,27 @@ impl Core {
     pub(super) async fn host_server(&mut self, bind: SocketAddr, domain: String) {
         let mut cfg = ServerConfig::new(bind, &domain);
         cfg.open = true;
-        match Server::start(cfg).await {
+        // A previous instance may still be letting go of the port: give it a moment.
+        let mut started = Server::start(cfg.clone()).await;
+        for _ in 0..10 {
+            match &started {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    started = Server::start(cfg.clone()).await;
+                }
+                _ => break,
+            }
+        }
+        match started {
             Ok(server) => {
                 let addr = server.local_addr();
                 self.server = Some(server);
+                // Remembered with the port it got, so saved accounts still find it next time.
+                self.save_setting(
+                    HOSTED,
+                    &format!("{} {domain}", SocketAddr::new(bind.ip(), addr.port())),
+                )
+                .await;
                 self.emit(Event::ServerStarted { addr, domain }).await;
             }
             Err(e) => {

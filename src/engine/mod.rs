@@ -161,6 +161,8 @@ impl Core {
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => self.timers().await,
             }
         }
+        // Let go of a hosted server's ports before saying we stopped.
+        self.server = None;
         self.emit(Event::Stopped).await;
     }
 

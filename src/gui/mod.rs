@@ -95,6 +95,8 @@ pub struct App {
     signing_in: Option<AccountId>,
     /// Hosting: the user name to register once the server runs.
     hosting_user: Option<String>,
+    /// Where a hosted server listens: all interfaces on SIP's port, so the LAN can reach it.
+    pub host_bind: std::net::SocketAddr,
     system_dark: bool,
     now: Instant,
     closing: bool,
@@ -124,6 +126,7 @@ impl App {
             pending_call,
             signing_in: None,
             hosting_user: None,
+            host_bind: std::net::SocketAddr::from(([0, 0, 0, 0], 5060)),
             system_dark: false,
             now: Instant::now(),
             closing: false,
@@ -195,7 +198,7 @@ impl App {
                 Some(welcome::Action::Host { user }) => {
                     self.hosting_user = Some(user);
                     self.send(Command::HostServer {
-                        bind: "0.0.0.0:5060".parse().unwrap(),
+                        bind: self.host_bind,
                         domain: lan_domain(),
                     });
                 }

@@ -386,6 +386,16 @@ mod tests {
         let id = s
             .start_call("sip:a@x", "cid", "outgoing", "sip:b@x")
             .unwrap();
+        #[cfg(unix)]
+        {
+            // SQLite gives the write-ahead log the database file's mode: private too.
+            use std::os::unix::fs::PermissionsExt;
+            let wal = dir.path().join("t.db-wal");
+            assert_eq!(
+                std::fs::metadata(&wal).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
         s.call_answered(id).unwrap();
         s.call_ended(id, 200, "Hung up").unwrap();
         s.call_ended(id, 500, "late").unwrap();
@@ -410,6 +420,64 @@ mod tests {
         assert_eq!(
             s.account_password("sip:a@x").unwrap().as_deref(),
             Some("pw2")
+        );
+    }
+    #[test]
+    fn accounts_are_listed_for_restore() {
+        let s = Store::open_in_memory().unwrap();
+        s.save_account("sip:a@x", "pw", Some("10.0.0.1:5060"), "tcp")
+            .unwrap();
+        let all = s.accounts().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].server.as_deref(), Some("10.0.0.1:5060"));
+        assert_eq!(all[0].transport, "tcp");
+        s.delete_account("sip:a@x").unwrap();
+        assert!(s.accounts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn contacts_round_trip() {
+        let s = Store::open_in_memory().unwrap();
+        let mut bob = Contact {
+            id: 0,
+            name: "Bob".into(),
+            note: "desk phone".into(),
+            uris: vec!["sip:bob@company.com".into(), "sip:1002@company.com".into()],
+        };
+        bob.id = s.save_contact(&bob).unwrap();
+        let ann = Contact {
+            id: 0,
+            name: "ann".into(),
+            note: String::new(),
+            uris: vec![],
+        };
+        let ann_id = s.save_contact(&ann).unwrap();
+        let all = s.contacts().unwrap();
+        let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["ann", "Bob"]);
+        assert_eq!(all[1], bob);
+        bob.uris = vec!["sip:robert@company.com".into()];
+        s.save_contact(&bob).unwrap();
+        assert_eq!(
+            s.contacts().unwrap()[1].uris,
+            vec!["sip:robert@company.com"]
+        );
+        s.delete_contact(ann_id).unwrap();
+        assert_eq!(s.contacts().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn settings_are_upserted() {
+        let s = Store::open_in_memory().unwrap();
+        s.set_setting("theme", "dark").unwrap();
+        s.set_setting("theme", "light").unwrap();
+        s.set_setting("ringtone", "off").unwrap();
+        assert_eq!(
+            s.settings().unwrap(),
+            vec![
+                ("ringtone".into(), "off".into()),
+                ("theme".into(), "light".into())
+            ]
         );
     }
 }
