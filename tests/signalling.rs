@@ -497,3 +497,47 @@ async fn hosted_server_comes_back_after_a_restart() {
         }
     }
 }
+
+/// A user signed in on two devices: both ring (parallel forking); the one that answers gets the
+/// call and the other stops ringing without logging a missed call. A decline (6xx) on one
+/// device ends the search and stops the other.
+#[tokio::test]
+async fn two_devices_ring_and_the_first_to_answer_wins() {
+    let server = server(USERS).await;
+    let (mut alice, mut desk) = registered_pair(&server).await;
+    let mut laptop = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    laptop.registered().await;
+
+    alice.call("sip:bob@company.com").await;
+    let _ = desk.incoming().await;
+    let on_laptop = laptop.incoming().await;
+    laptop.send(Command::Answer(on_laptop)).await;
+    alice.wait(|e| is_state(e, CallState::Connected)).await;
+    let (status, reason, message) = desk.ended().await;
+    assert_eq!(
+        (status, reason.as_str(), message.as_str()),
+        (200, "Answered elsewhere", "Answered on another device")
+    );
+    let desk_calls = desk.store.calls().unwrap();
+    assert_eq!(desk_calls[0].answered_at, None);
+    assert_eq!(desk_calls[0].status, Some(200));
+    let Some(Event::Call { call, .. }) = alice
+        .seen
+        .iter()
+        .rev()
+        .find(|e| is_state(e, CallState::Connected))
+        .cloned()
+    else {
+        unreachable!()
+    };
+    alice.send(Command::Hangup(call)).await;
+    assert_eq!(laptop.ended().await.0, 200);
+    alice.ended().await;
+
+    alice.call("sip:bob@company.com").await;
+    let on_desk = desk.incoming().await;
+    laptop.incoming().await;
+    desk.send(Command::Decline(on_desk)).await;
+    assert_eq!(alice.ended().await.0, 603);
+    assert_eq!(laptop.ended().await.0, 487);
+}

@@ -135,7 +135,9 @@ impl Core {
             return;
         };
         let duration = c.answered.map(|a| a.elapsed().as_secs()).unwrap_or(0);
-        let message = if status == 200 {
+        let message = if status == 200 && phrase == "Answered elsewhere" {
+            "Answered on another device".to_string()
+        } else if status == 200 {
             reason::describe(200).to_string()
         } else {
             reason::line(status, phrase)
@@ -684,13 +686,22 @@ impl Core {
             return self.respond(&inc, self.reply_for(&inc.request, 481));
         };
         self.respond(&inc, msg::response_to(&inc.request, 200, None, None));
+        // RFC 3326: a CANCEL because another of our devices answered is not a missed call.
+        let elsewhere = inc.request.header("Reason").is_some_and(|r| {
+            r.replace(' ', "")
+                .to_ascii_lowercase()
+                .contains("cause=200")
+        });
         let c = &self.calls[&id];
         if c.state == CallState::Incoming {
             let r = msg::response_to(&c.invite, 487, None, Some(&c.local_tag));
             if let Some(k) = &c.invite_key {
                 self.endpoint.respond(k, r);
             }
-            self.end_call(id, 487, "Request Terminated").await;
+            match elsewhere {
+                true => self.end_call(id, 200, "Answered elsewhere").await,
+                false => self.end_call(id, 487, "Request Terminated").await,
+            }
         }
     }
 

@@ -30,12 +30,13 @@ pub enum Action {
     Call(String),
 }
 
-/// An incoming call nobody answered (one the user declined, or was busy for, is not missed).
+/// An incoming call nobody answered (one the user declined, was busy for, or answered on
+/// another device, is not missed).
 pub fn is_missed(c: &CallRecord) -> bool {
     c.direction == "incoming"
         && c.answered_at.is_none()
         && c.ended_at.is_some()
-        && !matches!(c.status, Some(486 | 603))
+        && !matches!(c.status, Some(200 | 486 | 603))
 }
 
 /// `2026-11-25 14:03` in UTC: no time-zone database needed, and the same everywhere.

@@ -7,7 +7,7 @@ use crate::sip::digest::{Algorithm, Challenge, Credentials};
 use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming, TxKey};
 use crate::sip::headers::{NameAddr, SipUri};
 use crate::sip::locate;
-use crate::sip::message::{self as msg, MessageExt, Method, Request};
+use crate::sip::message::{self as msg, MessageExt, Method, Request, Response};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::Peer;
 use std::collections::HashMap;
@@ -97,11 +97,25 @@ struct Proxy {
     nonces: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
     /// failed authentications per source IP, to slow down guessing
     failures: Arc<Mutex<HashMap<std::net::IpAddr, u32>>>,
-    /// INVITE server transaction -> the client transaction it was forwarded on (for CANCEL)
-    forwarded: Arc<Mutex<HashMap<TxKey, TxKey>>>,
+    /// INVITE server transaction -> the client transactions it was forwarded on (for CANCEL)
+    forwarded: Arc<Mutex<HashMap<TxKey, Vec<TxKey>>>>,
 }
 
 const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The Reason header of a CANCEL sent because another device answered (RFC 3326).
+pub const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
+
+/// RFC 3261 16.7 step 6, simplified: a 6xx beats everything (nobody else should be tried), then
+/// the lower class wins; within a class the first one received stays.
+fn better_final(new: u16, old: u16) -> bool {
+    match (new / 100, old / 100) {
+        (6, 6) => false,
+        (6, _) => true,
+        (_, 6) => false,
+        (n, o) => n < o,
+    }
+}
 
 enum AuthResult {
     Ok,
@@ -191,7 +205,7 @@ impl Proxy {
         if inc.request.method == Method::Ack {
             let target = match target {
                 Some(t) => Some(t),
-                None => self.lookup(&ruri).ok(),
+                None => self.lookup(&ruri).ok().and_then(|t| t.into_iter().next()),
             };
             if let Some(t) = target {
                 if let Ok(peer) = locate::resolve(&t).await {
@@ -212,27 +226,32 @@ impl Proxy {
                     .respond(key, msg::response_to(&inc.request, 100, None, None));
             }
         }
-        let target = match target {
-            Some(t) => t,
+        let targets = match target {
+            Some(t) => vec![t],
             None => match self.lookup(&ruri) {
                 Ok(t) => t,
                 Err(code) => return self.reply(&inc, code, None),
             },
         };
-        self.forward(inc, target).await;
+        self.forward(inc, targets).await;
     }
 
-    /// The contact to use for a user of ours, or the status to answer.
-    fn lookup(&self, ruri: &SipUri) -> Result<SipUri, u16> {
+    /// Every live contact of a user of ours, newest first, or the status to answer.
+    fn lookup(&self, ruri: &SipUri) -> Result<Vec<SipUri>, u16> {
         let user = ruri.user.clone().unwrap_or_default();
         let mut loc = self.location.lock().unwrap();
         let now = Instant::now();
         let bindings = loc.entry(user.clone()).or_default();
         bindings.retain(|b| b.expires_at > now);
-        match bindings.last() {
-            Some(b) => SipUri::parse(&b.contact).map_err(|_| 500),
-            None if self.config.users.contains_key(&user) => Err(480),
-            None => Err(404),
+        let targets: Vec<SipUri> = bindings
+            .iter()
+            .rev()
+            .filter_map(|b| SipUri::parse(&b.contact).ok())
+            .collect();
+        match targets.is_empty() {
+            false => Ok(targets),
+            true if self.config.users.contains_key(&user) => Err(480),
+            true => Err(404),
         }
     }
 
@@ -267,31 +286,100 @@ impl Proxy {
         }
     }
 
-    async fn forward(&self, inc: Incoming, target: SipUri) {
+    /// Forwards to every target at once (parallel forking, RFC 3261 16.5-16.7): provisional
+    /// and 2xx responses go upstream as they come, the first 2xx cancels the other branches
+    /// ("call completed elsewhere", RFC 3326), and if none answers the best final goes upstream.
+    async fn forward(&self, inc: Incoming, targets: Vec<SipUri>) {
         let Some(server_key) = inc.key.clone() else {
             return;
         };
-        let peer = match locate::resolve(&target).await {
-            Ok(p) => p,
-            Err(_) => return self.reply(&inc, 404, Some("Destination Not Found")),
-        };
-        let mut req = inc.request.clone();
-        let is_invite = req.method == Method::Invite;
-        let record_route = is_invite && req.to_tag().is_none();
-        self.rewrite_for_forward(&mut req, &target, record_route, peer);
-        let mut handle = self.endpoint.send_request(req, peer);
+        let is_invite = inc.request.method == Method::Invite;
+        let record_route = is_invite && inc.request.to_tag().is_none();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Option<Response>)>();
+        let mut branches = Vec::new();
+        for target in &targets {
+            let Ok(peer) = locate::resolve(target).await else {
+                continue;
+            };
+            let mut req = inc.request.clone();
+            self.rewrite_for_forward(&mut req, target, record_route, peer);
+            let mut handle = self.endpoint.send_request(req, peer);
+            let (i, tx) = (branches.len(), tx.clone());
+            branches.push(handle.key.clone());
+            tokio::spawn(async move {
+                while let Some(r) = handle.responses.recv().await {
+                    let _ = tx.send((i, Some(r)));
+                }
+                let _ = tx.send((i, None)); // the branch's transaction is over
+            });
+        }
+        drop(tx);
+        if branches.is_empty() {
+            return self.reply(&inc, 404, Some("Destination Not Found"));
+        }
         if is_invite {
             self.forwarded
                 .lock()
                 .unwrap()
-                .insert(server_key.clone(), handle.key.clone());
+                .insert(server_key.clone(), branches.clone());
         }
-        while let Some(mut resp) = handle.responses.recv().await {
+        let mut done = vec![false; branches.len()];
+        let mut answered = false;
+        let mut best: Option<Response> = None;
+        while let Some((i, r)) = rx.recv().await {
+            let Some(mut resp) = r else {
+                done[i] = true;
+                if done.iter().all(|d| *d) {
+                    break;
+                }
+                continue;
+            };
             let code = msg::code_of(&resp);
             if code == 100 {
                 continue; // hop-by-hop; we sent our own
             }
             msg::pop_first(&mut resp.headers, "Via");
+            if code < 200 {
+                if !answered {
+                    self.endpoint.respond(&server_key, resp);
+                }
+            } else if code < 300 {
+                if !answered {
+                    answered = true;
+                    for (j, key) in branches.iter().enumerate() {
+                        if j != i && !done[j] {
+                            self.endpoint
+                                .cancel_with_reason(key, Some(COMPLETED_ELSEWHERE.into()));
+                        }
+                    }
+                }
+                // Every 2xx goes upstream: each one is a dialog the caller must ACK (and BYE).
+                self.endpoint.respond(&server_key, resp);
+            } else {
+                done[i] = true;
+                if code >= 600 && !answered {
+                    // 16.7 step 5: a global failure ends the search; stop the other phones.
+                    for (j, key) in branches.iter().enumerate() {
+                        if !done[j] {
+                            self.endpoint.cancel(key);
+                        }
+                    }
+                }
+                if best
+                    .as_ref()
+                    .is_none_or(|b| better_final(code, msg::code_of(b)))
+                {
+                    best = Some(resp);
+                }
+                if done.iter().all(|d| *d) {
+                    break;
+                }
+            }
+        }
+        if !answered {
+            let resp = best.unwrap_or_else(|| {
+                msg::response_to(&inc.request, 408, None, Some(&msg::new_tag()))
+            });
             self.endpoint.respond(&server_key, resp);
         }
         self.forwarded.lock().unwrap().remove(&server_key);
@@ -303,9 +391,11 @@ impl Proxy {
             .as_ref()
             .and_then(|k| self.forwarded.lock().unwrap().get(k).cloned());
         match forwarded {
-            Some(client) => {
+            Some(branches) => {
                 self.reply(inc, 200, None);
-                self.endpoint.cancel(&client);
+                for key in &branches {
+                    self.endpoint.cancel(key);
+                }
             }
             None => self.reply(inc, 481, None),
         }

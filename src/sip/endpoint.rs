@@ -62,7 +62,7 @@ enum Op {
         req: Request,
         peer: Peer,
     },
-    Cancel(TxKey),
+    Cancel(TxKey, Option<String>),
     SendFailed(TxKey),
 }
 
@@ -153,7 +153,12 @@ impl Endpoint {
 
     /// Cancels a pending INVITE client transaction (RFC 3261 9.1).
     pub fn cancel(&self, key: &TxKey) {
-        let _ = self.ops.send(Op::Cancel(key.clone()));
+        self.cancel_with_reason(key, None);
+    }
+
+    /// Cancels with a Reason header (RFC 3326), e.g. "call completed elsewhere".
+    pub fn cancel_with_reason(&self, key: &TxKey, reason: Option<String>) {
+        let _ = self.ops.send(Op::Cancel(key.clone(), reason));
     }
 }
 
@@ -184,6 +189,7 @@ struct ClientEntry {
     responses: Option<mpsc::UnboundedSender<Response>>,
     ack: Option<Vec<u8>>,
     cancel_wanted: bool,
+    cancel_reason: Option<String>,
     provisional_seen: bool,
 }
 
@@ -310,6 +316,7 @@ impl Core {
                     responses,
                     ack: None,
                     cancel_wanted: false,
+                    cancel_reason: None,
                     provisional_seen: false,
                 };
                 self.clients.insert(key, entry);
@@ -352,12 +359,16 @@ impl Core {
                 }
                 self.send(peer, msg::encode_request(&req), None);
             }
-            Op::Cancel(key) => {
+            Op::Cancel(key, reason) => {
                 let Some(entry) = self.clients.get_mut(&key) else {
                     return;
                 };
+                entry.cancel_reason = reason;
                 if entry.provisional_seen {
-                    let (cancel, peer) = (build_cancel(&entry.request), entry.peer);
+                    let (cancel, peer) = (
+                        build_cancel(&entry.request, entry.cancel_reason.as_deref()),
+                        entry.peer,
+                    );
                     self.start_cancel(cancel, peer, &key.branch, now);
                 } else {
                     // RFC 3261 9.1: wait for a provisional response before cancelling.
@@ -390,6 +401,7 @@ impl Core {
                 responses: None,
                 ack: None,
                 cancel_wanted: false,
+                cancel_reason: None,
                 provisional_seen: false,
             },
         );
@@ -432,7 +444,10 @@ impl Core {
         if code < 200 && key.method == "INVITE" {
             entry.provisional_seen = true;
             if std::mem::take(&mut entry.cancel_wanted) {
-                let (cancel, peer) = (build_cancel(&entry.request), entry.peer);
+                let (cancel, peer) = (
+                    build_cancel(&entry.request, entry.cancel_reason.as_deref()),
+                    entry.peer,
+                );
                 self.start_cancel(cancel, peer, &key.branch, now);
             }
         }
@@ -660,6 +675,10 @@ fn build_ack(invite: &Request, resp: &Response) -> Request {
     derived_request(invite, Method::Ack, resp.header("To"))
 }
 
-fn build_cancel(invite: &Request) -> Request {
-    derived_request(invite, Method::Cancel, None)
+fn build_cancel(invite: &Request, reason: Option<&str>) -> Request {
+    let mut cancel = derived_request(invite, Method::Cancel, None);
+    if let Some(r) = reason {
+        msg::push(&mut cancel.headers, "Reason", r);
+    }
+    cancel
 }
