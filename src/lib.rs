@@ -1,6 +1,7 @@
 //! Parley: a desktop SIP communicator. The library holds everything but the window:
 //! the SIP stack, SDP, the embedded server, the store and the engine the GUI and CLI drive.
 
+pub mod bench;
 pub mod cli;
 pub mod engine;
 pub mod gui;

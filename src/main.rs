@@ -64,6 +64,16 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print speed and memory figures (SIP decoding, call setup on loopback, resident memory).
+    Bench {
+        #[arg(long, default_value_t = 200)]
+        calls: usize,
+        #[arg(long, default_value_t = 50_000)]
+        decodes: usize,
+        /// Also wait 33 s and measure memory again, once transactions have expired.
+        #[arg(long)]
+        settle: bool,
+    },
 }
 
 fn main() {
@@ -108,6 +118,13 @@ fn main() {
             hangup_after,
         }) => rt.block_on(cli::call(account, target, hangup_after, args.profile)),
         Some(Cmd::History { json }) => cli::history(json, args.profile),
+        Some(Cmd::Bench {
+            calls,
+            decodes,
+            settle,
+        }) => rt
+            .block_on(parley::bench::run(calls, decodes, settle))
+            .map(|report| print!("{report}")),
         None => parley::gui::run(args.profile, args.uri)
             .map_err(|e| format!("cannot open the window: {e}")),
     };

@@ -187,3 +187,21 @@ fn serve_without_users_explains_itself() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user NAME:PASSWORD"));
 }
+
+/// The bench runs real calls and prints its figures (which no test judges).
+#[test]
+fn bench_prints_figures() {
+    let out = Command::new(BIN)
+        .args(["bench", "--calls", "3", "--decodes", "100"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("SIP decode:   100 INVITEs"), "{text}");
+    assert!(text.contains("Call setup:   3 calls"), "{text}");
+    assert!(text.contains("Memory:"), "{text}");
+}

@@ -237,7 +237,10 @@ impl Core {
                     None => break,
                 },
                 Some((bytes, peer)) = inbox.recv() => self.handle_inbound(&bytes, peer),
-                _ = sleep => self.on_timers(Instant::now()),
+                _ = sleep => {
+                    self.on_timers(Instant::now());
+                    tracing::trace!(clients = self.clients.len(), servers = self.servers.len(), acks = self.acks.len(), "transactions");
+                }
             }
         }
         self.transport.close();

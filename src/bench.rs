@@ -1,0 +1,190 @@
+//! `parley bench`: figures for speed and memory, printed, never asserted. It decodes a SIP
+//! INVITE many times, then sets up and tears down calls between two engines through the embedded
+//! server on loopback, and reads the process's resident memory.
+
+use crate::engine::{AccountConfig, CallState, Command, Engine, EngineConfig, EngineHandle, Event};
+use crate::server::{Server, ServerConfig};
+use crate::sip::message::{decode, Inbound};
+use std::fmt;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const INVITE: &[u8] = b"INVITE sip:bob@biloxi.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@biloxi.com>\r\n\
+From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.atlanta.com\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@pc33.atlanta.com>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 0\r\n\r\n";
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub decodes: usize,
+    pub decode_time: Duration,
+    pub calls: usize,
+    /// INVITE sent to 200 OK seen, per call.
+    pub setups: Vec<Duration>,
+    pub total_call_time: Duration,
+    pub rss_kib: Option<u64>,
+    /// Resident memory again once every transaction's timers ran out (with `settle`).
+    pub settled_rss_kib: Option<u64>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let per = self.decode_time.as_secs_f64() / self.decodes.max(1) as f64;
+        writeln!(
+            f,
+            "SIP decode:   {} INVITEs in {:.3} s: {:.1} µs each, {:.0} per second",
+            self.decodes,
+            self.decode_time.as_secs_f64(),
+            per * 1e6,
+            1.0 / per
+        )?;
+        let mut s = self.setups.clone();
+        s.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        writeln!(
+            f,
+            "Call setup:   {} calls through the embedded server on loopback: median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+            self.calls,
+            ms(percentile(&s, 0.5)),
+            ms(percentile(&s, 0.95)),
+            ms(s.last().copied().unwrap_or_default())
+        )?;
+        writeln!(
+            f,
+            "Call cycles:  {:.1} calls per second (INVITE..200..ACK..BYE..200, one at a time)",
+            self.calls as f64 / self.total_call_time.as_secs_f64().max(1e-9)
+        )?;
+        match self.rss_kib {
+            Some(k) => writeln!(
+                f,
+                "Memory:       {:.1} MB resident (server and two engines in this process)",
+                k as f64 / 1024.0
+            ),
+            None => writeln!(f, "Memory:       not available on this system"),
+        }?;
+        if let Some(k) = self.settled_rss_kib {
+            writeln!(f, "Settled:      {:.1} MB resident once the transactions' timers ran out (33 s later)", k as f64 / 1024.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Resident memory of this process, from /proc.
+pub fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn agent(
+    user: &str,
+    server: std::net::SocketAddr,
+) -> Result<(EngineHandle, mpsc::Receiver<Event>, u32), String> {
+    let (h, mut ev) = Engine::start(EngineConfig::new("127.0.0.1:0".parse().unwrap()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut acc = AccountConfig::new(&format!("sip:{user}@bench.test"), "");
+    acc.server = Some(server.to_string());
+    h.send(Command::AddAccount(acc)).await;
+    loop {
+        match next(&mut ev).await? {
+            Event::Registered { account, .. } => return Ok((h, ev, account)),
+            Event::RegistrationFailed { message, .. } => return Err(message),
+            _ => {}
+        }
+    }
+}
+
+async fn next(ev: &mut mpsc::Receiver<Event>) -> Result<Event, String> {
+    tokio::time::timeout(Duration::from_secs(10), ev.recv())
+        .await
+        .map_err(|_| "the engine went quiet for 10 s".to_string())?
+        .ok_or_else(|| "the engine stopped".to_string())
+}
+
+pub async fn run(calls: usize, decodes: usize, settle: bool) -> Result<Report, String> {
+    let start = Instant::now();
+    for _ in 0..decodes {
+        if !matches!(decode(std::hint::black_box(INVITE)), Inbound::Request(_)) {
+            return Err("the benchmark INVITE did not decode".into());
+        }
+    }
+    let decode_time = start.elapsed();
+
+    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "bench.test");
+    cfg.open = true;
+    let server = Server::start(cfg).await.map_err(|e| e.to_string())?;
+    let (alice, mut alice_ev, account) = agent("alice", server.local_addr()).await?;
+    let (bob, mut bob_ev, _) = agent("bob", server.local_addr()).await?;
+    // Bob answers everything, on his own task (stopped at the end, which stops his engine).
+    let answerer = tokio::spawn(async move {
+        while let Some(ev) = bob_ev.recv().await {
+            if let Event::IncomingCall { call, .. } = ev {
+                bob.send(Command::Answer(call)).await;
+            }
+        }
+    });
+    let mut setups = Vec::with_capacity(calls);
+    let all = Instant::now();
+    for _ in 0..calls {
+        let t = Instant::now();
+        alice
+            .send(Command::Call {
+                account,
+                target: "bob".into(),
+            })
+            .await;
+        let call = loop {
+            match next(&mut alice_ev).await? {
+                Event::Call {
+                    call,
+                    state: CallState::Connected,
+                    ..
+                } => break call,
+                Event::CallEnded { message, .. } => {
+                    return Err(format!("a call failed: {message}"))
+                }
+                _ => {}
+            }
+        };
+        setups.push(t.elapsed());
+        alice.send(Command::Hangup(call)).await;
+        loop {
+            if let Event::CallEnded { .. } = next(&mut alice_ev).await? {
+                break;
+            }
+        }
+    }
+    let total_call_time = all.elapsed();
+    answerer.abort();
+    let rss = rss_kib();
+    let settled_rss_kib = if settle {
+        // Timers J, L and M hold finished transactions for 64*T1 = 32 s on UDP.
+        tokio::time::sleep(Duration::from_secs(33)).await;
+        rss_kib()
+    } else {
+        None
+    };
+    Ok(Report {
+        decodes,
+        decode_time,
+        calls,
+        setups,
+        total_call_time,
+        rss_kib: rss,
+        settled_rss_kib,
+    })
+}
