@@ -205,3 +205,102 @@ fn bench_prints_figures() {
     assert!(text.contains("Call setup:   3 calls"), "{text}");
     assert!(text.contains("Memory:"), "{text}");
 }
+
+/// `kill -9` in the middle of a call: the database is intact, the call is in the history, and
+/// the next start closes it instead of leaving it "in progress".
+#[test]
+fn a_killed_client_leaves_a_sound_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_dir, bob_dir) = (dir.path().join("alice"), dir.path().join("bob"));
+    let server = Proc::spawn(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--domain",
+        "company.com",
+        "--open",
+    ]);
+    let line = server.wait_line(|l| l.contains("listening on"));
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let bob = Proc::spawn(&[
+        "--profile",
+        bob_dir.to_str().unwrap(),
+        "agent",
+        "--account",
+        "sip:bob@company.com",
+        "--server",
+        &addr,
+        "--bind",
+        "127.0.0.1:0",
+        "--auto-answer",
+        "--json",
+    ]);
+    bob.wait_line(|l| l.contains(r#""event":"registered""#));
+    let alice = Proc::spawn(&[
+        "--profile",
+        alice_dir.to_str().unwrap(),
+        "call",
+        "sip:bob@company.com",
+        "--account",
+        "sip:alice@company.com",
+        "--server",
+        &addr,
+        "--bind",
+        "127.0.0.1:0",
+        "--json",
+    ]);
+    alice.wait_line(|l| l.contains(r#""state":"connected""#));
+    drop(alice); // SIGKILL, mid-call
+
+    let db = alice_dir.join("parley.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+    let out = Command::new(BIN)
+        .args([
+            "--profile",
+            alice_dir.to_str().unwrap(),
+            "history",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let rows = json_lines(&out.stdout);
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0]["answered_at"].as_i64().is_some());
+    assert!(rows[0]["ended_at"].is_null());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut cfg = parley::engine::EngineConfig::new("127.0.0.1:0".parse().unwrap());
+        cfg.store = Some(std::sync::Arc::new(
+            parley::store::Store::open(&db).unwrap(),
+        ));
+        let (h, mut events) = parley::engine::Engine::start(cfg).await.unwrap();
+        h.send(parley::engine::Command::Restore).await;
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if let parley::engine::Event::History { calls } = ev {
+                assert!(calls[0].ended_at.is_some());
+                assert_eq!(
+                    calls[0].reason.as_deref(),
+                    Some("Interrupted: Parley stopped during the call")
+                );
+                break;
+            }
+        }
+    });
+}

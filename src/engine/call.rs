@@ -142,11 +142,17 @@ impl Core {
         } else {
             reason::line(status, phrase)
         };
-        if let (Some(store), Some(db)) = (&self.config.store, c.db_id) {
-            if let Err(e) = store.call_ended(db, status, &message) {
-                tracing::warn!("could not save call end: {e}");
+        // Saved before the event goes out, so whoever hears of the end finds it in the history.
+        let history = match (&self.db, c.db_id) {
+            (Some(db), Some(row)) => {
+                let text = message.clone();
+                db.post("save the end of a call", move |s| {
+                    s.call_ended(row, status, &text)
+                });
+                db.run(|s| s.calls()).await.and_then(Result::ok)
             }
-        }
+            _ => None,
+        };
         self.emit(Event::CallEnded {
             call: id,
             peer: c.peer,
@@ -157,22 +163,34 @@ impl Core {
             duration,
         })
         .await;
-        self.send_history().await;
+        if let Some(calls) = history {
+            self.emit(Event::History { calls }).await;
+        }
     }
 
-    fn record_start(
+    async fn record_start(
         &self,
         account: AccountId,
         call_id: &str,
         dir: Direction,
         peer: &str,
     ) -> Option<i64> {
-        let store = self.config.store.as_ref()?;
+        let db = self.db.as_ref()?;
         let aor = self.accounts.get(&account)?.uri.aor();
-        store
-            .start_call(&aor, call_id, dir.as_str(), peer)
+        let (call_id, peer) = (call_id.to_string(), peer.to_string());
+        db.run(move |s| s.start_call(&aor, &call_id, dir.as_str(), &peer))
+            .await?
             .map_err(|e| tracing::warn!("could not save call: {e}"))
             .ok()
+    }
+
+    /// Saved before the Connected event, like the end: an event means the history has it.
+    async fn record_answer(&self, row: Option<i64>) {
+        if let (Some(db), Some(row)) = (&self.db, row) {
+            if let Some(Err(e)) = db.run(move |s| s.call_answered(row)).await {
+                tracing::warn!("could not save the answer of a call: {e}");
+            }
+        }
     }
 
     /// `bob`, `1234` or `sip:bob@example.com`: a full URI for this account.
@@ -231,7 +249,9 @@ impl Core {
         };
         let id = self.mint();
         let peer_uri = uri.aor();
-        let db_id = self.record_start(account, &invite.call_id(), Direction::Outgoing, &peer_uri);
+        let db_id = self
+            .record_start(account, &invite.call_id(), Direction::Outgoing, &peer_uri)
+            .await;
         let key = self.send(Ctx::Invite(id), invite.clone(), peer);
         let mut call = Call::new(
             account,
@@ -307,9 +327,7 @@ impl Core {
                 c.answered = Some(Instant::now());
                 let (db, hangup) = (c.db_id, c.hangup_wanted);
                 self.send_ack(id, None);
-                if let (Some(store), Some(db)) = (&self.config.store, db) {
-                    let _ = store.call_answered(db);
-                }
+                self.record_answer(db).await;
                 self.call_event(id, Some(code), Some(phrase)).await;
                 if hangup {
                     self.hangup(id).await;
@@ -458,7 +476,9 @@ impl Core {
             .unwrap_or_default();
         let display_name = from.and_then(|a| a.display);
         let id = self.mint();
-        let db_id = self.record_start(account, &req.call_id(), Direction::Incoming, &peer);
+        let db_id = self
+            .record_start(account, &req.call_id(), Direction::Incoming, &peer)
+            .await;
         let mut dialog = Dialog::uas(req, &local_tag);
         dialog.local = {
             let to = req.header("To").unwrap_or_default();
@@ -656,9 +676,8 @@ impl Core {
         if c.state == CallState::Connecting {
             c.state = CallState::Connected;
             c.answered = Some(Instant::now());
-            if let (Some(store), Some(db)) = (&self.config.store, c.db_id) {
-                let _ = store.call_answered(db);
-            }
+            let row = c.db_id;
+            self.record_answer(row).await;
             self.call_event(id, None, None).await;
         }
     }

@@ -4,36 +4,52 @@
 use super::{AccountConfig, AccountId, Contact, Core, Event};
 use crate::server::{Server, ServerConfig};
 use crate::sip::transport::Proto;
+use crate::store::{Store, StoreError};
 use std::net::SocketAddr;
 
 /// The setting that says this profile hosts a server: `BIND DOMAIN`.
 const HOSTED: &str = "hosted_server";
 
 impl Core {
-    async fn store_error(&self, what: &str, e: crate::store::StoreError) {
-        let message = format!("Could not {what}: {e}");
-        self.emit(Event::Error { message }).await;
+    /// Runs a query on the store's thread; a failure is said as an Error event.
+    /// `None` when there is no store or the query failed.
+    async fn query<R: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    ) -> Option<R> {
+        match self.db.as_ref()?.run(f).await? {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let message = format!("Could not {what}: {e}");
+                self.emit(Event::Error { message }).await;
+                None
+            }
+        }
     }
 
     pub(super) async fn restore(&mut self) {
-        let Some(store) = self.config.store.clone() else {
-            return self.emit(Event::Restored { accounts: 0 }).await;
-        };
-        let saved = match store.accounts() {
-            Ok(a) => a,
-            Err(e) => return self.store_error("read accounts", e).await,
-        };
+        // Calls a killed or crashed run left open are closed first, so history does not lie.
+        let _ = self
+            .query("tidy the call history", |s| s.close_interrupted_calls())
+            .await;
+        let saved = self
+            .query("read accounts", |s| s.accounts())
+            .await
+            .unwrap_or_default();
+        let settings = self
+            .query("read settings", |s| s.settings())
+            .await
+            .unwrap_or_default();
         // A server this user hosts comes back before the accounts that register to it.
-        if let Some((bind, domain)) = store
-            .settings()
-            .unwrap_or_default()
-            .into_iter()
+        let hosted = settings
+            .iter()
             .find(|(k, _)| k == HOSTED)
             .and_then(|(_, v)| {
                 let (b, d) = v.split_once(' ')?;
                 Some((b.parse().ok()?, d.to_string()))
-            })
-        {
+            });
+        if let Some((bind, domain)) = hosted {
             self.host_server(bind, domain).await;
         }
         let n = saved.len();
@@ -43,9 +59,8 @@ impl Core {
             cfg.transport = Proto::parse(&a.transport).unwrap_or(Proto::Udp);
             self.add_account(cfg).await;
         }
-        match store.settings() {
-            Ok(settings) => self.emit(Event::Settings { settings }).await,
-            Err(e) => self.store_error("read settings", e).await,
+        if self.db.is_some() {
+            self.emit(Event::Settings { settings }).await;
         }
         self.send_contacts().await;
         self.send_history().await;
@@ -53,56 +68,46 @@ impl Core {
     }
 
     pub(super) async fn send_contacts(&self) {
-        let Some(store) = &self.config.store else {
-            return;
-        };
-        match store.contacts() {
-            Ok(contacts) => self.emit(Event::Contacts { contacts }).await,
-            Err(e) => self.store_error("read contacts", e).await,
+        if let Some(contacts) = self.query("read contacts", |s| s.contacts()).await {
+            self.emit(Event::Contacts { contacts }).await;
         }
     }
 
     pub(super) async fn send_history(&self) {
-        let Some(store) = &self.config.store else {
-            return;
-        };
-        match store.calls() {
-            Ok(calls) => self.emit(Event::History { calls }).await,
-            Err(e) => self.store_error("read the call history", e).await,
+        if let Some(calls) = self.query("read the call history", |s| s.calls()).await {
+            self.emit(Event::History { calls }).await;
         }
     }
 
     pub(super) async fn save_contact(&mut self, c: Contact) {
-        let Some(store) = self.config.store.clone() else {
-            return;
-        };
         if c.name.trim().is_empty() {
             let message = "A contact needs a name".to_string();
             return self.emit(Event::Error { message }).await;
         }
-        if let Err(e) = store.save_contact(&c) {
-            return self.store_error("save the contact", e).await;
+        if self
+            .query("save the contact", move |s| s.save_contact(&c))
+            .await
+            .is_some()
+        {
+            self.send_contacts().await;
         }
-        self.send_contacts().await;
     }
 
     pub(super) async fn save_setting(&self, key: &str, value: &str) {
-        let Some(store) = &self.config.store else {
-            return;
-        };
-        if let Err(e) = store.set_setting(key, value) {
-            self.store_error("save a setting", e).await;
-        }
+        let (k, v) = (key.to_string(), value.to_string());
+        let _ = self
+            .query("save a setting", move |s| s.set_setting(&k, &v))
+            .await;
     }
 
     pub(super) async fn delete_contact(&mut self, id: i64) {
-        let Some(store) = self.config.store.clone() else {
-            return;
-        };
-        if let Err(e) = store.delete_contact(id) {
-            return self.store_error("delete the contact", e).await;
+        if self
+            .query("delete the contact", move |s| s.delete_contact(id))
+            .await
+            .is_some()
+        {
+            self.send_contacts().await;
         }
-        self.send_contacts().await;
     }
 
     pub(super) async fn remove_account(&mut self, id: AccountId) {
@@ -114,11 +119,9 @@ impl Core {
             self.register(id, true).await;
         }
         self.accounts.remove(&id);
-        if let Some(store) = &self.config.store {
-            if let Err(e) = store.delete_account(&aor) {
-                return self.store_error("delete the account", e).await;
-            }
-        }
+        let _ = self
+            .query("delete the account", move |s| s.delete_account(&aor))
+            .await;
         self.emit(Event::AccountRemoved { account: id }).await;
     }
 

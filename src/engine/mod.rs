@@ -89,9 +89,11 @@ impl Engine {
             Some(ns) => Locator::with_nameserver(ns),
             None => Locator::system(),
         };
+        let db = config.store.clone().map(crate::store::Db::spawn);
         let core = Core {
             endpoint,
             locator,
+            db,
             config,
             events: ev_tx,
             internal: int_tx,
@@ -124,6 +126,8 @@ enum Internal {
 pub(crate) struct Core {
     endpoint: Endpoint,
     locator: Locator,
+    /// The store's thread, when the engine keeps history.
+    db: Option<crate::store::Db>,
     config: EngineConfig,
     events: mpsc::Sender<Event>,
     internal: mpsc::UnboundedSender<Internal>,
@@ -161,8 +165,11 @@ impl Core {
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => self.timers().await,
             }
         }
-        // Let go of a hosted server's ports before saying we stopped.
+        // Let go of a hosted server's ports, and let queued writes land, before saying we stopped.
         self.server = None;
+        if let Some(db) = &self.db {
+            db.run(|_| ()).await;
+        }
         self.emit(Event::Stopped).await;
     }
 

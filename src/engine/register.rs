@@ -147,12 +147,14 @@ impl Core {
             pending: None,
             cfg,
         };
-        if let Some(store) = &self.config.store {
+        if let Some(db) = &self.db {
             let c = &account.cfg;
+            let (aor, password, server) = (c.aor.clone(), c.password.clone(), c.server.clone());
             let t = c.transport.as_str().to_ascii_lowercase();
-            if let Err(e) = store.save_account(&c.aor, &c.password, c.server.as_deref(), &t) {
-                tracing::warn!("could not save account: {e}");
-            }
+            db.post("save the account", move |s| {
+                s.save_account(&aor, &password, server.as_deref(), &t)
+                    .map(|_| ())
+            });
         }
         let aor = account.uri.aor();
         self.accounts.insert(id, account);

@@ -136,6 +136,58 @@ pub struct Store {
     conn: Mutex<Connection>,
 }
 
+type Job = Box<dyn FnOnce(&Store) + Send>;
+
+/// The store's own thread (DESIGN.md: one thread owns the writing connection, fed by a channel).
+/// Jobs run there one at a time, in the order sent, so a read sent after a write sees it; the
+/// engine awaits replies instead of blocking its task on SQLite.
+#[derive(Clone)]
+pub struct Db {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Db {
+    pub fn spawn(store: std::sync::Arc<Store>) -> Db {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job(&store);
+                }
+            })
+            .expect("store thread");
+        Db { jobs }
+    }
+
+    /// Runs `f` on the store's thread and waits for its answer (None if the thread is gone).
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |s| {
+                let _ = tx.send(f(s));
+            }))
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// Queues a write and does not wait; a failure is logged.
+    pub fn post(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Store) -> Result<(), StoreError> + Send + 'static,
+    ) {
+        let _ = self.jobs.send(Box::new(move |s| {
+            if let Err(e) = f(s) {
+                tracing::warn!("could not {what}: {e}");
+            }
+        }));
+    }
+}
+
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -232,6 +284,17 @@ impl Store {
             params![id, now_unix(), status, reason],
         )?;
         Ok(())
+    }
+
+    /// Ends calls a previous run never finished (it was killed or crashed): they get an end
+    /// time and a reason instead of staying "in progress" forever. Returns how many.
+    pub fn close_interrupted_calls(&self) -> Result<usize, StoreError> {
+        Ok(self.conn.lock().unwrap().execute(
+            "UPDATE calls SET ended_at = COALESCE(answered_at, started_at),
+                 reason = 'Interrupted: Parley stopped during the call'
+             WHERE ended_at IS NULL",
+            [],
+        )?)
     }
 
     pub fn calls(&self) -> Result<Vec<CallRecord>, StoreError> {
