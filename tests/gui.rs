@@ -448,3 +448,52 @@ async fn hosting_a_local_server_lets_colleagues_call() {
     assert!(gui.shows("Incoming call"));
     assert!(gui.shows(&format!("sip:bob@{domain}")));
 }
+
+#[tokio::test]
+async fn contacts_are_searched_edited_and_deleted() {
+    let server = server(USERS).await;
+    let mut gui = Gui::start().await;
+    gui.sign_in("alice", "a-secret", server.local_addr()).await;
+    gui.pump(|a| a.screen == Screen::Main).await;
+    for (name, uri) in [
+        ("Bob Builder", "bob@company.com"),
+        ("Carol Chen", "sip:carol@company.com, 1003@company.com"),
+    ] {
+        gui.click("Add");
+        gui.update(Message::Contacts(contacts::Message::EditName(name.into())));
+        gui.update(Message::Contacts(contacts::Message::EditUris(uri.into())));
+        gui.click("Save");
+    }
+    gui.pump(|a| a.contacts.contacts.len() == 2).await;
+    assert_eq!(
+        gui.app.contacts.contacts[1].uris,
+        vec!["sip:carol@company.com", "sip:1003@company.com"]
+    );
+
+    gui.update(Message::Contacts(contacts::Message::Search("1003".into())));
+    assert!(gui.shows("Carol Chen"));
+    assert!(!gui.shows("Bob Builder"));
+    gui.update(Message::Contacts(contacts::Message::Search(String::new())));
+
+    let carol = gui.app.contacts.contacts[1].id;
+    gui.update(Message::Contacts(contacts::Message::Clicked(carol)));
+    assert_eq!(gui.app.tab, Tab::Conversation(carol));
+    gui.click("Edit");
+    gui.update(Message::Contacts(contacts::Message::EditName(
+        "Carol Chen-Li".into(),
+    )));
+    gui.click("Save");
+    gui.pump(|a| {
+        a.contacts
+            .contacts
+            .iter()
+            .any(|c| c.name == "Carol Chen-Li")
+    })
+    .await;
+
+    gui.update(Message::Contacts(contacts::Message::Edit(carol)));
+    gui.click("Delete");
+    gui.pump(|a| a.contacts.contacts.len() == 1).await;
+    assert_eq!(gui.app.tab, Tab::Dialpad);
+    assert!(!gui.shows("Carol Chen-Li"));
+}

@@ -316,3 +316,58 @@ async fn failure_codes_end_calls_with_clear_reasons() {
         assert_eq!(ack.method, msg::Method::Ack, "{code} not ACKed");
     }
 }
+
+/// A peer that challenges our BYE (RFC 3261 22.1): the engine answers with credentials.
+#[tokio::test]
+async fn bye_is_retried_with_digest_when_challenged() {
+    let p = Peer::new().await;
+    let mut alice = Agent::start("alice", "a-secret", None).await;
+    alice.call(&format!("sip:bob@{}", p.addr())).await;
+    let (inv, from) = p.recv_request().await;
+    p.respond(
+        &inv,
+        200,
+        from,
+        &[
+            ("Contact", format!("<sip:bob@{}>", p.addr())),
+            ("Content-Type", "application/sdp".into()),
+        ],
+    )
+    .await;
+    let Event::Call { call, .. } = alice
+        .wait(|e| {
+            matches!(
+                e,
+                Event::Call {
+                    state: CallState::Connected,
+                    ..
+                }
+            )
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    let (ack, _) = p.recv_request().await;
+    assert_eq!(ack.method, msg::Method::Ack);
+    alice.send(Command::Hangup(call)).await;
+    let (bye, from) = p.recv_request().await;
+    assert_eq!(bye.method, msg::Method::Bye);
+    let ch = Challenge {
+        realm: "company.com".into(),
+        nonce: "byen0nce".into(),
+        opaque: Some("op".into()),
+        algorithm: Algorithm::Md5,
+        qop_auth: true,
+        stale: false,
+    };
+    p.respond(&bye, 407, from, &[("Proxy-Authenticate", ch.to_header())])
+        .await;
+    let (bye2, from) = p.recv_request().await;
+    assert_eq!(bye2.method, msg::Method::Bye);
+    assert_eq!(bye2.cseq().0, bye.cseq().0 + 1);
+    let creds = Credentials::parse(&bye2.header("Proxy-Authorization").unwrap()).unwrap();
+    assert!(creds.verify("BYE", "a-secret"));
+    p.respond(&bye2, 200, from, &[]).await;
+    assert_eq!(alice.ended().await.0, 200);
+}
