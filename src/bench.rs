@@ -9,16 +9,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-const INVITE: &[u8] = b"INVITE sip:bob@biloxi.com SIP/2.0\r\n\
-Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds\r\n\
-Max-Forwards: 70\r\n\
-To: Bob <sip:bob@biloxi.com>\r\n\
-From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n\
-Call-ID: a84b4c76e66710@pc33.atlanta.com\r\n\
-CSeq: 314159 INVITE\r\n\
-Contact: <sip:alice@pc33.atlanta.com>\r\n\
-Content-Type: application/sdp\r\n\
-Content-Length: 0\r\n\r\n";
+use crate::sip::message::RFC3261_INVITE as INVITE;
 
 #[derive(Debug, Clone)]
 pub struct Report {

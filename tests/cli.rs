@@ -58,21 +58,16 @@ fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn serve_agent_call_and_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let (alice_dir, bob_dir) = (dir.path().join("alice"), dir.path().join("bob"));
-    let server = Proc::spawn(&[
-        "serve",
-        "--bind",
-        "127.0.0.1:0",
-        "--domain",
-        "company.com",
-        "--user",
-        "alice:a1",
-        "--user",
-        "bob:b1",
-    ]);
+/// `parley serve` on a free loopback port, and Bob's `agent --auto-answer` registered to it.
+/// Returns the server, its address and Bob.
+fn server_and_bob(
+    server_args: &[&str],
+    bob_dir: &std::path::Path,
+    bob_password: &str,
+) -> (Proc, String, Proc) {
+    let mut args = vec!["serve", "--bind", "127.0.0.1:0", "--domain", "company.com"];
+    args.extend_from_slice(server_args);
+    let server = Proc::spawn(&args);
     let line = server.wait_line(|l| l.contains("listening on"));
     let addr = line
         .split("listening on ")
@@ -82,7 +77,6 @@ fn serve_agent_call_and_history() {
         .next()
         .unwrap()
         .to_string();
-
     let bob = Proc::spawn(&[
         "--profile",
         bob_dir.to_str().unwrap(),
@@ -90,7 +84,7 @@ fn serve_agent_call_and_history() {
         "--account",
         "sip:bob@company.com",
         "--password",
-        "b1",
+        bob_password,
         "--server",
         &addr,
         "--bind",
@@ -99,6 +93,15 @@ fn serve_agent_call_and_history() {
         "--json",
     ]);
     bob.wait_line(|l| l.contains(r#""event":"registered""#));
+    (server, addr, bob)
+}
+
+#[test]
+fn serve_agent_call_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_dir, bob_dir) = (dir.path().join("alice"), dir.path().join("bob"));
+    let (_server, addr, bob) =
+        server_and_bob(&["--user", "alice:a1", "--user", "bob:b1"], &bob_dir, "b1");
 
     let out = Command::new(BIN)
         .args([
@@ -212,37 +215,7 @@ fn bench_prints_figures() {
 fn a_killed_client_leaves_a_sound_database() {
     let dir = tempfile::tempdir().unwrap();
     let (alice_dir, bob_dir) = (dir.path().join("alice"), dir.path().join("bob"));
-    let server = Proc::spawn(&[
-        "serve",
-        "--bind",
-        "127.0.0.1:0",
-        "--domain",
-        "company.com",
-        "--open",
-    ]);
-    let line = server.wait_line(|l| l.contains("listening on"));
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    let bob = Proc::spawn(&[
-        "--profile",
-        bob_dir.to_str().unwrap(),
-        "agent",
-        "--account",
-        "sip:bob@company.com",
-        "--server",
-        &addr,
-        "--bind",
-        "127.0.0.1:0",
-        "--auto-answer",
-        "--json",
-    ]);
-    bob.wait_line(|l| l.contains(r#""event":"registered""#));
+    let (_server, addr, _bob) = server_and_bob(&["--open"], &bob_dir, "");
     let alice = Proc::spawn(&[
         "--profile",
         alice_dir.to_str().unwrap(),

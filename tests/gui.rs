@@ -71,6 +71,14 @@ impl Gui {
         ui.find(label).is_ok()
     }
 
+    /// A window signed in as alice at `server`, on the main screen.
+    async fn signed_in(server: std::net::SocketAddr) -> Gui {
+        let mut gui = Gui::start().await;
+        gui.sign_in("alice", "a-secret", server).await;
+        gui.pump(|a| a.screen == Screen::Main).await;
+        gui
+    }
+
     async fn sign_in(&mut self, user: &str, password: &str, server: std::net::SocketAddr) {
         self.update(Message::Welcome(welcome::Message::Address(format!(
             "{user}@company.com"
@@ -141,9 +149,7 @@ async fn add_contact_call_ringing_answer_hang_up_history() {
 #[tokio::test]
 async fn incoming_call_is_answered_from_the_banner_and_esc_hangs_up() {
     let server = server(USERS).await;
-    let mut gui = Gui::start().await;
-    gui.sign_in("alice", "a-secret", server.local_addr()).await;
-    gui.pump(|a| a.screen == Screen::Main).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
     let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
     bob.registered().await;
     bob.call("sip:alice@company.com").await;
@@ -181,9 +187,7 @@ async fn incoming_call_is_answered_from_the_banner_and_esc_hangs_up() {
 #[tokio::test]
 async fn missed_call_is_highlighted_in_history() {
     let server = server(USERS).await;
-    let mut gui = Gui::start().await;
-    gui.sign_in("alice", "a-secret", server.local_addr()).await;
-    gui.pump(|a| a.screen == Screen::Main).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
     let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
     bob.registered().await;
     bob.call("sip:alice@company.com").await;
@@ -264,9 +268,7 @@ async fn unreachable_server_and_bad_address_are_clear() {
 #[tokio::test]
 async fn closing_the_window_hangs_up_and_signs_out() {
     let server = server(USERS).await;
-    let mut gui = Gui::start().await;
-    gui.sign_in("alice", "a-secret", server.local_addr()).await;
-    gui.pump(|a| a.screen == Screen::Main).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
     let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
     bob.registered().await;
     bob.call("sip:alice@company.com").await;
@@ -363,9 +365,7 @@ async fn hold_and_keypad_from_the_call_banner() {
     let server = server(USERS).await;
     let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
     bob.registered().await;
-    let mut gui = Gui::start().await;
-    gui.sign_in("alice", "a-secret", server.local_addr()).await;
-    gui.pump(|a| a.screen == Screen::Main).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
     gui.update(Message::Dialpad(parley::gui::dialpad::Message::Input(
         "bob".into(),
     )));
@@ -452,9 +452,7 @@ async fn hosting_a_local_server_lets_colleagues_call() {
 #[tokio::test]
 async fn contacts_are_searched_edited_and_deleted() {
     let server = server(USERS).await;
-    let mut gui = Gui::start().await;
-    gui.sign_in("alice", "a-secret", server.local_addr()).await;
-    gui.pump(|a| a.screen == Screen::Main).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
     for (name, uri) in [
         ("Bob Builder", "bob@company.com"),
         ("Carol Chen", "sip:carol@company.com, 1003@company.com"),

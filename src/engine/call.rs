@@ -197,10 +197,7 @@ impl Core {
     fn complete_target(&self, account: AccountId, target: &str) -> Option<SipUri> {
         let acc = self.accounts.get(&account)?;
         let t = target.trim();
-        let full = if t.contains(':') && !t.contains('@') && t.starts_with("sip")
-            || t.starts_with("sip:")
-            || t.starts_with("sips:")
-        {
+        let full = if t.starts_with("sip:") || t.starts_with("sips:") {
             t.to_string()
         } else if t.contains('@') {
             format!("sip:{t}")

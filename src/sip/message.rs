@@ -431,11 +431,8 @@ pub fn new_call_id(host: &str) -> String {
     format!("{}@{host}", random_token(20))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const RFC3261_INVITE: &[u8] = b"INVITE sip:bob@biloxi.com SIP/2.0\r\n\
+/// The INVITE of RFC 3261 section 4 (with a 4-byte body), for tests and `parley bench`.
+pub const RFC3261_INVITE: &[u8] = b"INVITE sip:bob@biloxi.com SIP/2.0\r\n\
 Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds\r\n\
 Max-Forwards: 70\r\n\
 To: Bob <sip:bob@biloxi.com>\r\n\
@@ -445,6 +442,10 @@ CSeq: 314159 INVITE\r\n\
 Contact: <sip:alice@pc33.atlanta.com>\r\n\
 Content-Type: application/sdp\r\n\
 Content-Length: 4\r\n\r\nv=0\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn decodes_the_rfc3261_invite_and_prints_it_back() {
