@@ -541,3 +541,44 @@ async fn two_devices_ring_and_the_first_to_answer_wins() {
     assert_eq!(alice.ended().await.0, 603);
     assert_eq!(laptop.ended().await.0, 487);
 }
+
+/// An unanswered call is given up after the ring timeout: CANCEL, "no answer" for the caller,
+/// a missed call for the callee.
+#[tokio::test]
+async fn unanswered_call_is_given_up() {
+    let server = server(USERS).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    let mut cfg = parley::engine::EngineConfig::new("127.0.0.1:0".parse().unwrap());
+    cfg.ring_timeout = Duration::from_secs(1);
+    let (alice, mut events) = parley::engine::Engine::start(cfg).await.unwrap();
+    let mut acc = parley::engine::AccountConfig::new("sip:alice@company.com", "a-secret");
+    acc.server = Some(server.local_addr().to_string());
+    alice.send(Command::AddAccount(acc)).await;
+    let account = loop {
+        if let Event::Registered { account, .. } = next(&mut events).await {
+            break account;
+        }
+    };
+    alice
+        .send(Command::Call {
+            account,
+            target: "bob".into(),
+        })
+        .await;
+    bob.incoming().await;
+    let ended = loop {
+        if let ev @ Event::CallEnded { .. } = next(&mut events).await {
+            break ev;
+        }
+    };
+    let Event::CallEnded {
+        status, message, ..
+    } = ended
+    else {
+        unreachable!()
+    };
+    assert_eq!(status, 408);
+    assert!(message.contains("No answer"), "{message}");
+    assert_eq!(bob.ended().await.0, 487);
+}

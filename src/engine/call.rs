@@ -37,6 +37,9 @@ pub(crate) struct Call {
     /// We hold the other side / they hold us (RFC 3264 8.4).
     pub(super) local_hold: bool,
     pub(super) remote_hold: bool,
+    /// An outgoing call still unanswered then is cancelled as "no answer".
+    pub(super) give_up_at: Option<Instant>,
+    pub(super) gave_up: bool,
 }
 
 type Reserved = (
@@ -75,6 +78,8 @@ impl Call {
             _msrp: msrp,
             local_hold: false,
             remote_hold: false,
+            give_up_at: None,
+            gave_up: false,
         }
     }
 }
@@ -262,6 +267,7 @@ impl Core {
         call.invite_peer = Some(peer);
         call.local_tag = tag_from;
         call.db_id = db_id;
+        call.give_up_at = Some(Instant::now() + self.config.ring_timeout);
         self.calls.insert(id, call);
         self.call_event(id, None, None).await;
     }
@@ -322,6 +328,7 @@ impl Core {
                 tracing::info!(?neg, "call {id} media negotiated");
                 c.state = CallState::Connected;
                 c.answered = Some(Instant::now());
+                c.give_up_at = None;
                 let (db, hangup) = (c.db_id, c.hangup_wanted);
                 self.send_ack(id, None);
                 self.record_answer(db).await;
@@ -378,8 +385,20 @@ impl Core {
                     _ => self.end_call(id, code, &phrase).await,
                 }
             }
+            // Our own CANCEL after the ring timeout: say "no answer", not "cancelled".
+            487 if c.gave_up => self.end_call(id, 408, "No Answer").await,
             _ => self.end_call(id, code, &phrase).await,
         }
+    }
+
+    /// Nobody answered in time: cancel the call (RFC 3261 9.1) and report it as unanswered.
+    pub(super) async fn give_up(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        c.give_up_at = None;
+        c.gave_up = true;
+        self.hangup(id).await;
     }
 
     /// ACKs a 2xx: to our INVITE, or with `cseq`, to a re-INVITE.

@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub call_waiting: bool,
     /// A DNS server to ask instead of the system's (for SRV lookups of account domains).
     pub dns: Option<SocketAddr>,
+    /// An outgoing call nobody answers is given up (CANCEL) after this long.
+    pub ring_timeout: Duration,
 }
 
 impl EngineConfig {
@@ -48,6 +50,7 @@ impl EngineConfig {
             store: None,
             call_waiting: false,
             dns: None,
+            ring_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -177,7 +180,8 @@ impl Core {
         let far = Instant::now() + Duration::from_secs(3600);
         let acc = self.accounts.values().filter_map(|a| a.next_timer());
         let shut = self.shutting_down.into_iter();
-        acc.chain(shut).min().unwrap_or(far)
+        let calls = self.calls.values().filter_map(|c| c.give_up_at);
+        acc.chain(shut).chain(calls).min().unwrap_or(far)
     }
 
     async fn emit(&self, ev: Event) {
@@ -304,6 +308,15 @@ impl Core {
                 a.clear_timer();
             }
             self.register(id, false).await;
+        }
+        let unanswered: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.give_up_at.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in unanswered {
+            self.give_up(id).await;
         }
     }
 
