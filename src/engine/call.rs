@@ -244,7 +244,7 @@ impl Core {
         msg::push(&mut h, "Content-Type", "application/sdp");
         let invite = Request {
             method: Method::Invite,
-            uri: rsip::Uri::try_from(uri.to_string()).unwrap_or_default(),
+            uri: msg::request_uri(&uri),
             version: Version::V2,
             headers: h,
             body: offer.to_string().into_bytes(),
@@ -343,7 +343,7 @@ impl Core {
                     Some(t) if c.redirects < MAX_REDIRECTS && !c.hangup_wanted => {
                         c.redirects += 1;
                         let mut invite = c.invite.clone();
-                        invite.uri = rsip::Uri::try_from(t.to_string()).unwrap_or_default();
+                        invite.uri = msg::request_uri(&t);
                         let n = invite.cseq().0 + 1;
                         msg::set(&mut invite.headers, "CSeq", format!("{n} INVITE"));
                         msg::set(

@@ -212,7 +212,7 @@ impl Core {
         msg::push(&mut h, "Allow", super::ALLOW);
         let req = Request {
             method: Method::Register,
-            uri: rsip::Uri::try_from(registrar.to_string()).unwrap_or_default(),
+            uri: msg::request_uri(&registrar),
             version: Version::V2,
             headers: h,
             body: Vec::new(),

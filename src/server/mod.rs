@@ -263,9 +263,7 @@ impl Proxy {
         peer: Peer,
     ) {
         if msg::get_all(&req.headers, "Route").is_empty() {
-            if let Ok(uri) = rsip::Uri::try_from(target.to_string()) {
-                req.uri = uri;
-            }
+            req.uri = msg::request_uri(target);
         }
         let mf = req
             .header("Max-Forwards")

@@ -5,7 +5,12 @@
 use super::headers::{parse_cseq, split_outside_quotes, NameAddr, Via};
 use super::parse::{self, ParseError, RawMessage, Rejection};
 use rsip::headers::{self as h, UntypedHeader};
-pub use rsip::{Header, Headers, Method, Request, Response, SipMessage, StatusCode, Version};
+pub use rsip::{Header, Headers, Method, Request, Response, SipMessage, StatusCode, Uri, Version};
+
+/// A Request-URI from our own URI type (which always prints something rsip can read back).
+pub fn request_uri(uri: &super::headers::SipUri) -> Uri {
+    Uri::try_from(uri.to_string()).unwrap_or_default()
+}
 
 /// What came off the wire.
 #[derive(Debug)]
