@@ -277,3 +277,17 @@ fn a_killed_client_leaves_a_sound_database() {
         }
     });
 }
+
+/// Ctrl+C on `parley agent` signs out before it exits (un-REGISTER, RFC 3261 10.2.2).
+#[test]
+fn agent_unregisters_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, _addr, bob) = server_and_bob(&["--open"], &dir.path().join("bob"), "");
+    let status = Command::new("kill")
+        .args(["-INT", &bob.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    bob.wait_line(|l| l.contains(r#""event":"unregistered""#));
+    bob.wait_line(|l| l.contains(r#""event":"stopped""#));
+}
