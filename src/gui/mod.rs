@@ -526,7 +526,8 @@ impl App {
                     .remove(&call)
                     .is_some_and(|c| c.state == CallState::Incoming);
                 let who = self.name_for(&peer).unwrap_or(peer);
-                if status != 200 {
+                // Why our own call failed is news; a call we declined or missed is in History.
+                if status != 200 && direction == Direction::Outgoing {
                     self.notice = Some(format!("Call with {who}: {message}"));
                 }
                 if direction == Direction::Incoming && was_ringing && status == 487 {
