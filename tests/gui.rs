@@ -249,6 +249,9 @@ async fn unreachable_server_and_bad_address_are_clear() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     gui.sign_in("alice", "x", silent.local_addr().unwrap())
         .await;
+    // The window says it is still waiting long before the timeout.
+    gui.update(Message::SignInSlow);
+    assert!(gui.shows("No answer from the server yet; still trying for about half a minute…"));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while !gui
         .app

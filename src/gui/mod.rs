@@ -72,6 +72,8 @@ pub enum Message {
     /// The user closed the window: hang up, sign out, then exit.
     CloseRequested,
     WindowFocused(bool),
+    /// Five seconds into signing in without an answer.
+    SignInSlow,
     Notified(Result<(), String>),
 }
 
@@ -194,6 +196,10 @@ impl App {
                     cfg.transport = if tcp { Proto::Tcp } else { Proto::Udp };
                     self.signing_in = Some(0);
                     self.send(Command::AddAccount(cfg));
+                    // A silent server takes 32 s to time out (Timer F): say so well before.
+                    return Task::perform(tokio::time::sleep(Duration::from_secs(5)), |_| {
+                        Message::SignInSlow
+                    });
                 }
                 Some(welcome::Action::Host { user }) => {
                     self.hosting_user = Some(user);
@@ -297,6 +303,14 @@ impl App {
             Message::Exported(Ok(None)) => {}
             Message::DismissNotice => self.notice = None,
             Message::WindowFocused(f) => self.focused = f,
+            Message::SignInSlow => {
+                if self.signing_in.is_some() && self.screen == Screen::Welcome {
+                    self.welcome.status = Some(
+                        "No answer from the server yet; still trying for about half a minute…"
+                            .into(),
+                    );
+                }
+            }
             Message::Notified(Err(e)) => tracing::info!("{e}"),
             Message::Notified(Ok(())) => {}
             Message::CloseRequested => {
