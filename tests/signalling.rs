@@ -582,3 +582,31 @@ async fn unanswered_call_is_given_up() {
     assert!(message.contains("No answer"), "{message}");
     assert_eq!(bob.ended().await.0, 487);
 }
+
+/// A server bound to every interface (as `parley serve` is by default) still knows its own
+/// Record-Route entries and Request-URIs, so in-dialog requests pass through it.
+#[tokio::test]
+async fn server_bound_to_all_interfaces_routes_in_dialog_requests() {
+    let mut cfg = parley::server::ServerConfig::new("0.0.0.0:0".parse().unwrap(), DOMAIN);
+    for (u, p) in USERS {
+        cfg.users.insert(u.to_string(), p.to_string());
+    }
+    let server = parley::server::Server::start(cfg).await.unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], server.local_addr().port()).into();
+    let mut alice = Agent::start("alice", "a-secret", Some(addr)).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(addr)).await;
+    alice.registered().await;
+    bob.registered().await;
+    alice
+        .call(&format!("sip:bob@127.0.0.1:{}", addr.port()))
+        .await;
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    let Event::Call { call: ac, .. } = alice.wait(|e| is_state(e, CallState::Connected)).await
+    else {
+        unreachable!()
+    };
+    bob.wait(|e| is_state(e, CallState::Connected)).await;
+    alice.send(Command::Hangup(ac)).await;
+    assert_eq!(bob.ended().await.1, "Remote hung up");
+}

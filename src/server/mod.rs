@@ -117,6 +117,11 @@ fn better_final(new: u16, old: u16) -> bool {
     }
 }
 
+/// An address of this host: the kernel lets us bind only to those.
+fn is_local_ip(ip: std::net::IpAddr) -> bool {
+    ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()
+}
+
 enum AuthResult {
     Ok,
     Challenge { stale: bool },
@@ -140,15 +145,18 @@ impl Proxy {
         }
     }
 
+    /// Whether a URI names this server: its domain, or one of its addresses and its port.
     fn is_us(&self, uri: &SipUri) -> bool {
+        if uri.host.eq_ignore_ascii_case(&self.config.domain) {
+            return true;
+        }
         let local = self.endpoint.local_addr();
-        uri.host.eq_ignore_ascii_case(&self.config.domain)
-            || (uri.host.parse::<std::net::IpAddr>().ok()
-                == Some(local.ip()).filter(|ip| !ip.is_unspecified())
-                && uri.port.unwrap_or(5060) == local.port())
-            || (uri.host == "127.0.0.1"
-                && local.ip().is_unspecified()
-                && uri.port == Some(local.port()))
+        let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+        let Ok(ip) = host.parse::<std::net::IpAddr>() else {
+            return false;
+        };
+        uri.port.unwrap_or(5060) == local.port()
+            && (ip == local.ip() || local.ip().is_unspecified() && is_local_ip(ip))
     }
 
     async fn handle(&self, mut inc: Incoming) {
@@ -174,11 +182,7 @@ impl Proxy {
             if NameAddr::parse(top)
                 .ok()
                 .and_then(|a| SipUri::parse(&a.uri).ok())
-                .is_some_and(|u| {
-                    self.is_us(&u)
-                        || u.host == self.endpoint.contact_addr(inc.source.addr).ip().to_string()
-                            && u.port == Some(self.endpoint.local_addr().port())
-                })
+                .is_some_and(|u| self.is_us(&u))
             {
                 msg::pop_first(&mut inc.request.headers, "Route");
             }
