@@ -494,3 +494,32 @@ async fn contacts_are_searched_edited_and_deleted() {
     assert_eq!(gui.app.tab, Tab::Dialpad);
     assert!(!gui.shows("Carol Chen-Li"));
 }
+
+#[tokio::test]
+async fn a_second_account_can_be_added_from_settings() {
+    let server = server(USERS).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
+    gui.click("Settings");
+    gui.click("Add an account");
+    assert_eq!(gui.app.screen, Screen::Welcome);
+    gui.click("Back");
+    assert_eq!(gui.app.screen, Screen::Main);
+    gui.click("Settings");
+    gui.click("Add an account");
+    gui.update(Message::Welcome(welcome::Message::Address(
+        "bob@company.com".into(),
+    )));
+    gui.update(Message::Welcome(welcome::Message::Password(
+        "b-secret".into(),
+    )));
+    gui.update(Message::Welcome(welcome::Message::Server(
+        server.local_addr().to_string(),
+    )));
+    gui.click("Sign in");
+    gui.pump(|a| {
+        a.screen == Screen::Main && a.accounts.values().filter(|x| x.registered).count() == 2
+    })
+    .await;
+    gui.click("Settings");
+    assert!(gui.shows("sip:bob@company.com"));
+}

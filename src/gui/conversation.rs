@@ -25,14 +25,17 @@ pub fn timeline<'a>(contact: &Contact, calls: &'a [CallRecord]) -> Vec<&'a CallR
 }
 
 pub fn view<'a>(contact: &'a Contact, calls: &'a [CallRecord]) -> Element<'a, Message> {
+    let mut who = column![
+        text(contact.name.clone()).size(24),
+        text(contact.uris.join(", "))
+            .size(13)
+            .style(style::muted_text),
+    ];
+    if !contact.note.is_empty() {
+        who = who.push(text(contact.note.clone()).size(13));
+    }
     let mut header = row![
-        column![
-            text(contact.name.clone()).size(24),
-            text(contact.uris.join(", "))
-                .size(13)
-                .style(style::muted_text),
-        ]
-        .width(Length::Fill),
+        who.width(Length::Fill),
         button(text("Edit"))
             .on_press(Message::Edit(contact.id))
             .style(button::secondary),
@@ -53,9 +56,6 @@ pub fn view<'a>(contact: &'a Contact, calls: &'a [CallRecord]) -> Element<'a, Me
     }
     for c in entries {
         items = items.push(history::row_view(c).map(Message::History));
-    }
-    if !contact.note.is_empty() {
-        header = header.push(text(contact.note.clone()).size(13));
     }
     let composer = text_input("Messages and files arrive with the chat update", "");
     column![header, scrollable(items).height(Length::Fill), composer]

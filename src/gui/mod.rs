@@ -276,6 +276,10 @@ impl App {
                 }
             },
             Message::Tab(t) => {
+                // "Back" from adding a second account returns to the main window.
+                if self.screen == Screen::Welcome && !self.accounts.is_empty() {
+                    self.screen = Screen::Main;
+                }
                 self.tab = t;
                 if t == Tab::Dialpad {
                     return operation::focus(dialpad::INPUT_ID);
