@@ -1,5 +1,6 @@
-//! Parley: a desktop SIP communicator. The library holds everything but the window:
-//! the SIP stack, SDP, the embedded server, the store and the engine the GUI and CLI drive.
+//! Parley: a desktop SIP communicator. The library holds all of it: the SIP stack, SDP, the
+//! embedded server, the store, the engine the window and the CLI drive, and the window itself
+//! (`gui`, the only module that knows iced). `main.rs` only parses arguments and launches.
 
 pub mod bench;
 pub mod cli;
