@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use iced_test::simulator;
-use parley::engine::{Command, Engine, EngineConfig, Event};
+use parley::engine::{CallState, Command, Engine, EngineConfig, Event};
 use parley::gui::bridge::Update;
 use parley::gui::{contacts, welcome, App, Message, Screen, Tab};
 use parley::store::Store;
@@ -122,12 +122,8 @@ async fn add_contact_call_ringing_answer_hang_up_history() {
     let id = gui.app.contacts.contacts[0].id;
     gui.update(Message::Contacts(contacts::Message::Call(id)));
     let call = bob.incoming().await;
-    gui.pump(|a| {
-        a.calls
-            .values()
-            .any(|c| c.state == parley::engine::CallState::Ringing)
-    })
-    .await;
+    gui.pump(|a| a.calls.values().any(|c| c.state == CallState::Ringing))
+        .await;
     assert!(gui.shows("Ringing…"), "no ringing in the view");
     assert!(gui.shows("Bob Builder"), "the banner names the contact");
 
@@ -158,16 +154,7 @@ async fn incoming_call_is_answered_from_the_banner_and_esc_hangs_up() {
     gui.click("Accept");
     gui.pump(|a| a.calls.values().any(|c| c.connected_at.is_some()))
         .await;
-    bob.wait(|e| {
-        matches!(
-            e,
-            Event::Call {
-                state: parley::engine::CallState::Connected,
-                ..
-            }
-        )
-    })
-    .await;
+    bob.reached(CallState::Connected).await;
     let esc = iced::keyboard::Event::KeyPressed {
         key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
         modified_key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Escape),
@@ -191,20 +178,7 @@ async fn missed_call_is_highlighted_in_history() {
     let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
     bob.registered().await;
     bob.call("sip:alice@company.com").await;
-    let Event::Call { call, .. } = bob
-        .wait(|e| {
-            matches!(
-                e,
-                Event::Call {
-                    state: parley::engine::CallState::Ringing,
-                    ..
-                }
-            )
-        })
-        .await
-    else {
-        unreachable!()
-    };
+    let call = bob.reached(CallState::Ringing).await;
     bob.send(Command::Hangup(call)).await;
     gui.pump(|a| a.history.missed_count() == 1).await;
     assert!(gui.shows("History (1 missed)"));
@@ -273,16 +247,7 @@ async fn closing_the_window_hangs_up_and_signs_out() {
     bob.call("sip:alice@company.com").await;
     gui.pump(|a| !a.calls.is_empty()).await;
     gui.click("Accept");
-    bob.wait(|e| {
-        matches!(
-            e,
-            Event::Call {
-                state: parley::engine::CallState::Connected,
-                ..
-            }
-        )
-    })
-    .await;
+    bob.reached(CallState::Connected).await;
     gui.update(Message::CloseRequested);
     assert_eq!(bob.ended().await.1, "Remote hung up");
     // Signed out: the server no longer knows where alice is.
@@ -438,12 +403,8 @@ async fn hosting_a_local_server_lets_colleagues_call() {
             _ => {}
         }
     }
-    gui.pump(|a| {
-        a.calls
-            .values()
-            .any(|c| c.state == parley::engine::CallState::Incoming)
-    })
-    .await;
+    gui.pump(|a| a.calls.values().any(|c| c.state == CallState::Incoming))
+        .await;
     assert!(gui.shows("Incoming call"));
     assert!(gui.shows(&format!("sip:bob@{domain}")));
 }

@@ -92,42 +92,10 @@ async fn seed_flow_through_kamailio() {
     // Kamailio challenged first: the registrations went 401 -> digest -> 200.
     alice.call("sip:bob@company.com").await;
     let call = bob.incoming().await;
-    alice
-        .wait(|e| {
-            matches!(
-                e,
-                Event::Call {
-                    state: CallState::Ringing,
-                    ..
-                }
-            )
-        })
-        .await;
+    alice.reached(CallState::Ringing).await;
     bob.send(Command::Answer(call)).await;
-    let Event::Call { call: ac, .. } = alice
-        .wait(|e| {
-            matches!(
-                e,
-                Event::Call {
-                    state: CallState::Connected,
-                    ..
-                }
-            )
-        })
-        .await
-    else {
-        unreachable!()
-    };
-    bob.wait(|e| {
-        matches!(
-            e,
-            Event::Call {
-                state: CallState::Connected,
-                ..
-            }
-        )
-    })
-    .await;
+    let ac = alice.reached(CallState::Connected).await;
+    bob.reached(CallState::Connected).await;
     alice.send(Command::Hangup(ac)).await;
     assert_eq!(alice.ended().await.0, 200);
     assert_eq!(bob.ended().await.1, "Remote hung up");

@@ -19,7 +19,7 @@ async fn seed_flow_register_call_answer_hang_up_and_history() {
 
     alice.call("sip:bob@company.com").await;
     let call = bob.incoming().await;
-    alice.wait(|e| is_state(e, CallState::Ringing)).await;
+    alice.reached(CallState::Ringing).await;
     assert!(
         alice.saw_call_status(100),
         "no 100 Trying: {:#?}",
@@ -37,7 +37,7 @@ async fn seed_flow_register_call_answer_hang_up_and_history() {
         unreachable!()
     };
     assert_eq!(status, Some(200));
-    bob.wait(|e| is_state(e, CallState::Connected)).await; // the ACK arrived
+    bob.reached(CallState::Connected).await; // the ACK arrived
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     alice.send(Command::Hangup(alice_call)).await;
@@ -70,7 +70,7 @@ async fn callee_hangs_up_with_bye() {
     alice.call("bob").await; // a bare user is completed with the account's domain
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
-    bob.wait(|e| is_state(e, CallState::Connected)).await;
+    bob.reached(CallState::Connected).await;
     bob.send(Command::Hangup(call)).await;
     assert_eq!(bob.ended().await.0, 200);
     assert_eq!(alice.ended().await.1, "Remote hung up");
@@ -141,7 +141,7 @@ async fn busy_callee_answers_486() {
     alice.call("sip:bob@company.com").await;
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
-    alice.wait(|e| is_state(e, CallState::Connected)).await;
+    alice.reached(CallState::Connected).await;
     carol.call("sip:bob@company.com").await;
     let (status, _, message) = carol.ended().await;
     assert_eq!(status, 486);
@@ -154,10 +154,7 @@ async fn cancel_before_answer_ends_both_sides_with_487() {
     let (mut alice, mut bob) = registered_pair(&server).await;
     alice.call("sip:bob@company.com").await;
     bob.incoming().await;
-    let ringing = alice.wait(|e| is_state(e, CallState::Ringing)).await;
-    let Event::Call { call, .. } = ringing else {
-        unreachable!()
-    };
+    let call = alice.reached(CallState::Ringing).await;
     alice.send(Command::Hangup(call)).await;
     assert_eq!(alice.ended().await.0, 487);
     let (status, _, _) = bob.ended().await;
@@ -204,7 +201,7 @@ async fn first_invite_lost_is_retransmitted() {
     alice.call("sip:bob@company.com").await;
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
-    alice.wait(|e| is_state(e, CallState::Connected)).await;
+    alice.reached(CallState::Connected).await;
     assert!(
         dropped.load(std::sync::atomic::Ordering::SeqCst) >= 2,
         "the INVITE was never resent"
@@ -289,11 +286,8 @@ async fn calls_work_over_tcp() {
     alice.call("sip:bob@company.com").await;
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
-    let Event::Call { call: ac, .. } = alice.wait(|e| is_state(e, CallState::Connected)).await
-    else {
-        unreachable!()
-    };
-    bob.wait(|e| is_state(e, CallState::Connected)).await;
+    let ac = alice.reached(CallState::Connected).await;
+    bob.reached(CallState::Connected).await;
     alice.send(Command::Hangup(ac)).await;
     assert_eq!(bob.ended().await.0, 200);
 }
@@ -371,10 +365,8 @@ async fn hold_resume_and_dtmf_in_a_call() {
     alice.call("sip:bob@company.com").await;
     let bob_call = bob.incoming().await;
     bob.send(Command::Answer(bob_call)).await;
-    let Event::Call { call, .. } = alice.wait(|e| is_state(e, CallState::Connected)).await else {
-        unreachable!()
-    };
-    bob.wait(|e| is_state(e, CallState::Connected)).await;
+    let call = alice.reached(CallState::Connected).await;
+    bob.reached(CallState::Connected).await;
 
     alice.send(Command::Hold { call, on: true }).await;
     assert_eq!(
@@ -512,7 +504,7 @@ async fn two_devices_ring_and_the_first_to_answer_wins() {
     let _ = desk.incoming().await;
     let on_laptop = laptop.incoming().await;
     laptop.send(Command::Answer(on_laptop)).await;
-    alice.wait(|e| is_state(e, CallState::Connected)).await;
+    alice.reached(CallState::Connected).await;
     let (status, reason, message) = desk.ended().await;
     assert_eq!(
         (status, reason.as_str(), message.as_str()),
@@ -602,11 +594,8 @@ async fn server_bound_to_all_interfaces_routes_in_dialog_requests() {
         .await;
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
-    let Event::Call { call: ac, .. } = alice.wait(|e| is_state(e, CallState::Connected)).await
-    else {
-        unreachable!()
-    };
-    bob.wait(|e| is_state(e, CallState::Connected)).await;
+    let ac = alice.reached(CallState::Connected).await;
+    bob.reached(CallState::Connected).await;
     alice.send(Command::Hangup(ac)).await;
     assert_eq!(bob.ended().await.1, "Remote hung up");
 }

@@ -57,16 +57,7 @@ async fn sipp_calls_parley() {
     let answer = tokio::spawn(async move {
         let call = bob.incoming().await;
         bob.send(Command::Answer(call)).await;
-        bob.wait(|e| {
-            matches!(
-                e,
-                Event::Call {
-                    state: CallState::Connected,
-                    ..
-                }
-            )
-        })
-        .await;
+        bob.reached(CallState::Connected).await;
         let ended = bob.ended().await;
         (ended, bob)
     });

@@ -163,16 +163,7 @@ async fn answer_is_retransmitted_until_ack_and_reinvite_is_accepted() {
     let me = p.addr();
     let ack = format!("ACK sip:bob@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKack1\r\nFrom: <sip:tester@{me}>;tag=t1\r\nTo: <sip:bob@company.com>;tag={tag}\r\nCall-ID: z9hG4bKret@test\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n");
     p.send(ack.as_bytes(), target).await;
-    bob.wait(|e| {
-        matches!(
-            e,
-            Event::Call {
-                state: CallState::Connected,
-                ..
-            }
-        )
-    })
-    .await;
+    bob.reached(CallState::Connected).await;
     // After the ACK no more copies arrive.
     let mut buf = [0u8; 2048];
     let quiet = tokio::time::timeout(Duration::from_millis(1500), p.sock.recv_from(&mut buf)).await;
@@ -234,17 +225,7 @@ async fn invite_digest_sha256_and_session_progress() {
         ],
     )
     .await;
-    alice
-        .wait(|e| {
-            matches!(
-                e,
-                Event::Call {
-                    state: CallState::Connected,
-                    ..
-                }
-            )
-        })
-        .await;
+    alice.reached(CallState::Connected).await;
     let (ack, _) = p.recv_request().await;
     assert_eq!(ack.method, msg::Method::Ack);
     assert_eq!(ack.to_tag().as_deref(), Some("peer-tag"));
@@ -271,17 +252,7 @@ async fn redirect_is_followed() {
         .await;
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
-    alice
-        .wait(|e| {
-            matches!(
-                e,
-                Event::Call {
-                    state: CallState::Connected,
-                    ..
-                }
-            )
-        })
-        .await;
+    alice.reached(CallState::Connected).await;
     assert!(alice.seen.iter().any(
         |e| matches!(e, Event::Call { reason: Some(r), .. } if r.starts_with("Redirected (302)"))
     ));
@@ -334,20 +305,7 @@ async fn bye_is_retried_with_digest_when_challenged() {
         ],
     )
     .await;
-    let Event::Call { call, .. } = alice
-        .wait(|e| {
-            matches!(
-                e,
-                Event::Call {
-                    state: CallState::Connected,
-                    ..
-                }
-            )
-        })
-        .await
-    else {
-        unreachable!()
-    };
+    let call = alice.reached(CallState::Connected).await;
     let (ack, _) = p.recv_request().await;
     assert_eq!(ack.method, msg::Method::Ack);
     alice.send(Command::Hangup(call)).await;

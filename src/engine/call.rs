@@ -316,7 +316,7 @@ impl Core {
             200..=299 => {
                 if c.dialog.is_some() {
                     // A retransmitted 2xx: our ACK was lost, send it again.
-                    self.send_ack(id, None);
+                    self.send_ack(id, None).await;
                     return;
                 }
                 let dialog = Dialog::uac(&c.invite, &resp);
@@ -330,7 +330,7 @@ impl Core {
                 c.answered = Some(Instant::now());
                 c.give_up_at = None;
                 let (db, hangup) = (c.db_id, c.hangup_wanted);
-                self.send_ack(id, None);
+                self.send_ack(id, None).await;
                 self.record_answer(db).await;
                 self.call_event(id, Some(code), Some(phrase)).await;
                 if hangup {
@@ -401,8 +401,19 @@ impl Core {
         self.hangup(id).await;
     }
 
+    /// Where a call's in-dialog requests go (RFC 3261 12.2.1.1): the dialog's next hop, from
+    /// the route set or the remote target, else the peer the INVITE was exchanged with.
+    pub(super) async fn dialog_peer(&self, id: CallId) -> Option<Peer> {
+        let c = self.calls.get(&id)?;
+        let (hop, fallback) = (c.dialog.as_ref().and_then(|d| d.next_hop()), c.invite_peer);
+        match hop {
+            Some(h) => self.locator.resolve(&h).await.ok().or(fallback),
+            None => fallback,
+        }
+    }
+
     /// ACKs a 2xx: to our INVITE, or with `cseq`, to a re-INVITE.
-    pub(super) fn send_ack(&mut self, id: CallId, cseq: Option<u32>) {
+    pub(super) async fn send_ack(&mut self, id: CallId, cseq: Option<u32>) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -415,19 +426,9 @@ impl Core {
                 msg::push(&mut ack.headers, name, v);
             }
         }
-        let hop = d.next_hop();
-        let fallback = c.invite_peer;
-        let endpoint = self.endpoint.clone();
-        let locator = self.locator.clone();
-        tokio::spawn(async move {
-            let peer = match hop {
-                Some(h) => locator.resolve(&h).await.ok().or(fallback),
-                None => fallback,
-            };
-            if let Some(p) = peer {
-                endpoint.send_stateless(ack, p);
-            }
-        });
+        if let Some(p) = self.dialog_peer(id).await {
+            self.endpoint.send_stateless(ack, p);
+        }
     }
 
     pub(super) async fn incoming_invite(&mut self, inc: Incoming) {
@@ -620,28 +621,27 @@ impl Core {
         }
     }
 
-    async fn send_bye(&mut self, id: CallId) {
-        let Some(c) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(d) = c.dialog.as_mut() else { return };
+    /// A BYE in the call's dialog, with the next CSeq.
+    fn new_bye(c: &mut Call) -> Option<Request> {
         let contact = match c.direction {
             Direction::Outgoing => c.invite.header("Contact").unwrap_or_default(),
             Direction::Incoming => String::new(),
         };
-        let mut bye = d.request(Method::Bye, None, &contact);
+        let mut bye = c.dialog.as_mut()?.request(Method::Bye, None, &contact);
         if contact.is_empty() {
             msg::remove(&mut bye.headers, "Contact");
         }
         msg::push(&mut bye.headers, "User-Agent", super::USER_AGENT);
-        let hop = d.next_hop();
-        let fallback = c.invite_peer;
-        c.state = CallState::Ending;
-        let peer = match hop {
-            Some(h) => self.locator.resolve(&h).await.ok().or(fallback),
-            None => fallback,
+        Some(bye)
+    }
+
+    async fn send_bye(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
         };
-        match peer {
+        let Some(bye) = Self::new_bye(c) else { return };
+        c.state = CallState::Ending;
+        match self.dialog_peer(id).await {
             Some(p) => {
                 self.send(Ctx::Bye(id), bye, p);
                 self.call_event(id, None, None).await;
@@ -660,17 +660,19 @@ impl Core {
             let Some(c) = self.calls.get_mut(&id) else {
                 return;
             };
-            let (account, peer) = (c.account, c.invite_peer);
-            let Some(d) = c.dialog.as_mut() else { return };
-            let mut bye = d.request(Method::Bye, None, "");
-            msg::remove(&mut bye.headers, "Contact");
+            let account = c.account;
+            let Some(mut bye) = Self::new_bye(c) else {
+                return;
+            };
             let ok = self
                 .accounts
                 .get_mut(&account)
                 .is_some_and(|a| a.authorize(&mut bye, &resp));
-            if let (true, Some(p)) = (ok, peer) {
-                self.send(Ctx::Bye(id), bye, p);
-                return;
+            if ok {
+                if let Some(p) = self.dialog_peer(id).await {
+                    self.send(Ctx::Bye(id), bye, p);
+                    return;
+                }
             }
         }
         // Whatever the answer (200, 481, timeout), the call is over for us.

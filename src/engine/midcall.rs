@@ -50,13 +50,7 @@ impl Core {
         let mut req = d.request(method, None, &contact);
         msg::push(&mut req.headers, "User-Agent", super::USER_AGENT);
         build(&mut req);
-        let hop = d.next_hop();
-        let fallback = c.invite_peer;
-        let peer = match hop {
-            Some(h) => self.locator.resolve(&h).await.ok().or(fallback),
-            None => fallback,
-        };
-        match peer {
+        match self.dialog_peer(id).await {
             Some(p) => {
                 self.send(ctx, req, p);
                 true
@@ -93,7 +87,7 @@ impl Core {
             return;
         }
         if code < 300 {
-            self.send_ack(id, Some(resp.cseq().0));
+            self.send_ack(id, Some(resp.cseq().0)).await;
             let Some(c) = self.calls.get_mut(&id) else {
                 return;
             };

@@ -114,6 +114,17 @@ impl Agent {
         .await;
     }
 
+    /// Waits until a call reaches `state` and returns its id.
+    pub async fn reached(&mut self, state: parley::engine::CallState) -> u32 {
+        match self
+            .wait(|e| matches!(e, Event::Call { state: s, .. } if *s == state))
+            .await
+        {
+            Event::Call { call, .. } => call,
+            _ => unreachable!(),
+        }
+    }
+
     /// Waits for an incoming call and returns its id.
     pub async fn incoming(&mut self) -> u32 {
         match self.wait(|e| matches!(e, Event::IncomingCall { .. })).await {
