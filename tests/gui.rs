@@ -53,6 +53,20 @@ impl Gui {
         let _ = self.app.update(m);
     }
 
+    /// Runs a task the app returned, as iced's runtime would, feeding its messages back.
+    async fn run(&mut self, task: iced::Task<Message>) {
+        use iced::futures::StreamExt;
+        let Some(mut stream) = iced_runtime::task::into_stream(task) else {
+            return;
+        };
+        while let Some(action) = stream.next().await {
+            if let iced_runtime::Action::Output(m) = action {
+                let next = self.app.update(m);
+                Box::pin(self.run(next)).await;
+            }
+        }
+    }
+
     /// Clicks the widget showing `label` and delivers the messages it produced.
     fn click(&mut self, label: &str) {
         let messages: Vec<Message> = {
@@ -483,4 +497,32 @@ async fn a_second_account_can_be_added_from_settings() {
     .await;
     gui.click("Settings");
     assert!(gui.shows("sip:bob@company.com"));
+}
+
+/// The window never loses a command when the engine's queue is full. The test's runtime has one
+/// thread, so the engine cannot drain its 64-command queue while 150 imported contacts go in.
+#[tokio::test]
+async fn a_full_engine_queue_loses_no_command() {
+    let mut gui = Gui::start().await;
+    let list: Vec<_> = (0..150)
+        .map(|i| parley::store::Contact {
+            id: 0,
+            name: format!("Contact {i:03}"),
+            note: String::new(),
+            uris: vec![format!("sip:c{i}@company.com")],
+        })
+        .collect();
+    let task = gui.app.update(Message::Imported(Ok(list)));
+    gui.run(task).await;
+    gui.pump(|a| a.contacts.contacts.len() == 150).await;
+    let mut names: Vec<_> = gui
+        .app
+        .contacts
+        .contacts
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names.first().unwrap(), "Contact 000");
+    assert_eq!(names.last().unwrap(), "Contact 149");
 }

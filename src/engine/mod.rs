@@ -67,9 +67,17 @@ impl EngineHandle {
         let _ = self.tx.send(cmd).await;
     }
 
-    /// For callers outside async code (GUI callbacks); fails only when the queue is full.
-    pub fn try_send(&self, cmd: Command) -> bool {
-        self.tx.try_send(cmd).is_ok()
+    /// For callers outside async code (GUI callbacks). A full queue hands the command back,
+    /// so the caller can wait with `send` instead of losing it; a stopped engine drops it.
+    pub fn try_send(&self, cmd: Command) -> Result<(), Command> {
+        match self.tx.try_send(cmd) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(cmd)) => Err(cmd),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!("engine stopped; command dropped");
+                Ok(())
+            }
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -249,6 +257,8 @@ impl Core {
         match ev {
             EndpointEvent::Request(inc) => self.request(*inc).await,
             EndpointEvent::AckTimeout { call_id } => self.ack_timeout(&call_id).await,
+            // A UA has no one to forward these to (RFC 3261 8.1.3.3: discard).
+            EndpointEvent::StrayResponse(_) => {}
         }
     }
 

@@ -75,6 +75,8 @@ pub enum Message {
     /// Five seconds into signing in without an answer.
     SignInSlow,
     Notified(Result<(), String>),
+    /// Commands that waited for room in the engine's queue were delivered.
+    Flushed,
 }
 
 pub struct App {
@@ -105,6 +107,9 @@ pub struct App {
     focused: bool,
     /// Plays while a call is ringing in.
     ringer: Option<crate::media::ringer::Ringer>,
+    /// Commands waiting for room in the engine's queue (or for the engine to start).
+    outbox: std::cell::RefCell<Vec<Command>>,
+    flushing: std::cell::Cell<bool>,
 }
 
 impl App {
@@ -134,6 +139,8 @@ impl App {
             closing: false,
             focused: true,
             ringer: None,
+            outbox: Default::default(),
+            flushing: Default::default(),
         }
     }
 
@@ -145,15 +152,40 @@ impl App {
         ])
     }
 
+    /// Hands a command to the engine. A full queue (or an engine still starting) never loses
+    /// it: it waits in `outbox`, in order, and `flush` delivers it when the engine can take it.
     fn send(&self, cmd: Command) {
+        let mut outbox = self.outbox.borrow_mut();
+        let in_order = outbox.is_empty() && !self.flushing.get();
         match &self.engine {
-            Some(e) => {
-                if !e.try_send(cmd) {
-                    tracing::warn!("engine queue full; command dropped");
+            Some(e) if in_order => {
+                if let Err(cmd) = e.try_send(cmd) {
+                    tracing::info!("engine queue full; the command waits its turn");
+                    outbox.push(cmd);
                 }
             }
-            None => tracing::warn!("engine not started; command dropped"),
+            _ => outbox.push(cmd),
         }
+    }
+
+    /// Delivers waiting commands with back-pressure (awaiting queue space), one batch at a time.
+    fn flush(&self) -> Task<Message> {
+        let Some(engine) = self.engine.clone() else {
+            return Task::none();
+        };
+        if self.flushing.get() || self.outbox.borrow().is_empty() {
+            return Task::none();
+        }
+        self.flushing.set(true);
+        let cmds = std::mem::take(&mut *self.outbox.borrow_mut());
+        Task::perform(
+            async move {
+                for cmd in cmds {
+                    engine.send(cmd).await;
+                }
+            },
+            |_| Message::Flushed,
+        )
     }
 
     /// The account to call from: the first registered one, else the first one.
@@ -180,7 +212,13 @@ impl App {
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
+        let task = self.route(message);
+        Task::batch([task, self.flush()])
+    }
+
+    fn route(&mut self, message: Message) -> Task<Message> {
         match message {
+            Message::Flushed => self.flushing.set(false),
             Message::Engine(bridge::Update::Ready(handle)) => self.engine = Some(handle),
             Message::Engine(bridge::Update::Failed(why)) => self.screen = Screen::Fatal(why),
             Message::Engine(bridge::Update::Event(ev)) => return self.on_event(ev),

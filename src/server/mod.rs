@@ -1,15 +1,23 @@
 //! The embedded server: a registrar (RFC 3261 10) and a stateful, record-routing proxy (16) for
-//! one domain, on the same endpoint and transactions as the user agent. It forwards only for its
-//! own users (no open relay), challenges with digest unless `open`, answers malformed requests
-//! 400 (the endpoint does) and keeps serving.
+//! one domain, on the same endpoint and transactions as the user agent. It forwards only to its
+//! own users, or along a dialog it record-routed itself (its Record-Route carries a token bound
+//! to the Call-ID), so neither a foreign Request-URI nor a forged To tag and Route makes it a
+//! relay. It detects loops (482), bounds forking (RFC 5393 Max-Breadth), challenges with digest
+//! unless `open`, answers malformed requests 400 (the endpoint does) and keeps serving.
 
-use crate::sip::digest::{Algorithm, Challenge, Credentials};
+mod auth;
+mod fork;
+mod registrar;
+mod route;
+
 use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming, TxKey};
-use crate::sip::headers::{NameAddr, SipUri};
+use crate::sip::headers::{split_host_port, NameAddr, SipUri, Via};
 use crate::sip::locate;
 use crate::sip::message::{self as msg, MessageExt, Method, Request, Response};
 use crate::sip::transaction::Timers;
-use crate::sip::transport::Peer;
+use crate::sip::transport::{Peer, Proto};
+use registrar::Binding;
+use route::{Routed, Secret};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -26,6 +34,10 @@ pub struct ServerConfig {
     pub min_expires: u32,
     pub max_expires: u32,
     pub timers: Timers,
+    /// Timer C (RFC 3261 16.6 step 11): how long a forwarded INVITE may ring.
+    pub timer_c: Duration,
+    /// At most this many branches for one request, whatever its Max-Breadth.
+    pub max_forks: usize,
 }
 
 impl ServerConfig {
@@ -38,6 +50,9 @@ impl ServerConfig {
             min_expires: 60,
             max_expires: 3600,
             timers: Timers::default(),
+            // "Greater than 3 minutes" (16.6 step 11).
+            timer_c: Duration::from_secs(181),
+            max_forks: 16,
         }
     }
 }
@@ -61,6 +76,7 @@ impl Server {
         let proxy = Proxy {
             endpoint,
             config,
+            secret: Secret::random(),
             location: Arc::default(),
             nonces: Arc::default(),
             failures: Arc::default(),
@@ -80,18 +96,13 @@ impl Server {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Binding {
-    contact: String,
-    expires_at: Instant,
-}
-
 type Location = Arc<Mutex<HashMap<String, Vec<Binding>>>>;
 
 #[derive(Clone)]
 struct Proxy {
     endpoint: Endpoint,
     config: ServerConfig,
+    secret: Secret,
     location: Location,
     /// nonce -> (issued, highest nonce-count seen)
     nonces: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
@@ -101,46 +112,40 @@ struct Proxy {
     forwarded: Arc<Mutex<HashMap<TxKey, Vec<TxKey>>>>,
 }
 
-const NONCE_LIFETIME: Duration = Duration::from_secs(300);
-
 /// The Reason header of a CANCEL sent because another device answered (RFC 3326).
 pub const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
 
-/// RFC 3261 16.7 step 6, simplified: a 6xx beats everything (nobody else should be tried), then
-/// the lower class wins; within a class the first one received stays.
-fn better_final(new: u16, old: u16) -> bool {
-    match (new / 100, old / 100) {
-        (6, 6) => false,
-        (6, _) => true,
-        (_, 6) => false,
-        (n, o) => n < o,
-    }
-}
+/// What the server itself answers; every other method is only forwarded (405 names these).
+const ALLOW: &str = "REGISTER, OPTIONS";
+
+/// The branch prefix of a CANCEL we forwarded statelessly: its responses are ours to relay.
+const STATELESS: &str = "z9hG4bKsl";
 
 /// An address of this host: the kernel lets us bind only to those.
 fn is_local_ip(ip: std::net::IpAddr) -> bool {
     ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()
 }
 
-enum AuthResult {
-    Ok,
-    Challenge { stale: bool },
-    Forbidden(&'static str),
-}
-
 impl Proxy {
     async fn run(self, mut events: mpsc::UnboundedReceiver<EndpointEvent>) {
         while let Some(ev) = events.recv().await {
-            if let EndpointEvent::Request(inc) = ev {
-                let this = self.clone();
-                tokio::spawn(async move { this.handle(*inc).await });
+            match ev {
+                EndpointEvent::Request(inc) => {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.handle(*inc).await });
+                }
+                EndpointEvent::StrayResponse(resp) => self.forward_stray(*resp),
+                EndpointEvent::AckTimeout { .. } => {}
             }
         }
     }
 
     fn reply(&self, inc: &Incoming, code: u16, reason: Option<&str>) {
         if let Some(key) = &inc.key {
-            let resp = msg::response_to(&inc.request, code, reason, Some(&msg::new_tag()));
+            let mut resp = msg::response_to(&inc.request, code, reason, Some(&msg::new_tag()));
+            if code == 405 {
+                msg::push(&mut resp.headers, "Allow", ALLOW);
+            }
             self.endpoint.respond(key, resp);
         }
     }
@@ -159,103 +164,121 @@ impl Proxy {
             && (ip == local.ip() || local.ip().is_unspecified() && is_local_ip(ip))
     }
 
+    /// Whether a Via sent-by (`host:port`) is one of ours.
+    fn is_our_sent_by(&self, sent_by: &str) -> bool {
+        split_host_port(sent_by).is_some_and(|(host, port)| {
+            let uri = SipUri {
+                scheme: "sip".into(),
+                user: None,
+                host,
+                port,
+                params: Default::default(),
+            };
+            !uri.host.eq_ignore_ascii_case(&self.config.domain) && self.is_us(&uri)
+        })
+    }
+
     async fn handle(&self, mut inc: Incoming) {
         let req = &inc.request;
         if req
             .header("Max-Forwards")
-            .and_then(|m| m.parse::<u8>().ok())
+            .and_then(|m| m.trim().parse::<u8>().ok())
             == Some(0)
             && req.method != Method::Register
         {
             return self.reply(&inc, 483, None);
         }
-        let Ok(ruri) = SipUri::parse(&req.uri.to_string()) else {
+        if SipUri::parse(&req.uri.to_string()).is_err() {
+            return self.reply(&inc, 416, None);
+        }
+        if req.method == Method::Cancel {
+            return self.cancel(&inc).await;
+        }
+        if route::looped(req, &self.secret, |sb| self.is_our_sent_by(sb)) {
+            return self.reply(&inc, 482, None);
+        }
+        let routed = route::preprocess(&mut inc.request, |u| self.is_us(u), &self.secret);
+        let Ok(ruri) = SipUri::parse(&inc.request.uri.to_string()) else {
             return self.reply(&inc, 416, None);
         };
-        match req.method {
-            Method::Register => return self.register(&inc, &ruri).await,
-            Method::Cancel => return self.cancel(&inc),
-            _ => {}
+        if inc.request.method == Method::Register && routed != Routed::ByUs {
+            return self.register(&inc, &ruri).await;
         }
-        // Loose routing (RFC 3261 16.4): drop our own Route entry.
-        if let Some(top) = msg::get_all(&req.headers, "Route").first() {
-            if NameAddr::parse(top)
-                .ok()
-                .and_then(|a| SipUri::parse(&a.uri).ok())
-                .is_some_and(|u| self.is_us(&u))
-            {
-                msg::pop_first(&mut inc.request.headers, "Route");
-            }
+        if inc.request.to_tag().is_some() || inc.request.method == Method::Ack {
+            self.in_dialog(inc, routed, ruri).await
+        } else {
+            self.out_of_dialog(inc, ruri).await
         }
-        let in_dialog = inc.request.to_tag().is_some();
-        let target = if let Some(route) = msg::get_all(&inc.request.headers, "Route").first() {
-            NameAddr::parse(route)
-                .ok()
-                .and_then(|a| SipUri::parse(&a.uri).ok())
-        } else if self.is_us(&ruri) && ruri.user.is_some() {
-            None
-        } else if in_dialog || inc.request.method == Method::Ack {
-            Some(ruri.clone())
-        } else if self.is_us(&ruri) {
+    }
+
+    /// 16.4 and 16.12: a request inside a dialog goes on only along a route we record-routed,
+    /// or to one of our own users; anything else would make us a relay.
+    async fn in_dialog(&self, inc: Incoming, routed: Routed, ruri: SipUri) {
+        let is_ack = inc.request.method == Method::Ack;
+        let targets = match routed {
+            Routed::ByUs => vec![self.next_hop(&inc.request, &ruri)],
+            _ if self.is_us(&ruri) && ruri.user.is_some() => match self.lookup(&ruri) {
+                Ok(t) => t,
+                Err(code) if !is_ack => return self.reply(&inc, code, None),
+                Err(_) => return,
+            },
+            _ if is_ack => return, // never answered; nothing to relay it for
+            Routed::Forged => return self.reply(&inc, 403, Some("Relaying Denied")),
+            Routed::NotUs => return self.reply(&inc, 404, Some("Not Here")),
+        };
+        if is_ack {
+            return self.forward_ack(inc.request, &targets[0]).await;
+        }
+        self.forward(inc, targets).await;
+    }
+
+    /// Where a routed request goes next: its top Route, else its Request-URI.
+    fn next_hop(&self, req: &Request, ruri: &SipUri) -> SipUri {
+        msg::get_all(&req.headers, "Route")
+            .first()
+            .and_then(|r| NameAddr::parse(r).ok())
+            .and_then(|a| SipUri::parse(&a.uri).ok())
+            .unwrap_or_else(|| ruri.clone())
+    }
+
+    /// A new request: only for our own users (after our outbound Route, if preloaded).
+    async fn out_of_dialog(&self, inc: Incoming, ruri: SipUri) {
+        if !msg::get_all(&inc.request.headers, "Route").is_empty() || !self.is_us(&ruri) {
+            return self.reply(&inc, 403, Some("Relaying Denied"));
+        }
+        if ruri.user.is_none() {
             // A request for the server itself.
             return match inc.request.method {
-                Method::Options => self.reply(&inc, 200, None),
+                Method::Options => {
+                    if let Some(key) = &inc.key {
+                        let mut r =
+                            msg::response_to(&inc.request, 200, None, Some(&msg::new_tag()));
+                        msg::push(&mut r.headers, "Allow", ALLOW);
+                        self.endpoint.respond(key, r);
+                    }
+                }
                 _ => self.reply(&inc, 405, None),
             };
-        } else {
-            return self.reply(&inc, 403, Some("Relaying Denied"));
-        };
-
-        if inc.request.method == Method::Ack {
-            let target = match target {
-                Some(t) => Some(t),
-                None => self.lookup(&ruri).ok().and_then(|t| t.into_iter().next()),
-            };
-            if let Some(t) = target {
-                if let Ok(peer) = locate::resolve(&t).await {
-                    let mut ack = inc.request.clone();
-                    self.rewrite_for_forward(&mut ack, &t, false, peer);
-                    self.endpoint.send_stateless(ack, peer);
-                }
-            }
+        }
+        if !self.authorize(&inc).await {
             return;
         }
-
-        if inc.request.method == Method::Invite && !in_dialog {
-            if let AuthStop::Stop = self.authorize_invite(&inc).await {
-                return;
-            }
+        if inc.request.method == Method::Invite {
             if let Some(key) = &inc.key {
                 self.endpoint
                     .respond(key, msg::response_to(&inc.request, 100, None, None));
             }
         }
-        let targets = match target {
-            Some(t) => vec![t],
-            None => match self.lookup(&ruri) {
-                Ok(t) => t,
-                Err(code) => return self.reply(&inc, code, None),
-            },
-        };
-        self.forward(inc, targets).await;
+        match self.lookup(&ruri) {
+            Ok(targets) => self.forward(inc, targets).await,
+            Err(code) => self.reply(&inc, code, None),
+        }
     }
 
-    /// Every live contact of a user of ours, newest first, or the status to answer.
-    fn lookup(&self, ruri: &SipUri) -> Result<Vec<SipUri>, u16> {
-        let user = ruri.user.clone().unwrap_or_default();
-        let mut loc = self.location.lock().unwrap();
-        let now = Instant::now();
-        let bindings = loc.entry(user.clone()).or_default();
-        bindings.retain(|b| b.expires_at > now);
-        let targets: Vec<SipUri> = bindings
-            .iter()
-            .rev()
-            .filter_map(|b| SipUri::parse(&b.contact).ok())
-            .collect();
-        match targets.is_empty() {
-            false => Ok(targets),
-            true if self.config.users.contains_key(&user) => Err(480),
-            true => Err(404),
+    async fn forward_ack(&self, mut ack: Request, target: &SipUri) {
+        if let Ok(peer) = locate::resolve(target).await {
+            self.rewrite_for_forward(&mut ack, target, false, peer);
+            self.endpoint.send_stateless(ack, peer);
         }
     }
 
@@ -271,345 +294,101 @@ impl Proxy {
         }
         let mf = req
             .header("Max-Forwards")
-            .and_then(|m| m.parse::<u8>().ok())
+            .and_then(|m| m.trim().parse::<u8>().ok())
             .unwrap_or(70);
         msg::set(
             &mut req.headers,
             "Max-Forwards",
             mf.saturating_sub(1).to_string(),
         );
-        if record_route {
+        if record_route && req.to_tag().is_none() {
             let me = self.endpoint.contact_addr(peer.addr);
+            let token = self.secret.dialog_token(&req.call_id());
             let rr = format!(
-                "<sip:{me};transport={};lr>",
-                peer.proto.as_str().to_ascii_lowercase()
+                "<sip:{me};transport={};lr;{}={token}>",
+                peer.proto.as_str().to_ascii_lowercase(),
+                route::TOKEN_PARAM
             );
             msg::prepend(&mut req.headers, "Record-Route", rr);
         }
     }
 
-    /// Forwards to every target at once (parallel forking, RFC 3261 16.5-16.7): provisional
-    /// and 2xx responses go upstream as they come, the first 2xx cancels the other branches
-    /// ("call completed elsewhere", RFC 3326), and if none answers the best final goes upstream.
-    async fn forward(&self, inc: Incoming, targets: Vec<SipUri>) {
-        let Some(server_key) = inc.key.clone() else {
-            return;
-        };
-        let is_invite = inc.request.method == Method::Invite;
-        let record_route = is_invite && inc.request.to_tag().is_none();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Option<Response>)>();
-        let mut branches = Vec::new();
-        for target in &targets {
-            let Ok(peer) = locate::resolve(target).await else {
-                continue;
-            };
-            let mut req = inc.request.clone();
-            self.rewrite_for_forward(&mut req, target, record_route, peer);
-            let mut handle = self.endpoint.send_request(req, peer);
-            let (i, tx) = (branches.len(), tx.clone());
-            branches.push(handle.key.clone());
-            tokio::spawn(async move {
-                while let Some(r) = handle.responses.recv().await {
-                    let _ = tx.send((i, Some(r)));
-                }
-                let _ = tx.send((i, None)); // the branch's transaction is over
-            });
-        }
-        drop(tx);
-        if branches.is_empty() {
-            return self.reply(&inc, 404, Some("Destination Not Found"));
-        }
-        if is_invite {
-            self.forwarded
-                .lock()
-                .unwrap()
-                .insert(server_key.clone(), branches.clone());
-        }
-        let mut done = vec![false; branches.len()];
-        let mut answered = false;
-        let mut best: Option<Response> = None;
-        while let Some((i, r)) = rx.recv().await {
-            let Some(mut resp) = r else {
-                done[i] = true;
-                if done.iter().all(|d| *d) {
-                    break;
-                }
-                continue;
-            };
-            let code = msg::code_of(&resp);
-            if code == 100 {
-                continue; // hop-by-hop; we sent our own
-            }
-            msg::pop_first(&mut resp.headers, "Via");
-            if code < 200 {
-                if !answered {
-                    self.endpoint.respond(&server_key, resp);
-                }
-            } else if code < 300 {
-                if !answered {
-                    answered = true;
-                    for (j, key) in branches.iter().enumerate() {
-                        if j != i && !done[j] {
-                            self.endpoint
-                                .cancel_with_reason(key, Some(COMPLETED_ELSEWHERE.into()));
-                        }
-                    }
-                }
-                // Every 2xx goes upstream: each one is a dialog the caller must ACK (and BYE).
-                self.endpoint.respond(&server_key, resp);
-            } else {
-                done[i] = true;
-                if code >= 600 && !answered {
-                    // 16.7 step 5: a global failure ends the search; stop the other phones.
-                    for (j, key) in branches.iter().enumerate() {
-                        if !done[j] {
-                            self.endpoint.cancel(key);
-                        }
-                    }
-                }
-                if best
-                    .as_ref()
-                    .is_none_or(|b| better_final(code, msg::code_of(b)))
-                {
-                    best = Some(resp);
-                }
-                if done.iter().all(|d| *d) {
-                    break;
-                }
-            }
-        }
-        if !answered {
-            let resp = best.unwrap_or_else(|| {
-                msg::response_to(&inc.request, 408, None, Some(&msg::new_tag()))
-            });
-            self.endpoint.respond(&server_key, resp);
-        }
-        self.forwarded.lock().unwrap().remove(&server_key);
-    }
-
-    fn cancel(&self, inc: &Incoming) {
+    /// CANCEL (16.10): the branches of the INVITE it matches are cancelled; with no such INVITE
+    /// here it is forwarded statelessly to our user's devices, whose answers we relay back.
+    async fn cancel(&self, inc: &Incoming) {
         let forwarded = inc
             .cancels
             .as_ref()
             .and_then(|k| self.forwarded.lock().unwrap().get(k).cloned());
-        match forwarded {
-            Some(branches) => {
-                self.reply(inc, 200, None);
-                for key in &branches {
-                    self.endpoint.cancel(key);
-                }
+        if let Some(branches) = forwarded {
+            self.reply(inc, 200, None);
+            for key in &branches {
+                self.endpoint.cancel(key);
             }
-            None => self.reply(inc, 481, None),
+            return;
         }
-    }
-
-    fn challenge(&self, stale: bool) -> Challenge {
-        let nonce = msg::random_token(24);
-        let mut nonces = self.nonces.lock().unwrap();
-        let now = Instant::now();
-        nonces.retain(|_, (t, _)| now.duration_since(*t) < NONCE_LIFETIME);
-        nonces.insert(nonce.clone(), (now, 0));
-        Challenge {
-            realm: self.config.domain.clone(),
-            nonce,
-            opaque: None,
-            algorithm: Algorithm::Md5,
-            qop_auth: true,
-            stale,
-        }
-    }
-
-    /// Checks credentials of `user` in `header` (Authorization or Proxy-Authorization).
-    fn check(&self, req: &Request, header: &str, user: &str) -> AuthResult {
-        let Some(password) = self.config.users.get(user) else {
-            return AuthResult::Forbidden("Unknown user");
+        let ruri = SipUri::parse(&inc.request.uri.to_string()).ok();
+        let targets = ruri
+            .filter(|u| self.is_us(u) && u.user.is_some())
+            .and_then(|u| self.lookup(&u).ok());
+        let (Some(targets), Some(via)) = (targets, inc.request.top_via()) else {
+            return self.reply(inc, 481, None);
         };
-        let Some(creds) = msg::get_lines(&req.headers, header)
-            .iter()
-            .find_map(|v| Credentials::parse(v).filter(|c| c.realm == self.config.domain))
-        else {
-            return AuthResult::Challenge { stale: false };
-        };
-        {
-            let mut nonces = self.nonces.lock().unwrap();
-            let fresh = match nonces.get_mut(&creds.nonce) {
-                Some((issued, last_nc)) if issued.elapsed() < NONCE_LIFETIME => {
-                    let nc = creds.nonce_count();
-                    // Single use per nonce-count: a replayed nc is stale.
-                    let ok = creds.qop.is_none() || nc > *last_nc;
-                    if ok {
-                        *last_nc = nc;
-                    }
-                    ok
-                }
-                _ => false,
+        let upstream = via.branch().unwrap_or_default().to_string();
+        for target in targets {
+            let Ok(peer) = locate::resolve(&target).await else {
+                continue;
             };
-            if !fresh {
-                return AuthResult::Challenge { stale: true };
-            }
-        }
-        if creds.username != user || !creds.verify(req.method.to_string().as_str(), password) {
-            return AuthResult::Forbidden("Wrong password");
-        }
-        AuthResult::Ok
-    }
-
-    async fn refuse_slowly(&self, inc: &Incoming, code: u16, reason: &str) {
-        let n = {
-            let mut f = self.failures.lock().unwrap();
-            let n = f.entry(inc.source.addr.ip()).or_insert(0);
-            *n += 1;
-            *n
-        };
-        // Guessing gets slower with every failure from the same source.
-        tokio::time::sleep(Duration::from_millis(100 * u64::from(n.min(20)))).await;
-        self.reply(inc, code, Some(reason));
-    }
-
-    async fn authorize_invite(&self, inc: &Incoming) -> AuthStop {
-        if self.config.open {
-            return AuthStop::Go;
-        }
-        let Some(from) = inc
-            .request
-            .addr_from()
-            .and_then(|a| SipUri::parse(&a.uri).ok())
-        else {
-            self.reply(inc, 400, Some("Bad From"));
-            return AuthStop::Stop;
-        };
-        if !self.is_us(&from) {
-            return AuthStop::Go; // calls from elsewhere to our users are not ours to authenticate
-        }
-        match self.check(
-            &inc.request,
-            "Proxy-Authorization",
-            from.user.as_deref().unwrap_or(""),
-        ) {
-            AuthResult::Ok => AuthStop::Go,
-            AuthResult::Challenge { stale } => {
-                if let Some(key) = &inc.key {
-                    let mut r = msg::response_to(&inc.request, 407, None, Some(&msg::new_tag()));
-                    msg::push(
-                        &mut r.headers,
-                        "Proxy-Authenticate",
-                        self.challenge(stale).to_header(),
-                    );
-                    self.endpoint.respond(key, r);
-                }
-                AuthStop::Stop
-            }
-            AuthResult::Forbidden(why) => {
-                self.refuse_slowly(inc, 403, why).await;
-                AuthStop::Stop
-            }
+            let mut cancel = inc.request.clone();
+            self.rewrite_for_forward(&mut cancel, &target, false, peer);
+            let token = self
+                .secret
+                .token(&["sl", &inc.request.call_id(), &upstream]);
+            self.endpoint
+                .send_stateless_branch(cancel, peer, format!("{STATELESS}{token}"));
         }
     }
 
-    async fn register(&self, inc: &Incoming, ruri: &SipUri) {
-        let req = &inc.request;
-        if !self.is_us(ruri) {
-            return self.reply(inc, 403, Some("Not our domain"));
-        }
-        let Some(to) = req.to_addr().and_then(|a| SipUri::parse(&a.uri).ok()) else {
-            return self.reply(inc, 400, Some("Bad To"));
+    /// A response to a request we forwarded statelessly goes to the next Via (16.11, 18.2.2),
+    /// but only when our Via's branch proves we sent that request: no reflection for others.
+    fn forward_stray(&self, mut resp: Response) {
+        let vias = msg::get_all(&resp.headers, "Via");
+        let (Some(ours), Some(next)) = (
+            vias.first().and_then(|v| Via::parse(v).ok()),
+            vias.get(1).and_then(|v| Via::parse(v).ok()),
+        ) else {
+            return;
         };
-        let user = to.user.clone().unwrap_or_default();
-        if !self.config.open {
-            match self.check(req, "Authorization", &user) {
-                AuthResult::Ok => {}
-                AuthResult::Challenge { stale } => {
-                    if !self.config.users.contains_key(&user) {
-                        return self.refuse_slowly(inc, 403, "Unknown user").await;
-                    }
-                    if let Some(key) = &inc.key {
-                        let mut r = msg::response_to(req, 401, None, Some(&msg::new_tag()));
-                        msg::push(
-                            &mut r.headers,
-                            "WWW-Authenticate",
-                            self.challenge(stale).to_header(),
-                        );
-                        self.endpoint.respond(key, r);
-                    }
-                    return;
-                }
-                AuthResult::Forbidden(why) => return self.refuse_slowly(inc, 403, why).await,
-            }
+        let upstream = next.branch().unwrap_or_default();
+        let token = self.secret.token(&["sl", &resp.call_id(), upstream]);
+        if ours.branch() != Some(format!("{STATELESS}{token}").as_str()) {
+            return;
         }
-        let default_exp = req
-            .header("Expires")
-            .and_then(|e| e.parse::<u32>().ok())
-            .unwrap_or(3600);
-        let contacts = msg::get_all(&req.headers, "Contact");
-        let now = Instant::now();
-        {
-            let mut loc = self.location.lock().unwrap();
-            let bindings = loc.entry(user.clone()).or_default();
-            bindings.retain(|b| b.expires_at > now);
-            if contacts.iter().any(|c| c.trim() == "*") {
-                if default_exp != 0 || contacts.len() != 1 {
-                    drop(loc);
-                    return self.reply(inc, 400, Some("Wildcard Contact needs Expires: 0"));
-                }
-                bindings.clear();
-            } else {
-                for c in &contacts {
-                    let Ok(addr) = NameAddr::parse(c) else {
-                        drop(loc);
-                        return self.reply(inc, 400, Some("Bad Contact"));
-                    };
-                    let exp = addr
-                        .params
-                        .get("expires")
-                        .and_then(|e| e.parse::<u32>().ok())
-                        .unwrap_or(default_exp)
-                        .min(self.config.max_expires);
-                    if exp != 0 && exp < self.config.min_expires {
-                        drop(loc);
-                        if let Some(key) = &inc.key {
-                            let mut r = msg::response_to(
-                                req,
-                                423,
-                                Some("Interval Too Brief"),
-                                Some(&msg::new_tag()),
-                            );
-                            msg::push(
-                                &mut r.headers,
-                                "Min-Expires",
-                                self.config.min_expires.to_string(),
-                            );
-                            self.endpoint.respond(key, r);
-                        }
-                        return;
-                    }
-                    bindings.retain(|b| b.contact != addr.uri);
-                    if exp > 0 {
-                        bindings.push(Binding {
-                            contact: addr.uri.clone(),
-                            expires_at: now + Duration::from_secs(exp.into()),
-                        });
-                    }
-                }
-            }
-            tracing::info!("{user}: {} binding(s)", bindings.len());
-            let mut resp = msg::response_to(req, 200, None, Some(&msg::new_tag()));
-            for b in bindings.iter() {
-                let left = b.expires_at.saturating_duration_since(now).as_secs();
-                msg::push(
-                    &mut resp.headers,
-                    "Contact",
-                    format!("<{}>;expires={left}", b.contact),
-                );
-            }
-            if let Some(key) = &inc.key {
-                self.endpoint.respond(key, resp);
-            }
-        }
-        self.failures.lock().unwrap().remove(&inc.source.addr.ip());
+        let Some(peer) = via_destination(&next) else {
+            return;
+        };
+        msg::pop_first(&mut resp.headers, "Via");
+        self.endpoint.send_response_stateless(resp, peer);
     }
 }
 
-enum AuthStop {
-    Go,
-    Stop,
+/// Where a response for this Via goes (RFC 3261 18.2.2, RFC 3581): `received` and `rport`
+/// when present, else the sent-by.
+fn via_destination(via: &Via) -> Option<Peer> {
+    let host = via.params.get("received").unwrap_or(&via.host);
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    let port = via
+        .params
+        .get("rport")
+        .and_then(|p| p.parse().ok())
+        .or(via.port)
+        .unwrap_or(5060);
+    Some(Peer {
+        proto: Proto::parse(&via.transport).unwrap_or(Proto::Udp),
+        addr: SocketAddr::new(ip, port),
+    })
 }

@@ -39,6 +39,8 @@ pub enum EndpointEvent {
     AckTimeout {
         call_id: String,
     },
+    /// A response matching no client transaction (a proxy forwards these statelessly, 16.11).
+    StrayResponse(Box<Response>),
 }
 
 pub struct ClientHandle {
@@ -61,8 +63,14 @@ enum Op {
     Stateless {
         req: Request,
         peer: Peer,
+        branch: String,
+    },
+    StatelessResponse {
+        resp: Response,
+        peer: Peer,
     },
     Cancel(TxKey, Option<String>),
+    Abandon(TxKey),
     SendFailed(TxKey),
 }
 
@@ -115,9 +123,14 @@ impl Endpoint {
 
     /// Starts a client transaction. The endpoint adds the top Via and Max-Forwards.
     pub fn send_request(&self, req: Request, peer: Peer) -> ClientHandle {
+        self.send_request_branch(req, peer, msg::new_branch())
+    }
+
+    /// Like `send_request` with the caller's branch (a proxy's carries its loop-detection hash).
+    pub fn send_request_branch(&self, req: Request, peer: Peer, branch: String) -> ClientHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let key = TxKey {
-            branch: msg::new_branch(),
+            branch,
             method: req.method.to_string(),
         };
         let _ = self.ops.send(Op::Request {
@@ -148,7 +161,23 @@ impl Endpoint {
 
     /// Sends a request outside any transaction (ACK for 2xx, a proxy's forwarded ACK).
     pub fn send_stateless(&self, req: Request, peer: Peer) {
-        let _ = self.ops.send(Op::Stateless { req, peer });
+        self.send_stateless_branch(req, peer, msg::new_branch());
+    }
+
+    /// A stateless request whose Via branch the caller chose (to recognise its responses).
+    pub fn send_stateless_branch(&self, req: Request, peer: Peer, branch: String) {
+        let _ = self.ops.send(Op::Stateless { req, peer, branch });
+    }
+
+    /// Sends a response outside any transaction (a proxy forwarding a stray response).
+    pub fn send_response_stateless(&self, resp: Response, peer: Peer) {
+        let _ = self.ops.send(Op::StatelessResponse { resp, peer });
+    }
+
+    /// Forgets a client transaction that will never end by itself (an INVITE whose callee
+    /// neither answers nor responds to CANCEL); its response channel closes.
+    pub fn abandon(&self, key: &TxKey) {
+        let _ = self.ops.send(Op::Abandon(key.clone()));
     }
 
     /// Cancels a pending INVITE client transaction (RFC 3261 9.1).
@@ -354,8 +383,17 @@ impl Core {
                 }
                 self.send(peer, bytes, None);
             }
-            Op::Stateless { mut req, peer } => {
-                let branch = msg::new_branch();
+            Op::StatelessResponse { resp, peer } => {
+                self.send(peer, msg::encode_response(&resp), None);
+            }
+            Op::Abandon(key) => {
+                self.clients.remove(&key);
+            }
+            Op::Stateless {
+                mut req,
+                peer,
+                branch,
+            } => {
                 msg::prepend(&mut req.headers, "Via", self.via_for(peer, &branch));
                 if req.header("Max-Forwards").is_none() {
                     msg::push(&mut req.headers, "Max-Forwards", "70");
@@ -441,6 +479,9 @@ impl Core {
         let code = msg::code_of(&resp);
         let Some(entry) = self.clients.get_mut(&key) else {
             tracing::debug!("stray response {code} for {key:?}");
+            let _ = self
+                .events
+                .send(EndpointEvent::StrayResponse(Box::new(resp)));
             return;
         };
         let actions = entry.tx.on_response(code, now);

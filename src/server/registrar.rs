@@ -1,0 +1,140 @@
+//! The registrar (RFC 3261 10.3) and location lookup: several contacts per user, each with its
+//! own expiry, `Contact: *` to clear, 423 with Min-Expires; a binding that points back at this
+//! server is never a target (it could only make the request come back here).
+
+use super::auth::AuthResult;
+use super::Proxy;
+use crate::sip::endpoint::Incoming;
+use crate::sip::headers::{NameAddr, SipUri};
+use crate::sip::message::{self as msg, MessageExt};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub(super) struct Binding {
+    pub contact: String,
+    pub expires_at: Instant,
+}
+
+impl Proxy {
+    /// Every live contact of a user of ours, newest first, or the status to answer.
+    pub(super) fn lookup(&self, ruri: &SipUri) -> Result<Vec<SipUri>, u16> {
+        let user = ruri.user.clone().unwrap_or_default();
+        let mut loc = self.location.lock().unwrap();
+        let now = Instant::now();
+        let bindings = loc.entry(user.clone()).or_default();
+        bindings.retain(|b| b.expires_at > now);
+        let targets: Vec<SipUri> = bindings
+            .iter()
+            .rev()
+            .filter_map(|b| SipUri::parse(&b.contact).ok())
+            .filter(|u| !self.is_us(u))
+            .collect();
+        match targets.is_empty() {
+            false => Ok(targets),
+            true if self.config.users.contains_key(&user) || !bindings.is_empty() => Err(480),
+            true => Err(404),
+        }
+    }
+
+    pub(super) async fn register(&self, inc: &Incoming, ruri: &SipUri) {
+        let req = &inc.request;
+        if !self.is_us(ruri) {
+            return self.reply(inc, 403, Some("Not our domain"));
+        }
+        let Some(to) = req.to_addr().and_then(|a| SipUri::parse(&a.uri).ok()) else {
+            return self.reply(inc, 400, Some("Bad To"));
+        };
+        let user = to.user.clone().unwrap_or_default();
+        if !self.config.open {
+            match self.check(req, "Authorization", &user) {
+                AuthResult::Ok => {}
+                AuthResult::Challenge { .. } if !self.config.users.contains_key(&user) => {
+                    return self.refuse_slowly(inc, 403, "Unknown user").await;
+                }
+                AuthResult::Challenge { stale } => return self.send_challenge(inc, 401, stale),
+                AuthResult::Refused(400, why) => return self.reply(inc, 400, Some(why)),
+                AuthResult::Refused(code, why) => return self.refuse_slowly(inc, code, why).await,
+            }
+        }
+        if let Err((code, why)) = self.bind(inc, &user) {
+            return self.reply(inc, code, Some(why));
+        }
+        self.failures.lock().unwrap().remove(&inc.source.addr.ip());
+    }
+
+    /// Applies the REGISTER's contacts and answers 200 (or 423) itself; other refusals are
+    /// returned for the caller to send.
+    fn bind(&self, inc: &Incoming, user: &str) -> Result<(), (u16, &'static str)> {
+        let req = &inc.request;
+        let default_exp = req
+            .header("Expires")
+            .and_then(|e| e.parse::<u32>().ok())
+            .unwrap_or(3600);
+        let contacts = msg::get_all(&req.headers, "Contact");
+        let now = Instant::now();
+        let mut loc = self.location.lock().unwrap();
+        let bindings = loc.entry(user.to_string()).or_default();
+        bindings.retain(|b| b.expires_at > now);
+        if contacts.iter().any(|c| c.trim() == "*") {
+            if default_exp != 0 || contacts.len() != 1 {
+                return Err((400, "Wildcard Contact needs Expires: 0"));
+            }
+            bindings.clear();
+        }
+        let mut wanted = Vec::new();
+        for c in contacts.iter().filter(|c| c.trim() != "*") {
+            let addr = NameAddr::parse(c).map_err(|_| (400, "Bad Contact"))?;
+            let exp = addr
+                .params
+                .get("expires")
+                .and_then(|e| e.parse::<u32>().ok())
+                .unwrap_or(default_exp)
+                .min(self.config.max_expires);
+            if exp != 0 && exp < self.config.min_expires {
+                drop(loc);
+                self.interval_too_brief(inc);
+                return Ok(());
+            }
+            wanted.push((addr.uri, exp));
+        }
+        for (contact, exp) in wanted {
+            bindings.retain(|b| b.contact != contact);
+            if exp > 0 {
+                bindings.push(Binding {
+                    contact,
+                    expires_at: now + Duration::from_secs(exp.into()),
+                });
+            }
+        }
+        tracing::info!("{user}: {} binding(s)", bindings.len());
+        let mut resp = msg::response_to(req, 200, None, Some(&msg::new_tag()));
+        for b in bindings.iter() {
+            let left = b.expires_at.saturating_duration_since(now).as_secs();
+            msg::push(
+                &mut resp.headers,
+                "Contact",
+                format!("<{}>;expires={left}", b.contact),
+            );
+        }
+        if let Some(key) = &inc.key {
+            self.endpoint.respond(key, resp);
+        }
+        Ok(())
+    }
+
+    fn interval_too_brief(&self, inc: &Incoming) {
+        let Some(key) = &inc.key else { return };
+        let mut r = msg::response_to(
+            &inc.request,
+            423,
+            Some("Interval Too Brief"),
+            Some(&msg::new_tag()),
+        );
+        msg::push(
+            &mut r.headers,
+            "Min-Expires",
+            self.config.min_expires.to_string(),
+        );
+        self.endpoint.respond(key, r);
+    }
+}
