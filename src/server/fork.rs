@@ -72,17 +72,18 @@ impl Fork {
 }
 
 impl Proxy {
-    /// Max-Breadth of the request, and how many branches it allows (RFC 5393 5.3).
+    /// How many branches the request's Max-Breadth allows, and the Max-Breadth each carries
+    /// (RFC 5393 5.3): the branches share it; with 0 left, one target (no fork) or 440.
     fn breadth(&self, inc: &Incoming, targets: usize) -> Result<(usize, u32), u16> {
         let mb = inc
             .request
             .header("Max-Breadth")
             .and_then(|v| v.trim().parse::<u32>().ok())
             .unwrap_or(DEFAULT_MAX_BREADTH);
-        let n = targets.min(mb as usize).min(self.config.max_forks);
-        if n == 0 {
-            return Err(440);
+        if mb == 0 {
+            return if targets == 1 { Ok((1, 0)) } else { Err(440) };
         }
+        let n = targets.min(mb as usize).min(self.config.max_forks);
         Ok((n, mb / n as u32))
     }
 
@@ -102,18 +103,17 @@ impl Proxy {
             answered: false,
             best: None,
         };
-        let branch_id = route::branch(&inc.request, &self.secret);
+        let branch = route::branches(&inc.request, &self.secret);
         for target in targets.iter().take(n) {
             let Ok(peer) = locate::resolve(target).await else {
                 continue;
             };
             let mut req = inc.request.clone();
             self.rewrite_for_forward(&mut req, target, is_invite, peer);
-            if per_branch < DEFAULT_MAX_BREADTH || inc.request.header("Max-Breadth").is_some() {
-                msg::set(&mut req.headers, "Max-Breadth", per_branch.to_string());
-            }
-            let branch = format!("{branch_id}{}", fork.branches.len());
-            let mut handle = self.endpoint.send_request_branch(req, peer, branch);
+            msg::set(&mut req.headers, "Max-Breadth", per_branch.to_string());
+            let mut handle =
+                self.endpoint
+                    .send_request_branch(req, peer, branch(fork.branches.len()));
             let (i, tx) = (fork.branches.len(), tx.clone());
             fork.branches.push(Branch {
                 key: handle.key.clone(),

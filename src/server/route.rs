@@ -115,9 +115,10 @@ pub fn loop_hash(req: &Request, secret: &Secret) -> String {
     ])
 }
 
-/// Our branch for forwarding `req`: unique, with the loop hash after a dot.
-pub fn branch(req: &Request, secret: &Secret) -> String {
-    format!("{}.{}", msg::new_branch(), loop_hash(req, secret))
+/// Our branches for forwarding `req`: unique, with the loop hash after the last dot.
+pub fn branches(req: &Request, secret: &Secret) -> impl Fn(usize) -> String {
+    let (unique, hash) = (msg::new_branch(), loop_hash(req, secret));
+    move |i| format!("{unique}{i}.{hash}")
 }
 
 /// 16.3 step 4: a Via of ours whose loop part equals this request's hash means the request
@@ -185,7 +186,7 @@ mod tests {
     fn loop_is_told_from_spiral() {
         let s = Secret::random();
         let first = req(&format!("BYE sip:b@x SIP/2.0\r\n{HEAD}\r\n"));
-        let b = branch(&first, &s);
+        let b = branches(&first, &s)(0);
         let ours = |sb: &str| sb == "127.0.0.1:5060";
         let back = |uri: &str| {
             req(&format!("BYE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.8;branch=z9hG4bKq\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={b}\r\n{HEAD}\r\n"))

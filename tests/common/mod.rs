@@ -168,3 +168,108 @@ pub const USERS: &[(&str, &str)] = &[
     ("carol", "c-secret"),
     ("dave", "d-secret"),
 ];
+
+/// A hand-driven SIP peer on a loopback UDP socket: sends the exact text a test writes and
+/// reads what comes back, for messages no well-behaved agent would send.
+pub struct Wire {
+    pub sock: tokio::net::UdpSocket,
+    pub addr: SocketAddr,
+    n: u32,
+}
+
+impl Wire {
+    /// A socket on `ip` (any of 127.0.0.0/8 stands for another host).
+    pub async fn on(ip: &str) -> Wire {
+        let sock = tokio::net::UdpSocket::bind((ip, 0)).await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        Wire { sock, addr, n: 0 }
+    }
+
+    pub async fn send(&self, text: &str, to: SocketAddr) {
+        self.sock.send_to(text.as_bytes(), to).await.unwrap();
+    }
+
+    /// The next message, decoded; panics after 20 s.
+    pub async fn recv(&self) -> parley::sip::message::Inbound {
+        let mut buf = vec![0u8; 65_536];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(20), self.sock.recv_from(&mut buf))
+            .await
+            .expect("nothing came back")
+            .unwrap();
+        parley::sip::message::decode(&buf[..n])
+    }
+
+    /// The next final response (provisional ones are skipped); panics on a request.
+    pub async fn final_response(&self) -> parley::sip::message::Response {
+        use parley::sip::message::{code_of, Inbound};
+        loop {
+            match self.recv().await {
+                Inbound::Response(r) if code_of(&r) >= 200 => return r,
+                Inbound::Response(_) => continue,
+                other => panic!("expected a response, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next request that arrives (responses are skipped).
+    pub async fn request(&self) -> parley::sip::message::Request {
+        use parley::sip::message::Inbound;
+        loop {
+            match self.recv().await {
+                Inbound::Request(r) => return r,
+                Inbound::Response(_) => continue,
+                other => panic!("expected a request, got {other:?}"),
+            }
+        }
+    }
+
+    /// A fresh branch for this wire's next request.
+    pub fn branch(&mut self) -> String {
+        self.n += 1;
+        format!("z9hG4bKw{}x{}", self.addr.port(), self.n)
+    }
+
+    /// `METHOD uri` with the usual headers from this wire, `extra` lines, and `body`.
+    pub fn request_text(&mut self, method: &str, uri: &str, extra: &str, body: &str) -> String {
+        let (me, branch) = (self.addr, self.branch());
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:tester@{me}>;tag=w{port}\r\n\
+             Call-ID: wire-{port}-{n}\r\nCSeq: 1 {method}\r\n{extra}\
+             Content-Length: {len}\r\n\r\n{body}",
+            port = me.port(),
+            n = self.n,
+            len = body.len()
+        )
+    }
+
+    /// Registers `contacts` for `user` at an open server and waits for its 200.
+    pub async fn register(&mut self, server: SocketAddr, user: &str, contacts: &[String]) {
+        let list = contacts.join(", ");
+        let text = self.request_text(
+            "REGISTER",
+            &format!("sip:{DOMAIN}"),
+            &format!("To: <sip:{user}@{DOMAIN}>\r\nContact: {list}\r\nExpires: 600\r\n"),
+            "",
+        );
+        self.send(&text, server).await;
+        let r = self.final_response().await;
+        assert_eq!(parley::sip::message::code_of(&r), 200, "{r}");
+    }
+
+    /// Answers a request with `code`, copying what a response copies.
+    pub async fn answer(&self, req: &parley::sip::message::Request, code: u16, to: SocketAddr) {
+        let resp = parley::sip::message::response_to(req, code, None, Some("wiretag"));
+        self.sock
+            .send_to(&parley::sip::message::encode_response(&resp), to)
+            .await
+            .unwrap();
+    }
+}
+
+/// An open (LAN) server: anyone may register.
+pub async fn open_server() -> Server {
+    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+    cfg.open = true;
+    Server::start(cfg).await.unwrap()
+}

@@ -1,0 +1,367 @@
+//! The embedded proxy at the edges of RFC 3261 16 and RFC 5393, each case sent on the wire by
+//! hand and judged by what comes back: no relay for foreign or forged routes, loops detected,
+//! forking bounded, CANCEL without context, Allow on 405, Timer C, digest checks.
+
+mod common;
+
+use common::*;
+use parley::sip::message::{code_of, get_all, get_lines, MessageExt, Method, Request};
+
+fn branch_of(r: &Request) -> String {
+    r.top_via()
+        .and_then(|v| v.branch().map(str::to_string))
+        .unwrap_or_default()
+}
+use std::collections::HashSet;
+
+/// A request with a To tag for a foreign host is refused, never relayed, whatever the auth
+/// settings; so is a new request for a foreign domain, and a Route naming us that we never made.
+#[tokio::test]
+async fn no_relay_for_foreign_targets_or_forged_routes() {
+    let server = server(USERS).await;
+    let victim = Wire::on("127.0.0.77").await;
+    let mut w = Wire::on("127.0.0.1").await;
+    let s = server.local_addr();
+    let foreign = format!("sip:victim@{}", victim.addr);
+    let cases = [
+        ("MESSAGE", foreign.clone(), String::new(), 404),
+        ("INVITE", foreign.clone(), String::new(), 404),
+        (
+            "MESSAGE",
+            foreign.clone(),
+            format!("Route: <sip:{s};lr>\r\n"),
+            403,
+        ),
+        (
+            "INVITE",
+            format!("sip:{s};lr"),
+            format!("Route: <{foreign}>\r\n"),
+            403,
+        ),
+    ];
+    for (method, uri, route, expected) in cases {
+        let text = w.request_text(
+            method,
+            &uri,
+            &format!("To: <{foreign}>;tag=made-up\r\n{route}"),
+            "",
+        );
+        w.send(&text, s).await;
+        let r = w.final_response().await;
+        assert_eq!(code_of(&r), expected, "{method} {uri} {route}: {r}");
+    }
+    let text = w.request_text("MESSAGE", &foreign, &format!("To: <{foreign}>\r\n"), "hi");
+    w.send(&text, s).await;
+    assert_eq!(code_of(&w.final_response().await), 403);
+    // Every answer came back and none was a relay: the victim has nothing to read.
+    let mut buf = [0u8; 16];
+    assert!(victim.sock.try_recv_from(&mut buf).is_err());
+}
+
+/// Two servers whose bindings for bob point at each other: the INVITE spirals once through
+/// each, then comes back unchanged, and the loop is reported as 482 (16.3 step 4).
+#[tokio::test]
+async fn a_loop_between_two_servers_is_482() {
+    let (a, b) = (open_server().await, open_server().await);
+    let mut w = Wire::on("127.0.0.1").await;
+    w.register(
+        a.local_addr(),
+        "bob",
+        &[format!("<sip:bob@{}>", b.local_addr())],
+    )
+    .await;
+    w.register(
+        b.local_addr(),
+        "bob",
+        &[format!("<sip:bob@{}>", a.local_addr())],
+    )
+    .await;
+    let text = w.request_text(
+        "INVITE",
+        "sip:bob@company.com",
+        "To: <sip:bob@company.com>\r\n",
+        "",
+    );
+    w.send(&text, a.local_addr()).await;
+    let r = w.final_response().await;
+    assert_eq!(code_of(&r), 482, "{r}");
+}
+
+/// A user with three contacts, two of them pointing back at the server: only the real phone
+/// is rung, once, even with a small Max-Forwards (once it was reached 63 times).
+#[tokio::test]
+async fn bindings_to_the_server_itself_are_never_targets() {
+    let server = open_server().await;
+    let s = server.local_addr();
+    let phone = Wire::on("127.0.0.1").await;
+    let mut w = Wire::on("127.0.0.1").await;
+    let contacts = [
+        format!("<sip:bob@{}>", phone.addr),
+        format!("<sip:bob@{s}>"),
+        format!("<sip:other@{s}>"),
+    ];
+    w.register(s, "bob", &contacts).await;
+    let text = w.request_text(
+        "INVITE",
+        "sip:bob@company.com",
+        "To: <sip:bob@company.com>\r\nMax-Forwards: 6\r\n",
+        "",
+    );
+    w.send(&text.replace("Max-Forwards: 70\r\n", ""), s).await;
+    let ring = phone.request().await;
+    phone.answer(&ring, 486, s).await;
+    assert_eq!(code_of(&w.final_response().await), 486);
+    // The proxy answers upstream only once every branch is over, so all INVITEs came by now.
+    let mut branches = HashSet::from([branch_of(&ring)]);
+    let mut buf = vec![0u8; 65_536];
+    while let Ok((n, _)) = phone.sock.try_recv_from(&mut buf) {
+        if let parley::sip::message::Inbound::Request(r) = parley::sip::message::decode(&buf[..n]) {
+            if r.method == Method::Invite {
+                branches.insert(branch_of(&r));
+            }
+        }
+    }
+    assert_eq!(branches.len(), 1, "the phone was rung on {branches:?}");
+}
+
+/// Max-Breadth (RFC 5393): three devices but room for two branches; each carries its share;
+/// with none left a fork is refused with 440.
+#[tokio::test]
+async fn forking_is_bounded_by_max_breadth() {
+    let server = open_server().await;
+    let s = server.local_addr();
+    let phones = [
+        Wire::on("127.0.0.1").await,
+        Wire::on("127.0.0.1").await,
+        Wire::on("127.0.0.1").await,
+    ];
+    let mut w = Wire::on("127.0.0.1").await;
+    let contacts: Vec<String> = phones
+        .iter()
+        .map(|p| format!("<sip:bob@{}>", p.addr))
+        .collect();
+    w.register(s, "bob", &contacts).await;
+    let text = w.request_text(
+        "INVITE",
+        "sip:bob@company.com",
+        "To: <sip:bob@company.com>\r\nMax-Breadth: 2\r\n",
+        "",
+    );
+    w.send(&text, s).await;
+    // The newest two contacts are rung, each with Max-Breadth 1.
+    for p in &phones[1..] {
+        let ring = p.request().await;
+        assert_eq!(get_all(&ring.headers, "Max-Breadth"), vec!["1"]);
+        p.answer(&ring, 486, s).await;
+    }
+    assert_eq!(code_of(&w.final_response().await), 486);
+    let mut buf = [0u8; 16];
+    assert!(
+        phones[0].sock.try_recv_from(&mut buf).is_err(),
+        "a third branch"
+    );
+    let text = w.request_text(
+        "INVITE",
+        "sip:bob@company.com",
+        "To: <sip:bob@company.com>\r\nMax-Breadth: 0\r\n",
+        "",
+    );
+    w.send(&text, s).await;
+    assert_eq!(code_of(&w.final_response().await), 440);
+}
+
+/// A request for the server itself that it does not serve gets 405 with Allow.
+#[tokio::test]
+async fn method_not_allowed_names_what_is() {
+    let server = server(USERS).await;
+    let mut w = Wire::on("127.0.0.1").await;
+    let text = w.request_text(
+        "SUBSCRIBE",
+        "sip:company.com",
+        "To: <sip:company.com>\r\n",
+        "",
+    );
+    w.send(&text, server.local_addr()).await;
+    let r = w.final_response().await;
+    assert_eq!(code_of(&r), 405);
+    assert_eq!(get_lines(&r.headers, "Allow"), vec!["REGISTER, OPTIONS"]);
+}
+
+/// Sets up caller -> server -> phone with hand-driven wires and returns the phone's INVITE
+/// once the caller has the 200 (the dialog is record-routed by the server).
+async fn dialog_through(
+    server: std::net::SocketAddr,
+    caller: &mut Wire,
+    phone: &mut Wire,
+) -> (Request, parley::sip::message::Response) {
+    phone
+        .register(server, "bob", &[format!("<sip:bob@{}>", phone.addr)])
+        .await;
+    let contact = format!("Contact: <sip:tester@{}>\r\n", caller.addr);
+    let text = caller.request_text(
+        "INVITE",
+        "sip:bob@company.com",
+        &format!("To: <sip:bob@company.com>\r\n{contact}"),
+        "",
+    );
+    caller.send(&text, server).await;
+    let invite = phone.request().await;
+    let mut ok = parley::sip::message::response_to(&invite, 200, None, Some("ph1"));
+    for rr in get_all(&invite.headers, "Record-Route") {
+        parley::sip::message::push(&mut ok.headers, "Record-Route", rr);
+    }
+    parley::sip::message::push(
+        &mut ok.headers,
+        "Contact",
+        format!("<sip:bob@{}>", phone.addr),
+    );
+    phone
+        .sock
+        .send_to(&parley::sip::message::encode_response(&ok), server)
+        .await
+        .unwrap();
+    let answer = caller.final_response().await;
+    assert_eq!(code_of(&answer), 200, "{answer}");
+    (invite, answer)
+}
+
+/// A strict router before us puts our Record-Route into the Request-URI and the remote target
+/// into the last Route (RFC 3261 16.4): we restore the Request-URI and forward the BYE.
+#[tokio::test]
+async fn strict_routing_previous_hop_is_handled() {
+    let server = open_server().await;
+    let s = server.local_addr();
+    let (mut caller, mut phone) = (Wire::on("127.0.0.1").await, Wire::on("127.0.0.1").await);
+    let (invite, _) = dialog_through(s, &mut caller, &mut phone).await;
+    let rr = get_all(&invite.headers, "Record-Route");
+    let ours = parley::sip::headers::NameAddr::parse(&rr[0]).unwrap().uri;
+    let target = format!("sip:tester@{}", caller.addr);
+    let bye = format!(
+        "BYE {ours} SIP/2.0\r\nVia: SIP/2.0/UDP {p};branch=z9hG4bKstrict1;rport\r\n\
+         Route: <{target}>\r\nMax-Forwards: 70\r\nFrom: {to};tag=ph1\r\nTo: {from}\r\n\
+         Call-ID: {cid}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n",
+        p = phone.addr,
+        to = invite.header("To").unwrap(),
+        from = invite.header("From").unwrap(),
+        cid = invite.call_id(),
+    );
+    phone.send(&bye, s).await;
+    let got = caller.request().await;
+    assert_eq!(got.method, Method::Bye);
+    assert_eq!(got.uri.to_string(), target);
+    assert!(get_all(&got.headers, "Route").is_empty());
+    // The same BYE with a Record-Route token we never issued is refused, not relayed.
+    let forged = bye
+        .replace(&ours, &format!("sip:{s};lr"))
+        .replace("strict1", "strict2");
+    phone.send(&forged, s).await;
+    assert_eq!(code_of(&phone.final_response().await), 403);
+}
+
+/// A CANCEL for which the server has no INVITE is forwarded statelessly to the user's device
+/// (16.10), and the device's answer is relayed back to the sender.
+#[tokio::test]
+async fn cancel_without_context_is_forwarded_statelessly() {
+    let server = open_server().await;
+    let s = server.local_addr();
+    let mut phone = Wire::on("127.0.0.1").await;
+    phone
+        .register(s, "bob", &[format!("<sip:bob@{}>", phone.addr)])
+        .await;
+    let mut w = Wire::on("127.0.0.1").await;
+    let text = w.request_text(
+        "CANCEL",
+        "sip:bob@company.com",
+        "To: <sip:bob@company.com>\r\n",
+        "",
+    );
+    w.send(&text, s).await;
+    let cancel = phone.request().await;
+    assert_eq!(cancel.method, Method::Cancel);
+    assert_eq!(get_all(&cancel.headers, "Via").len(), 2);
+    phone.answer(&cancel, 481, s).await;
+    let r = w.final_response().await;
+    assert_eq!(code_of(&r), 481);
+    assert_eq!(get_all(&r.headers, "Via").len(), 1);
+}
+
+/// Timer C (16.6 step 11): a phone that rings forever is cancelled; when it does not even
+/// answer the CANCEL, the caller still gets a final answer (408) and the branch is dropped.
+#[tokio::test]
+async fn timer_c_ends_a_branch_that_rings_forever() {
+    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+    cfg.open = true;
+    cfg.timer_c = std::time::Duration::from_millis(300);
+    cfg.timers.t1 = std::time::Duration::from_millis(10);
+    let server = parley::server::Server::start(cfg).await.unwrap();
+    let s = server.local_addr();
+    let mut phone = Wire::on("127.0.0.1").await;
+    phone
+        .register(s, "bob", &[format!("<sip:bob@{}>", phone.addr)])
+        .await;
+    let mut w = Wire::on("127.0.0.1").await;
+    let text = w.request_text(
+        "INVITE",
+        "sip:bob@company.com",
+        "To: <sip:bob@company.com>\r\n",
+        "",
+    );
+    w.send(&text, s).await;
+    let invite = phone.request().await;
+    phone.answer(&invite, 180, s).await;
+    loop {
+        let r = phone.request().await;
+        if r.method == Method::Cancel {
+            break;
+        }
+    }
+    // The phone says nothing more.
+    let r = w.final_response().await;
+    assert_eq!(code_of(&r), 408, "{r}");
+}
+
+/// The server offers SHA-256 before MD5 (RFC 8760), and refuses credentials whose digest uri
+/// is not the Request-URI (a replay against another resource) with 400.
+#[tokio::test]
+async fn digest_offers_sha256_and_checks_the_uri() {
+    use parley::sip::digest::Challenge;
+    let server = server(USERS).await;
+    let s = server.local_addr();
+    let mut w = Wire::on("127.0.0.1").await;
+    let reg = |w: &mut Wire, auth: &str| {
+        w.request_text(
+            "REGISTER",
+            "sip:company.com",
+            &format!(
+                "To: <sip:alice@company.com>\r\nContact: <sip:alice@{}>\r\n{auth}",
+                w.addr
+            ),
+            "",
+        )
+        .replace("sip:tester@", "sip:alice@")
+    };
+    let text = reg(&mut w, "");
+    w.send(&text, s).await;
+    let r = w.final_response().await;
+    assert_eq!(code_of(&r), 401);
+    let offers = get_lines(&r.headers, "WWW-Authenticate");
+    assert_eq!(offers.len(), 2, "{offers:?}");
+    assert!(offers[0].contains("algorithm=SHA-256") && offers[1].contains("algorithm=MD5"));
+    let ch = Challenge::parse(&offers[0]).unwrap();
+    let answer = ch.answer(
+        "REGISTER",
+        "sip:elsewhere.org",
+        "alice",
+        "a-secret",
+        "c1",
+        1,
+    );
+    let text = reg(&mut w, &format!("Authorization: {answer}\r\n"));
+    w.send(&text, s).await;
+    let r = w.final_response().await;
+    assert_eq!(code_of(&r), 400, "{r}");
+    let answer = ch.answer("REGISTER", "sip:company.com", "alice", "a-secret", "c1", 2);
+    let text = reg(&mut w, &format!("Authorization: {answer}\r\n"));
+    w.send(&text, s).await;
+    assert_eq!(code_of(&w.final_response().await), 200);
+}
