@@ -329,3 +329,52 @@ async fn bye_is_retried_with_digest_when_challenged() {
     p.respond(&bye2, 200, from, &[]).await;
     assert_eq!(alice.ended().await.0, 200);
 }
+
+/// A provider that gives a separate authentication user and whose registrar sits behind a
+/// proxy: one 401 carries challenges from two realms, and the REGISTER is sent again with
+/// credentials for both, in the authentication user's name.
+#[tokio::test]
+async fn two_realms_are_both_answered_with_the_auth_user() {
+    let registrar = Peer::new().await;
+    let mut alice = Agent::start_with("alice", "pw", Some(registrar.addr()), |a| {
+        a.auth_user = Some("alice-8812".into())
+    })
+    .await;
+    let (reg, from) = registrar.recv_request().await;
+    let realm = |r: &str| Challenge {
+        realm: r.into(),
+        nonce: format!("nonce-{r}"),
+        opaque: None,
+        algorithm: Algorithm::Md5,
+        qop_auth: true,
+        stale: false,
+    };
+    let challenges = [realm("proxy.example"), realm("registrar.example")];
+    let extra: Vec<_> = challenges
+        .iter()
+        .map(|c| ("WWW-Authenticate", c.to_header()))
+        .collect();
+    registrar.respond(&reg, 401, from, &extra).await;
+    let (again, from) = registrar.recv_request().await;
+    let creds: Vec<Credentials> = msg::get_lines(&again.headers, "Authorization")
+        .iter()
+        .filter_map(|v| Credentials::parse(v))
+        .collect();
+    let mut realms: Vec<_> = creds.iter().map(|c| c.realm.as_str()).collect();
+    realms.sort();
+    assert_eq!(realms, ["proxy.example", "registrar.example"]);
+    for c in &creds {
+        assert_eq!(c.username, "alice-8812");
+        assert!(c.verify("REGISTER", "pw"), "{c:?}");
+        assert_eq!(c.uri, again.uri.to_string());
+    }
+    registrar
+        .respond(
+            &again,
+            200,
+            from,
+            &[("Contact", again.header("Contact").unwrap())],
+        )
+        .await;
+    alice.registered().await;
+}

@@ -18,6 +18,9 @@ pub struct AccountArgs {
     pub account: String,
     #[arg(long, default_value = "")]
     pub password: String,
+    /// The authentication user name, when your provider gives one apart from the address.
+    #[arg(long)]
+    pub auth_user: Option<String>,
     /// Registrar / outbound proxy HOST:PORT; without it the account's domain is looked up.
     #[arg(long)]
     pub server: Option<String>,
@@ -120,6 +123,7 @@ async fn start_engine(
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let mut acc = AccountConfig::new(&args.account, &args.password);
     acc.server = args.server.clone();
+    acc.auth_user = args.auth_user.clone();
     acc.transport = args.transport;
     acc.expires = args.expires;
     h.send(Command::AddAccount(acc)).await;

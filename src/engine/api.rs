@@ -14,6 +14,8 @@ pub struct AccountConfig {
     /// `sip:alice@example.com`
     pub aor: String,
     pub password: String,
+    /// The digest user name when the provider gives one apart from the address's user.
+    pub auth_user: Option<String>,
     pub display_name: Option<String>,
     /// Outbound proxy / registrar `host[:port]`; `None` locates the domain's server.
     pub server: Option<String>,
@@ -29,6 +31,7 @@ impl AccountConfig {
         AccountConfig {
             aor: aor.to_string(),
             password: password.to_string(),
+            auth_user: None,
             display_name: None,
             server: None,
             transport: Proto::Udp,

@@ -56,6 +56,7 @@ impl Core {
         for a in saved {
             let mut cfg = AccountConfig::new(&a.aor, &a.password);
             cfg.server = a.server;
+            cfg.auth_user = a.auth_user;
             cfg.transport = Proto::parse(&a.transport).unwrap_or(Proto::Udp);
             self.add_account(cfg).await;
         }

@@ -19,9 +19,9 @@ pub(crate) struct Account {
     expires: u32,
     state: RegState,
     timer: Option<Instant>,
-    /// Digest challenge answered on the last try, to spot a wrong password.
-    auth: Option<Challenge>,
-    nc: u32,
+    /// Digest challenges answered, by header and realm, with the last nonce-count used: to
+    /// answer them again and to spot a wrong password.
+    auth: std::collections::BTreeMap<(&'static str, String), (Challenge, u32)>,
     failures: u32,
     /// The REGISTER in flight and where it went, to resend with credentials.
     pending: Option<(Request, Peer)>,
@@ -66,44 +66,51 @@ impl Account {
         addr.to_string()
     }
 
-    /// Answers a 401/407 for `req`; returns false when retrying is pointless (same challenge
-    /// failed already: the password is wrong).
+    /// Answers a 401/407 for `req`: every realm that challenged gets credentials (two proxies
+    /// may ask at once, or one after the other), the strongest algorithm of each realm.
+    /// Returns false when retrying is pointless: a realm we answered asks again with a fresh
+    /// nonce and no `stale`, so the password is wrong.
     pub fn authorize(&mut self, req: &mut Request, resp: &Response) -> bool {
-        let code = msg::code_of(resp);
-        let (ask, answer) = if code == 407 {
+        let (ask, answer) = if msg::code_of(resp) == 407 {
             ("Proxy-Authenticate", "Proxy-Authorization")
         } else {
             ("WWW-Authenticate", "Authorization")
         };
-        let Some(ch) = Challenge::best(&msg::get_lines(&resp.headers, ask)) else {
+        let offered = Challenge::best_per_realm(&msg::get_lines(&resp.headers, ask));
+        if offered.is_empty() {
             return false;
-        };
-        if let Some(prev) = &self.auth {
-            if prev.realm == ch.realm
-                && !ch.stale
-                && prev.nonce != ch.nonce
-                && req.header(answer).is_some()
-            {
-                return false;
+        }
+        let answered_before = req.header(answer).is_some();
+        for ch in offered {
+            let key = (answer, ch.realm.clone());
+            match self.auth.get(&key) {
+                Some((prev, _)) if prev.nonce != ch.nonce && !ch.stale && answered_before => {
+                    return false
+                }
+                Some((prev, nc)) if prev.nonce == ch.nonce => {
+                    let nc = *nc;
+                    self.auth.insert(key, (ch, nc));
+                }
+                _ => {
+                    self.auth.insert(key, (ch, 0));
+                }
             }
         }
-        self.nc = if self.auth.as_ref().is_some_and(|p| p.nonce == ch.nonce) {
-            self.nc + 1
-        } else {
-            1
-        };
-        let user = self.user();
-        let value = ch.answer(
-            &req.method.to_string(),
-            &req.uri.to_string(),
-            &user,
-            &self.cfg.password,
-            &msg::random_token(12),
-            self.nc,
-        );
         msg::remove(&mut req.headers, answer);
-        msg::push(&mut req.headers, answer, value);
-        self.auth = Some(ch);
+        let (method, uri) = (req.method.to_string(), req.uri.to_string());
+        let user = self.cfg.auth_user.clone().unwrap_or_else(|| self.user());
+        for ((header, _), (ch, nc)) in self.auth.iter_mut().filter(|((h, _), _)| *h == answer) {
+            *nc += 1;
+            let value = ch.answer(
+                &method,
+                &uri,
+                &user,
+                &self.cfg.password,
+                &msg::random_token(12),
+                *nc,
+            );
+            msg::push(&mut req.headers, header, value);
+        }
         true
     }
 }
@@ -141,19 +148,22 @@ impl Core {
             expires,
             state: RegState::Idle,
             timer: None,
-            auth: None,
-            nc: 0,
+            auth: Default::default(),
             failures: 0,
             pending: None,
             cfg,
         };
         if let Some(db) = &self.db {
             let c = &account.cfg;
-            let (aor, password, server) = (c.aor.clone(), c.password.clone(), c.server.clone());
-            let t = c.transport.as_str().to_ascii_lowercase();
+            let saved = crate::store::SavedAccount {
+                aor: c.aor.clone(),
+                password: c.password.clone(),
+                server: c.server.clone(),
+                transport: c.transport.as_str().to_ascii_lowercase(),
+                auth_user: c.auth_user.clone(),
+            };
             db.post("save the account", move |s| {
-                s.save_account(&aor, &password, server.as_deref(), &t)
-                    .map(|_| ())
+                s.save_account(&saved).map(|_| ())
             });
         }
         let aor = account.uri.aor();
@@ -190,7 +200,7 @@ impl Core {
         let contact = self.contact(&acc.user(), peer);
         let acc = self.accounts.get_mut(&id).unwrap();
         acc.cseq += 1;
-        acc.auth = None;
+        acc.auth.clear();
         acc.state = if remove {
             RegState::Unregistering
         } else {

@@ -226,10 +226,12 @@ impl App {
                 Some(welcome::Action::SignIn {
                     aor,
                     password,
+                    auth_user,
                     server,
                     tcp,
                 }) => {
                     let mut cfg = AccountConfig::new(&aor, &password);
+                    cfg.auth_user = auth_user;
                     cfg.server = server;
                     cfg.transport = if tcp { Proto::Tcp } else { Proto::Udp };
                     self.signing_in = Some(0);

@@ -8,6 +8,8 @@ use iced::{Element, Length};
 pub struct State {
     pub address: String,
     pub password: String,
+    /// The provider's authentication user name, when it differs from the address's user.
+    pub auth_user: String,
     pub server: String,
     pub transport: Transport,
     /// Your name on the hosted server.
@@ -37,6 +39,7 @@ impl std::fmt::Display for Transport {
 pub enum Message {
     Address(String),
     Password(String),
+    AuthUser(String),
     Server(String),
     Transport(Transport),
     HostUser(String),
@@ -48,6 +51,7 @@ pub enum Action {
     SignIn {
         aor: String,
         password: String,
+        auth_user: Option<String>,
         server: Option<String>,
         tcp: bool,
     },
@@ -77,6 +81,7 @@ impl State {
         match message {
             Message::Address(s) => self.address = s,
             Message::Password(s) => self.password = s,
+            Message::AuthUser(s) => self.auth_user = s,
             Message::Server(s) => self.server = s,
             Message::Transport(t) => self.transport = t,
             Message::HostUser(s) => self.host_user = s,
@@ -88,6 +93,8 @@ impl State {
                     return Some(Action::SignIn {
                         aor,
                         password: self.password.clone(),
+                        auth_user: Some(self.auth_user.trim().to_string())
+                            .filter(|s| !s.is_empty()),
                         server,
                         tcp: self.transport == Transport::Tcp,
                     });
@@ -125,6 +132,12 @@ impl State {
                 .secure(true)
                 .on_input(Message::Password)
                 .on_submit(Message::SignIn),
+            text_input(
+                "Authentication user (optional, if your provider gives one)",
+                &self.auth_user
+            )
+            .on_input(Message::AuthUser)
+            .on_submit(Message::SignIn),
             row![
                 text_input(
                     "Server or outbound proxy (optional), e.g. sip.example.com:5060",

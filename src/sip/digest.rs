@@ -107,14 +107,21 @@ impl Challenge {
         })
     }
 
-    /// Picks the strongest challenge we support from several (RFC 8760 section 2.4).
-    pub fn best<'a>(values: impl IntoIterator<Item = &'a String>) -> Option<Challenge> {
-        let mut all: Vec<Challenge> = values
-            .into_iter()
-            .filter_map(|v| Challenge::parse(v).ok())
-            .collect();
-        all.sort_by_key(|c| c.algorithm != Algorithm::Sha256);
-        all.into_iter().next()
+    /// The strongest challenge of each realm, in the order the realms first appear.
+    pub fn best_per_realm<'a>(values: impl IntoIterator<Item = &'a String>) -> Vec<Challenge> {
+        let mut out: Vec<Challenge> = Vec::new();
+        for ch in values.into_iter().filter_map(|v| Challenge::parse(v).ok()) {
+            match out.iter_mut().find(|c| c.realm == ch.realm) {
+                Some(c)
+                    if c.algorithm != Algorithm::Sha256 && ch.algorithm == Algorithm::Sha256 =>
+                {
+                    *c = ch
+                }
+                Some(_) => {}
+                None => out.push(ch),
+            }
+        }
+        out
     }
 
     pub fn to_header(&self) -> String {
@@ -290,8 +297,12 @@ mod tests {
             algorithm: Algorithm::Sha256,
             ..md5.clone()
         };
-        let values = vec![md5.to_header(), sha.to_header()];
-        assert_eq!(Challenge::best(&values).unwrap(), sha);
+        let other = Challenge {
+            realm: "r2".into(),
+            ..md5.clone()
+        };
+        let values = vec![md5.to_header(), other.to_header(), sha.to_header()];
+        assert_eq!(Challenge::best_per_realm(&values), vec![sha, other]);
         assert!(Challenge::parse("Basic realm=\"x\"").is_err());
     }
 }

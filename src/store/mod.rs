@@ -130,6 +130,8 @@ pub struct SavedAccount {
     pub password: String,
     pub server: Option<String>,
     pub transport: String,
+    /// The digest user name, when the provider gives one apart from the address.
+    pub auth_user: Option<String>,
 }
 
 pub struct Store {
@@ -235,18 +237,15 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    pub fn save_account(
-        &self,
-        aor: &str,
-        password: &str,
-        server: Option<&str>,
-        transport: &str,
-    ) -> Result<i64, StoreError> {
+    pub fn save_account(&self, a: &SavedAccount) -> Result<i64, StoreError> {
         let c = self.conn.lock().unwrap();
+        let aor = &a.aor;
         c.execute(
-            "INSERT INTO accounts(aor, password, server, transport) VALUES(?1, ?2, ?3, ?4)
-             ON CONFLICT(aor) DO UPDATE SET password = ?2, server = ?3, transport = ?4",
-            params![aor, password, server, transport],
+            "INSERT INTO accounts(aor, password, server, transport, auth_user)
+             VALUES(?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(aor) DO UPDATE SET password = ?2, server = ?3, transport = ?4,
+             auth_user = ?5",
+            params![aor, a.password, a.server, a.transport, a.auth_user],
         )?;
         Ok(
             c.query_row("SELECT id FROM accounts WHERE aor = ?1", [aor], |r| {
@@ -323,7 +322,8 @@ impl Store {
     pub fn accounts(&self) -> Result<Vec<SavedAccount>, StoreError> {
         let c = self.conn.lock().unwrap();
         let mut st = c.prepare(
-            "SELECT aor, password, server, transport FROM accounts WHERE enabled = 1 ORDER BY id",
+            "SELECT aor, password, server, transport, auth_user FROM accounts
+             WHERE enabled = 1 ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
             Ok(SavedAccount {
@@ -331,6 +331,7 @@ impl Store {
                 password: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
                 server: r.get(2)?,
                 transport: r.get(3)?,
+                auth_user: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -476,10 +477,19 @@ mod tests {
                 0o600
             );
         }
-        assert_eq!(
-            s.save_account("sip:a@x", "pw", None, "udp").unwrap(),
-            s.save_account("sip:a@x", "pw2", None, "tcp").unwrap()
-        );
+        let a = SavedAccount {
+            aor: "sip:a@x".into(),
+            password: "pw".into(),
+            server: None,
+            transport: "udp".into(),
+            auth_user: None,
+        };
+        let b = SavedAccount {
+            password: "pw2".into(),
+            transport: "tcp".into(),
+            ..a.clone()
+        };
+        assert_eq!(s.save_account(&a).unwrap(), s.save_account(&b).unwrap());
         assert_eq!(
             s.account_password("sip:a@x").unwrap().as_deref(),
             Some("pw2")
@@ -488,10 +498,16 @@ mod tests {
     #[test]
     fn accounts_are_listed_for_restore() {
         let s = Store::open_in_memory().unwrap();
-        s.save_account("sip:a@x", "pw", Some("10.0.0.1:5060"), "tcp")
-            .unwrap();
+        let a = SavedAccount {
+            aor: "sip:a@x".into(),
+            password: "pw".into(),
+            server: Some("10.0.0.1:5060".into()),
+            transport: "tcp".into(),
+            auth_user: Some("a-1234".into()),
+        };
+        s.save_account(&a).unwrap();
         let all = s.accounts().unwrap();
-        assert_eq!(all.len(), 1);
+        assert_eq!(all, vec![a]);
         assert_eq!(all[0].server.as_deref(), Some("10.0.0.1:5060"));
         assert_eq!(all[0].transport, "tcp");
         s.delete_account("sip:a@x").unwrap();
