@@ -67,15 +67,16 @@ impl EngineHandle {
         let _ = self.tx.send(cmd).await;
     }
 
-    /// For callers outside async code (GUI callbacks). A full queue hands the command back,
-    /// so the caller can wait with `send` instead of losing it; a stopped engine drops it.
-    pub fn try_send(&self, cmd: Command) -> Result<(), Command> {
+    /// For callers outside async code (GUI callbacks). A full queue hands the command back
+    /// (`Some`), so the caller can wait with `send` instead of losing it; a stopped engine
+    /// drops it.
+    pub fn try_send(&self, cmd: Command) -> Option<Command> {
         match self.tx.try_send(cmd) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(cmd)) => Err(cmd),
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(cmd)) => Some(cmd),
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 tracing::warn!("engine stopped; command dropped");
-                Ok(())
+                None
             }
         }
     }

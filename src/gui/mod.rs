@@ -159,7 +159,7 @@ impl App {
         let in_order = outbox.is_empty() && !self.flushing.get();
         match &self.engine {
             Some(e) if in_order => {
-                if let Err(cmd) = e.try_send(cmd) {
+                if let Some(cmd) = e.try_send(cmd) {
                     tracing::info!("engine queue full; the command waits its turn");
                     outbox.push(cmd);
                 }
