@@ -287,7 +287,7 @@ impl Core {
         let Some(c) = self.calls.get_mut(&id) else {
             // A late 2xx for a call we already ended: ACK and BYE it (RFC 3261 15).
             if (200..300).contains(&code) {
-                tracing::info!("late 2xx for a finished call");
+                self.refuse_2xx(&resp, None).await;
             }
             return;
         };
@@ -314,9 +314,15 @@ impl Core {
                 self.call_event(id, Some(code), Some(phrase)).await;
             }
             200..=299 => {
-                if c.dialog.is_some() {
-                    // A retransmitted 2xx: our ACK was lost, send it again.
-                    self.send_ack(id, None).await;
+                if let Some(d) = &c.dialog {
+                    if resp.to_tag().as_deref() == Some(d.remote_tag.as_str()) {
+                        // A retransmitted 2xx: our ACK was lost, send it again.
+                        self.send_ack(id, None).await;
+                    } else {
+                        // Another fork answered too: one call is kept, this one is ended.
+                        let fallback = c.invite_peer;
+                        self.refuse_2xx(&resp, fallback).await;
+                    }
                     return;
                 }
                 let dialog = Dialog::uac(&c.invite, &resp);
@@ -398,7 +404,11 @@ impl Core {
         };
         c.give_up_at = None;
         c.gave_up = true;
-        self.hangup(id).await;
+        match c.direction {
+            // RFC 3261 21.4.18: the callee is not available right now.
+            Direction::Incoming => self.decline_with(id, 480).await,
+            Direction::Outgoing => self.hangup(id).await,
+        }
     }
 
     /// Where a call's in-dialog requests go (RFC 3261 12.2.1.1): the dialog's next hop, from
@@ -521,6 +531,8 @@ impl Core {
         call.dialog = Some(dialog);
         call.local_tag = local_tag;
         call.db_id = db_id;
+        // Unanswered calls end by themselves, as a missed call, instead of ringing forever.
+        call.give_up_at = Some(Instant::now() + self.config.ring_timeout);
         self.calls.insert(id, call);
         self.emit(Event::IncomingCall {
             call: id,
@@ -573,6 +585,7 @@ impl Core {
         msg::push(&mut ok.headers, "Content-Type", "application/sdp");
         ok.body = sdp.into_bytes();
         c.state = CallState::Connecting;
+        c.give_up_at = None;
         let key = c.invite_key.clone();
         if let Some(src) = src {
             let contact = self.contact(&user, src);
@@ -616,6 +629,8 @@ impl Core {
                     self.endpoint.cancel(k);
                 }
             }
+            // RFC 3261 15: the callee may not send BYE before the ACK (or its timeout).
+            (Direction::Incoming, CallState::Connecting) => c.hangup_wanted = true,
             (_, CallState::Connected | CallState::Connecting) => self.send_bye(id).await,
             _ => {}
         }
@@ -694,9 +709,12 @@ impl Core {
         if c.state == CallState::Connecting {
             c.state = CallState::Connected;
             c.answered = Some(Instant::now());
-            let row = c.db_id;
+            let (row, hangup) = (c.db_id, c.hangup_wanted);
             self.record_answer(row).await;
             self.call_event(id, None, None).await;
+            if hangup {
+                self.send_bye(id).await;
+            }
         }
     }
 
@@ -706,6 +724,15 @@ impl Core {
         };
         let r = msg::response_to(&inc.request, 200, None, None);
         self.respond(&inc, r);
+        let c = &self.calls[&id];
+        if c.state == CallState::Incoming {
+            // A BYE on the early dialog (RFC 3261 15): the caller gave up, the INVITE ends.
+            let r = msg::response_to(&c.invite, 487, None, Some(&c.local_tag));
+            if let Some(k) = &c.invite_key {
+                self.endpoint.respond(k, r);
+            }
+            return self.end_call(id, 487, "Request Terminated").await;
+        }
         // The call ended normally from the other side.
         self.end_call(id, 200, "Remote hung up").await;
     }
@@ -722,7 +749,9 @@ impl Core {
         let Some(id) = target else {
             return self.respond(&inc, self.reply_for(&inc.request, 481));
         };
-        self.respond(&inc, msg::response_to(&inc.request, 200, None, None));
+        // The 200 carries the tag of the dialog the INVITE's responses use (RFC 3261 9.2).
+        let tag = self.calls[&id].local_tag.clone();
+        self.respond(&inc, msg::response_to(&inc.request, 200, None, Some(&tag)));
         // RFC 3326: a CANCEL because another of our devices answered is not a missed call.
         let elsewhere = inc.request.header("Reason").is_some_and(|r| {
             r.replace(' ', "")

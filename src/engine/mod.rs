@@ -9,6 +9,7 @@ mod data;
 mod midcall;
 pub mod reason;
 mod register;
+mod stray;
 
 pub use api::*;
 
@@ -129,6 +130,8 @@ enum Ctx {
     /// A re-INVITE for hold or resume; `bool` is the hold state it asks for.
     ReInvite(CallId, bool),
     Info(CallId),
+    /// A BYE ending a dialog we never kept; its answer changes nothing.
+    Orphan,
 }
 
 enum Internal {
@@ -303,6 +306,7 @@ impl Core {
             Ctx::Bye(id) => self.bye_response(id, resp).await,
             Ctx::ReInvite(id, on) => self.reinvite_response(id, on, resp).await,
             Ctx::Info(id) => self.info_response(id, resp).await,
+            Ctx::Orphan => tracing::debug!(code = msg::code_of(&resp), "extra dialog ended"),
         }
     }
 

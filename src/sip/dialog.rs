@@ -37,6 +37,23 @@ impl Dialog {
         }
     }
 
+    /// The caller's side of a dialog known only from its 2xx (a late answer for a call we no
+    /// longer hold): the response repeats our From, Call-ID and CSeq.
+    pub fn from_2xx(resp: &Response) -> Option<Dialog> {
+        let mut route_set = msg::get_all(&resp.headers, "Record-Route");
+        route_set.reverse();
+        Some(Dialog {
+            call_id: resp.call_id(),
+            local: resp.header("From")?,
+            remote: resp.header("To")?,
+            local_tag: resp.tag_from()?,
+            remote_tag: resp.to_tag()?,
+            local_cseq: resp.cseq().0,
+            remote_target: resp.contact()?.uri,
+            route_set,
+        })
+    }
+
     /// The callee's side, from the INVITE (12.1.1): routes in order.
     pub fn uas(invite: &Request, local_tag: &str) -> Dialog {
         let to = invite.header("To").unwrap_or_default();

@@ -45,10 +45,22 @@ impl Agent {
         server: Option<SocketAddr>,
         tweak: impl FnOnce(&mut AccountConfig),
     ) -> Agent {
+        Self::start_engine(user, password, server, |_| {}, tweak).await
+    }
+
+    /// As `start_with`, with the engine's settings changed by `engine` first.
+    pub async fn start_engine(
+        user: &str,
+        password: &str,
+        server: Option<SocketAddr>,
+        engine: impl FnOnce(&mut EngineConfig),
+        tweak: impl FnOnce(&mut AccountConfig),
+    ) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("parley.db")).unwrap());
         let mut cfg = EngineConfig::new("127.0.0.1:0".parse().unwrap());
         cfg.store = Some(store.clone());
+        engine(&mut cfg);
         let (handle, events) = Engine::start(cfg).await.unwrap();
         let mut acc = AccountConfig::new(&format!("sip:{user}@{DOMAIN}"), password);
         acc.server = server.map(|s| s.to_string());
