@@ -269,3 +269,172 @@ async fn an_unanswered_call_gets_480_and_is_a_missed_call() {
     assert_eq!(calls[0].status, Some(480));
     assert!(calls[0].answered_at.is_none() && calls[0].ended_at.is_some());
 }
+
+/// The wire calls Bob, Bob answers, the wire ACKs: returns Bob, the INVITE text, Bob's address
+/// and Bob's tag.
+async fn connected(wire: &mut Wire, password: &str) -> (Agent, String, SocketAddr, String) {
+    let mut bob = Agent::start("bob", password, None).await;
+    let (text, to) = wire_calls(wire, &bob).await;
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    let ok = loop {
+        let r = response(wire).await;
+        if code_of(&r) == 200 {
+            break r;
+        }
+    };
+    let tag = ok.to_tag().unwrap();
+    wire.send(&in_dialog(&text, "ACK", &tag, 1), to).await;
+    bob.reached(CallState::Connected).await;
+    (bob, text, to, tag)
+}
+
+/// The next request of `method`, skipping others and retransmissions of earlier ones.
+async fn next_of(wire: &Wire, method: Method, after_cseq: u32) -> Request {
+    loop {
+        let r = wire.request().await;
+        if r.method == method && r.cseq().0 > after_cseq {
+            return r;
+        }
+    }
+}
+
+fn call_id(bob: &Agent) -> u32 {
+    bob.seen
+        .iter()
+        .find_map(|e| match e {
+            parley::engine::Event::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn glare_gets_491_and_our_reinvite_is_retried() {
+    let mut wire = Wire::on("127.0.0.8").await;
+    let (mut bob, text, to, tag) = connected(&mut wire, "").await;
+    let call = call_id(&bob);
+    bob.send(Command::Hold { call, on: true }).await;
+    let ours = next_of(&wire, Method::Invite, 0).await;
+    // The wire's own re-INVITE crosses Bob's: 491.
+    wire.send(&in_dialog(&text, "INVITE", &tag, 2), to).await;
+    let r = wire.final_response().await;
+    assert_eq!((code_of(&r), r.cseq().1.as_str()), (491, "INVITE"));
+    // Bob's gets 491 too; after the random wait Bob tries again, with a new CSeq.
+    answer_as(&wire, &ours, 491, &wire_tag(&wire), to).await;
+    let again = next_of(&wire, Method::Invite, ours.cseq().0).await;
+    assert!(String::from_utf8_lossy(&again.body).contains("a=sendonly"));
+    answer_as(&wire, &again, 200, &wire_tag(&wire), to).await;
+    let ev = bob
+        .wait(|e| matches!(e, parley::engine::Event::Hold { .. }))
+        .await;
+    assert!(matches!(
+        ev,
+        parley::engine::Event::Hold { local: true, .. }
+    ));
+}
+
+#[tokio::test]
+async fn no_second_reinvite_while_one_is_pending() {
+    let mut wire = Wire::on("127.0.0.9").await;
+    let (bob, _text, to, _tag) = connected(&mut wire, "").await;
+    let call = call_id(&bob);
+    bob.send(Command::Hold { call, on: true }).await;
+    let first = next_of(&wire, Method::Invite, 0).await;
+    bob.send(Command::Hold { call, on: false }).await;
+    // Until the first is answered, only its retransmissions arrive.
+    for _ in 0..2 {
+        let r = wire.request().await;
+        assert_eq!((r.method, r.cseq().0), (Method::Invite, first.cseq().0));
+    }
+    answer_as(&wire, &first, 200, &wire_tag(&wire), to).await;
+    let second = next_of(&wire, Method::Invite, first.cseq().0).await;
+    assert!(String::from_utf8_lossy(&second.body).contains("a=sendrecv"));
+}
+
+#[tokio::test]
+async fn a_reinvite_before_the_ack_or_on_an_early_dialog_gets_500_retry_after() {
+    let mut wire = Wire::on("127.0.0.10").await;
+    let mut bob = Agent::start("bob", "", None).await;
+    let (text, to) = wire_calls(&mut wire, &bob).await;
+    let call = bob.incoming().await;
+    let tag = response(&wire).await.to_tag().unwrap();
+    wire.send(&in_dialog(&text, "INVITE", &tag, 2), to).await;
+    let early = loop {
+        let r = wire.final_response().await;
+        if r.cseq().0 == 2 {
+            break r;
+        }
+    };
+    assert_eq!(code_of(&early), 500);
+    assert!(early.header("Retry-After").is_some());
+    bob.send(Command::Answer(call)).await;
+    let text3 = text.replace("branch=z9hG4bK", "branch=z9hG4bK3");
+    wire.send(&in_dialog(&text3, "INVITE", &tag, 3), to).await;
+    let unacked = loop {
+        let r = wire.final_response().await;
+        if r.cseq().0 == 3 {
+            break r;
+        }
+    };
+    assert_eq!(code_of(&unacked), 500);
+    assert!(unacked.header("Retry-After").is_some());
+}
+
+const CHALLENGE: &str = "Digest realm=\"wire\", nonce=\"n0nce\", algorithm=MD5, qop=\"auth\"";
+
+/// Sends `code` with a digest challenge in answer to `req`.
+async fn challenge(wire: &Wire, req: &Request, code: u16, to: SocketAddr) {
+    let mut r = msg::response_to(req, code, None, Some(&wire_tag(wire)));
+    let name = match code {
+        407 => "Proxy-Authenticate",
+        _ => "WWW-Authenticate",
+    };
+    msg::push(&mut r.headers, name, CHALLENGE);
+    wire.send(&String::from_utf8(msg::encode_response(&r)).unwrap(), to)
+        .await;
+}
+
+#[tokio::test]
+async fn challenged_reinvite_and_info_are_sent_again_with_credentials() {
+    let mut wire = Wire::on("127.0.0.11").await;
+    let (bob, _text, to, _tag) = connected(&mut wire, "b-secret").await;
+    let call = call_id(&bob);
+    bob.send(Command::Hold { call, on: true }).await;
+    let first = next_of(&wire, Method::Invite, 0).await;
+    challenge(&wire, &first, 401, to).await;
+    let second = next_of(&wire, Method::Invite, first.cseq().0).await;
+    let auth = second.header("Authorization").expect("no credentials");
+    assert!(auth.contains("realm=\"wire\"") && auth.contains("username=\"bob\""));
+    assert_eq!(second.body, first.body);
+    answer_as(&wire, &second, 200, &wire_tag(&wire), to).await;
+    bob.send(Command::Dtmf { call, digit: '5' }).await;
+    let info = next_of(&wire, Method::Info, 0).await;
+    challenge(&wire, &info, 407, to).await;
+    let info2 = next_of(&wire, Method::Info, info.cseq().0).await;
+    assert!(info2.header("Proxy-Authorization").is_some());
+    assert_eq!(info2.body, info.body);
+}
+
+#[tokio::test]
+async fn a_481_to_a_reinvite_ends_the_call() {
+    let mut wire = Wire::on("127.0.0.12").await;
+    let (mut bob, _text, to, _tag) = connected(&mut wire, "").await;
+    let call = call_id(&bob);
+    bob.send(Command::Hold { call, on: true }).await;
+    let reinv = next_of(&wire, Method::Invite, 0).await;
+    answer_as(&wire, &reinv, 481, &wire_tag(&wire), to).await;
+    assert_eq!(bob.ended().await.0, 481);
+}
+
+#[tokio::test]
+async fn a_408_to_an_info_ends_the_call_with_a_bye() {
+    let mut wire = Wire::on("127.0.0.13").await;
+    let (mut bob, _text, to, _tag) = connected(&mut wire, "").await;
+    let call = call_id(&bob);
+    bob.send(Command::Dtmf { call, digit: '1' }).await;
+    let info = next_of(&wire, Method::Info, 0).await;
+    answer_as(&wire, &info, 408, &wire_tag(&wire), to).await;
+    assert_eq!(bob.ended().await.0, 408);
+    assert_eq!(next_of(&wire, Method::Bye, 0).await.method, Method::Bye);
+}

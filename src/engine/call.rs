@@ -40,6 +40,15 @@ pub(crate) struct Call {
     /// An outgoing call still unanswered then is cancelled as "no answer".
     pub(super) give_up_at: Option<Instant>,
     pub(super) gave_up: bool,
+    /// The hold state the user asked for; re-INVITEs bring `local_hold` to it one at a time.
+    pub(super) want_hold: bool,
+    pub(super) reinvite: Option<super::reinvite::Pending>,
+    /// After a 491: when our re-INVITE may go again (RFC 3261 14.1).
+    pub(super) reinvite_retry_at: Option<Instant>,
+    /// We answered the other side's re-INVITE and wait for its ACK.
+    pub(super) reinvite_unacked: bool,
+    /// INFO requests awaiting their answer, with the digest answers tried for each.
+    pub(super) infos: Vec<(Request, u8)>,
 }
 
 type Reserved = (
@@ -80,6 +89,11 @@ impl Call {
             remote_hold: false,
             give_up_at: None,
             gave_up: false,
+            want_hold: false,
+            reinvite: None,
+            reinvite_retry_at: None,
+            reinvite_unacked: false,
+            infos: Vec::new(),
         }
     }
 }
@@ -637,7 +651,7 @@ impl Core {
     }
 
     /// A BYE in the call's dialog, with the next CSeq.
-    fn new_bye(c: &mut Call) -> Option<Request> {
+    pub(super) fn new_bye(c: &mut Call) -> Option<Request> {
         let contact = match c.direction {
             Direction::Outgoing => c.invite.header("Contact").unwrap_or_default(),
             Direction::Incoming => String::new(),
@@ -706,14 +720,21 @@ impl Core {
             return;
         };
         let c = self.calls.get_mut(&id).unwrap();
+        if c.reinvite_unacked && c.state == CallState::Connected {
+            // The other side's re-INVITE is complete: a hold change of ours may go now.
+            c.reinvite_unacked = false;
+            return self.offer_hold(id).await;
+        }
         if c.state == CallState::Connecting {
             c.state = CallState::Connected;
             c.answered = Some(Instant::now());
             let (row, hangup) = (c.db_id, c.hangup_wanted);
             self.record_answer(row).await;
             self.call_event(id, None, None).await;
-            if hangup {
-                self.send_bye(id).await;
+            match hangup {
+                true => self.send_bye(id).await,
+                // A hold asked for while the call was still connecting goes now.
+                false => self.offer_hold(id).await,
             }
         }
     }
@@ -771,56 +792,14 @@ impl Core {
         }
     }
 
-    pub(super) async fn reinvite(&mut self, inc: Incoming) {
-        let Some(id) = self.find_by_dialog(&inc.request) else {
-            return self.respond(&inc, self.reply_for(&inc.request, 481));
-        };
-        let c = self.calls.get_mut(&id).unwrap();
-        if let Some(contact) = inc.request.contact() {
-            if let Some(d) = c.dialog.as_mut() {
-                d.remote_target = contact.uri;
-            }
-        }
-        let body = inc.request.body.clone();
-        let held = std::str::from_utf8(&body)
-            .ok()
-            .and_then(|b| Session::parse(b).ok())
-            .map(|s| matches!(sdp::audio_direction(&s), "sendonly" | "inactive"));
-        let Some(sdp) = Self::local_sdp(c, Some(&body)) else {
-            return self.respond(&inc, self.reply_for(&inc.request, 488));
-        };
-        let hold_changed = held.is_some_and(|h| h != c.remote_hold);
-        if let Some(h) = held {
-            c.remote_hold = h;
-        }
-        let (local, remote) = (c.local_hold, c.remote_hold);
-        let mut ok = msg::response_to(&inc.request, 200, None, None);
-        msg::push(&mut ok.headers, "Content-Type", "application/sdp");
-        let user = self
-            .accounts
-            .get(&c.account)
-            .map(|a| a.user())
-            .unwrap_or_default();
-        ok.body = sdp.into_bytes();
-        msg::push(&mut ok.headers, "Contact", self.contact(&user, inc.source));
-        if let Some(k) = &inc.key {
-            self.endpoint.respond_until_ack(k, ok);
-        }
-        if hold_changed {
-            self.emit(Event::Hold {
-                call: id,
-                local,
-                remote,
-            })
-            .await;
-        }
-    }
-
     pub(super) async fn ack_timeout(&mut self, call_id: &str) {
         let id = self
             .calls
             .iter()
-            .find(|(_, c)| c.state == CallState::Connecting && c.invite.call_id() == call_id)
+            .find(|(_, c)| {
+                (c.state == CallState::Connecting || c.reinvite_unacked)
+                    && c.invite.call_id() == call_id
+            })
             .map(|(id, _)| *id);
         if let Some(id) = id {
             self.send_bye(id).await;

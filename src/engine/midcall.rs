@@ -1,9 +1,8 @@
-//! In-call signalling: hold and resume by re-INVITE (RFC 3264 8.4: our audio `sendonly` while we
-//! hold, `sendrecv` again to resume) and keypad digits by SIP INFO `application/dtmf-relay`, the
-//! form PBXs accept when there is no RTP to carry RFC 4733 events.
+//! In-call requests: the shared way to send one in the dialog, and keypad digits by SIP INFO
+//! `application/dtmf-relay`, the form PBXs accept when there is no RTP to carry RFC 4733 events.
+//! (Hold and resume by re-INVITE are in `reinvite`.)
 
 use super::{CallId, CallState, Core, Ctx, Event};
-use crate::sdp;
 use crate::sip::endpoint::Incoming;
 use crate::sip::message::{self as msg, MessageExt, Method, Request, Response};
 
@@ -27,93 +26,26 @@ impl Core {
         Some(self.contact(&user, c.invite_peer?))
     }
 
-    /// Sends an in-dialog request built by `build` to the dialog's next hop.
-    async fn send_in_dialog(
+    /// Sends an in-dialog request built by `build` to the dialog's next hop; returns what
+    /// was sent, for a retry with credentials.
+    pub(super) async fn send_in_dialog(
         &mut self,
         id: CallId,
         ctx: Ctx,
         build: impl FnOnce(&mut Request),
-    ) -> bool {
-        let Some(contact) = self.call_contact(id) else {
-            return false;
-        };
-        let Some(c) = self.calls.get_mut(&id) else {
-            return false;
-        };
+    ) -> Option<Request> {
+        let contact = self.call_contact(id)?;
+        let c = self.calls.get_mut(&id)?;
         let method = match ctx {
             Ctx::ReInvite(..) => Method::Invite,
             _ => Method::Info,
         };
-        let Some(d) = c.dialog.as_mut() else {
-            return false;
-        };
-        let mut req = d.request(method, None, &contact);
+        let mut req = c.dialog.as_mut()?.request(method, None, &contact);
         msg::push(&mut req.headers, "User-Agent", super::USER_AGENT);
         build(&mut req);
-        match self.dialog_peer(id).await {
-            Some(p) => {
-                self.send(ctx, req, p);
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub(super) async fn hold(&mut self, id: CallId, on: bool) {
-        let Some(c) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if c.state != CallState::Connected || c.local_hold == on {
-            return;
-        }
-        c.sdp_version += 1;
-        let dir = if on { "sendonly" } else { "sendrecv" };
-        let body = sdp::offer_with_direction(&c.media, c.sdp_version, dir).to_string();
-        let sent = self
-            .send_in_dialog(id, Ctx::ReInvite(id, on), |req| {
-                msg::push(&mut req.headers, "Content-Type", "application/sdp");
-                req.body = body.into_bytes();
-            })
-            .await;
-        if !sent {
-            let message = "Cannot reach the other side to change hold".to_string();
-            self.emit(Event::Error { message }).await;
-        }
-    }
-
-    pub(super) async fn reinvite_response(&mut self, id: CallId, on: bool, resp: Response) {
-        let code = msg::code_of(&resp);
-        if code < 200 {
-            return;
-        }
-        if code < 300 {
-            self.send_ack(id, Some(resp.cseq().0)).await;
-            let Some(c) = self.calls.get_mut(&id) else {
-                return;
-            };
-            let changed = c.local_hold != on;
-            c.local_hold = on;
-            let (local, remote) = (c.local_hold, c.remote_hold);
-            if changed {
-                self.emit(Event::Hold {
-                    call: id,
-                    local,
-                    remote,
-                })
-                .await;
-            }
-        } else {
-            let what = if on {
-                "put the call on hold"
-            } else {
-                "resume the call"
-            };
-            let message = format!(
-                "Could not {what}: {}",
-                super::reason::line(code, &msg::reason_of(&resp))
-            );
-            self.emit(Event::Error { message }).await;
-        }
+        let p = self.dialog_peer(id).await?;
+        self.send(ctx, req.clone(), p);
+        Some(req)
     }
 
     pub(super) async fn dtmf(&mut self, id: CallId, digit: char) {
@@ -125,21 +57,72 @@ impl Core {
         if self.calls.get(&id).map(|c| c.state) != Some(CallState::Connected) {
             return;
         }
-        self.send_in_dialog(id, Ctx::Info(id), |req| {
-            msg::push(&mut req.headers, "Content-Type", "application/dtmf-relay");
-            req.body = format!("Signal={d}\r\nDuration=160\r\n").into_bytes();
-        })
-        .await;
+        let sent = self
+            .send_in_dialog(id, Ctx::Info(id), |req| {
+                msg::push(&mut req.headers, "Content-Type", "application/dtmf-relay");
+                req.body = format!("Signal={d}\r\nDuration=160\r\n").into_bytes();
+            })
+            .await;
+        if let (Some(req), Some(c)) = (sent, self.calls.get_mut(&id)) {
+            c.infos.push((req, 0));
+        }
     }
 
-    pub(super) async fn info_response(&mut self, _id: CallId, resp: Response) {
+    pub(super) async fn info_response(&mut self, id: CallId, resp: Response) {
         let code = msg::code_of(&resp);
-        if code >= 300 {
-            let message = format!(
-                "The key was not delivered: {}",
-                super::reason::line(code, &msg::reason_of(&resp))
-            );
-            self.emit(Event::Error { message }).await;
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let n = resp.cseq().0;
+        let Some(at) = c.infos.iter().position(|(r, _)| r.cseq().0 == n) else {
+            return;
+        };
+        if code < 200 {
+            return;
+        }
+        let (req, tries) = c.infos.remove(at);
+        match code {
+            200..=299 => {}
+            401 | 407 if tries < 2 => self.info_with_credentials(id, req, tries, &resp).await,
+            408 | 481 => self.dialog_gone(id, code, &msg::reason_of(&resp)).await,
+            _ => {
+                let why = super::reason::line(code, &msg::reason_of(&resp));
+                let message = format!("The key was not delivered: {why}");
+                self.emit(Event::Error { message }).await;
+            }
+        }
+    }
+
+    /// Sends a challenged INFO again with credentials, as a new transaction.
+    async fn info_with_credentials(
+        &mut self,
+        id: CallId,
+        mut req: Request,
+        tries: u8,
+        resp: &Response,
+    ) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let account = c.account;
+        let ok = self
+            .accounts
+            .get_mut(&account)
+            .is_some_and(|a| a.authorize(&mut req, resp));
+        let c = self.calls.get_mut(&id).unwrap();
+        let Some(d) = c.dialog.as_mut().filter(|_| ok) else {
+            let message = "The key was not delivered: the other side refused our credentials";
+            return self
+                .emit(Event::Error {
+                    message: message.into(),
+                })
+                .await;
+        };
+        d.local_cseq += 1;
+        msg::set(&mut req.headers, "CSeq", format!("{} INFO", d.local_cseq));
+        c.infos.push((req.clone(), tries + 1));
+        if let Some(p) = self.dialog_peer(id).await {
+            self.send(Ctx::Info(id), req, p);
         }
     }
 

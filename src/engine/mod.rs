@@ -9,6 +9,7 @@ mod data;
 mod midcall;
 pub mod reason;
 mod register;
+mod reinvite;
 mod stray;
 
 pub use api::*;
@@ -127,8 +128,8 @@ enum Ctx {
     Register(AccountId),
     Invite(CallId),
     Bye(CallId),
-    /// A re-INVITE for hold or resume; `bool` is the hold state it asks for.
-    ReInvite(CallId, bool),
+    /// A re-INVITE for hold or resume (what it asks for is in the call's `reinvite`).
+    ReInvite(CallId),
     Info(CallId),
     /// A BYE ending a dialog we never kept; its answer changes nothing.
     Orphan,
@@ -192,7 +193,11 @@ impl Core {
         let far = Instant::now() + Duration::from_secs(3600);
         let acc = self.accounts.values().filter_map(|a| a.next_timer());
         let shut = self.shutting_down.into_iter();
-        let calls = self.calls.values().filter_map(|c| c.give_up_at);
+        let calls = self
+            .calls
+            .values()
+            .flat_map(|c| [c.give_up_at, c.reinvite_retry_at])
+            .flatten();
         acc.chain(shut).chain(calls).min().unwrap_or(far)
     }
 
@@ -304,7 +309,7 @@ impl Core {
             Ctx::Register(id) => self.register_response(id, resp).await,
             Ctx::Invite(id) => self.invite_response(id, resp).await,
             Ctx::Bye(id) => self.bye_response(id, resp).await,
-            Ctx::ReInvite(id, on) => self.reinvite_response(id, on, resp).await,
+            Ctx::ReInvite(id) => self.reinvite_response(id, resp).await,
             Ctx::Info(id) => self.info_response(id, resp).await,
             Ctx::Orphan => tracing::debug!(code = msg::code_of(&resp), "extra dialog ended"),
         }
@@ -333,6 +338,7 @@ impl Core {
         for id in unanswered {
             self.give_up(id).await;
         }
+        self.retry_reinvites(now).await;
     }
 
     /// Where a request for `uri` goes from `account`: its outbound server if it has one.

@@ -1,0 +1,282 @@
+//! Re-INVITEs (RFC 3261 14, RFC 3264 8): hold and resume as offers of our own, one INVITE at a
+//! time in either direction, glare answered with 491 and our own retried after the 14.1 wait,
+//! a re-INVITE too early answered 500 with Retry-After, digest challenges answered, and a 481
+//! or 408 taken as the end of the dialog (12.2.1.2).
+
+use super::{CallId, CallState, Core, Ctx, Direction, Event};
+use crate::sdp::{self, Session};
+use crate::sip::endpoint::Incoming;
+use crate::sip::message::{self as msg, MessageExt, Request, Response};
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+/// Digest answers tried for one in-dialog request before giving up.
+const MAX_AUTH_TRIES: u8 = 2;
+
+/// A re-INVITE of ours still waiting for its final response.
+pub(crate) struct Pending {
+    pub(super) request: Request,
+    pub(super) hold: bool,
+    auth_tries: u8,
+}
+
+/// RFC 3261 14.1: after a 491 the Call-ID's owner waits 2.1-4 s, the other side 0-2 s, in
+/// units of 10 ms, so the two retries do not collide again.
+fn glare_wait(owner: bool) -> Duration {
+    let units = match owner {
+        true => rand::thread_rng().gen_range(210..=400),
+        false => rand::thread_rng().gen_range(0..=200),
+    };
+    Duration::from_millis(units * 10)
+}
+
+impl Core {
+    pub(super) async fn hold(&mut self, id: CallId, on: bool) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        c.want_hold = on;
+        self.offer_hold(id).await;
+    }
+
+    /// Sends the re-INVITE that brings our hold state to what the user wants, unless an
+    /// INVITE is under way in either direction (14.1): then it goes when that one ends.
+    pub(super) async fn offer_hold(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let busy = c.reinvite.is_some() || c.reinvite_retry_at.is_some() || c.reinvite_unacked;
+        if c.state != CallState::Connected || busy || c.local_hold == c.want_hold {
+            return;
+        }
+        let on = c.want_hold;
+        c.sdp_version += 1;
+        let dir = if on { "sendonly" } else { "sendrecv" };
+        let body = sdp::offer_with_direction(&c.media, c.sdp_version, dir).to_string();
+        let req = self
+            .send_in_dialog(id, Ctx::ReInvite(id), |req| {
+                msg::push(&mut req.headers, "Content-Type", "application/sdp");
+                req.body = body.into_bytes();
+            })
+            .await;
+        match (req, self.calls.get_mut(&id)) {
+            (Some(request), Some(c)) => {
+                c.reinvite = Some(Pending {
+                    request,
+                    hold: on,
+                    auth_tries: 0,
+                })
+            }
+            _ => {
+                let message = "Cannot reach the other side to change hold".to_string();
+                self.emit(Event::Error { message }).await;
+            }
+        }
+    }
+
+    pub(super) async fn reinvite_response(&mut self, id: CallId, resp: Response) {
+        let code = msg::code_of(&resp);
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(p) = c.reinvite.as_ref() else { return };
+        if code < 200 || resp.cseq().0 != p.request.cseq().0 {
+            return;
+        }
+        let (on, owner) = (p.hold, c.direction == Direction::Outgoing);
+        match code {
+            200..=299 => {
+                c.reinvite = None;
+                self.send_ack(id, Some(resp.cseq().0)).await;
+                self.hold_changed(id, on).await;
+                self.offer_hold(id).await;
+            }
+            491 => {
+                c.reinvite = None;
+                c.reinvite_retry_at = Some(Instant::now() + glare_wait(owner));
+                tracing::info!("call {id}: re-INVITE crossed the other side's; retrying");
+            }
+            401 | 407 if self.retry_with_credentials(id, &resp).await => {}
+            408 | 481 => self.dialog_gone(id, code, &msg::reason_of(&resp)).await,
+            _ => self.reinvite_failed(id, on, &resp).await,
+        }
+    }
+
+    /// The other side refused our hold change: the call stays as it was, and the user is told.
+    async fn reinvite_failed(&mut self, id: CallId, on: bool, resp: &Response) {
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.reinvite = None;
+            c.want_hold = c.local_hold;
+        }
+        let what = match on {
+            true => "put the call on hold",
+            false => "resume the call",
+        };
+        let why = super::reason::line(msg::code_of(resp), &msg::reason_of(resp));
+        let message = format!("Could not {what}: {why}");
+        self.emit(Event::Error { message }).await;
+    }
+
+    async fn hold_changed(&mut self, id: CallId, on: bool) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let changed = c.local_hold != on;
+        c.local_hold = on;
+        let (local, remote) = (c.local_hold, c.remote_hold);
+        if changed {
+            let ev = Event::Hold {
+                call: id,
+                local,
+                remote,
+            };
+            self.emit(ev).await;
+        }
+    }
+
+    /// Answers a 401/407 to our pending re-INVITE with credentials, as a new transaction.
+    async fn retry_with_credentials(&mut self, id: CallId, resp: &Response) -> bool {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let account = c.account;
+        let (Some(p), Some(d)) = (c.reinvite.as_mut(), c.dialog.as_mut()) else {
+            return false;
+        };
+        if p.auth_tries >= MAX_AUTH_TRIES {
+            return false;
+        }
+        p.auth_tries += 1;
+        let mut req = p.request.clone();
+        let ok = self
+            .accounts
+            .get_mut(&account)
+            .is_some_and(|a| a.authorize(&mut req, resp));
+        if !ok {
+            return false;
+        }
+        d.local_cseq += 1;
+        msg::set(&mut req.headers, "CSeq", format!("{} INVITE", d.local_cseq));
+        p.request = req.clone();
+        match self.dialog_peer(id).await {
+            Some(peer) => {
+                self.send(Ctx::ReInvite(id), req, peer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A 481 or 408 to an in-dialog request: the other side no longer has the call.
+    pub(super) async fn dialog_gone(&mut self, id: CallId, code: u16, phrase: &str) {
+        if code == 408 {
+            // It may still be there but unreachable: tell it, without waiting for an answer.
+            if let Some(bye) = self.calls.get_mut(&id).and_then(Self::new_bye) {
+                if let Some(p) = self.dialog_peer(id).await {
+                    self.send(Ctx::Orphan, bye, p);
+                }
+            }
+        }
+        self.end_call(id, code, phrase).await;
+    }
+
+    /// Glare waits that are over: the re-INVITE goes again.
+    pub(super) async fn retry_reinvites(&mut self, now: Instant) {
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.reinvite_retry_at.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.reinvite_retry_at = None;
+            }
+            self.offer_hold(id).await;
+        }
+    }
+
+    /// A re-INVITE that cannot be taken now: 491 when ours is pending (glare), 500 with
+    /// Retry-After while the first INVITE or a previous re-INVITE is not finished (14.2).
+    fn reinvite_refusal(&self, id: CallId) -> Option<u16> {
+        let c = self.calls.get(&id)?;
+        if c.reinvite.is_some() {
+            return Some(491);
+        }
+        let early = matches!(c.state, CallState::Incoming | CallState::Connecting);
+        (early || c.reinvite_unacked).then_some(500)
+    }
+
+    fn refuse_reinvite(&self, inc: &Incoming, code: u16) {
+        let mut r = msg::response_to(&inc.request, code, None, None);
+        if code == 500 {
+            let secs = rand::thread_rng().gen_range(1..=10);
+            msg::push(&mut r.headers, "Retry-After", secs.to_string());
+        }
+        self.respond(inc, r);
+    }
+
+    /// An outgoing call still ringing whose early dialog `req` is in (we keep no early
+    /// dialogs as caller, so this matches on Call-ID and our tag).
+    fn find_early(&self, req: &Request) -> Option<CallId> {
+        let tag = req.to_tag()?;
+        self.calls
+            .iter()
+            .find(|(_, c)| {
+                c.dialog.is_none() && c.invite.call_id() == req.call_id() && c.local_tag == tag
+            })
+            .map(|(id, _)| *id)
+    }
+
+    pub(super) async fn reinvite(&mut self, inc: Incoming) {
+        let Some(id) = self.find_by_dialog(&inc.request) else {
+            return match self.find_early(&inc.request) {
+                Some(_) => self.refuse_reinvite(&inc, 500),
+                None => self.respond(&inc, self.reply_for(&inc.request, 481)),
+            };
+        };
+        if let Some(code) = self.reinvite_refusal(id) {
+            return self.refuse_reinvite(&inc, code);
+        }
+        let c = self.calls.get_mut(&id).unwrap();
+        if let Some(contact) = inc.request.contact() {
+            if let Some(d) = c.dialog.as_mut() {
+                d.remote_target = contact.uri;
+            }
+        }
+        let body = inc.request.body.clone();
+        let held = std::str::from_utf8(&body)
+            .ok()
+            .and_then(|b| Session::parse(b).ok())
+            .map(|s| matches!(sdp::audio_direction(&s), "sendonly" | "inactive"));
+        let Some(sdp) = Self::local_sdp(c, Some(&body)) else {
+            return self.respond(&inc, self.reply_for(&inc.request, 488));
+        };
+        let hold_changed = held.is_some_and(|h| h != c.remote_hold);
+        if let Some(h) = held {
+            c.remote_hold = h;
+        }
+        c.reinvite_unacked = true;
+        let (local, remote, account) = (c.local_hold, c.remote_hold, c.account);
+        let mut ok = msg::response_to(&inc.request, 200, None, None);
+        msg::push(&mut ok.headers, "Content-Type", "application/sdp");
+        let user = self
+            .accounts
+            .get(&account)
+            .map(|a| a.user())
+            .unwrap_or_default();
+        ok.body = sdp.into_bytes();
+        msg::push(&mut ok.headers, "Contact", self.contact(&user, inc.source));
+        if let Some(k) = &inc.key {
+            self.endpoint.respond_until_ack(k, ok);
+        }
+        if hold_changed {
+            let ev = Event::Hold {
+                call: id,
+                local,
+                remote,
+            };
+            self.emit(ev).await;
+        }
+    }
+}
