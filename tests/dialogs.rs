@@ -108,6 +108,11 @@ async fn an_answer_after_the_call_ended_is_acked_then_ended() {
 
 /// The wire calls Bob (a Parley agent); returns the INVITE text's Call-ID and Bob's address.
 async fn wire_calls(wire: &mut Wire, bob: &Agent) -> (String, SocketAddr) {
+    wire_offers(wire, bob, SDP).await
+}
+
+/// As `wire_calls`, offering `sdp`.
+async fn wire_offers(wire: &mut Wire, bob: &Agent, sdp: &str) -> (String, SocketAddr) {
     let to = bob.handle.local_addr();
     let text = wire.request_text(
         "INVITE",
@@ -116,7 +121,7 @@ async fn wire_calls(wire: &mut Wire, bob: &Agent) -> (String, SocketAddr) {
             "To: <sip:bob@{DOMAIN}>\r\nContact: <sip:w@{}>\r\nContent-Type: application/sdp\r\n",
             wire.addr
         ),
-        SDP,
+        sdp,
     );
     wire.send(&text, to).await;
     (text, to)
@@ -273,8 +278,17 @@ async fn an_unanswered_call_gets_480_and_is_a_missed_call() {
 /// The wire calls Bob, Bob answers, the wire ACKs: returns Bob, the INVITE text, Bob's address
 /// and Bob's tag.
 async fn connected(wire: &mut Wire, password: &str) -> (Agent, String, SocketAddr, String) {
+    connected_with(wire, password, SDP).await.0
+}
+
+/// As `connected`, offering `sdp`; also returns Bob's 200 OK.
+async fn connected_with(
+    wire: &mut Wire,
+    password: &str,
+    sdp: &str,
+) -> ((Agent, String, SocketAddr, String), msg::Response) {
     let mut bob = Agent::start("bob", password, None).await;
-    let (text, to) = wire_calls(wire, &bob).await;
+    let (text, to) = wire_offers(wire, &bob, sdp).await;
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
     let ok = loop {
@@ -286,7 +300,7 @@ async fn connected(wire: &mut Wire, password: &str) -> (Agent, String, SocketAdd
     let tag = ok.to_tag().unwrap();
     wire.send(&in_dialog(&text, "ACK", &tag, 1), to).await;
     bob.reached(CallState::Connected).await;
-    (bob, text, to, tag)
+    ((bob, text, to, tag), ok)
 }
 
 /// The next request of `method`, skipping others and retransmissions of earlier ones.
@@ -437,4 +451,80 @@ async fn a_408_to_an_info_ends_the_call_with_a_bye() {
     answer_as(&wire, &info, 408, &wire_tag(&wire), to).await;
     assert_eq!(bob.ended().await.0, 408);
     assert_eq!(next_of(&wire, Method::Bye, 0).await.method, Method::Bye);
+}
+
+/// What PBXs and phones really send: host names, session-level direction, b= lines, an SRTP
+/// line beside the plain one, rtcp-mux.
+const PBX_SDP: &str = "v=0\r\no=pbx 77 1 IN IP4 pbx.example.com\r\ns=call\r\nc=IN IP4 127.0.0.1\r\nb=AS:84\r\nt=0 0\r\na=sendonly\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\nm=audio 4002 RTP/AVP 0 101\r\nb=TIAS:64000\r\na=rtpmap:101 telephone-event/8000\r\na=rtcp-mux\r\n";
+
+fn body_of(r: &msg::Response) -> String {
+    String::from_utf8(r.body.clone()).unwrap()
+}
+
+/// The m-lines of an SDP body, as `kind port proto`.
+fn m_lines(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("m="))
+        .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn origin(sdp: &str) -> (String, u64) {
+    let o = sdp.lines().find_map(|l| l.strip_prefix("o=")).unwrap();
+    let f: Vec<&str> = o.split(' ').collect();
+    (f[1].to_string(), f[2].parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_pbx_offer_is_answered_line_by_line() {
+    let mut wire = Wire::on("127.0.0.14").await;
+    let (_, ok) = connected_with(&mut wire, "", PBX_SDP).await;
+    let answer = body_of(&ok);
+    let lines = m_lines(&answer);
+    assert_eq!(lines[0], "audio 0 RTP/SAVP", "{answer}");
+    assert!(
+        lines[1].starts_with("audio ") && lines[1].ends_with(" RTP/AVP"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("a=recvonly"),
+        "session-level sendonly is a hold: {answer}"
+    );
+    assert!(answer.contains("a=rtcp-mux"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_reoffer_keeps_the_lines_and_a_hold_survives_their_offer() {
+    let mut wire = Wire::on("127.0.0.15").await;
+    let video = SDP.replace("m=audio", "m=video 4010 RTP/AVP 31\r\nm=audio");
+    let ((mut bob, text, to, tag), ok) = connected_with(&mut wire, "", &video).await;
+    let (sid, version) = origin(&body_of(&ok));
+    let call = call_id(&bob);
+    bob.send(Command::Hold { call, on: true }).await;
+    let reinv = next_of(&wire, Method::Invite, 0).await;
+    let offer = String::from_utf8(reinv.body.clone()).unwrap();
+    let lines = m_lines(&offer);
+    assert_eq!(lines[0], "video 0 RTP/AVP", "{offer}");
+    assert!(lines[1].starts_with("audio "), "{offer}");
+    assert_eq!(origin(&offer), (sid.clone(), version + 1));
+    assert!(offer.contains("a=sendonly"));
+    answer_as(&wire, &reinv, 200, &wire_tag(&wire), to).await;
+    bob.wait(|e| matches!(e, parley::engine::Event::Hold { local: true, .. }))
+        .await;
+    // Their own sendrecv re-offer: Bob still holds, so the answer is sendonly.
+    let reoffer = in_dialog(&text, "INVITE", &tag, 2).replace(
+        "Content-Length: 0",
+        &format!("Content-Length: {}", video.len()),
+    ) + &video;
+    wire.send(&reoffer, to).await;
+    let r = loop {
+        if let Inbound::Response(r) = wire.recv().await {
+            if r.cseq().0 == 2 && code_of(&r) >= 200 {
+                break r;
+            }
+        }
+    };
+    let answer = body_of(&r);
+    assert!(answer.contains("a=sendonly"), "{answer}");
+    assert_eq!(origin(&answer), (sid, version + 2));
 }

@@ -26,7 +26,10 @@ pub(crate) struct Call {
     pub(super) dialog: Option<Dialog>,
     pub(super) local_tag: String,
     pub(super) media: LocalMedia,
-    pub(super) sdp_version: u64,
+    /// Our last SDP, offer or answer: re-offers are built from it (RFC 3264 8).
+    pub(super) local_sdp: Option<Session>,
+    /// The media as last negotiated, for the media layer.
+    pub(super) negotiated: Option<sdp::Negotiated>,
     pub(super) answered: Option<Instant>,
     pub(super) db_id: Option<i64>,
     pub(super) redirects: u32,
@@ -78,7 +81,8 @@ impl Call {
             dialog: None,
             local_tag: String::new(),
             media,
-            sdp_version: 1,
+            local_sdp: None,
+            negotiated: None,
             answered: None,
             db_id: None,
             redirects: 0,
@@ -118,6 +122,8 @@ fn reserve_media(
         .map(|a| format!("msrp://{}/{};tcp", a, msg::random_token(12)));
     let media = LocalMedia {
         user: user.to_string(),
+        // Small enough for any peer's parser (some read it as a signed 64-bit number).
+        session_id: rand::random::<u32>() as u64,
         address: ip,
         rtp_port: rtp
             .as_ref()
@@ -242,7 +248,7 @@ impl Core {
         let tag_from = msg::new_tag();
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
         let reserved = reserve_media(local_ip, &acc.user());
-        let offer = sdp::offer(&reserved.0, 1);
+        let offer = sdp::offer(&reserved.0, 1, false);
         let mut h = Headers::default();
         msg::push(
             &mut h,
@@ -280,6 +286,7 @@ impl Core {
         call.invite_key = Some(key);
         call.invite_peer = Some(peer);
         call.local_tag = tag_from;
+        call.local_sdp = Some(offer);
         call.db_id = db_id;
         call.give_up_at = Some(Instant::now() + self.config.ring_timeout);
         self.calls.insert(id, call);
@@ -344,8 +351,9 @@ impl Core {
                 let neg = std::str::from_utf8(&resp.body)
                     .ok()
                     .and_then(|b| Session::parse(b).ok())
-                    .map(|s| sdp::accept_answer(&s));
+                    .map(|s| sdp::accept_answer(&s, false));
                 tracing::info!(?neg, "call {id} media negotiated");
+                c.negotiated = neg;
                 c.state = CallState::Connected;
                 c.answered = Some(Instant::now());
                 c.give_up_at = None;
@@ -443,8 +451,9 @@ impl Core {
         };
         let Some(d) = c.dialog.as_mut() else { return };
         let cseq = cseq.unwrap_or(c.invite.cseq().0);
-        let contact = c.invite.header("Contact").unwrap_or_default();
-        let mut ack = d.request(Method::Ack, Some(cseq), &contact);
+        // An ACK needs no Contact; and as callee, the INVITE's Contact is theirs, not ours.
+        let mut ack = d.request(Method::Ack, Some(cseq), "");
+        msg::remove(&mut ack.headers, "Contact");
         for name in ["Authorization", "Proxy-Authorization"] {
             if let Some(v) = c.invite.header(name) {
                 msg::push(&mut ack.headers, name, v);
@@ -503,7 +512,7 @@ impl Core {
                     )
                 }
             };
-            if let Err(e) = sdp::answer(&offer, &reserved.0, 1) {
+            if let Err(e) = sdp::answer(&offer, &reserved.0, 1, false) {
                 tracing::info!("refusing call: {e}");
                 return self.respond(&inc, self.reply_for(req, 488));
             }
@@ -558,18 +567,26 @@ impl Core {
         self.call_event(id, Some(180), Some("Ringing".into())).await;
     }
 
-    /// Our SDP for a call: the answer to its offer, or an offer when the INVITE had none.
+    /// Our SDP for a call: the answer to its offer, or an offer when the INVITE had none
+    /// (a re-offer from the session so far once there is one). A hold of ours stays in both.
     pub(super) fn local_sdp(c: &mut Call, offer: Option<&[u8]>) -> Option<String> {
-        c.sdp_version += 1;
-        match offer.filter(|b| !b.is_empty()) {
+        let version = c.local_sdp.as_ref().map_or(1, |s| s.version + 1);
+        let ours = match offer.filter(|b| !b.is_empty()) {
             Some(body) => {
                 let offer = Session::parse(std::str::from_utf8(body).ok()?).ok()?;
-                let (ans, neg) = sdp::answer(&offer, &c.media, c.sdp_version).ok()?;
+                let (ans, neg) = sdp::answer(&offer, &c.media, version, c.local_hold).ok()?;
                 tracing::info!(?neg, "media negotiated");
-                Some(ans.to_string())
+                c.negotiated = Some(neg);
+                ans
             }
-            None => Some(sdp::offer(&c.media, c.sdp_version).to_string()),
-        }
+            None => match &c.local_sdp {
+                Some(prev) => sdp::reoffer(prev, &c.media, c.local_hold),
+                None => sdp::offer(&c.media, version, c.local_hold),
+            },
+        };
+        let text = ours.to_string();
+        c.local_sdp = Some(ours);
+        Some(text)
     }
 
     pub(super) async fn answer(&mut self, id: CallId) {

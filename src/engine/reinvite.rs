@@ -50,9 +50,12 @@ impl Core {
             return;
         }
         let on = c.want_hold;
-        c.sdp_version += 1;
-        let dir = if on { "sendonly" } else { "sendrecv" };
-        let body = sdp::offer_with_direction(&c.media, c.sdp_version, dir).to_string();
+        let offer = match &c.local_sdp {
+            Some(prev) => sdp::reoffer(prev, &c.media, on),
+            None => sdp::offer(&c.media, 1, on),
+        };
+        let body = offer.to_string();
+        c.local_sdp = Some(offer);
         let req = self
             .send_in_dialog(id, Ctx::ReInvite(id), |req| {
                 msg::push(&mut req.headers, "Content-Type", "application/sdp");
@@ -87,8 +90,14 @@ impl Core {
         match code {
             200..=299 => {
                 c.reinvite = None;
+                let answer = std::str::from_utf8(&resp.body).ok();
+                let answer = answer.and_then(|b| Session::parse(b).ok());
+                let theirs = answer.as_ref().map(sdp::audio_direction);
+                if let Some(a) = &answer {
+                    c.negotiated = Some(sdp::accept_answer(a, on));
+                }
                 self.send_ack(id, Some(resp.cseq().0)).await;
-                self.hold_changed(id, on).await;
+                self.hold_changed(id, on, theirs).await;
                 self.offer_hold(id).await;
             }
             491 => {
@@ -117,17 +126,23 @@ impl Core {
         self.emit(Event::Error { message }).await;
     }
 
-    async fn hold_changed(&mut self, id: CallId, on: bool) {
+    /// Our hold is now `on`; the answer's audio direction `theirs` says whether they hold us
+    /// (RFC 3264 8.4): `inactive`, or `sendonly` to our `sendrecv`.
+    async fn hold_changed(&mut self, id: CallId, on: bool, theirs: Option<&'static str>) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        let changed = c.local_hold != on;
-        c.local_hold = on;
-        let (local, remote) = (c.local_hold, c.remote_hold);
+        let remote = match (theirs, on) {
+            (Some(d), false) => matches!(d, "sendonly" | "inactive"),
+            (Some(d), true) => d == "inactive",
+            (None, _) => c.remote_hold,
+        };
+        let changed = c.local_hold != on || c.remote_hold != remote;
+        (c.local_hold, c.remote_hold) = (on, remote);
         if changed {
             let ev = Event::Hold {
                 call: id,
-                local,
+                local: on,
                 remote,
             };
             self.emit(ev).await;

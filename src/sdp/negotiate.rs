@@ -1,0 +1,348 @@
+//! Offers and answers (RFC 3264): our first offer, re-offers built from the session already
+//! negotiated (same m-lines in the same order, same `o=` session id, version + 1: section 8),
+//! answers that reject what we cannot do with port 0, and hold kept in every answer we give.
+
+use super::{Address, Attributes, Media, SdpError, Session};
+use std::net::IpAddr;
+
+/// What we can do, and where: the input to building offers and answers.
+#[derive(Debug, Clone)]
+pub struct LocalMedia {
+    pub user: String,
+    /// Our `o=` session id: chosen once per call, stable across every SDP of the call.
+    pub session_id: u64,
+    pub address: IpAddr,
+    pub rtp_port: u16,
+    /// Our MSRP URI, e.g. `msrp://10.0.0.1:7000/s3cr3t;tcp`; `None` turns the stream off.
+    pub msrp_path: Option<String>,
+    pub accept_types: String,
+}
+
+/// Audio codecs in our order of preference: (payload type, rtpmap, fmtp).
+pub const CODECS: &[(&str, &str, Option<&str>)] = &[
+    ("111", "opus/48000/2", Some("useinbandfec=1")),
+    ("0", "PCMU/8000", None),
+    ("8", "PCMA/8000", None),
+    ("101", "telephone-event/8000", Some("0-16")),
+];
+
+/// The audio stream as negotiated: what the media layer is handed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioStream {
+    pub remote: Address,
+    pub port: u16,
+    /// Where RTCP goes: `a=rtcp` or port + 1; `None` when RTCP shares the RTP port.
+    pub rtcp: Option<(Address, u16)>,
+    pub rtcp_mux: bool,
+    pub payload_type: u8,
+    /// Codec name as in the rtpmap (`opus`, `PCMU`, `PCMA`).
+    pub codec: String,
+    pub clock_rate: u32,
+    pub telephone_event: Option<u8>,
+    /// What we do: `sendrecv`, `sendonly` (we hold), `recvonly` (they hold), `inactive`.
+    pub direction: &'static str,
+}
+
+/// The negotiated result the media and MSRP layers are handed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    pub audio: Option<AudioStream>,
+    /// Remote MSRP path and whether we open the connection (`a=setup:active`).
+    pub msrp: Option<(String, bool)>,
+}
+
+fn audio_media(formats: Vec<String>, port: u16, attrs: Attributes) -> Media {
+    Media {
+        kind: "audio".into(),
+        port,
+        proto: "RTP/AVP".into(),
+        formats,
+        connection: None,
+        bandwidth: Vec::new(),
+        attributes: attrs,
+    }
+}
+
+fn msrp_media(path: &str, accept: &str, setup: &str) -> Media {
+    Media {
+        kind: "message".into(),
+        port: msrp_port(path).unwrap_or(9),
+        proto: "TCP/MSRP".into(),
+        formats: vec!["*".into()],
+        connection: None,
+        bandwidth: Vec::new(),
+        attributes: vec![
+            ("accept-types".into(), Some(accept.into())),
+            ("path".into(), Some(path.into())),
+            ("setup".into(), Some(setup.into())),
+        ],
+    }
+}
+
+/// A line we do not take: same kind, proto and formats, port 0 (RFC 3264 6).
+fn rejected(m: &Media) -> Media {
+    Media {
+        port: 0,
+        attributes: Vec::new(),
+        bandwidth: Vec::new(),
+        connection: None,
+        ..m.clone()
+    }
+}
+
+fn msrp_port(path: &str) -> Option<u16> {
+    let rest = path.strip_prefix("msrp://")?;
+    let hostport = rest.split('/').next()?;
+    hostport.rsplit_once(':')?.1.parse().ok()
+}
+
+fn session(local: &LocalMedia, version: u64, media: Vec<Media>) -> Session {
+    Session {
+        origin_user: local.user.clone(),
+        session_id: local.session_id,
+        version,
+        address: Address::Ip(local.address),
+        name: "Parley".into(),
+        connection: Some(Address::Ip(local.address)),
+        bandwidth: Vec::new(),
+        attributes: Vec::new(),
+        media,
+    }
+}
+
+/// Our full audio line, sending or not as `direction` says.
+fn our_audio(local: &LocalMedia, direction: &str) -> Media {
+    let mut attrs = Vec::new();
+    for (pt, map, fmtp) in CODECS {
+        attrs.push(("rtpmap".into(), Some(format!("{pt} {map}"))));
+        if let Some(f) = fmtp {
+            attrs.push(("fmtp".into(), Some(format!("{pt} {f}"))));
+        }
+    }
+    attrs.push(("ptime".into(), Some("20".into())));
+    attrs.push((direction.into(), None));
+    let formats = CODECS.iter().map(|c| c.0.to_string()).collect();
+    audio_media(formats, local.rtp_port, attrs)
+}
+
+fn offer_direction(hold: bool) -> &'static str {
+    if hold {
+        "sendonly"
+    } else {
+        "sendrecv"
+    }
+}
+
+/// Our first offer; `hold` offers audio `sendonly` (RFC 3264 8.4).
+pub fn offer(local: &LocalMedia, version: u64, hold: bool) -> Session {
+    let mut media = vec![our_audio(local, offer_direction(hold))];
+    if let Some(path) = &local.msrp_path {
+        media.push(msrp_media(path, &local.accept_types, "actpass"));
+    }
+    session(local, version, media)
+}
+
+/// A new offer in a running call (RFC 3264 8): the m-lines of `prev` (our last SDP, offer or
+/// answer) in their order, rejected ones still at port 0, the MSRP roles kept, version + 1.
+pub fn reoffer(prev: &Session, local: &LocalMedia, hold: bool) -> Session {
+    let media = prev
+        .media
+        .iter()
+        .map(|m| match (m.kind.as_str(), &local.msrp_path) {
+            _ if m.port == 0 => rejected(m),
+            ("audio", _) => our_audio(local, offer_direction(hold)),
+            ("message", Some(path)) => {
+                let setup = m.attr("setup").unwrap_or("actpass");
+                msrp_media(path, &local.accept_types, setup)
+            }
+            _ => rejected(m),
+        })
+        .collect();
+    let mut s = session(local, prev.version + 1, media);
+    s.session_id = prev.session_id;
+    s
+}
+
+fn codec_key(map: &str) -> String {
+    map.split('/')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("/")
+        .to_ascii_lowercase()
+}
+
+/// Our answer's direction to an offered one, holding or not: a hold of ours is never undone
+/// by answering, and theirs is mirrored (RFC 3264 6.1).
+fn answer_direction(offered: &str, hold: bool) -> &'static str {
+    match (offered, hold) {
+        ("sendonly", false) => "recvonly",
+        ("sendonly", true) | ("inactive", _) => "inactive",
+        ("recvonly", _) | (_, true) => "sendonly",
+        _ => "sendrecv",
+    }
+}
+
+/// Where RTCP for `m` goes (RFC 3605 `a=rtcp:port [IN IP4 addr]`, else port + 1).
+fn rtcp_of(m: &Media, remote: &Address, mux: bool) -> Option<(Address, u16)> {
+    if mux {
+        return None;
+    }
+    match m.attr("rtcp") {
+        Some(v) => {
+            let mut f = v.split_whitespace();
+            let port = f.next()?.parse().ok()?;
+            let addr = f.nth(2).and_then(Address::parse).unwrap_or(remote.clone());
+            Some((addr, port))
+        }
+        None => Some((remote.clone(), m.port.checked_add(1)?)),
+    }
+}
+
+/// The codecs of an offered audio line we share, in the offerer's order, with our attributes.
+fn shared_codecs(m: &Media) -> (Vec<String>, Attributes) {
+    let mut chosen = Vec::new();
+    let mut attrs = Vec::new();
+    for pt in &m.formats {
+        let Some(map) = m.rtpmap(pt) else { continue };
+        let Some(ours) = CODECS.iter().find(|c| codec_key(c.1) == codec_key(&map)) else {
+            continue;
+        };
+        chosen.push(pt.clone());
+        attrs.push(("rtpmap".into(), Some(format!("{pt} {map}"))));
+        if let Some(f) = ours.2 {
+            attrs.push(("fmtp".into(), Some(format!("{pt} {f}"))));
+        }
+    }
+    (chosen, attrs)
+}
+
+/// The stream described by an audio line and the payload types kept on it.
+fn audio_stream(
+    s: &Session,
+    m: &Media,
+    formats: &[String],
+    dir: &'static str,
+) -> Option<AudioStream> {
+    let is_dtmf = |map: &str| map.to_ascii_lowercase().starts_with("telephone-event");
+    let pt = formats
+        .iter()
+        .find(|pt| m.rtpmap(pt).is_some_and(|map| !is_dtmf(&map)))?;
+    let map = m.rtpmap(pt)?;
+    let mut parts = map.split('/');
+    let codec = parts.next().unwrap_or_default().to_string();
+    let clock_rate = parts.next().and_then(|r| r.parse().ok()).unwrap_or(8000);
+    let telephone_event = formats
+        .iter()
+        .find(|pt| m.rtpmap(pt).is_some_and(|map| is_dtmf(&map)))
+        .and_then(|pt| pt.parse().ok());
+    let remote = m.connection.clone().unwrap_or(s.address.clone());
+    let mux = m.has("rtcp-mux");
+    Some(AudioStream {
+        rtcp: rtcp_of(m, &remote, mux),
+        remote,
+        port: m.port,
+        rtcp_mux: mux,
+        payload_type: pt.parse().ok()?,
+        codec,
+        clock_rate,
+        telephone_event,
+        direction: dir,
+    })
+}
+
+/// Answers an offer (RFC 3264 6): every offered stream gets a line, the ones we cannot take
+/// (video, SRTP profiles, a second audio line) get port 0. Only an audio line with no codec in
+/// common and nothing else accepted fails the call (488).
+pub fn answer(
+    offer: &Session,
+    local: &LocalMedia,
+    version: u64,
+    hold: bool,
+) -> Result<(Session, Negotiated), SdpError> {
+    let mut out = Vec::new();
+    let mut neg = Negotiated {
+        audio: None,
+        msrp: None,
+    };
+    let mut no_codec = None;
+    for m in &offer.media {
+        match (m.kind.as_str(), m.proto.as_str()) {
+            ("audio", "RTP/AVP" | "RTP/AVPF") if m.port != 0 && neg.audio.is_none() => {
+                let (chosen, mut attrs) = shared_codecs(m);
+                let dir = answer_direction(offer.direction(m), hold);
+                let Some(stream) = audio_stream(offer, m, &chosen, dir) else {
+                    no_codec = Some(m.formats.join(" "));
+                    out.push(rejected(m));
+                    continue;
+                };
+                attrs.push(("ptime".into(), Some("20".into())));
+                if stream.rtcp_mux {
+                    attrs.push(("rtcp-mux".into(), None));
+                }
+                attrs.push((dir.into(), None));
+                neg.audio = Some(stream);
+                out.push(audio_media(chosen, local.rtp_port, attrs));
+            }
+            ("message", "TCP/MSRP") if m.port != 0 && neg.msrp.is_none() => {
+                match (&local.msrp_path, m.attr("path")) {
+                    (Some(path), Some(remote)) => {
+                        // RFC 6135: the offerer is active unless it said passive.
+                        let we_connect = m.attr("setup") == Some("passive");
+                        let setup = if we_connect { "active" } else { "passive" };
+                        neg.msrp = Some((remote.to_string(), we_connect));
+                        out.push(msrp_media(path, &local.accept_types, setup));
+                    }
+                    _ => out.push(rejected(m)),
+                }
+            }
+            _ => {
+                if m.port != 0 {
+                    tracing::info!(kind = %m.kind, proto = %m.proto, "offered stream refused");
+                }
+                out.push(rejected(m));
+            }
+        }
+    }
+    if let (None, None, Some(formats)) = (&neg.audio, &neg.msrp, no_codec) {
+        let why = format!("none of the offered audio codecs ({formats}) is supported");
+        return Err(SdpError::NotAcceptable(why));
+    }
+    Ok((session(local, version, out), neg))
+}
+
+/// The direction of the first live audio stream (`inactive` when there is none).
+pub fn audio_direction(s: &Session) -> &'static str {
+    match s.media.iter().find(|m| m.kind == "audio" && m.port != 0) {
+        Some(m) => s.direction(m),
+        None => "inactive",
+    }
+}
+
+/// What we do, given the direction the answerer chose and whether we hold.
+fn our_direction(answered: &str, hold: bool) -> &'static str {
+    match (answered, hold) {
+        ("recvonly", _) | ("sendrecv", true) => "sendonly",
+        ("sendonly", false) => "recvonly",
+        ("sendrecv", false) => "sendrecv",
+        _ => "inactive",
+    }
+}
+
+/// Reads the answer to our offer (made holding or not).
+pub fn accept_answer(answer: &Session, hold: bool) -> Negotiated {
+    let live = |kind: &str| {
+        answer
+            .media
+            .iter()
+            .find(move |m| m.port != 0 && m.kind == kind)
+    };
+    let audio = live("audio").and_then(|m| {
+        let dir = our_direction(answer.direction(m), hold);
+        audio_stream(answer, m, &m.formats, dir)
+    });
+    let msrp = live("message").and_then(|m| {
+        let we_connect = m.attr("setup") != Some("active");
+        Some((m.attr("path")?.to_string(), we_connect))
+    });
+    Negotiated { audio, msrp }
+}

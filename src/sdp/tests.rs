@@ -1,0 +1,187 @@
+use super::*;
+
+fn local(port: u16) -> LocalMedia {
+    LocalMedia {
+        user: "bob".into(),
+        session_id: 4242,
+        address: "192.168.1.200".parse().unwrap(),
+        rtp_port: port,
+        msrp_path: Some("msrp://192.168.1.200:6006/b0b;tcp".into()),
+        accept_types: "text/plain message/cpim *".into(),
+    }
+}
+
+fn ip(s: &str) -> Address {
+    Address::Ip(s.parse().unwrap())
+}
+
+/// The seed's offer: PCMU and PCMA audio plus an MSRP stream.
+const SEED_OFFER: &str = "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.168.1.100\r\ns=-\r\nc=IN IP4 192.168.1.100\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0 8\r\nm=message 5006 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://192.168.1.100:5006\r\n";
+
+#[test]
+fn answers_the_seed_offer() {
+    let offer = Session::parse(SEED_OFFER).unwrap();
+    let (ans, neg) = answer(&offer, &local(6004), 1, false).unwrap();
+    let audio = neg.audio.unwrap();
+    assert_eq!((audio.remote, audio.port), (ip("192.168.1.100"), 5004));
+    assert_eq!((audio.payload_type, audio.codec.as_str()), (0, "PCMU"));
+    assert_eq!(audio.rtcp, Some((ip("192.168.1.100"), 5005)));
+    assert_eq!(audio.direction, "sendrecv");
+    assert_eq!(neg.msrp, Some(("msrp://192.168.1.100:5006".into(), false)));
+    let text = ans.to_string();
+    assert!(
+        text.contains("o=bob 4242 1 IN IP4 192.168.1.200\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("m=audio 6004 RTP/AVP 0 8\r\n"), "{text}");
+    assert!(text.contains("m=message 6006 TCP/MSRP *\r\n"));
+    assert!(text.contains("a=setup:passive"));
+    let back = accept_answer(&Session::parse(&text).unwrap(), false);
+    assert_eq!(back.audio.unwrap().port, 6004);
+    assert_eq!(
+        back.msrp,
+        Some(("msrp://192.168.1.200:6006/b0b;tcp".into(), true))
+    );
+}
+
+#[test]
+fn our_offer_round_trips_and_prefers_opus() {
+    let o = offer(&local(4000), 7, false);
+    let parsed = Session::parse(&o.to_string()).unwrap();
+    let mut expected = o.clone();
+    for m in &mut expected.media {
+        m.connection = expected.connection.clone();
+    }
+    assert_eq!(parsed, expected);
+    assert_eq!(parsed.media[0].formats, vec!["111", "0", "8", "101"]);
+    let (_, neg) = answer(&parsed, &local(5000), 1, false).unwrap();
+    let audio = neg.audio.unwrap();
+    assert_eq!((audio.codec.as_str(), audio.clock_rate), ("opus", 48000));
+    assert_eq!(audio.telephone_event, Some(101));
+}
+
+#[test]
+fn hold_offer_is_answered_recvonly_and_our_hold_survives_their_offer() {
+    let hold = offer(&local(4000), 2, true);
+    assert_eq!(audio_direction(&hold), "sendonly");
+    let parsed = Session::parse(&hold.to_string()).unwrap();
+    let (ans, neg) = answer(&parsed, &local(5000), 2, false).unwrap();
+    assert_eq!(audio_direction(&ans), "recvonly");
+    assert_eq!(neg.audio.unwrap().direction, "recvonly");
+    // We hold; their new sendrecv offer is answered sendonly, not sendrecv.
+    let theirs = Session::parse(SEED_OFFER).unwrap();
+    let (ans, _) = answer(&theirs, &local(5000), 3, true).unwrap();
+    assert_eq!(audio_direction(&ans), "sendonly");
+    let (ans, _) = answer(&parsed, &local(5000), 4, true).unwrap();
+    assert_eq!(audio_direction(&ans), "inactive");
+    let old_style = SEED_OFFER.replace("c=IN IP4 192.168.1.100", "c=IN IP4 0.0.0.0");
+    assert_eq!(
+        audio_direction(&Session::parse(&old_style).unwrap()),
+        "inactive"
+    );
+}
+
+#[test]
+fn session_level_sendonly_is_a_hold_and_b_lines_are_kept() {
+    let text = "v=0\r\no=pbx 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nb=AS:84\r\nt=0 0\r\na=sendonly\r\nm=audio 5004 RTP/AVP 0\r\nb=TIAS:64000\r\n";
+    let s = Session::parse(text).unwrap();
+    assert_eq!(audio_direction(&s), "sendonly");
+    assert_eq!(s.bandwidth, ["AS:84"]);
+    assert_eq!(s.media[0].bandwidth, ["TIAS:64000"]);
+    let printed = s.to_string();
+    assert!(printed.contains("b=AS:84\r\n") && printed.contains("b=TIAS:64000\r\n"));
+    assert!(printed.contains("a=sendonly\r\n"));
+    assert_eq!(Session::parse(&printed).unwrap(), s);
+    let (ans, _) = answer(&s, &local(6000), 1, false).unwrap();
+    assert_eq!(audio_direction(&ans), "recvonly");
+}
+
+#[test]
+fn host_names_in_origin_and_connection() {
+    let text = "v=0\r\no=- 7 7 IN IP4 pbx.example.com\r\ns=-\r\nc=IN IP4 media.example.com\r\nt=0 0\r\nm=audio 5004 RTP/AVP 8\r\n";
+    let s = Session::parse(text).unwrap();
+    assert_eq!(s.address, Address::Name("pbx.example.com".into()));
+    let (_, neg) = answer(&s, &local(6000), 1, false).unwrap();
+    let audio = neg.audio.unwrap();
+    assert_eq!(audio.remote, Address::Name("media.example.com".into()));
+    assert_eq!(audio.codec, "PCMA");
+    assert!(Session::parse(&text.replace("pbx.example.com", "bad host!")).is_err());
+}
+
+#[test]
+fn ipv6_connection_addresses() {
+    let text =
+        "v=0\r\no=- 7 7 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n";
+    let s = Session::parse(text).unwrap();
+    let (_, neg) = answer(&s, &local(6000), 1, false).unwrap();
+    assert_eq!(neg.audio.unwrap().remote, ip("::1"));
+    let mut l = local(6000);
+    l.address = "::1".parse().unwrap();
+    let o = offer(&l, 1, false).to_string();
+    assert!(
+        o.contains("o=bob 4242 1 IN IP6 ::1\r\n") && o.contains("c=IN IP6 ::1\r\n"),
+        "{o}"
+    );
+}
+
+#[test]
+fn srtp_lines_get_port_zero_without_failing_the_call() {
+    let both = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc\r\nm=audio 5006 RTP/AVP 0\r\n";
+    let (ans, neg) = answer(&Session::parse(both).unwrap(), &local(6000), 1, false).unwrap();
+    assert_eq!(
+        (ans.media[0].port, ans.media[0].proto.as_str()),
+        (0, "RTP/SAVP")
+    );
+    assert_eq!(ans.media[1].port, 6000);
+    assert_eq!(neg.audio.unwrap().port, 5006);
+    let only = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/SAVPF 0\r\n";
+    let (ans, neg) = answer(&Session::parse(only).unwrap(), &local(6000), 1, false).unwrap();
+    assert_eq!(ans.media[0].port, 0);
+    assert!(neg.audio.is_none());
+}
+
+#[test]
+fn rtcp_and_rtcp_mux() {
+    let text = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\na=rtcp:6001 IN IP4 10.0.0.9\r\n";
+    let (_, neg) = answer(&Session::parse(text).unwrap(), &local(6000), 1, false).unwrap();
+    assert_eq!(neg.audio.unwrap().rtcp, Some((ip("10.0.0.9"), 6001)));
+    let mux = text.replace("a=rtcp:6001 IN IP4 10.0.0.9", "a=rtcp-mux");
+    let (ans, neg) = answer(&Session::parse(&mux).unwrap(), &local(6000), 1, false).unwrap();
+    let audio = neg.audio.unwrap();
+    assert!(audio.rtcp_mux && audio.rtcp.is_none());
+    assert!(ans.media[0].has("rtcp-mux"));
+}
+
+#[test]
+fn reoffers_keep_the_lines_the_session_id_and_count_versions() {
+    // They offered video, audio and MSRP; we answered video with port 0.
+    let text = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 31\r\nm=audio 5004 RTP/AVP 0\r\nm=message 5006 TCP/MSRP *\r\na=path:msrp://10.0.0.1:5006/x;tcp\r\n";
+    let (ans, _) = answer(&Session::parse(text).unwrap(), &local(6000), 1, false).unwrap();
+    let hold = reoffer(&ans, &local(6000), true);
+    let kinds: Vec<_> = hold
+        .media
+        .iter()
+        .map(|m| (m.kind.as_str(), m.port))
+        .collect();
+    assert_eq!(kinds, [("video", 0), ("audio", 6000), ("message", 6006)]);
+    assert_eq!((hold.session_id, hold.version), (4242, 2));
+    assert_eq!(audio_direction(&hold), "sendonly");
+    assert_eq!(hold.media[2].attr("setup"), Some("passive"));
+    let resume = reoffer(&hold, &local(6000), false);
+    assert_eq!((resume.session_id, resume.version), (4242, 3));
+    assert_eq!(audio_direction(&resume), "sendrecv");
+}
+
+#[test]
+fn unsupported_streams_get_port_zero_and_no_codec_is_488() {
+    let text = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\nm=video 5006 RTP/AVP 31\r\n";
+    let (ans, _) = answer(&Session::parse(text).unwrap(), &local(1), 1, false).unwrap();
+    assert_eq!(ans.media[1].port, 0);
+    assert_eq!(ans.media[1].kind, "video");
+    let g729 = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 18\r\n";
+    assert!(matches!(
+        answer(&Session::parse(g729).unwrap(), &local(1), 1, false),
+        Err(SdpError::NotAcceptable(_))
+    ));
+    assert!(Session::parse("garbage").is_err());
+}
