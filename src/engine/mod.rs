@@ -40,7 +40,8 @@ pub struct EngineConfig {
     pub call_waiting: bool,
     /// A DNS server to ask instead of the system's (for SRV lookups of account domains).
     pub dns: Option<SocketAddr>,
-    /// An outgoing call nobody answers is given up (CANCEL) after this long.
+    /// A call nobody answers is given up after this long: CANCEL when we call, 480 when we
+    /// are called.
     pub ring_timeout: Duration,
 }
 

@@ -613,7 +613,7 @@ impl App {
             Event::ServerStarted { addr, domain } => {
                 if let Some(user) = self.hosting_user.take() {
                     let mut cfg = AccountConfig::new(&format!("sip:{user}@{domain}"), "");
-                    cfg.server = Some(format!("127.0.0.1:{}", addr.port()));
+                    cfg.server = Some(own_server(addr).to_string());
                     self.signing_in = Some(0);
                     self.notice = Some(format!("Hosting {domain} on port {}: colleagues register as NAME@{domain} with this computer as server", addr.port()));
                     self.send(Command::AddAccount(cfg));
@@ -850,4 +850,16 @@ pub fn run(profile: Option<PathBuf>, pending_call: Option<String>) -> iced::Resu
     .window_size((1100.0, 720.0))
     .exit_on_close_request(false)
     .run()
+}
+
+/// Where this computer reaches a server it hosts: the address it is bound to, or the
+/// loopback of that family when it listens on all addresses.
+fn own_server(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+    };
+    std::net::SocketAddr::new(ip, addr.port())
 }

@@ -104,7 +104,15 @@ impl Dialog {
             msg::push(&mut h, "Route", r.clone());
         }
         msg::push(&mut h, "Contact", contact.to_string());
-        let uri = rsip::Uri::try_from(self.remote_target.as_str()).unwrap_or_default();
+        // A target that does not parse was refused when the dialog was made (see `uac`/`uas`);
+        // never fall back to some default host.
+        let uri = msg::parse_uri(&self.remote_target).unwrap_or_else(|_| {
+            let host = rsip::Domain::new("invalid.invalid".to_string());
+            rsip::Uri {
+                host_with_port: host.into(),
+                ..Default::default()
+            }
+        });
         Request {
             method,
             uri,

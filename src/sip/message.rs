@@ -7,9 +7,33 @@ use super::parse::{self, ParseError, RawMessage, Rejection};
 use rsip::headers::{self as h, UntypedHeader};
 pub use rsip::{Header, Headers, Method, Request, Response, SipMessage, StatusCode, Uri, Version};
 
-/// A Request-URI from our own URI type (which always prints something rsip can read back).
+/// A Request-URI from our own URI type.
 pub fn request_uri(uri: &super::headers::SipUri) -> Uri {
-    Uri::try_from(uri.to_string()).unwrap_or_default()
+    // Our URI type only holds what parses; the fallback is never taken.
+    parse_uri(&uri.to_string()).unwrap_or_else(|_| Uri {
+        host_with_port: rsip::Domain::new(uri.host.clone()).into(),
+        ..Default::default()
+    })
+}
+
+/// Stands in for a bracketed IPv6 host while rsip parses the rest of a URI.
+const V6_STANDIN: &str = "v6-literal.invalid";
+
+/// Parses a SIP URI into rsip's type. rsip 0.4 cannot read `[v6]` hosts, so one is swapped
+/// for a stand-in name, and put back as a domain that prints with its brackets.
+pub fn parse_uri(s: &str) -> Result<Uri, String> {
+    let v6 = s.find('[').and_then(|a| Some((a, a + s[a..].find(']')?)));
+    let Some((open, close)) = v6 else {
+        return Uri::try_from(s).map_err(|e| e.to_string());
+    };
+    let literal = &s[open..=close];
+    literal[1..literal.len() - 1]
+        .parse::<std::net::Ipv6Addr>()
+        .map_err(|_| format!("bad IPv6 literal {literal}"))?;
+    let swapped = format!("{}{V6_STANDIN}{}", &s[..open], &s[close + 1..]);
+    let mut uri = Uri::try_from(swapped.as_str()).map_err(|e| e.to_string())?;
+    uri.host_with_port.host = rsip::Domain::new(literal.to_ascii_lowercase()).into();
+    Ok(uri)
 }
 
 /// What came off the wire.
@@ -49,8 +73,25 @@ pub fn decode(buf: &[u8]) -> Inbound {
     if let Err(rejection) = raw.validate_request() {
         return refuse(&raw, rejection);
     }
-    match SipMessage::try_from(raw.to_bytes()) {
-        Ok(SipMessage::Request(r)) => Inbound::Request(r),
+    let (rsip_bytes, uri) = match v6_request_line(&raw) {
+        Ok(swapped) => swapped,
+        Err(reason) => {
+            return refuse(
+                &raw,
+                Rejection {
+                    status: 400,
+                    reason,
+                },
+            )
+        }
+    };
+    match SipMessage::try_from(rsip_bytes) {
+        Ok(SipMessage::Request(mut r)) => {
+            if let Some(uri) = uri {
+                r.uri = uri;
+            }
+            Inbound::Request(r)
+        }
         Ok(_) => Inbound::Dropped("not a request".into()),
         Err(e) => refuse(
             &raw,
@@ -63,6 +104,23 @@ pub fn decode(buf: &[u8]) -> Inbound {
             },
         ),
     }
+}
+
+/// The bytes rsip reads, and our parse of the Request-URI when it has a `[v6]` host (which
+/// rsip cannot read: it gets a stand-in URI instead).
+fn v6_request_line(raw: &RawMessage) -> Result<(Vec<u8>, Option<Uri>), String> {
+    let mut parts = raw.start_line.splitn(3, ' ');
+    let (method, uri, version) = (parts.next(), parts.next(), parts.next());
+    let (Some(method), Some(uri), Some(version)) = (method, uri, version) else {
+        return Ok((raw.to_bytes(), None));
+    };
+    if !uri.contains('[') {
+        return Ok((raw.to_bytes(), None));
+    }
+    let parsed = parse_uri(uri)?;
+    let mut standin = raw.clone();
+    standin.start_line = format!("{method} sip:{V6_STANDIN} {version}");
+    Ok((standin.to_bytes(), Some(parsed)))
 }
 
 fn refuse(raw: &RawMessage, rejection: Rejection) -> Inbound {

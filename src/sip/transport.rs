@@ -1,11 +1,12 @@
-//! UDP and TCP transports (RFC 3261 section 18). One UDP socket and one TCP listener on the same
-//! port; TCP connections are pooled by remote address and framed by Content-Length. Everything
-//! received goes up one channel as `(bytes, Peer)`.
+//! UDP and TCP transports (RFC 3261 section 18). A UDP socket and a TCP listener on the same
+//! port, for each address family: bound to an unspecified address (`0.0.0.0` or `::`), we listen
+//! on IPv4 and IPv6 alike. TCP connections are pooled by remote address and framed by
+//! Content-Length. Everything received goes up one channel as `(bytes, Peer)`.
 
 use super::parse;
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -50,38 +51,129 @@ pub type Inbox = mpsc::UnboundedSender<(Vec<u8>, Peer)>;
 
 #[derive(Clone)]
 pub struct Transport {
-    udp: Arc<UdpSocket>,
+    udp4: Option<Arc<UdpSocket>>,
+    udp6: Option<Arc<UdpSocket>>,
     local: SocketAddr,
     conns: Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>,
     inbox: Inbox,
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
-impl Transport {
-    /// Binds UDP and TCP on the same address (port 0: the OS picks one free for both).
-    pub async fn bind(addr: SocketAddr, inbox: Inbox) -> io::Result<Transport> {
-        let mut last_err = None;
-        for _ in 0..20 {
-            let udp = UdpSocket::bind(addr).await?;
-            let local = udp.local_addr()?;
-            match TcpListener::bind(local).await {
-                Ok(listener) => {
-                    let t = Transport {
-                        udp: Arc::new(udp),
-                        local,
-                        conns: Arc::default(),
-                        inbox,
-                        tasks: Arc::default(),
-                    };
-                    t.spawn_udp_reader();
-                    t.spawn_acceptor(listener);
-                    return Ok(t);
-                }
-                Err(e) if addr.port() == 0 => last_err = Some(e),
-                Err(e) => return Err(e),
+/// A UDP socket and TCP listener sharing one address.
+type Pair = (UdpSocket, TcpListener);
+
+/// Binds UDP and TCP on `addr`; an IPv6 pair is made v6-only so the IPv4 pair can share the port.
+fn bind_pair(addr: SocketAddr) -> io::Result<Pair> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = Domain::for_address(addr);
+    let open = |ty, proto| -> io::Result<Socket> {
+        let s = Socket::new(domain, ty, Some(proto))?;
+        if addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
+        s.set_nonblocking(true)?;
+        Ok(s)
+    };
+    let udp = open(Type::DGRAM, Protocol::UDP)?;
+    udp.bind(&addr.into())?;
+    let bound = udp
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("no address"))?;
+    let tcp = open(Type::STREAM, Protocol::TCP)?;
+    tcp.set_reuse_address(true)?;
+    tcp.bind(&bound.into())?;
+    tcp.listen(128)?;
+    let udp = UdpSocket::from_std(std::net::UdpSocket::from(udp))?;
+    let tcp = TcpListener::from_std(std::net::TcpListener::from(tcp))?;
+    Ok((udp, tcp))
+}
+
+/// The other family's unspecified address on `port`, when `addr` is unspecified.
+fn other_family(addr: SocketAddr, port: u16) -> Option<SocketAddr> {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => Some((Ipv6Addr::UNSPECIFIED, port).into()),
+        IpAddr::V6(ip) if ip.is_unspecified() => Some((Ipv4Addr::UNSPECIFIED, port).into()),
+        _ => None,
+    }
+}
+
+/// Binds `addr`, and for an unspecified address the other family on the same port. A host
+/// without IPv6 at all keeps IPv4 only (said in the log); a taken port is retried when the OS
+/// picks it.
+fn bind_families(addr: SocketAddr) -> io::Result<(Pair, Option<Pair>)> {
+    let mut last_err = None;
+    for _ in 0..20 {
+        let first = match bind_pair(addr) {
+            Ok(pair) => pair,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && addr.port() == 0 => {
+                last_err = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let port = first.0.local_addr()?.port();
+        let Some(other) = other_family(addr, port) else {
+            return Ok((first, None));
+        };
+        match bind_pair(other) {
+            Ok(second) => return Ok((first, Some(second))),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && addr.port() == 0 => {
+                last_err = Some(e)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(e),
+            Err(e) => {
+                tracing::info!("listening on {addr} only: {other} failed ({e})");
+                return Ok((first, None));
             }
         }
-        Err(last_err.unwrap_or_else(|| io::Error::other("no free port")))
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("no free port")))
+}
+
+impl Transport {
+    /// Binds UDP and TCP on the same address (port 0: the OS picks one free for both), and on
+    /// the other family too when the address is unspecified.
+    pub async fn bind(addr: SocketAddr, inbox: Inbox) -> io::Result<Transport> {
+        let (first, second) = bind_families(addr)?;
+        let local = first.0.local_addr()?;
+        let mut t = Transport {
+            udp4: None,
+            udp6: None,
+            local,
+            conns: Arc::default(),
+            inbox,
+            tasks: Arc::default(),
+        };
+        for (udp, tcp) in std::iter::once(first).chain(second) {
+            let udp = Arc::new(udp);
+            match udp.local_addr()?.is_ipv4() {
+                true => t.udp4 = Some(udp.clone()),
+                false => t.udp6 = Some(udp.clone()),
+            }
+            t.spawn_udp_reader(udp);
+            t.spawn_acceptor(tcp);
+        }
+        Ok(t)
+    }
+
+    /// Whether we listen on IPv4 and on IPv6.
+    pub fn families(&self) -> (bool, bool) {
+        (self.udp4.is_some(), self.udp6.is_some())
+    }
+
+    fn udp_for(&self, to: SocketAddr) -> io::Result<&Arc<UdpSocket>> {
+        let sock = match to.is_ipv4() {
+            true => self.udp4.as_ref(),
+            false => self.udp6.as_ref(),
+        };
+        sock.ok_or_else(|| {
+            let fam = if to.is_ipv4() { "IPv4" } else { "IPv6" };
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("not listening on {fam}: cannot reach {to}"),
+            )
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -102,8 +194,7 @@ impl Transport {
         tasks.push(handle.abort_handle());
     }
 
-    fn spawn_udp_reader(&self) {
-        let udp = self.udp.clone();
+    fn spawn_udp_reader(&self, udp: Arc<UdpSocket>) {
         let inbox = self.inbox.clone();
         self.track(tokio::spawn(async move {
             let mut buf = vec![0u8; 65_536];
@@ -198,7 +289,7 @@ impl Transport {
     /// Sends without waiting: Ok(false) means a TCP connection must be opened first (`send`).
     pub fn try_send(&self, peer: Peer, bytes: &[u8]) -> io::Result<bool> {
         match peer.proto {
-            Proto::Udp => match self.udp.try_send_to(bytes, peer.addr) {
+            Proto::Udp => match self.udp_for(peer.addr)?.try_send_to(bytes, peer.addr) {
                 Ok(_) => Ok(true),
                 // A full socket buffer loses the datagram, as the network might: timers recover.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
@@ -216,7 +307,11 @@ impl Transport {
 
     pub async fn send(&self, peer: Peer, bytes: Vec<u8>) -> io::Result<()> {
         match peer.proto {
-            Proto::Udp => self.udp.send_to(&bytes, peer.addr).await.map(|_| ()),
+            Proto::Udp => self
+                .udp_for(peer.addr)?
+                .send_to(&bytes, peer.addr)
+                .await
+                .map(|_| ()),
             Proto::Tcp => {
                 let existing = self.conns.lock().unwrap().get(&peer.addr).cloned();
                 let tx = match existing {
