@@ -52,6 +52,8 @@ pub(crate) struct Call {
     pub(super) reinvite_unacked: bool,
     /// INFO requests awaiting their answer, with the digest answers tried for each.
     pub(super) infos: Vec<(Request, u8)>,
+    /// Servers still to try for our INVITE (RFC 3263 4.3).
+    pub(super) fallbacks: Vec<Peer>,
 }
 
 type Reserved = (
@@ -98,6 +100,7 @@ impl Call {
             reinvite_retry_at: None,
             reinvite_unacked: false,
             infos: Vec::new(),
+            fallbacks: Vec::new(),
         }
     }
 }
@@ -237,13 +240,14 @@ impl Core {
             let message = format!("“{target}” is not a SIP address or number");
             return self.emit(Event::Error { message }).await;
         };
-        let peer = match self.route_for(account, &uri).await {
-            Ok(p) => p,
+        let mut targets = match self.route_targets(account, &uri).await {
+            Ok(t) => t.into_iter(),
             Err(e) => {
-                let message = format!("Cannot reach {}: {e}", uri.host);
+                let message = format!("Cannot reach {}: {e}", uri.aor());
                 return self.emit(Event::Error { message }).await;
             }
         };
+        let Some(peer) = targets.next() else { return };
         let acc = &self.accounts[&account];
         let tag_from = msg::new_tag();
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
@@ -287,10 +291,25 @@ impl Core {
         call.invite_peer = Some(peer);
         call.local_tag = tag_from;
         call.local_sdp = Some(offer);
+        call.fallbacks = targets.collect();
         call.db_id = db_id;
         call.give_up_at = Some(Instant::now() + self.config.ring_timeout);
         self.calls.insert(id, call);
         self.call_event(id, None, None).await;
+    }
+
+    /// Nothing came back (or 503): the same INVITE, as a new transaction, to the next server
+    /// (RFC 3263 4.3).
+    fn invite_next_server(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let peer = c.fallbacks.remove(0);
+        let mut invite = c.invite.clone();
+        let n = invite.cseq().0 + 1;
+        msg::set(&mut invite.headers, "CSeq", format!("{n} INVITE"));
+        tracing::info!("call {id}: trying the next server, {peer:?}");
+        self.resend_invite(id, invite, peer);
     }
 
     /// Resends our INVITE as a new transaction (after a challenge or a redirect).
@@ -314,6 +333,11 @@ impl Core {
         };
         if resp.cseq().0 != c.invite.cseq().0 {
             return;
+        }
+        let unanswered = matches!(c.state, CallState::Dialing | CallState::Trying);
+        if msg::try_next_server(&resp) && unanswered && !c.hangup_wanted && !c.fallbacks.is_empty()
+        {
+            return self.invite_next_server(id);
         }
         let phrase = msg::reason_of(&resp);
         match code {
@@ -380,13 +404,17 @@ impl Core {
                             NameAddr::new(t.aor()).to_string(),
                         );
                         let account = c.account;
-                        let peer = match self.route_for(account, &t).await {
-                            Ok(p) => p,
+                        let mut targets = match self.route_targets(account, &t).await {
+                            Ok(t) => t.into_iter(),
                             Err(_) => return self.end_call(id, code, &phrase).await,
+                        };
+                        let Some(peer) = targets.next() else {
+                            return self.end_call(id, code, &phrase).await;
                         };
                         if let Some(c) = self.calls.get_mut(&id) {
                             c.peer = t.aor();
                             c.state = CallState::Dialing;
+                            c.fallbacks = targets.collect();
                         }
                         self.resend_invite(id, invite, peer);
                         let why = format!("Redirected ({code}) to {}", t.aor());

@@ -342,11 +342,15 @@ impl Core {
         self.retry_reinvites(now).await;
     }
 
-    /// Where a request for `uri` goes from `account`: its outbound server if it has one.
-    async fn route_for(&self, account: AccountId, uri: &SipUri) -> std::io::Result<Peer> {
-        match self.accounts.get(&account).and_then(|a| a.server) {
-            Some(peer) => Ok(peer),
-            None => self.locator.resolve(uri).await,
+    /// Where a request for `uri` goes from `account`, in the order to try: its outbound
+    /// server if it has one, else the servers RFC 3263 finds over the account's transport.
+    async fn route_targets(&self, account: AccountId, uri: &SipUri) -> std::io::Result<Vec<Peer>> {
+        crate::sip::locate::check_transport(uri)?;
+        let acc = self.accounts.get(&account);
+        match acc.map(|a| (&a.servers, a.cfg.transport)) {
+            Some((servers, _)) if !servers.is_empty() => Ok(servers.clone()),
+            Some((_, proto)) => self.locator.targets(uri, Some(proto)).await,
+            None => self.locator.targets(uri, None).await,
         }
     }
 

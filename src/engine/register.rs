@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 pub(crate) struct Account {
     pub cfg: AccountConfig,
     pub uri: SipUri,
-    /// The outbound server, when one was given or found.
-    pub server: Option<Peer>,
+    /// The outbound server's addresses, in RFC 3263 order, when one was given.
+    pub servers: Vec<Peer>,
     call_id: String,
     cseq: u32,
     expires: u32,
@@ -25,6 +25,8 @@ pub(crate) struct Account {
     failures: u32,
     /// The REGISTER in flight and where it went, to resend with credentials.
     pending: Option<(Request, Peer)>,
+    /// Servers still to try for the REGISTER in flight (RFC 3263 4.3).
+    fallbacks: Vec<Peer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,15 +129,19 @@ impl Core {
                 return self.emit(Event::Error { message }).await;
             }
         };
-        let server = match &cfg.server {
-            Some(s) => match locate::resolve_hostport(s, cfg.transport).await {
-                Ok(p) => Some(p),
+        if let Err(e) = locate::check_transport(&uri) {
+            let message = format!("Cannot use {}: {e}", cfg.aor);
+            return self.emit(Event::Error { message }).await;
+        }
+        let servers = match &cfg.server {
+            Some(s) => match locate::server_targets(&self.locator, s, cfg.transport).await {
+                Ok(p) => p,
                 Err(e) => {
                     let message = format!("Cannot find server {s}: {e}");
                     return self.emit(Event::Error { message }).await;
                 }
             },
-            None => None,
+            None => Vec::new(),
         };
         let id = self.mint();
         let register = cfg.register;
@@ -143,7 +149,7 @@ impl Core {
         let account = Account {
             call_id: msg::new_call_id(&uri.host),
             uri,
-            server,
+            servers,
             cseq: 0,
             expires,
             state: RegState::Idle,
@@ -151,6 +157,7 @@ impl Core {
             auth: Default::default(),
             failures: 0,
             pending: None,
+            fallbacks: Vec::new(),
             cfg,
         };
         if let Some(db) = &self.db {
@@ -186,8 +193,8 @@ impl Core {
             port: None,
             params: Default::default(),
         };
-        let peer = match self.route_for(id, &registrar).await {
-            Ok(p) => p,
+        let mut targets = match self.route_targets(id, &registrar).await {
+            Ok(t) => t.into_iter(),
             Err(e) => {
                 let aor = acc.uri.aor();
                 let message = format!("Cannot find the server for {}: {e}", acc.uri.host);
@@ -197,8 +204,10 @@ impl Core {
                 return;
             }
         };
+        let Some(peer) = targets.next() else { return };
         let contact = self.contact(&acc.user(), peer);
         let acc = self.accounts.get_mut(&id).unwrap();
+        acc.fallbacks = targets.collect();
         acc.cseq += 1;
         acc.auth.clear();
         acc.state = if remove {
@@ -273,6 +282,9 @@ impl Core {
         }
         let removing = acc.state == RegState::Unregistering;
         let aor = acc.uri.aor();
+        if msg::try_next_server(&resp) && !acc.fallbacks.is_empty() {
+            return self.register_next_server(id).await;
+        }
         match code {
             200..=299 => {
                 if removing {
@@ -365,5 +377,24 @@ impl Core {
                     .await;
             }
         }
+    }
+
+    /// The server did not answer (or said 503): the same REGISTER goes to the next one.
+    async fn register_next_server(&mut self, id: AccountId) {
+        let Some(acc) = self.accounts.get_mut(&id) else {
+            return;
+        };
+        let (Some((mut req, _)), false) = (acc.pending.clone(), acc.fallbacks.is_empty()) else {
+            return;
+        };
+        let peer = acc.fallbacks.remove(0);
+        acc.cseq += 1;
+        msg::set(&mut req.headers, "CSeq", format!("{} REGISTER", acc.cseq));
+        let (user, aor) = (acc.user(), acc.uri.aor());
+        msg::set(&mut req.headers, "Contact", self.contact(&user, peer));
+        tracing::info!("{aor}: trying the next server, {peer:?}");
+        let acc = self.accounts.get_mut(&id).unwrap();
+        acc.pending = Some((req.clone(), peer));
+        self.send(Ctx::Register(id), req, peer);
     }
 }

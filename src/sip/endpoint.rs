@@ -192,6 +192,9 @@ impl Endpoint {
 }
 
 /// Our IP on the route toward `dest`; asks the kernel's routing table, sends nothing.
+/// RFC 3261 18.1.1: the largest request sent over UDP when the path MTU is unknown.
+const UDP_MTU_LIMIT: usize = 1300;
+
 pub fn local_ip_toward(bound: IpAddr, dest: SocketAddr) -> IpAddr {
     if !bound.is_unspecified() {
         return bound;
@@ -282,6 +285,26 @@ impl Core {
         c.chain(s).chain(a).min()
     }
 
+    /// RFC 3261 18.1.1: a request larger than 1300 bytes (the MTU being unknown) goes over
+    /// TCP, not UDP, unless a URI pinned UDP.
+    fn congestion_safe(&self, req: &Request, peer: Peer) -> Peer {
+        // Room for the Via and Max-Forwards still to be added.
+        const HEADROOM: usize = 160;
+        let big = msg::encode_request(req).len() + HEADROOM > UDP_MTU_LIMIT;
+        let pinned = req
+            .uri
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("transport=udp");
+        match peer.proto {
+            Proto::Udp if big && !pinned => Peer {
+                proto: Proto::Tcp,
+                ..peer
+            },
+            _ => peer,
+        }
+    }
+
     fn via_for(&self, peer: Peer, branch: &str) -> String {
         let ip = local_ip_toward(self.local.ip(), peer.addr);
         let host = SocketAddr::new(ip, self.local.port());
@@ -325,6 +348,7 @@ impl Core {
                 branch,
                 responses,
             } => {
+                let peer = self.congestion_safe(&req, peer);
                 msg::prepend(&mut req.headers, "Via", self.via_for(peer, &branch));
                 if req.header("Max-Forwards").is_none() {
                     msg::push(&mut req.headers, "Max-Forwards", "70");
@@ -394,6 +418,7 @@ impl Core {
                 peer,
                 branch,
             } => {
+                let peer = self.congestion_safe(&req, peer);
                 msg::prepend(&mut req.headers, "Via", self.via_for(peer, &branch));
                 if req.header("Max-Forwards").is_none() {
                     msg::push(&mut req.headers, "Max-Forwards", "70");
@@ -526,7 +551,7 @@ impl Core {
                 }
                 Action::Timeout => {
                     if let Some(tx) = &entry.responses {
-                        let _ = tx.send(msg::response_to(&entry.request, 408, None, None));
+                        let _ = tx.send(msg::no_response(&entry.request));
                     }
                 }
                 Action::Terminate => {
@@ -539,7 +564,8 @@ impl Core {
     fn on_request(&mut self, mut req: Request, source: Peer) {
         let Some(mut via) = req.top_via() else { return };
         // RFC 3261 18.2.1 and RFC 3581: record where the request really came from.
-        if via.host != source.addr.ip().to_string() {
+        let via_ip = via.host.trim_start_matches('[').trim_end_matches(']');
+        if via_ip.parse::<IpAddr>().ok() != Some(source.addr.ip()) {
             via.params
                 .set("received", Some(source.addr.ip().to_string()));
         }
@@ -549,6 +575,13 @@ impl Core {
         }
         msg::pop_first(&mut req.headers, "Via");
         msg::prepend(&mut req.headers, "Via", via.to_string());
+        if source.proto == Proto::Tcp {
+            // RFC 3261 18.2.2: if this connection is gone when we answer, open one to the
+            // source IP and the Via's port.
+            let port = via.port.unwrap_or(5060);
+            let back = SocketAddr::new(source.addr.ip(), port);
+            self.transport.remember_sent_by(source.addr, back);
+        }
         let branch = via.branch().map(str::to_string).unwrap_or_else(|| {
             // RFC 2543 peers: no magic cookie, match on the dialog identifiers instead.
             format!(
@@ -635,15 +668,15 @@ impl Core {
             }
         }
         let mut dead = Vec::new();
+        // Sent after the loops: a TCP peer whose connection is gone needs `send` to reconnect.
+        let mut resend = Vec::new();
         for (key, entry) in self.servers.iter_mut() {
             if entry.tx.next_deadline().is_none_or(|t| t > now) {
                 continue;
             }
             for action in entry.tx.on_timer(now) {
                 match action {
-                    Action::Retransmit => {
-                        let _ = self.transport.try_send(entry.peer, &entry.last);
-                    }
+                    Action::Retransmit => resend.push((entry.peer, entry.last.clone())),
                     Action::Terminate => dead.push(key.clone()),
                     _ => {}
                 }
@@ -657,10 +690,13 @@ impl Core {
             if p.give_up <= now {
                 gone.push(id.clone());
             } else if p.next <= now {
-                let _ = self.transport.try_send(p.peer, &p.bytes);
+                resend.push((p.peer, p.bytes.clone()));
                 p.interval = (p.interval * 2).min(self.timers.t2);
                 p.next = now + p.interval;
             }
+        }
+        for (peer, bytes) in resend {
+            self.send(peer, bytes, None);
         }
         for id in gone {
             self.acks.remove(&id);

@@ -1,14 +1,19 @@
-//! Finding the server for a SIP URI (RFC 3263, without NAPTR): an IP literal or an explicit port
-//! is used as is; otherwise `_sip._udp` / `_sip._tcp` SRV records are tried (lowest priority,
-//! then highest weight), then the name's A/AAAA records on port 5060.
-//! DNS is hickory-resolver's: asynchronous, and it reads SRV, which the system resolver cannot.
+//! Finding the servers for a SIP URI (RFC 3263 4): an IP literal or an explicit port is used as
+//! is; otherwise NAPTR records pick the transports (`SIP+D2U`, `SIP+D2T`), then SRV records
+//! (`_sip._udp`, `_sip._tcp`) give the servers in RFC 2782 order (lowest priority first, weighted
+//! random among equals), then A/AAAA records on port 5060. Every address found is a target, so
+//! a caller can fail over to the next on a timeout or 503 (4.3). TLS (`sips:`, `transport=tls`)
+//! is refused with a clear error until it exists, never sent over UDP instead.
+//! DNS is hickory-resolver's: asynchronous, and it reads NAPTR and SRV, which libc cannot.
 
 use super::headers::SipUri;
 use super::transport::{Peer, Proto};
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::TokioResolver;
+use rand::Rng;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
@@ -16,6 +21,68 @@ use std::net::{IpAddr, SocketAddr};
 #[derive(Clone)]
 pub struct Locator {
     dns: Option<TokioResolver>,
+}
+
+fn tls_refused(uri: &SipUri) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "{} needs TLS (sips: or transport=tls), which Parley does not support yet",
+            uri.aor()
+        ),
+    )
+}
+
+/// The transport a URI asks for (`None`: ours to choose, `preferred` if given).
+fn transport_of(uri: &SipUri, preferred: Option<Proto>) -> io::Result<Option<Proto>> {
+    if uri.scheme == "sips" {
+        return Err(tls_refused(uri));
+    }
+    match uri.transport() {
+        None => Ok(preferred),
+        Some(t) if t.eq_ignore_ascii_case("tls") => Err(tls_refused(uri)),
+        Some(t) => Proto::parse(t).map(Some).ok_or_else(|| {
+            let why = format!("transport={t} is not supported (only UDP and TCP)");
+            io::Error::new(io::ErrorKind::Unsupported, why)
+        }),
+    }
+}
+
+/// Refuses a URI we cannot reach at all (TLS, unknown transports), whatever the route.
+pub fn check_transport(uri: &SipUri) -> io::Result<()> {
+    transport_of(uri, None).map(|_| ())
+}
+
+/// RFC 2782 order: by priority; within one priority, weighted random draws (`draw(total)`
+/// returns 0..=total), zero-weight records first as the RFC arranges them.
+pub fn order_srv<T>(mut records: Vec<(u16, u16, T)>, mut draw: impl FnMut(u32) -> u32) -> Vec<T> {
+    records.sort_by_key(|r| (r.0, r.1 != 0));
+    let mut out = Vec::with_capacity(records.len());
+    while !records.is_empty() {
+        let prio = records[0].0;
+        let n = records.iter().take_while(|r| r.0 == prio).count();
+        let total: u32 = records[..n].iter().map(|r| u32::from(r.1)).sum();
+        let pick = draw(total);
+        let mut running = 0;
+        let at = records[..n]
+            .iter()
+            .position(|r| {
+                running += u32::from(r.1);
+                running >= pick
+            })
+            .unwrap_or(0);
+        out.push(records.remove(at).2);
+    }
+    out
+}
+
+/// NAPTR services we can use (RFC 3263 4.1): SIP over UDP or TCP, not SIPS.
+fn naptr_proto(services: &[u8]) -> Option<Proto> {
+    match services.to_ascii_uppercase().as_slice() {
+        b"SIP+D2U" => Some(Proto::Udp),
+        b"SIP+D2T" => Some(Proto::Tcp),
+        _ => None,
+    }
 }
 
 impl Locator {
@@ -37,70 +104,180 @@ impl Locator {
         Locator { dns: Some(dns) }
     }
 
+    /// The first target for `uri`.
     pub async fn resolve(&self, uri: &SipUri) -> io::Result<Peer> {
-        let proto = uri.transport().and_then(Proto::parse).unwrap_or(Proto::Udp);
+        self.resolve_with(uri, None).await
+    }
+
+    /// The first target for `uri`, over `preferred` unless the URI names a transport.
+    pub async fn resolve_with(&self, uri: &SipUri, preferred: Option<Proto>) -> io::Result<Peer> {
+        let all = self.targets(uri, preferred).await?;
+        all.into_iter().next().ok_or_else(|| no_address(&uri.host))
+    }
+
+    /// Every target for `uri` in the order RFC 3263 says to try them.
+    pub async fn targets(&self, uri: &SipUri, preferred: Option<Proto>) -> io::Result<Vec<Peer>> {
+        let proto = transport_of(uri, preferred)?;
         let host = uri.host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(Peer {
-                proto,
-                addr: (ip, uri.port.unwrap_or(5060)).into(),
-            });
+            let addr = (ip, uri.port.unwrap_or(5060)).into();
+            return Ok(vec![Peer {
+                proto: proto.unwrap_or(Proto::Udp),
+                addr,
+            }]);
         }
-        if uri.port.is_none() {
-            if let Some(peer) = self.srv(host, proto).await {
-                return Ok(peer);
+        if let Some(port) = uri.port {
+            return self
+                .addresses(host, port, proto.unwrap_or(Proto::Udp))
+                .await;
+        }
+        if uri.transport().is_none() {
+            let found = self.naptr(host, proto).await;
+            if !found.is_empty() {
+                return Ok(found);
             }
         }
-        let port = uri.port.unwrap_or(5060);
-        let addr = self.address(host, port).await?;
-        Ok(Peer { proto, addr })
+        let protos = match proto {
+            Some(p) => vec![p],
+            None => vec![Proto::Udp, Proto::Tcp],
+        };
+        for p in protos {
+            let name = format!("_sip._{}.{host}.", p.as_str().to_ascii_lowercase());
+            let found = self.srv(&name, p).await;
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+        self.addresses(host, 5060, proto.unwrap_or(Proto::Udp))
+            .await
     }
 
-    async fn srv(&self, host: &str, proto: Proto) -> Option<Peer> {
-        let dns = self.dns.as_ref()?;
-        let name = format!("_sip._{}.{host}.", proto.as_str().to_ascii_lowercase());
-        let lookup = dns.srv_lookup(name.as_str()).await.ok()?;
-        let mut records: Vec<_> = lookup.iter().collect();
-        // RFC 2782: lowest priority first; among equals, the heaviest (no random spread: one try).
-        records.sort_by_key(|r| (r.priority(), std::cmp::Reverse(r.weight())));
-        for r in records {
-            let target = r.target().to_utf8();
+    /// NAPTR (RFC 3263 4.1): the SRV names of the transports we can use, best order first.
+    async fn naptr(&self, host: &str, only: Option<Proto>) -> Vec<Peer> {
+        let Some(dns) = &self.dns else {
+            return Vec::new();
+        };
+        let Ok(lookup) = dns.lookup(format!("{host}."), RecordType::NAPTR).await else {
+            return Vec::new();
+        };
+        let mut records: Vec<_> = lookup
+            .iter()
+            .filter_map(|r| match r {
+                RData::NAPTR(n) if n.flags().eq_ignore_ascii_case(b"s") => {
+                    let p = naptr_proto(n.services())?;
+                    Some((n.order(), n.preference(), p, n.replacement().to_utf8()))
+                }
+                _ => None,
+            })
+            .filter(|r| only.is_none_or(|p| p == r.2))
+            .collect();
+        records.sort_by_key(|r| (r.0, r.1));
+        let mut out = Vec::new();
+        for (_, _, proto, name) in records {
+            out.extend(self.srv(&name, proto).await);
+        }
+        out
+    }
+
+    async fn srv(&self, name: &str, proto: Proto) -> Vec<Peer> {
+        let Some(dns) = &self.dns else {
+            return Vec::new();
+        };
+        let Ok(lookup) = dns.srv_lookup(name).await else {
+            return Vec::new();
+        };
+        let records = lookup
+            .iter()
+            .map(|r| (r.priority(), r.weight(), (r.target().to_utf8(), r.port())))
+            .collect();
+        let ordered = order_srv(records, |total| rand::thread_rng().gen_range(0..=total));
+        let mut out = Vec::new();
+        for (target, port) in ordered {
             let target = target.trim_end_matches('.');
-            if let Ok(addr) = self.address(target, r.port()).await {
-                tracing::debug!("{name} -> {target}:{} ({addr})", r.port());
-                return Some(Peer { proto, addr });
+            match self.addresses(target, port, proto).await {
+                Ok(peers) => out.extend(peers),
+                Err(e) => tracing::debug!("{name}: {target} has no address: {e}"),
             }
         }
-        None
+        out
     }
 
-    async fn address(&self, host: &str, port: u16) -> io::Result<SocketAddr> {
+    async fn addresses(&self, host: &str, port: u16, proto: Proto) -> io::Result<Vec<Peer>> {
+        let peer = |ip| Peer {
+            proto,
+            addr: SocketAddr::new(ip, port),
+        };
         if let Some(dns) = &self.dns {
             if let Ok(ips) = dns.lookup_ip(format!("{host}.")).await {
-                if let Some(ip) = ips.iter().next() {
-                    return Ok(SocketAddr::new(ip, port));
+                let all: Vec<Peer> = ips.iter().map(peer).collect();
+                if !all.is_empty() {
+                    return Ok(all);
                 }
             }
         }
-        tokio::net::lookup_host((host, port))
+        let all: Vec<Peer> = tokio::net::lookup_host((host, port))
             .await?
-            .next()
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("no address for {host}"))
-            })
+            .map(|a| peer(a.ip()))
+            .collect();
+        match all.is_empty() {
+            true => Err(no_address(host)),
+            false => Ok(all),
+        }
     }
 }
 
-/// Resolves without DNS SRV: IP literals and names through the system resolver.
+fn no_address(host: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("no address for {host}"))
+}
+
+/// Resolves without DNS NAPTR/SRV: IP literals and names through the system resolver.
 pub async fn resolve(uri: &SipUri) -> io::Result<Peer> {
     Locator { dns: None }.resolve(uri).await
 }
 
-/// Resolves `host[:port]` (a server given on the command line) for a transport.
-pub async fn resolve_hostport(s: &str, proto: Proto) -> io::Result<Peer> {
+/// Every target for a server given as `host[:port][;transport=...]` (an account's outbound
+/// server), over `proto` unless it names its own transport.
+pub async fn server_targets(locator: &Locator, s: &str, proto: Proto) -> io::Result<Vec<Peer>> {
     let uri = SipUri::parse(&format!("sip:{s}"))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    let mut peer = resolve(&uri).await?;
-    peer.proto = proto;
-    Ok(peer)
+    locator.targets(&uri, Some(proto)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn srv_priority_first_then_weight() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut heavy_first = 0;
+        for _ in 0..1000 {
+            let recs = vec![(1, 0, "backup"), (0, 10, "light"), (0, 90, "heavy")];
+            let order = order_srv(recs, |t| rng.gen_range(0..=t));
+            assert_eq!(
+                order[2], "backup",
+                "priority 1 comes after every priority 0"
+            );
+            heavy_first += usize::from(order[0] == "heavy");
+        }
+        // 90 of 100 weight: about 900 of 1000 draws put it first.
+        assert!((850..=950).contains(&heavy_first), "{heavy_first}");
+    }
+
+    #[test]
+    fn tls_and_unknown_transports_are_refused() {
+        let sips = SipUri::parse("sips:bob@example.com").unwrap();
+        let e = transport_of(&sips, None).unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
+        let tls = SipUri::parse("sip:bob@example.com;transport=tls").unwrap();
+        assert!(transport_of(&tls, Some(Proto::Udp)).is_err());
+        let sctp = SipUri::parse("sip:bob@example.com;transport=sctp").unwrap();
+        assert!(transport_of(&sctp, None).is_err());
+        let tcp = SipUri::parse("sip:bob@example.com;transport=TCP").unwrap();
+        assert_eq!(
+            transport_of(&tcp, Some(Proto::Udp)).unwrap(),
+            Some(Proto::Tcp)
+        );
+    }
 }

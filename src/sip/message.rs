@@ -465,6 +465,21 @@ pub fn response_to(
     }
 }
 
+/// The reason phrase of the 408 the endpoint makes up when no response came at all (a timeout
+/// or a transport failure), as opposed to a 408 a server sent.
+pub const NO_RESPONSE: &str = "No Response";
+
+/// A 408 standing for "nothing came back" (RFC 3263 4.3: try the next server).
+pub fn no_response(req: &Request) -> Response {
+    response_to(req, 408, Some(NO_RESPONSE), None)
+}
+
+/// Whether to try the next server of RFC 3263: nothing came back, or 503.
+pub fn try_next_server(r: &Response) -> bool {
+    let code = code_of(r);
+    code == 503 || (code == 408 && reason_of(r) == NO_RESPONSE && r.to_tag().is_none())
+}
+
 pub fn code_of(r: &Response) -> u16 {
     r.status_code.code()
 }

@@ -145,14 +145,41 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
         };
     };
     let headers = split_headers(&rest[..head])?.1;
-    let len = content_length(&headers)?.unwrap_or(0);
-    if body_start + len > MAX_MESSAGE {
-        return Err(ParseError::TooLarge);
-    }
-    if rest.len() < body_start + len {
+    // RFC 3261 18.3: on a stream, Content-Length is the only way to find the message's end.
+    let len = content_length(&headers)?
+        .ok_or_else(|| ParseError::Malformed("no Content-Length on a stream transport".into()))?;
+    // The length comes from the network: checked before any arithmetic.
+    let total = body_start
+        .checked_add(len)
+        .filter(|t| *t <= MAX_MESSAGE)
+        .ok_or(ParseError::TooLarge)?;
+    if rest.len() < total {
         return Ok(None);
     }
-    Ok(Some(skip + body_start + len))
+    Ok(Some(skip + total))
+}
+
+/// What to answer on a stream whose next message cannot be framed (413 for a size beyond our
+/// limit, 400 otherwise) before the connection is closed; `None` when it is not a request
+/// with a whole header section to answer from.
+pub fn stream_refusal(buf: &[u8], err: &ParseError) -> Option<Vec<u8>> {
+    let rest = &buf[skip_leading_crlf(buf)..];
+    let (head, _) = head_end(rest)?;
+    let (start_line, headers) = split_headers(&rest[..head]).ok()?;
+    let raw = RawMessage {
+        start_line,
+        headers,
+        body: Vec::new(),
+    };
+    if raw.is_response() || raw.start_line.starts_with("ACK ") || raw.get("Via").is_none() {
+        return None;
+    }
+    let (status, reason) = match err {
+        ParseError::TooLarge => (413, "Message Too Large".to_string()),
+        other => (400, other.to_string().replace(['\r', '\n'], " ")),
+    };
+    let tag = super::message::new_tag();
+    Some(raw_response(&raw, status, &reason, &tag))
 }
 
 /// Parses one whole message (a datagram, or a frame from `frame_len`).
@@ -417,6 +444,22 @@ mod tests {
         assert_eq!(frame_len(&two).unwrap(), Some(4 + one.len()));
         assert_eq!(frame_len(&one[..10]).unwrap(), None);
         assert_eq!(frame_len(&one[..one.len() - 1]).unwrap(), None);
+    }
+
+    #[test]
+    fn a_stream_needs_a_sane_content_length() {
+        let none = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n\r\n";
+        assert!(matches!(frame_len(none), Err(ParseError::Malformed(_))));
+        let reply = stream_refusal(none, &frame_len(none).unwrap_err()).unwrap();
+        assert!(reply.starts_with(b"SIP/2.0 400 "));
+        let huge = format!(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nContent-Length: {}\r\n\r\n",
+            usize::MAX
+        );
+        let err = frame_len(huge.as_bytes()).unwrap_err();
+        assert_eq!(err, ParseError::TooLarge);
+        let reply = stream_refusal(huge.as_bytes(), &err).unwrap();
+        assert!(reply.starts_with(b"SIP/2.0 413 "));
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct Transport {
     udp6: Option<Arc<UdpSocket>>,
     local: SocketAddr,
     conns: Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>,
+    /// For a connection a request came in on: where to connect if it is gone (18.2.2).
+    sent_by: Arc<Mutex<HashMap<SocketAddr, SocketAddr>>>,
     inbox: Inbox,
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
@@ -142,6 +144,7 @@ impl Transport {
             udp6: None,
             local,
             conns: Arc::default(),
+            sent_by: Arc::default(),
             inbox,
             tasks: Arc::default(),
         };
@@ -251,6 +254,7 @@ impl Transport {
         }));
         let inbox = self.inbox.clone();
         let conns = self.conns.clone();
+        let reply = tx.clone();
         self.track(tokio::spawn(async move {
             let peer = Peer {
                 proto: Proto::Tcp,
@@ -273,9 +277,12 @@ impl Transport {
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            // A stream we cannot frame cannot be resynchronised: close it.
+                            // A stream we cannot frame cannot be resynchronised: answer what
+                            // can be answered (413/400), then close it at once.
                             tracing::warn!("closing TCP connection from {remote}: {e}");
-                            let _ = inbox.send((std::mem::take(&mut buf), peer));
+                            if let Some(bytes) = parse::stream_refusal(&buf, &e) {
+                                let _ = reply.send(bytes);
+                            }
                             break 'read;
                         }
                     }
@@ -284,6 +291,16 @@ impl Transport {
             conns.lock().unwrap().remove(&remote);
         }));
         tx
+    }
+
+    /// Remembers where to answer `remote` (a connection's far end) if its connection closes.
+    pub fn remember_sent_by(&self, remote: SocketAddr, back: SocketAddr) {
+        let mut map = self.sent_by.lock().unwrap();
+        // Bounded: a flood of short connections must not grow it without end.
+        if map.len() >= 4096 {
+            map.clear();
+        }
+        map.insert(remote, back);
     }
 
     /// Sends without waiting: Ok(false) means a TCP connection must be opened first (`send`).
@@ -317,15 +334,22 @@ impl Transport {
                 let tx = match existing {
                     Some(tx) if !tx.is_closed() => tx,
                     _ => {
+                        let back = self.sent_by.lock().unwrap().remove(&peer.addr);
+                        let to = back.unwrap_or(peer.addr);
                         let stream = tokio::time::timeout(
                             std::time::Duration::from_secs(5),
-                            TcpStream::connect(peer.addr),
+                            TcpStream::connect(to),
                         )
                         .await
                         .map_err(|_| {
                             io::Error::new(io::ErrorKind::TimedOut, "connect timed out")
                         })??;
-                        self.adopt(stream, peer.addr)
+                        let tx = self.adopt(stream, to);
+                        if to != peer.addr {
+                            // Later sends to the old connection's address use the new one.
+                            self.conns.lock().unwrap().insert(peer.addr, tx.clone());
+                        }
+                        tx
                     }
                 };
                 tx.send(bytes)

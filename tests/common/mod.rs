@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod dns;
+
 use parley::engine::{
     AccountConfig, AccountId, Command, Engine, EngineConfig, EngineHandle, Event,
 };
