@@ -208,3 +208,85 @@ async fn sipp_calls_through_the_embedded_server() {
         "{seen:#?}"
     );
 }
+
+/// A scenario file of ours for sipp (`tests/data/sipp/NAME.xml`).
+fn scenario(name: &str) -> String {
+    format!("{}/tests/data/sipp/{name}.xml", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts sipp as the callee with one of our scenarios; returns its port and its run.
+async fn sipp_callee(name: &str) -> (u16, tokio::task::JoinHandle<std::process::Output>) {
+    let port = free_udp_port();
+    let run = tokio::spawn(run_sipp_owned(vec![
+        "-sf".into(),
+        scenario(name),
+        "-p".into(),
+        port.to_string(),
+    ]));
+    until_bound(port).await;
+    (port, run)
+}
+
+fn assert_sipp_passed(out: std::process::Output) {
+    assert!(
+        out.status.success(),
+        "sipp failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// sipp answers our INVITE twice, as two forks would: both 2xx are ACKed, the second dialog
+/// is ended with BYE, and the call goes on in the first (the scenario checks every tag).
+#[tokio::test]
+async fn a_second_2xx_from_sipp_is_acked_and_ended() {
+    require_sipp();
+    let (port, sipp) = sipp_callee("two_answers").await;
+    let mut alice = Agent::start("alice", "", None).await;
+    alice.call(&format!("sip:forks@127.0.0.1:{port}")).await;
+    let call = alice.reached(CallState::Connected).await;
+    // sipp presses a key in the first dialog once the second is over.
+    let digit = alice.wait(|e| matches!(e, Event::Dtmf { .. })).await;
+    assert!(matches!(digit, Event::Dtmf { digit: '5', .. }));
+    alice.send(Command::Hangup(call)).await;
+    assert_eq!(alice.ended().await.0, 200);
+    assert_sipp_passed(sipp.await.unwrap());
+}
+
+/// sipp's re-INVITE crosses our hold re-INVITE: we answer 491, sipp answers ours 491, and ours
+/// goes again after the RFC 3261 14.1 wait and puts the call on hold.
+#[tokio::test]
+async fn reinvite_glare_with_sipp() {
+    require_sipp();
+    let (port, sipp) = sipp_callee("glare").await;
+    let mut alice = Agent::start("alice", "", None).await;
+    alice.call(&format!("sip:glare@127.0.0.1:{port}")).await;
+    let call = alice.reached(CallState::Connected).await;
+    alice.send(Command::Hold { call, on: true }).await;
+    alice
+        .wait(|e| matches!(e, Event::Hold { local: true, .. }))
+        .await;
+    alice.send(Command::Hangup(call)).await;
+    assert_eq!(alice.ended().await.0, 200);
+    assert_sipp_passed(sipp.await.unwrap());
+}
+
+/// sipp tries to use the embedded server, which requires passwords, as a relay: an INVITE
+/// with a made-up To tag to a foreign address is refused.
+#[tokio::test]
+async fn sipp_relay_attempt_is_refused() {
+    require_sipp();
+    let server = server(USERS).await;
+    let out = run_sipp(&[
+        "-sf".into(),
+        scenario("relay"),
+        "-key".into(),
+        "victim".into(),
+        "127.0.0.99:5099".into(),
+        "-p".into(),
+        free_udp_port().to_string(),
+        server.local_addr().to_string(),
+    ])
+    .await;
+    assert_sipp_passed(out);
+}
