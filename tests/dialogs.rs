@@ -268,7 +268,9 @@ async fn an_unanswered_call_gets_480_and_is_a_missed_call() {
     wire_calls(&mut wire, &bob).await;
     bob.incoming().await;
     assert_eq!(code_of(&wire.final_response().await), 480);
-    assert_eq!(bob.ended().await.0, 480);
+    let (status, _, message) = bob.ended().await;
+    assert_eq!(status, 480);
+    assert!(message.contains("Missed call"), "{message}");
     let calls = bob.store.calls().unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].status, Some(480));

@@ -14,6 +14,9 @@ use std::time::Instant;
 
 const MAX_REDIRECTS: u32 = 5;
 
+/// The phrase an incoming call nobody answered ends with (a missed call, not a failure).
+const UNANSWERED: &str = "Not Answered";
+
 pub(crate) struct Call {
     pub(super) account: AccountId,
     pub(super) direction: Direction,
@@ -165,6 +168,8 @@ impl Core {
         let duration = c.answered.map(|a| a.elapsed().as_secs()).unwrap_or(0);
         let message = if status == 200 && phrase == "Answered elsewhere" {
             "Answered on another device".to_string()
+        } else if phrase == UNANSWERED {
+            "Missed call: nobody answered in time".to_string()
         } else if status == 200 {
             reason::describe(200).to_string()
         } else {
@@ -456,7 +461,14 @@ impl Core {
         c.gave_up = true;
         match c.direction {
             // RFC 3261 21.4.18: the callee is not available right now.
-            Direction::Incoming => self.decline_with(id, 480).await,
+            Direction::Incoming => {
+                let c = &self.calls[&id];
+                let r = msg::response_to(&c.invite, 480, None, Some(&c.local_tag));
+                if let Some(k) = &c.invite_key {
+                    self.endpoint.respond(k, r);
+                }
+                self.end_call(id, 480, UNANSWERED).await
+            }
             Direction::Outgoing => self.hangup(id).await,
         }
     }
