@@ -285,23 +285,40 @@ impl Core {
         c.chain(s).chain(a).min()
     }
 
+    /// Adds our Via (and Max-Forwards) and encodes the request, moving it to TCP when it is
+    /// too big for UDP.
+    fn stamp(&self, req: &mut Request, peer: Peer, branch: &str) -> (Peer, Vec<u8>) {
+        msg::prepend(&mut req.headers, "Via", self.via_for(peer, branch));
+        if req.header("Max-Forwards").is_none() {
+            msg::push(&mut req.headers, "Max-Forwards", "70");
+        }
+        let bytes = msg::encode_request(req);
+        let safe = self.congestion_safe(req, bytes.len(), peer);
+        if safe == peer {
+            return (peer, bytes);
+        }
+        msg::pop_first(&mut req.headers, "Via");
+        msg::prepend(&mut req.headers, "Via", self.via_for(safe, branch));
+        (safe, msg::encode_request(req))
+    }
+
     /// RFC 3261 18.1.1: a request larger than 1300 bytes (the MTU being unknown) goes over
-    /// TCP, not UDP, unless a URI pinned UDP.
-    fn congestion_safe(&self, req: &Request, peer: Peer) -> Peer {
-        // Room for the Via and Max-Forwards still to be added.
-        const HEADROOM: usize = 160;
-        let big = msg::encode_request(req).len() + HEADROOM > UDP_MTU_LIMIT;
+    /// TCP, not UDP, unless its URI pins UDP.
+    fn congestion_safe(&self, req: &Request, len: usize, peer: Peer) -> Peer {
+        if peer.proto != Proto::Udp || len <= UDP_MTU_LIMIT {
+            return peer;
+        }
         let pinned = req
             .uri
             .to_string()
             .to_ascii_lowercase()
             .contains("transport=udp");
-        match peer.proto {
-            Proto::Udp if big && !pinned => Peer {
+        match pinned {
+            true => peer,
+            false => Peer {
                 proto: Proto::Tcp,
                 ..peer
             },
-            _ => peer,
         }
     }
 
@@ -348,11 +365,7 @@ impl Core {
                 branch,
                 responses,
             } => {
-                let peer = self.congestion_safe(&req, peer);
-                msg::prepend(&mut req.headers, "Via", self.via_for(peer, &branch));
-                if req.header("Max-Forwards").is_none() {
-                    msg::push(&mut req.headers, "Max-Forwards", "70");
-                }
+                let (peer, bytes) = self.stamp(&mut req, peer, &branch);
                 let kind = if req.method == Method::Invite {
                     Kind::Invite
                 } else {
@@ -362,7 +375,6 @@ impl Core {
                     branch,
                     method: req.method.to_string(),
                 };
-                let bytes = msg::encode_request(&req);
                 self.send(peer, bytes.clone(), Some(key.clone()));
                 let entry = ClientEntry {
                     tx: ClientTx::new(kind, peer.proto.reliable(), self.timers, now),
@@ -418,12 +430,8 @@ impl Core {
                 peer,
                 branch,
             } => {
-                let peer = self.congestion_safe(&req, peer);
-                msg::prepend(&mut req.headers, "Via", self.via_for(peer, &branch));
-                if req.header("Max-Forwards").is_none() {
-                    msg::push(&mut req.headers, "Max-Forwards", "70");
-                }
-                self.send(peer, msg::encode_request(&req), None);
+                let (peer, bytes) = self.stamp(&mut req, peer, &branch);
+                self.send(peer, bytes, None);
             }
             Op::Cancel(key, reason) => {
                 let Some(entry) = self.clients.get_mut(&key) else {
