@@ -1,4 +1,7 @@
-//! Media: audio devices now; RTP, codecs and the jitter buffer arrive with the audio update.
+//! Media: RTP and RTCP packets, audio devices and the ringer; codecs, the jitter buffer and
+//! the call's media session build on these.
 
 pub mod devices;
 pub mod ringer;
+pub mod rtcp;
+pub mod rtp;
