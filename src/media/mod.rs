@@ -1,7 +1,9 @@
 //! Media: RTP and RTCP packets, audio devices and the ringer; codecs, the jitter buffer and
 //! the call's media session build on these.
 
+pub mod codec;
 pub mod devices;
 pub mod ringer;
 pub mod rtcp;
 pub mod rtp;
+pub mod tone;
