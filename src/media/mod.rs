@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod devices;
+pub mod jitter;
 pub mod ringer;
 pub mod rtcp;
 pub mod rtp;
