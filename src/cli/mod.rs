@@ -2,6 +2,7 @@
 //! API the GUI uses and prints events as text or, with `--json`, one JSON object per line.
 
 use crate::engine::{AccountConfig, Command, Engine, EngineConfig, Event};
+use crate::media::headless::{SinkSpec, SourceSpec};
 use crate::server::{Server, ServerConfig};
 use crate::sip::transport::Proto;
 use crate::store::{Profile, Store};
@@ -35,6 +36,30 @@ pub struct AccountArgs {
     /// Print one JSON object per event.
     #[arg(long)]
     pub json: bool,
+    /// Play a tone of this frequency (Hz) as the microphone.
+    #[arg(long, conflicts_with = "play")]
+    pub tone: Option<f64>,
+    /// Play this WAV file (16-bit PCM, looped) as the microphone.
+    #[arg(long)]
+    pub play: Option<PathBuf>,
+    /// Record what the other side says into this WAV file.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+}
+
+impl AccountArgs {
+    fn devices(&self) -> (SourceSpec, SinkSpec) {
+        let mic = match (self.tone, &self.play) {
+            (Some(hz), _) => SourceSpec::Tone(hz),
+            (None, Some(p)) => SourceSpec::Play(p.clone()),
+            (None, None) => SourceSpec::Silence,
+        };
+        let speaker = match &self.record {
+            Some(p) => SinkSpec::Record(p.clone()),
+            None => SinkSpec::Discard,
+        };
+        (mic, speaker)
+    }
 }
 
 fn parse_proto(s: &str) -> Result<Proto, String> {
@@ -90,6 +115,16 @@ fn print_event(ev: &Event, json: bool) {
             remote,
         } => format!("call {call}: on hold here {local}, there {remote}"),
         Event::Dtmf { call, digit } => format!("call {call}: key {digit}"),
+        Event::CallStats {
+            call,
+            sent,
+            received,
+            lost,
+            late,
+            jitter_ms,
+        } => format!(
+            "call {call}: sent {sent}, received {received}, lost {lost}, late {late}, jitter {jitter_ms} ms"
+        ),
         Event::AccountRemoved { account } => format!("account {account} removed"),
         Event::Restored { accounts } => format!("{accounts} saved account(s)"),
         Event::ServerStarted { addr, domain } => format!("hosting {domain} on {addr}"),
@@ -118,6 +153,7 @@ async fn start_engine(
 > {
     let mut cfg = EngineConfig::new(args.bind);
     cfg.store = Some(open_store(profile)?);
+    (cfg.microphone, cfg.speaker) = args.devices();
     let (h, ev) = Engine::start(cfg)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;

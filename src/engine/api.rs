@@ -173,6 +173,16 @@ pub enum Event {
         call: CallId,
         digit: char,
     },
+    /// About once a second while media flows: RTP packets sent and received, frames lost
+    /// (concealed), late packets dropped, interarrival jitter.
+    CallStats {
+        call: CallId,
+        sent: u64,
+        received: u64,
+        lost: u64,
+        late: u64,
+        jitter_ms: u32,
+    },
     CallEnded {
         call: CallId,
         peer: String,

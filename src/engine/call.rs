@@ -38,7 +38,9 @@ pub(crate) struct Call {
     pub(super) redirects: u32,
     pub(super) hangup_wanted: bool,
     /// Reserved media ports; held so no one else takes them before the media layer does.
-    pub(super) _rtp: Option<std::net::UdpSocket>,
+    pub(super) rtp: Option<std::net::UdpSocket>,
+    /// The call's media once it connected.
+    pub(super) media_session: Option<crate::media::session::MediaSession>,
     pub(super) _msrp: Option<std::net::TcpListener>,
     /// We hold the other side / they hold us (RFC 3264 8.4).
     pub(super) local_hold: bool,
@@ -92,7 +94,8 @@ impl Call {
             db_id: None,
             redirects: 0,
             hangup_wanted: false,
-            _rtp: rtp,
+            rtp,
+            media_session: None,
             _msrp: msrp,
             local_hold: false,
             remote_hold: false,
@@ -162,9 +165,13 @@ impl Core {
 
     /// Ends a call: history row, event, forget it.
     pub(super) async fn end_call(&mut self, id: CallId, status: u16, phrase: &str) {
-        let Some(c) = self.calls.remove(&id) else {
+        let Some(mut c) = self.calls.remove(&id) else {
             return;
         };
+        // Silence first: no sound plays after the call has ended.
+        if let Some(m) = c.media_session.take() {
+            m.stop().await;
+        }
         let duration = c.answered.map(|a| a.elapsed().as_secs()).unwrap_or(0);
         let message = if status == 200 && phrase == "Answered elsewhere" {
             "Answered on another device".to_string()
@@ -389,6 +396,7 @@ impl Core {
                 let (db, hangup) = (c.db_id, c.hangup_wanted);
                 self.send_ack(id, None).await;
                 self.record_answer(db).await;
+                self.start_media(id).await;
                 self.call_event(id, Some(code), Some(phrase)).await;
                 if hangup {
                     self.hangup(id).await;
@@ -787,6 +795,7 @@ impl Core {
             c.answered = Some(Instant::now());
             let (row, hangup) = (c.db_id, c.hangup_wanted);
             self.record_answer(row).await;
+            self.start_media(id).await;
             self.call_event(id, None, None).await;
             match hangup {
                 true => self.send_bye(id).await,

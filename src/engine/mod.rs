@@ -6,6 +6,7 @@
 pub mod api;
 mod call;
 mod data;
+mod media;
 mod midcall;
 pub mod reason;
 mod register;
@@ -43,6 +44,9 @@ pub struct EngineConfig {
     /// A call nobody answers is given up after this long: CANCEL when we call, 480 when we
     /// are called.
     pub ring_timeout: Duration,
+    /// The headless microphone and speaker (tone, WAV file, silence; a WAV recording).
+    pub microphone: crate::media::headless::SourceSpec,
+    pub speaker: crate::media::headless::SinkSpec,
 }
 
 impl EngineConfig {
@@ -54,6 +58,8 @@ impl EngineConfig {
             call_waiting: false,
             dns: None,
             ring_timeout: Duration::from_secs(120),
+            microphone: crate::media::headless::SourceSpec::Silence,
+            speaker: crate::media::headless::SinkSpec::Discard,
         }
     }
 }

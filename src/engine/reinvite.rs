@@ -97,6 +97,7 @@ impl Core {
                     c.negotiated = Some(sdp::accept_answer(a, on));
                 }
                 self.send_ack(id, Some(resp.cseq().0)).await;
+                self.start_media(id).await;
                 self.hold_changed(id, on, theirs).await;
                 self.offer_hold(id).await;
             }
@@ -285,6 +286,8 @@ impl Core {
         if let Some(k) = &inc.key {
             self.endpoint.respond_until_ack(k, ok);
         }
+        // The new offer's address, codec or direction applies to the running media.
+        self.start_media(id).await;
         if hold_changed {
             let ev = Event::Hold {
                 call: id,

@@ -24,6 +24,8 @@ pub struct CallView {
     pub keypad: bool,
     /// Keys sent so far in this call, shown above the keypad.
     pub keys: String,
+    /// The latest media counts, in words.
+    pub stats: Option<String>,
 }
 
 impl CallView {
@@ -46,6 +48,7 @@ impl CallView {
             remote_hold: false,
             keypad: false,
             keys: String::new(),
+            stats: None,
         }
     }
 }
@@ -122,6 +125,9 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
     info = info.push(text(status).size(15).style(style::ok_text));
     if let Some(d) = &v.detail {
         info = info.push(text(d.clone()).size(12).style(style::muted_text));
+    }
+    if let Some(st) = &v.stats {
+        info = info.push(text(st.clone()).size(12).style(style::muted_text));
     }
     let controls: Element<'_, Message> =
         if v.direction == Direction::Incoming && v.state == CallState::Incoming {

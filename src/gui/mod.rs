@@ -608,6 +608,20 @@ impl App {
                     c.detail = Some(format!("They pressed {digit}"));
                 }
             }
+            Event::CallStats {
+                call,
+                sent,
+                received,
+                lost,
+                jitter_ms,
+                ..
+            } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.stats = Some(format!(
+                        "Packets sent {sent}, received {received}, lost {lost} · jitter {jitter_ms} ms"
+                    ));
+                }
+            }
             Event::Contacts { contacts } => self.contacts.contacts = contacts,
             Event::History { calls } => self.history.calls = calls,
             Event::ServerStarted { addr, domain } => {

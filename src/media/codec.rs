@@ -50,6 +50,8 @@ pub enum CodecError {
     Opus(#[from] opus::Error),
     #[error("a frame of {got} samples where {expected} were expected")]
     FrameSize { expected: usize, got: usize },
+    #[error("media socket: {0}")]
+    Io(String),
 }
 
 pub struct Encoder {

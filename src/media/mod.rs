@@ -3,8 +3,10 @@
 
 pub mod codec;
 pub mod devices;
+pub mod headless;
 pub mod jitter;
 pub mod ringer;
 pub mod rtcp;
 pub mod rtp;
+pub mod session;
 pub mod tone;

@@ -1,0 +1,87 @@
+//! The engine's side of a call's media: it turns the SDP negotiation into plain media
+//! parameters, starts the session when the call connects, re-points it after a re-INVITE, and
+//! forwards its counts as `CallStats` events. A media failure never takes the call down: the
+//! call goes on and the user is told why there is no sound.
+
+use super::{CallId, Core, Event};
+use crate::media::codec::CodecKind;
+use crate::media::headless::{Sink, Source};
+use crate::media::session::{MediaParams, MediaSession};
+use crate::sdp::{Address, AudioStream};
+use std::net::SocketAddr;
+
+async fn remote_of(a: &AudioStream) -> Option<SocketAddr> {
+    match &a.remote {
+        Address::Ip(ip) => Some(SocketAddr::new(*ip, a.port)),
+        Address::Name(n) => tokio::net::lookup_host((n.as_str(), a.port))
+            .await
+            .ok()?
+            .next(),
+    }
+}
+
+/// Media parameters from a negotiated audio stream; `None` when there is nothing to play.
+async fn params_of(a: &AudioStream) -> Option<MediaParams> {
+    let codec = CodecKind::from_name(&a.codec)?;
+    if a.port == 0 {
+        return None;
+    }
+    Some(MediaParams {
+        remote: remote_of(a).await?,
+        payload_type: a.payload_type,
+        codec,
+        send: matches!(a.direction, "sendrecv" | "sendonly"),
+        receive: matches!(a.direction, "sendrecv" | "recvonly"),
+    })
+}
+
+impl Core {
+    async fn negotiated_params(&self, id: CallId) -> Option<MediaParams> {
+        let audio = self.calls.get(&id)?.negotiated.as_ref()?.audio.clone()?;
+        params_of(&audio).await
+    }
+
+    /// Starts the call's media (once it is connected), or re-points it if it runs.
+    pub(super) async fn start_media(&mut self, id: CallId) {
+        let params = self.negotiated_params(id).await;
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(params) = params else {
+            tracing::info!("call {id}: no audio negotiated");
+            return;
+        };
+        if let Some(m) = &c.media_session {
+            return m.repoint(params);
+        }
+        let Some(socket) = c.rtp.take() else { return };
+        let rate = params.codec.rate();
+        let devices = Source::open(&self.config.microphone, rate)
+            .and_then(|src| Ok((src, Sink::open(&self.config.speaker, rate)?)));
+        let (source, sink) = match devices {
+            Ok(d) => d,
+            Err(e) => {
+                let message = format!("The call has no sound: {e}");
+                return self.emit(Event::Error { message }).await;
+            }
+        };
+        let events = self.events.clone();
+        let report = move |s: crate::media::session::MediaStats| {
+            let _ = events.try_send(Event::CallStats {
+                call: id,
+                sent: s.sent,
+                received: s.received,
+                lost: s.lost,
+                late: s.late,
+                jitter_ms: s.jitter_ms,
+            });
+        };
+        match MediaSession::start(socket, params, source, sink, report) {
+            Ok(m) => c.media_session = Some(m),
+            Err(e) => {
+                let message = format!("The call has no sound: {e}");
+                self.emit(Event::Error { message }).await;
+            }
+        }
+    }
+}

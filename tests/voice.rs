@@ -1,0 +1,107 @@
+//! Voice end to end on loopback: two Parley agents call through `parley serve`, each playing a
+//! tone into its headless microphone and recording what it hears; the recording must hold the
+//! other side's tone, at its frequency, for at least 95% of the frames the other side sent.
+
+mod common;
+
+use common::*;
+use parley::engine::{CallState, Command, Event};
+use parley::media::headless::{SinkSpec, SourceSpec};
+use parley::media::tone::{power_at, strongest};
+use std::path::{Path, PathBuf};
+
+async fn speaking(
+    user: &str,
+    password: &str,
+    server: std::net::SocketAddr,
+    hz: f64,
+    wav: PathBuf,
+) -> Agent {
+    Agent::start_engine(
+        user,
+        password,
+        Some(server),
+        |e| {
+            e.microphone = SourceSpec::Tone(hz);
+            e.speaker = SinkSpec::Record(wav);
+        },
+        |_| {},
+    )
+    .await
+}
+
+/// Waits until this agent's call has received `n` packets.
+async fn heard(agent: &mut Agent, n: u64) {
+    agent
+        .wait(|e| matches!(e, Event::CallStats { received, .. } if *received >= n))
+        .await;
+}
+
+/// The last count of packets this agent sent, from its final stats.
+fn sent(agent: &Agent) -> u64 {
+    agent
+        .seen
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::CallStats { sent, .. } => Some(*sent),
+            _ => None,
+        })
+        .unwrap()
+}
+
+/// 20 ms windows of the recording in which `hz` is the strongest of the candidates.
+fn frames_with(wav: &Path, hz: f64) -> (u64, u64) {
+    let mut r = hound::WavReader::open(wav).unwrap();
+    let rate = r.spec().sample_rate;
+    let pcm: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    let window = (rate / 50) as usize;
+    let candidates = [440.0, 660.0, 1000.0, 1500.0];
+    let mut with = 0;
+    for w in pcm.chunks_exact(window) {
+        if strongest(w, rate, &candidates) == Some(hz) && power_at(w, rate, hz) > 0.001 {
+            with += 1;
+        }
+    }
+    (with, (pcm.len() / window) as u64)
+}
+
+#[tokio::test]
+async fn two_agents_hear_each_others_tone_over_opus() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(USERS).await;
+    let (a_wav, b_wav) = (dir.path().join("alice.wav"), dir.path().join("bob.wav"));
+    let mut alice = speaking(
+        "alice",
+        "a-secret",
+        server.local_addr(),
+        440.0,
+        a_wav.clone(),
+    )
+    .await;
+    let mut bob = speaking("bob", "b-secret", server.local_addr(), 660.0, b_wav.clone()).await;
+    alice.registered().await;
+    bob.registered().await;
+    alice.call("bob").await;
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    let ac = alice.reached(CallState::Connected).await;
+    heard(&mut bob, 100).await;
+    heard(&mut alice, 100).await;
+    alice.send(Command::Hangup(ac)).await;
+    assert_eq!(alice.ended().await.0, 200);
+    assert_eq!(bob.ended().await.0, 200);
+    let (bob_heard, bob_frames) = frames_with(&b_wav, 440.0);
+    let (alice_heard, alice_frames) = frames_with(&a_wav, 660.0);
+    let (a_sent, b_sent) = (sent(&alice), sent(&bob));
+    eprintln!("bob heard 440 Hz in {bob_heard} of {bob_frames} frames, alice sent {a_sent}");
+    eprintln!("alice heard 660 Hz in {alice_heard} of {alice_frames} frames, bob sent {b_sent}");
+    assert!(
+        bob_heard * 100 >= a_sent * 95,
+        "bob heard {bob_heard} of {a_sent}"
+    );
+    assert!(
+        alice_heard * 100 >= b_sent * 95,
+        "alice heard {alice_heard} of {b_sent}"
+    );
+}
