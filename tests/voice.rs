@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use parley::engine::{CallState, Command, Event};
+use parley::media::codec::CodecKind;
 use parley::media::headless::{SinkSpec, SourceSpec};
 use parley::media::tone::{power_at, strongest};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ async fn speaking(
     server: std::net::SocketAddr,
     hz: f64,
     wav: PathBuf,
+    codec: CodecKind,
 ) -> Agent {
     Agent::start_engine(
         user,
@@ -24,6 +26,7 @@ async fn speaking(
         |e| {
             e.microphone = SourceSpec::Tone(hz);
             e.speaker = SinkSpec::Record(wav);
+            e.codecs = vec![codec];
         },
         |_| {},
     )
@@ -66,20 +69,14 @@ fn frames_with(wav: &Path, hz: f64) -> (u64, u64) {
     (with, (pcm.len() / window) as u64)
 }
 
-#[tokio::test]
-async fn two_agents_hear_each_others_tone_over_opus() {
+/// Alice (440 Hz) calls Bob (660 Hz) with `codec`; each recording must hold the other's tone.
+async fn both_directions(codec: CodecKind) {
     let dir = tempfile::tempdir().unwrap();
     let server = server(USERS).await;
     let (a_wav, b_wav) = (dir.path().join("alice.wav"), dir.path().join("bob.wav"));
-    let mut alice = speaking(
-        "alice",
-        "a-secret",
-        server.local_addr(),
-        440.0,
-        a_wav.clone(),
-    )
-    .await;
-    let mut bob = speaking("bob", "b-secret", server.local_addr(), 660.0, b_wav.clone()).await;
+    let addr = server.local_addr();
+    let mut alice = speaking("alice", "a-secret", addr, 440.0, a_wav.clone(), codec).await;
+    let mut bob = speaking("bob", "b-secret", addr, 660.0, b_wav.clone(), codec).await;
     alice.registered().await;
     bob.registered().await;
     alice.call("bob").await;
@@ -91,11 +88,11 @@ async fn two_agents_hear_each_others_tone_over_opus() {
     alice.send(Command::Hangup(ac)).await;
     assert_eq!(alice.ended().await.0, 200);
     assert_eq!(bob.ended().await.0, 200);
-    let (bob_heard, bob_frames) = frames_with(&b_wav, 440.0);
-    let (alice_heard, alice_frames) = frames_with(&a_wav, 660.0);
+    let rate = hound::WavReader::open(&b_wav).unwrap().spec().sample_rate;
+    assert_eq!(rate, codec.rate(), "the negotiated codec is {codec:?}");
+    let (bob_heard, _) = frames_with(&b_wav, 440.0);
+    let (alice_heard, _) = frames_with(&a_wav, 660.0);
     let (a_sent, b_sent) = (sent(&alice), sent(&bob));
-    eprintln!("bob heard 440 Hz in {bob_heard} of {bob_frames} frames, alice sent {a_sent}");
-    eprintln!("alice heard 660 Hz in {alice_heard} of {alice_frames} frames, bob sent {b_sent}");
     assert!(
         bob_heard * 100 >= a_sent * 95,
         "bob heard {bob_heard} of {a_sent}"
@@ -104,4 +101,14 @@ async fn two_agents_hear_each_others_tone_over_opus() {
         alice_heard * 100 >= b_sent * 95,
         "alice heard {alice_heard} of {b_sent}"
     );
+}
+
+#[tokio::test]
+async fn two_agents_hear_each_others_tone_over_opus() {
+    both_directions(CodecKind::Opus).await;
+}
+
+#[tokio::test]
+async fn two_agents_hear_each_others_tone_over_pcmu() {
+    both_directions(CodecKind::Pcmu).await;
 }

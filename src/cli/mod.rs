@@ -2,6 +2,7 @@
 //! API the GUI uses and prints events as text or, with `--json`, one JSON object per line.
 
 use crate::engine::{AccountConfig, Command, Engine, EngineConfig, Event};
+use crate::media::codec::CodecKind;
 use crate::media::headless::{SinkSpec, SourceSpec};
 use crate::server::{Server, ServerConfig};
 use crate::sip::transport::Proto;
@@ -45,6 +46,13 @@ pub struct AccountArgs {
     /// Record what the other side says into this WAV file.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Voice codecs to offer and accept, best first (e.g. `pcmu,opus`); all by default.
+    #[arg(long, value_delimiter = ',', value_parser = parse_codec)]
+    pub codecs: Vec<CodecKind>,
+}
+
+fn parse_codec(s: &str) -> Result<CodecKind, String> {
+    CodecKind::from_name(s).ok_or_else(|| format!("unknown codec {s} (opus, pcmu or pcma)"))
 }
 
 impl AccountArgs {
@@ -154,6 +162,9 @@ async fn start_engine(
     let mut cfg = EngineConfig::new(args.bind);
     cfg.store = Some(open_store(profile)?);
     (cfg.microphone, cfg.speaker) = args.devices();
+    if !args.codecs.is_empty() {
+        cfg.codecs = args.codecs.clone();
+    }
     let (h, ev) = Engine::start(cfg)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;

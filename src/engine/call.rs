@@ -141,6 +141,7 @@ fn reserve_media(
             .unwrap_or(9),
         msrp_path,
         accept_types: "text/plain message/cpim application/octet-stream *".into(),
+        codecs: Vec::new(),
     };
     (media, rtp, msrp)
 }
@@ -263,7 +264,8 @@ impl Core {
         let acc = &self.accounts[&account];
         let tag_from = msg::new_tag();
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
-        let reserved = reserve_media(local_ip, &acc.user());
+        let mut reserved = reserve_media(local_ip, &acc.user());
+        reserved.0.codecs = self.config.codec_names();
         let offer = sdp::offer(&reserved.0, 1, false);
         let mut h = Headers::default();
         msg::push(
@@ -549,7 +551,8 @@ impl Core {
         }
         let local_ip = self.endpoint.contact_addr(inc.source.addr).ip();
         let user = self.accounts[&account].user();
-        let reserved = reserve_media(local_ip, &user);
+        let mut reserved = reserve_media(local_ip, &user);
+        reserved.0.codecs = self.config.codec_names();
         if !req.body.is_empty() {
             let offer = match std::str::from_utf8(&req.body).ok().map(Session::parse) {
                 Some(Ok(s)) => s,

@@ -47,6 +47,8 @@ pub struct EngineConfig {
     /// The headless microphone and speaker (tone, WAV file, silence; a WAV recording).
     pub microphone: crate::media::headless::SourceSpec,
     pub speaker: crate::media::headless::SinkSpec,
+    /// Voice codecs offered and accepted, best first.
+    pub codecs: Vec<crate::media::codec::CodecKind>,
 }
 
 impl EngineConfig {
@@ -60,7 +62,12 @@ impl EngineConfig {
             ring_timeout: Duration::from_secs(120),
             microphone: crate::media::headless::SourceSpec::Silence,
             speaker: crate::media::headless::SinkSpec::Discard,
+            codecs: crate::media::codec::CodecKind::ALL.to_vec(),
         }
+    }
+
+    fn codec_names(&self) -> Vec<String> {
+        self.codecs.iter().map(|c| c.name().to_string()).collect()
     }
 }
 

@@ -20,6 +20,18 @@ pub enum CodecKind {
 }
 
 impl CodecKind {
+    /// Every codec, in our order of preference.
+    pub const ALL: [CodecKind; 3] = [CodecKind::Opus, CodecKind::Pcmu, CodecKind::Pcma];
+
+    /// The rtpmap encoding name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CodecKind::Opus => "opus",
+            CodecKind::Pcmu => "PCMU",
+            CodecKind::Pcma => "PCMA",
+        }
+    }
+
     /// From an rtpmap encoding name (`opus`, `PCMU`, `PCMA`).
     pub fn from_name(name: &str) -> Option<CodecKind> {
         match name.to_ascii_lowercase().as_str() {

@@ -16,6 +16,34 @@ pub struct LocalMedia {
     /// Our MSRP URI, e.g. `msrp://10.0.0.1:7000/s3cr3t;tcp`; `None` turns the stream off.
     pub msrp_path: Option<String>,
     pub accept_types: String,
+    /// Voice codecs we take (`opus`, `PCMU`, `PCMA`), in our order; empty means all of
+    /// `CODECS`. telephone-event is always offered.
+    pub codecs: Vec<String>,
+}
+
+impl LocalMedia {
+    /// Our codecs as `CODECS` entries, in our order of preference.
+    fn allowed(&self) -> Vec<&'static (&'static str, &'static str, Option<&'static str>)> {
+        let name = |c: &(&str, &str, Option<&str>)| {
+            c.1.split('/')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        let mut out: Vec<_> = match self.codecs.is_empty() {
+            true => CODECS
+                .iter()
+                .filter(|c| !c.1.starts_with("telephone-event"))
+                .collect(),
+            false => self
+                .codecs
+                .iter()
+                .filter_map(|want| CODECS.iter().find(|c| name(c) == want.to_ascii_lowercase()))
+                .collect(),
+        };
+        out.extend(CODECS.iter().filter(|c| c.1.starts_with("telephone-event")));
+        out
+    }
 }
 
 /// Audio codecs in our order of preference: (payload type, rtpmap, fmtp).
@@ -113,7 +141,8 @@ fn session(local: &LocalMedia, version: u64, media: Vec<Media>) -> Session {
 /// Our full audio line, sending or not as `direction` says.
 fn our_audio(local: &LocalMedia, direction: &str) -> Media {
     let mut attrs = Vec::new();
-    for (pt, map, fmtp) in CODECS {
+    let codecs = local.allowed();
+    for (pt, map, fmtp) in codecs.iter().copied() {
         attrs.push(("rtpmap".into(), Some(format!("{pt} {map}"))));
         if let Some(f) = fmtp {
             attrs.push(("fmtp".into(), Some(format!("{pt} {f}"))));
@@ -121,7 +150,7 @@ fn our_audio(local: &LocalMedia, direction: &str) -> Media {
     }
     attrs.push(("ptime".into(), Some("20".into())));
     attrs.push((direction.into(), None));
-    let formats = CODECS.iter().map(|c| c.0.to_string()).collect();
+    let formats = codecs.iter().map(|c| c.0.to_string()).collect();
     audio_media(formats, local.rtp_port, attrs)
 }
 
@@ -199,12 +228,13 @@ fn rtcp_of(m: &Media, remote: &Address, mux: bool) -> Option<(Address, u16)> {
 }
 
 /// The codecs of an offered audio line we share, in the offerer's order, with our attributes.
-fn shared_codecs(m: &Media) -> (Vec<String>, Attributes) {
+fn shared_codecs(m: &Media, local: &LocalMedia) -> (Vec<String>, Attributes) {
     let mut chosen = Vec::new();
     let mut attrs = Vec::new();
+    let allowed = local.allowed();
     for pt in &m.formats {
         let Some(map) = m.rtpmap(pt) else { continue };
-        let Some(ours) = CODECS.iter().find(|c| codec_key(c.1) == codec_key(&map)) else {
+        let Some(ours) = allowed.iter().find(|c| codec_key(c.1) == codec_key(&map)) else {
             continue;
         };
         chosen.push(pt.clone());
@@ -268,7 +298,7 @@ pub fn answer(
     for m in &offer.media {
         match (m.kind.as_str(), m.proto.as_str()) {
             ("audio", "RTP/AVP" | "RTP/AVPF") if m.port != 0 && neg.audio.is_none() => {
-                let (chosen, mut attrs) = shared_codecs(m);
+                let (chosen, mut attrs) = shared_codecs(m, local);
                 let dir = answer_direction(offer.direction(m), hold);
                 let Some(stream) = audio_stream(offer, m, &chosen, dir) else {
                     no_codec = Some(m.formats.join(" "));

@@ -8,6 +8,7 @@ fn local(port: u16) -> LocalMedia {
         rtp_port: port,
         msrp_path: Some("msrp://192.168.1.200:6006/b0b;tcp".into()),
         accept_types: "text/plain message/cpim *".into(),
+        codecs: Vec::new(),
     }
 }
 
@@ -184,4 +185,16 @@ fn unsupported_streams_get_port_zero_and_no_codec_is_488() {
         Err(SdpError::NotAcceptable(_))
     ));
     assert!(Session::parse("garbage").is_err());
+}
+
+#[test]
+fn a_codec_choice_limits_offers_and_answers() {
+    let mut pcmu_only = local(4000);
+    pcmu_only.codecs = vec!["PCMU".into()];
+    let o = offer(&pcmu_only, 1, false);
+    assert_eq!(o.media[0].formats, vec!["0", "101"]);
+    let theirs = offer(&local(5000), 1, false);
+    let (ans, neg) = answer(&theirs, &pcmu_only, 1, false).unwrap();
+    assert_eq!(ans.media[0].formats, vec!["0", "101"]);
+    assert_eq!(neg.audio.unwrap().codec, "PCMU");
 }
