@@ -112,3 +112,80 @@ async fn two_agents_hear_each_others_tone_over_opus() {
 async fn two_agents_hear_each_others_tone_over_pcmu() {
     both_directions(CodecKind::Pcmu).await;
 }
+
+/// Two agents in a call with tones both ways (alice 440 Hz, bob 660 Hz); returns alice's call.
+async fn in_a_call(dir: &Path, codec: CodecKind) -> (Agent, Agent, u32, parley::server::Server) {
+    let server = server(USERS).await;
+    let addr = server.local_addr();
+    let (a_wav, b_wav) = (dir.join("alice.wav"), dir.join("bob.wav"));
+    let mut alice = speaking("alice", "a-secret", addr, 440.0, a_wav, codec).await;
+    let mut bob = speaking("bob", "b-secret", addr, 660.0, b_wav, codec).await;
+    alice.registered().await;
+    bob.registered().await;
+    alice.call("bob").await;
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    let ac = alice.reached(CallState::Connected).await;
+    heard(&mut bob, 50).await;
+    (alice, bob, ac, server)
+}
+
+/// The next two counts of `agent`: (received in the first, received in the second).
+async fn two_counts(agent: &mut Agent) -> (u64, u64) {
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        if let Event::CallStats { received, .. } =
+            agent.wait(|e| matches!(e, Event::CallStats { .. })).await
+        {
+            got.push(received);
+        }
+    }
+    (got[0], got[1])
+}
+
+#[tokio::test]
+async fn hold_stops_media_both_ways_and_resume_restarts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut alice, mut bob, call, _server) = in_a_call(dir.path(), CodecKind::Pcmu).await;
+    alice.send(Command::Hold { call, on: true }).await;
+    alice
+        .wait(|e| matches!(e, Event::Hold { local: true, .. }))
+        .await;
+    bob.wait(|e| matches!(e, Event::Hold { remote: true, .. }))
+        .await;
+    // Packets in flight when the hold began may still land in the first interval.
+    two_counts(&mut bob).await;
+    let (b1, b2) = two_counts(&mut bob).await;
+    let (a1, a2) = two_counts(&mut alice).await;
+    assert_eq!(b1, b2, "bob still receives on hold");
+    assert_eq!(a1, a2, "alice still receives on hold");
+    alice.send(Command::Hold { call, on: false }).await;
+    alice
+        .wait(|e| matches!(e, Event::Hold { local: false, .. }))
+        .await;
+    heard(&mut bob, b2 + 50).await;
+    heard(&mut alice, a2 + 50).await;
+}
+
+#[tokio::test]
+async fn mute_sends_silence_and_keeps_rtp_flowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut alice, mut bob, call, _server) = in_a_call(dir.path(), CodecKind::Pcmu).await;
+    alice.send(Command::Mute { call, on: true }).await;
+    alice
+        .wait(|e| matches!(e, Event::Muted { on: true, .. }))
+        .await;
+    let (_, now) = two_counts(&mut bob).await;
+    heard(&mut bob, now + 75).await;
+    alice.send(Command::Hangup(call)).await;
+    bob.ended().await;
+    // The last second of bob's recording holds no tone: alice was muted.
+    let mut r = hound::WavReader::open(dir.path().join("bob.wav")).unwrap();
+    let pcm: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    let last = &pcm[pcm.len() - 8000..];
+    assert!(
+        power_at(last, 8000, 440.0) < 0.0001,
+        "{}",
+        power_at(last, 8000, 440.0)
+    );
+}

@@ -123,6 +123,7 @@ fn print_event(ev: &Event, json: bool) {
             remote,
         } => format!("call {call}: on hold here {local}, there {remote}"),
         Event::Dtmf { call, digit } => format!("call {call}: key {digit}"),
+        Event::Muted { call, on } => format!("call {call}: {}", if *on { "muted" } else { "unmuted" }),
         Event::CallStats {
             call,
             sent,

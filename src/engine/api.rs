@@ -61,6 +61,11 @@ pub enum Command {
         call: CallId,
         on: bool,
     },
+    /// Stop sending our voice (RTP keeps flowing as silence, so NATs stay open) or start again.
+    Mute {
+        call: CallId,
+        on: bool,
+    },
     /// Send a keypad digit (0-9 * # A-D) as SIP INFO `application/dtmf-relay`.
     Dtmf {
         call: CallId,
@@ -172,6 +177,11 @@ pub enum Event {
     Dtmf {
         call: CallId,
         digit: char,
+    },
+    /// Our microphone is muted (or not) in this call.
+    Muted {
+        call: CallId,
+        on: bool,
     },
     /// About once a second while media flows: RTP packets sent and received, frames lost
     /// (concealed), late packets dropped, interarrival jitter.

@@ -41,6 +41,7 @@ pub(crate) struct Call {
     pub(super) rtp: Option<std::net::UdpSocket>,
     /// The call's media once it connected.
     pub(super) media_session: Option<crate::media::session::MediaSession>,
+    pub(super) muted: bool,
     pub(super) _msrp: Option<std::net::TcpListener>,
     /// We hold the other side / they hold us (RFC 3264 8.4).
     pub(super) local_hold: bool,
@@ -96,6 +97,7 @@ impl Call {
             hangup_wanted: false,
             rtp,
             media_session: None,
+            muted: false,
             _msrp: msrp,
             local_hold: false,
             remote_hold: false,

@@ -37,8 +37,26 @@ async fn params_of(a: &AudioStream) -> Option<MediaParams> {
 
 impl Core {
     async fn negotiated_params(&self, id: CallId) -> Option<MediaParams> {
-        let audio = self.calls.get(&id)?.negotiated.as_ref()?.audio.clone()?;
-        params_of(&audio).await
+        let c = self.calls.get(&id)?;
+        let audio = c.negotiated.as_ref()?.audio.clone()?;
+        let held = c.local_hold;
+        let mut p = params_of(&audio).await?;
+        if held {
+            // On hold, media stops both ways: nothing of ours goes out, nothing is played.
+            (p.send, p.receive) = (false, false);
+        }
+        Some(p)
+    }
+
+    pub(super) async fn mute(&mut self, id: CallId, on: bool) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        c.muted = on;
+        if let Some(m) = &c.media_session {
+            m.mute(on);
+        }
+        self.emit(Event::Muted { call: id, on }).await;
     }
 
     /// Starts the call's media (once it is connected), or re-points it if it runs.
@@ -77,7 +95,10 @@ impl Core {
             });
         };
         match MediaSession::start(socket, params, source, sink, report) {
-            Ok(m) => c.media_session = Some(m),
+            Ok(m) => {
+                m.mute(c.muted);
+                c.media_session = Some(m);
+            }
             Err(e) => {
                 let message = format!("The call has no sound: {e}");
                 self.emit(Event::Error { message }).await;

@@ -250,6 +250,7 @@ impl Core {
             Command::Decline(id) => self.decline(id).await,
             Command::Hangup(id) => self.hangup(id).await,
             Command::Hold { call, on } => self.hold(call, on).await,
+            Command::Mute { call, on } => self.mute(call, on).await,
             Command::Dtmf { call, digit } => self.dtmf(call, digit).await,
             Command::Restore => self.restore().await,
             Command::RemoveAccount(id) => self.remove_account(id).await,

@@ -97,8 +97,8 @@ impl Core {
                     c.negotiated = Some(sdp::accept_answer(a, on));
                 }
                 self.send_ack(id, Some(resp.cseq().0)).await;
-                self.start_media(id).await;
                 self.hold_changed(id, on, theirs).await;
+                self.start_media(id).await;
                 self.offer_hold(id).await;
             }
             491 => {

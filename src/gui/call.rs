@@ -1,10 +1,9 @@
 //! The call banner: an incoming call with Accept / Decline, an outgoing call with its progress,
-//! a connected call with its timer, Hold (re-INVITE) and a keypad (DTMF by SIP INFO). Mute is
-//! shown but disabled until the audio update wires it to the microphone.
+//! a connected call with its timer and media counts, Mute, Hold (re-INVITE) and a keypad.
 
 use super::style;
 use crate::engine::{CallId, CallState, Direction};
-use iced::widget::{button, column, container, row, text, tooltip};
+use iced::widget::{button, column, container, row, text};
 use iced::{Element, Length};
 use std::time::Instant;
 
@@ -26,6 +25,7 @@ pub struct CallView {
     pub keys: String,
     /// The latest media counts, in words.
     pub stats: Option<String>,
+    pub muted: bool,
 }
 
 impl CallView {
@@ -49,6 +49,7 @@ impl CallView {
             keypad: false,
             keys: String::new(),
             stats: None,
+            muted: false,
         }
     }
 }
@@ -59,6 +60,7 @@ pub enum Message {
     Decline(CallId),
     Hangup(CallId),
     Hold(CallId, bool),
+    Mute(CallId, bool),
     ToggleKeypad(CallId),
     Key(CallId, char),
 }
@@ -80,17 +82,6 @@ pub fn state_words(v: &CallView) -> &'static str {
 pub fn timer(v: &CallView, now: Instant) -> Option<String> {
     let secs = now.saturating_duration_since(v.connected_at?).as_secs();
     Some(format!("{}:{:02}", secs / 60, secs % 60))
-}
-
-fn disabled_with_reason<'a>(label: &'a str) -> Element<'a, Message> {
-    tooltip(
-        button(text(label)).style(button::secondary),
-        container(text("Arrives with the audio update"))
-            .padding(6)
-            .style(container::rounded_box),
-        tooltip::Position::Bottom,
-    )
-    .into()
 }
 
 fn keypad(v: &CallView) -> Element<'_, Message> {
@@ -118,6 +109,9 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
     }
     if v.local_hold {
         status = format!("{status} · on hold");
+    }
+    if v.muted {
+        status = format!("{status} · muted");
     }
     if v.remote_hold {
         status = format!("{status} · they put you on hold");
@@ -152,8 +146,16 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
                 } else {
                     button::secondary
                 };
+                let (mute, mute_style) = match v.muted {
+                    true => ("Unmute", button::primary as fn(&_, _) -> _),
+                    false => ("Mute", button::secondary as fn(&_, _) -> _),
+                };
                 r = r
-                    .push(disabled_with_reason("Mute"))
+                    .push(
+                        button(text(mute))
+                            .on_press(Message::Mute(v.id, !v.muted))
+                            .style(mute_style),
+                    )
                     .push(
                         button(text(hold))
                             .on_press(Message::Hold(v.id, !v.local_hold))

@@ -303,6 +303,7 @@ impl App {
                 call::Message::Decline(id) => self.send(Command::Decline(id)),
                 call::Message::Hangup(id) => self.send(Command::Hangup(id)),
                 call::Message::Hold(id, on) => self.send(Command::Hold { call: id, on }),
+                call::Message::Mute(id, on) => self.send(Command::Mute { call: id, on }),
                 call::Message::ToggleKeypad(id) => {
                     if let Some(c) = self.calls.get_mut(&id) {
                         c.keypad = !c.keypad;
@@ -606,6 +607,11 @@ impl App {
             Event::Dtmf { call, digit } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.detail = Some(format!("They pressed {digit}"));
+                }
+            }
+            Event::Muted { call, on } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.muted = on;
                 }
             }
             Event::CallStats {

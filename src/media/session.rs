@@ -38,6 +38,7 @@ pub struct MediaStats {
 
 enum Control {
     Repoint(MediaParams),
+    Mute(bool),
 }
 
 /// A running session; `stop` ends it and closes the recording.
@@ -76,6 +77,11 @@ impl MediaSession {
         let _ = self.control.send(Control::Repoint(params));
     }
 
+    /// Muted, the microphone is replaced by silence; RTP keeps flowing.
+    pub fn mute(&self, on: bool) {
+        let _ = self.control.send(Control::Mute(on));
+    }
+
     /// Stops sending and playing at once and waits until the recording is closed.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
@@ -104,6 +110,7 @@ struct Running {
     seq: u16,
     timestamp: u32,
     latched: bool,
+    muted: bool,
     stats: MediaStats,
     pcm: Vec<i16>,
     out: Vec<i16>,
@@ -129,6 +136,7 @@ impl Running {
             seq: rand::random(),
             timestamp: rand::random(),
             latched: false,
+            muted: false,
             stats: MediaStats::default(),
             pcm: vec![0; codec.frame_samples()],
             out: Vec::with_capacity(codec.frame_samples() * 6),
@@ -151,7 +159,10 @@ impl Running {
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                Some(Control::Repoint(p)) = control.recv() => self.repoint(p),
+                Some(c) = control.recv() => match c {
+                    Control::Repoint(p) => self.repoint(p),
+                    Control::Mute(on) => self.muted = on,
+                },
                 r = socket.recv_from(&mut buf) => match r {
                     Ok((n, from)) => self.receive(&buf[..n], from),
                     Err(e) => tracing::debug!("RTP receive: {e}"),
@@ -225,6 +236,9 @@ impl Running {
     fn send(&mut self, socket: &UdpSocket) {
         let frame = self.params.codec.frame_samples();
         self.source.fill(&mut self.pcm[..frame]);
+        if self.muted {
+            self.pcm.fill(0);
+        }
         if !self.params.send {
             self.timestamp = self.timestamp.wrapping_add(frame as u32);
             return;
