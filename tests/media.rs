@@ -4,7 +4,7 @@
 
 use parley::media::codec::CodecKind;
 use parley::media::headless::{Sink, SinkSpec, Source, SourceSpec};
-use parley::media::session::{MediaParams, MediaSession, MediaStats};
+use parley::media::session::{MediaEvent, MediaParams, MediaSession, MediaStats};
 use parley::media::tone::{power_at, strongest};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::net::{SocketAddr, UdpSocket};
@@ -30,6 +30,7 @@ fn params(remote: SocketAddr, codec: CodecKind, send: bool, receive: bool) -> Me
         codec,
         send,
         receive,
+        telephone_event: None,
     }
 }
 
@@ -44,8 +45,10 @@ fn session(
     let (tx, rx) = mpsc::unbounded_channel();
     let src = Source::open(&mic, rate).unwrap();
     let sink = Sink::open(&speaker, rate).unwrap();
-    let m = MediaSession::start(sock, p, src, sink, move |s| {
-        let _ = tx.send(s);
+    let m = MediaSession::start(sock, p, src, sink, move |ev| {
+        if let MediaEvent::Stats(s) = ev {
+            let _ = tx.send(s);
+        }
     })
     .unwrap();
     (m, rx)
@@ -199,4 +202,44 @@ async fn malformed_and_foreign_packets_are_dropped_without_harm() {
     a.stop().await;
     assert!(s.dropped_foreign >= 20, "{s:?}");
     assert!(share_with(&wav, 440.0) >= 0.95);
+}
+
+#[tokio::test]
+async fn keys_cross_the_media_as_telephone_events() {
+    let (a_sock, a_addr) = socket();
+    let (b_sock, b_addr) = socket();
+    let codec = CodecKind::Opus;
+    let mut pa = params(b_addr, codec, true, true);
+    pa.telephone_event = Some(101);
+    let mut pb = params(a_addr, codec, true, true);
+    pb.telephone_event = Some(101);
+    let (a, _) = session(a_sock, pa, SourceSpec::Tone(440.0), SinkSpec::Discard);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let rate = codec.rate();
+    let b = MediaSession::start(
+        b_sock,
+        pb,
+        Source::open(&SourceSpec::Silence, rate).unwrap(),
+        Sink::open(&SinkSpec::Discard, rate).unwrap(),
+        move |ev| {
+            if let MediaEvent::Key(k) = ev {
+                let _ = tx.send(k);
+            }
+        },
+    )
+    .unwrap();
+    for d in "0123456789*#ABCD".chars() {
+        a.key(d);
+    }
+    let mut got = String::new();
+    while got.len() < 16 {
+        let k = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("a key went missing")
+            .unwrap();
+        got.push(k);
+    }
+    assert_eq!(got, "0123456789*#ABCD");
+    a.stop().await;
+    b.stop().await;
 }

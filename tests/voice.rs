@@ -189,3 +189,42 @@ async fn mute_sends_silence_and_keeps_rtp_flowing() {
         power_at(last, 8000, 440.0)
     );
 }
+
+/// The keys `agent` hears, in order, until it has `n` of them.
+async fn keys(agent: &mut Agent, n: usize) -> String {
+    let mut got = String::new();
+    while got.len() < n {
+        if let Event::Dtmf { digit, .. } = agent.wait(|e| matches!(e, Event::Dtmf { .. })).await {
+            got.push(digit);
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn keys_travel_as_rfc4733_events_both_ways_in_order() {
+    for codec in [CodecKind::Opus, CodecKind::Pcmu] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut alice, mut bob, call, _server) = in_a_call(dir.path(), codec).await;
+        for d in "159#*0".chars() {
+            alice.send(Command::Dtmf { call, digit: d }).await;
+        }
+        assert_eq!(keys(&mut bob, 6).await, "159#*0", "{codec:?}");
+        let bob_call = match bob
+            .seen
+            .iter()
+            .find(|e| matches!(e, Event::IncomingCall { .. }))
+        {
+            Some(Event::IncomingCall { call, .. }) => *call,
+            _ => unreachable!(),
+        };
+        for d in "D7".chars() {
+            bob.send(Command::Dtmf {
+                call: bob_call,
+                digit: d,
+            })
+            .await;
+        }
+        assert_eq!(keys(&mut alice, 2).await, "D7", "{codec:?}");
+    }
+}

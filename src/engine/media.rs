@@ -6,7 +6,7 @@
 use super::{CallId, Core, Event};
 use crate::media::codec::CodecKind;
 use crate::media::headless::{Sink, Source};
-use crate::media::session::{MediaParams, MediaSession};
+use crate::media::session::{MediaEvent, MediaParams, MediaSession};
 use crate::sdp::{Address, AudioStream};
 use std::net::SocketAddr;
 
@@ -32,6 +32,7 @@ async fn params_of(a: &AudioStream) -> Option<MediaParams> {
         codec,
         send: matches!(a.direction, "sendrecv" | "sendonly"),
         receive: matches!(a.direction, "sendrecv" | "recvonly"),
+        telephone_event: a.telephone_event,
     })
 }
 
@@ -46,6 +47,26 @@ impl Core {
             (p.send, p.receive) = (false, false);
         }
         Some(p)
+    }
+
+    /// Sends a key in the media when the other side takes RFC 4733 events; `false` when the
+    /// caller must fall back to SIP INFO.
+    pub(super) fn key_in_media(&self, id: CallId, digit: char) -> bool {
+        let Some(c) = self.calls.get(&id) else {
+            return false;
+        };
+        let agreed = c
+            .negotiated
+            .as_ref()
+            .and_then(|n| n.audio.as_ref())
+            .is_some_and(|a| a.telephone_event.is_some());
+        match (&c.media_session, agreed) {
+            (Some(m), true) => {
+                m.key(digit);
+                true
+            }
+            _ => false,
+        }
     }
 
     pub(super) async fn mute(&mut self, id: CallId, on: bool) {
@@ -84,15 +105,19 @@ impl Core {
             }
         };
         let events = self.events.clone();
-        let report = move |s: crate::media::session::MediaStats| {
-            let _ = events.try_send(Event::CallStats {
-                call: id,
-                sent: s.sent,
-                received: s.received,
-                lost: s.lost,
-                late: s.late,
-                jitter_ms: s.jitter_ms,
-            });
+        let report = move |ev: MediaEvent| {
+            let event = match ev {
+                MediaEvent::Stats(s) => Event::CallStats {
+                    call: id,
+                    sent: s.sent,
+                    received: s.received,
+                    lost: s.lost,
+                    late: s.late,
+                    jitter_ms: s.jitter_ms,
+                },
+                MediaEvent::Key(digit) => Event::Dtmf { call: id, digit },
+            };
+            let _ = events.try_send(event);
         };
         match MediaSession::start(socket, params, source, sink, report) {
             Ok(m) => {

@@ -1,5 +1,6 @@
-//! In-call requests: the shared way to send one in the dialog, and keypad digits by SIP INFO
-//! `application/dtmf-relay`, the form PBXs accept when there is no RTP to carry RFC 4733 events.
+//! In-call requests: the shared way to send one in the dialog, and keypad digits: RFC 4733
+//! events in the media when both sides agreed to telephone-event, else SIP INFO
+//! `application/dtmf-relay`, the form PBXs accept instead.
 //! (Hold and resume by re-INVITE are in `reinvite`.)
 
 use super::{CallId, CallState, Core, Ctx, Event};
@@ -57,6 +58,10 @@ impl Core {
         if self.calls.get(&id).map(|c| c.state) != Some(CallState::Connected) {
             return;
         }
+        if self.key_in_media(id, d) {
+            return;
+        }
+        // No telephone-event agreed: SIP INFO, which PBXs take instead.
         let sent = self
             .send_in_dialog(id, Ctx::Info(id), |req| {
                 msg::push(&mut req.headers, "Content-Type", "application/dtmf-relay");

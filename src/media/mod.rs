@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod devices;
+pub mod dtmf;
 pub mod headless;
 pub mod jitter;
 pub mod ringer;

@@ -5,9 +5,11 @@
 //! re-points the running session (address, codec, direction) instead of restarting it.
 
 use super::codec::{CodecKind, Decoder, Encoder, FRAME};
+use super::dtmf::{KeyReceiver, KeySender};
 use super::headless::{Sink, Source};
 use super::jitter::{JitterBuffer, Playout};
 use super::rtp;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 use tokio::net::UdpSocket;
@@ -22,6 +24,17 @@ pub struct MediaParams {
     /// Whether we send and receive voice (hold: `sendonly`/`recvonly`/`inactive`).
     pub send: bool,
     pub receive: bool,
+    /// The telephone-event payload type (RFC 4733), when the other side offered it.
+    pub telephone_event: Option<u8>,
+}
+
+/// What a session reports to its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// About once a second, and once more when the session stops.
+    Stats(MediaStats),
+    /// The other side pressed a key (RFC 4733).
+    Key(char),
 }
 
 /// Counts for the call-statistics view.
@@ -39,6 +52,7 @@ pub struct MediaStats {
 enum Control {
     Repoint(MediaParams),
     Mute(bool),
+    Key(char),
 }
 
 /// A running session; `stop` ends it and closes the recording.
@@ -49,14 +63,14 @@ pub struct MediaSession {
 }
 
 impl MediaSession {
-    /// Starts media on `socket` (the RTP port offered in our SDP). `report` is called about
-    /// once a second with the counts.
+    /// Starts media on `socket` (the RTP port offered in our SDP); `report` hears its counts
+    /// and the keys the other side presses.
     pub fn start(
         socket: std::net::UdpSocket,
         params: MediaParams,
         source: Source,
         sink: Sink,
-        report: impl Fn(MediaStats) + Send + 'static,
+        report: impl Fn(MediaEvent) + Send + 'static,
     ) -> Result<MediaSession, super::codec::CodecError> {
         let io_err = |e: std::io::Error| super::codec::CodecError::Io(e.to_string());
         socket.set_nonblocking(true).map_err(io_err)?;
@@ -75,6 +89,11 @@ impl MediaSession {
     /// A re-INVITE changed the media: new address, codec or direction.
     pub fn repoint(&self, params: MediaParams) {
         let _ = self.control.send(Control::Repoint(params));
+    }
+
+    /// Sends a keypad digit as RFC 4733 events (the caller checks telephone-event was agreed).
+    pub fn key(&self, digit: char) {
+        let _ = self.control.send(Control::Key(digit));
     }
 
     /// Muted, the microphone is replaced by silence; RTP keeps flowing.
@@ -111,6 +130,10 @@ struct Running {
     timestamp: u32,
     latched: bool,
     muted: bool,
+    /// Keys waiting to be sent, the first one under way, and its event timestamp.
+    keys: VecDeque<KeySender>,
+    key_timestamp: Option<u32>,
+    heard_keys: KeyReceiver,
     stats: MediaStats,
     pcm: Vec<i16>,
     out: Vec<i16>,
@@ -137,6 +160,9 @@ impl Running {
             timestamp: rand::random(),
             latched: false,
             muted: false,
+            keys: VecDeque::new(),
+            key_timestamp: None,
+            heard_keys: KeyReceiver::default(),
             stats: MediaStats::default(),
             pcm: vec![0; codec.frame_samples()],
             out: Vec::with_capacity(codec.frame_samples() * 6),
@@ -150,7 +176,7 @@ impl Running {
         socket: UdpSocket,
         mut stop: oneshot::Receiver<()>,
         mut control: mpsc::UnboundedReceiver<Control>,
-        report: Box<dyn Fn(MediaStats) + Send>,
+        report: Box<dyn Fn(MediaEvent) + Send>,
     ) {
         let mut tick = tokio::time::interval(FRAME);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -162,9 +188,14 @@ impl Running {
                 Some(c) = control.recv() => match c {
                     Control::Repoint(p) => self.repoint(p),
                     Control::Mute(on) => self.muted = on,
+                    Control::Key(d) => self.keys.extend(KeySender::new(d)),
                 },
                 r = socket.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => self.receive(&buf[..n], from),
+                    Ok((n, from)) => {
+                        if let Some(k) = self.receive(&buf[..n], from) {
+                            report(MediaEvent::Key(k));
+                        }
+                    }
                     Err(e) => tracing::debug!("RTP receive: {e}"),
                 },
                 _ = tick.tick() => {
@@ -173,7 +204,7 @@ impl Running {
                     ticks += 1;
                     if ticks.is_multiple_of(50) {
                         self.stats.jitter_ms = self.jitter.stats().jitter_ms;
-                        report(self.stats);
+                        report(MediaEvent::Stats(self.stats));
                     }
                 }
             }
@@ -181,7 +212,7 @@ impl Running {
         if let Some(sink) = self.sink.take() {
             sink.finish();
         }
-        report(self.stats);
+        report(MediaEvent::Stats(self.stats));
     }
 
     fn repoint(&mut self, p: MediaParams) {
@@ -203,18 +234,21 @@ impl Running {
         self.params = p;
     }
 
-    fn receive(&mut self, bytes: &[u8], from: SocketAddr) {
+    /// Takes a datagram; returns a key the other side pressed, if it was one.
+    fn receive(&mut self, bytes: &[u8], from: SocketAddr) -> Option<char> {
         if rtp::is_rtcp(bytes) {
-            return;
+            return None;
         }
-        let packet = match rtp::parse(bytes) {
-            Ok(p) if p.payload_type == self.params.payload_type => p,
-            // Another payload type (telephone-event is handled elsewhere) or garbage.
-            _ => {
-                self.stats.dropped_foreign += 1;
-                return;
-            }
+        let Ok(packet) = rtp::parse(bytes) else {
+            self.stats.dropped_foreign += 1;
+            return None;
         };
+        let event = Some(packet.payload_type) == self.params.telephone_event;
+        if packet.payload_type != self.params.payload_type && !event {
+            // A payload type nobody agreed to.
+            self.stats.dropped_foreign += 1;
+            return None;
+        }
         if !self.latched {
             if from != self.params.remote {
                 tracing::info!(
@@ -226,10 +260,27 @@ impl Running {
             self.latched = true;
         }
         self.stats.received += 1;
+        if event {
+            return self.heard_keys.on_packet(packet.timestamp, packet.payload);
+        }
         if self.params.receive {
             let now = Instant::now();
             self.jitter
                 .push(packet.sequence, packet.timestamp, packet.payload, now);
+        }
+        None
+    }
+
+    /// The next telephone-event packet's payload and marker, while a key is being sent.
+    fn next_key_packet(&mut self) -> Option<([u8; 4], bool)> {
+        loop {
+            let sender = self.keys.front_mut()?;
+            if let Some(p) = sender.next_packet() {
+                self.key_timestamp.get_or_insert(self.timestamp);
+                return Some(p);
+            }
+            self.keys.pop_front();
+            self.key_timestamp = None;
         }
     }
 
@@ -243,15 +294,34 @@ impl Running {
             self.timestamp = self.timestamp.wrapping_add(frame as u32);
             return;
         }
-        if let Err(e) = self.enc.encode(&self.pcm, &mut self.payload) {
-            tracing::warn!("encoding failed: {e}");
-            return;
-        }
+        // A key being pressed replaces the voice (RFC 4733 2.5.1.1), at the key's timestamp.
+        let key = match self.params.telephone_event {
+            Some(pt) => self.next_key_packet().map(|(p, m)| (pt, p, m)),
+            None => None,
+        };
+        let (payload_type, marker, timestamp) = match key {
+            Some((pt, payload, marker)) => {
+                self.payload.clear();
+                self.payload.extend_from_slice(&payload);
+                (pt, marker, self.key_timestamp.unwrap_or(self.timestamp))
+            }
+            None => {
+                if let Err(e) = self.enc.encode(&self.pcm, &mut self.payload) {
+                    tracing::warn!("encoding failed: {e}");
+                    return;
+                }
+                (
+                    self.params.payload_type,
+                    self.stats.sent == 0,
+                    self.timestamp,
+                )
+            }
+        };
         let p = rtp::Packet {
-            marker: self.stats.sent == 0,
-            payload_type: self.params.payload_type,
+            marker,
+            payload_type,
             sequence: self.seq,
-            timestamp: self.timestamp,
+            timestamp,
             ssrc: self.ssrc,
             payload: &self.payload,
         };
