@@ -31,6 +31,8 @@ fn params(remote: SocketAddr, codec: CodecKind, send: bool, receive: bool) -> Me
         send,
         receive,
         telephone_event: None,
+        rtcp: None,
+        rtcp_interval: Duration::from_millis(200),
     }
 }
 
@@ -45,7 +47,7 @@ fn session(
     let (tx, rx) = mpsc::unbounded_channel();
     let src = Source::open(&mic, rate).unwrap();
     let sink = Sink::open(&speaker, rate).unwrap();
-    let m = MediaSession::start(sock, p, src, sink, move |ev| {
+    let m = MediaSession::start(sock, None, p, src, sink, move |ev| {
         if let MediaEvent::Stats(s) = ev {
             let _ = tx.send(s);
         }
@@ -218,6 +220,7 @@ async fn keys_cross_the_media_as_telephone_events() {
     let rate = codec.rate();
     let b = MediaSession::start(
         b_sock,
+        None,
         pb,
         Source::open(&SourceSpec::Silence, rate).unwrap(),
         Sink::open(&SinkSpec::Discard, rate).unwrap(),
@@ -240,6 +243,72 @@ async fn keys_cross_the_media_as_telephone_events() {
         got.push(k);
     }
     assert_eq!(got, "0123456789*#ABCD");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Waits for counts that satisfy `pred`.
+async fn until(
+    rx: &mut mpsc::UnboundedReceiver<MediaStats>,
+    pred: impl Fn(&MediaStats) -> bool,
+) -> MediaStats {
+    for _ in 0..30 {
+        let s = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("no media counts")
+            .expect("session stopped");
+        if pred(&s) {
+            return s;
+        }
+    }
+    panic!("the counts never got there");
+}
+
+#[tokio::test]
+async fn rtcp_reports_give_round_trip_time_and_the_peers_loss() {
+    // A's voice goes through a relay that loses 10%; B's reports come straight back.
+    let (a_sock, a_addr) = socket();
+    let (a_rtcp, a_rtcp_addr) = socket();
+    let (b_sock, b_addr) = socket();
+    let (b_rtcp, b_rtcp_addr) = socket();
+    let (r_sock, r_addr) = socket();
+    tokio::spawn(relay(r_sock, b_addr, 0.10, Duration::ZERO));
+    let codec = CodecKind::Pcmu;
+    let mut pa = params(r_addr, codec, true, true);
+    pa.rtcp = Some(b_rtcp_addr);
+    // B sends no voice: it would latch onto the relay (symmetric RTP) and bypass the loss.
+    let mut pb = params(a_addr, codec, false, true);
+    pb.rtcp = Some(a_rtcp_addr);
+    let rate = codec.rate();
+    let (tx, mut a_stats) = mpsc::unbounded_channel();
+    let a = MediaSession::start(
+        a_sock,
+        Some(a_rtcp),
+        pa,
+        Source::open(&SourceSpec::Tone(440.0), rate).unwrap(),
+        Sink::open(&SinkSpec::Discard, rate).unwrap(),
+        move |ev| {
+            if let MediaEvent::Stats(s) = ev {
+                let _ = tx.send(s);
+            }
+        },
+    )
+    .unwrap();
+    let b = MediaSession::start(
+        b_sock,
+        Some(b_rtcp),
+        pb,
+        Source::open(&SourceSpec::Silence, rate).unwrap(),
+        Sink::open(&SinkSpec::Discard, rate).unwrap(),
+        |_| {},
+    )
+    .unwrap();
+    let s = until(&mut a_stats, |s| {
+        s.rtt_ms.is_some() && s.peer_lost_percent > 0
+    })
+    .await;
+    assert!(s.rtt_ms.unwrap() < 1000, "{s:?}");
+    assert!((2..=25).contains(&s.peer_lost_percent), "{s:?}");
     a.stop().await;
     b.stop().await;
 }

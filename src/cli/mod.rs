@@ -123,7 +123,9 @@ fn print_event(ev: &Event, json: bool) {
             remote,
         } => format!("call {call}: on hold here {local}, there {remote}"),
         Event::Dtmf { call, digit } => format!("call {call}: key {digit}"),
-        Event::Muted { call, on } => format!("call {call}: {}", if *on { "muted" } else { "unmuted" }),
+        Event::Muted { call, on } => {
+            format!("call {call}: {}", if *on { "muted" } else { "unmuted" })
+        }
         Event::CallStats {
             call,
             sent,
@@ -131,9 +133,14 @@ fn print_event(ev: &Event, json: bool) {
             lost,
             late,
             jitter_ms,
-        } => format!(
-            "call {call}: sent {sent}, received {received}, lost {lost}, late {late}, jitter {jitter_ms} ms"
-        ),
+            rtt_ms,
+            peer_lost_percent,
+        } => {
+            let rtt = rtt_ms
+                .map(|r| format!(", round trip {r} ms"))
+                .unwrap_or_default();
+            format!("call {call}: sent {sent}, received {received}, lost {lost}, late {late}, jitter {jitter_ms} ms, they lost {peer_lost_percent}%{rtt}")
+        }
         Event::AccountRemoved { account } => format!("account {account} removed"),
         Event::Restored { accounts } => format!("{accounts} saved account(s)"),
         Event::ServerStarted { addr, domain } => format!("hosting {domain} on {addr}"),

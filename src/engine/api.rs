@@ -184,7 +184,8 @@ pub enum Event {
         on: bool,
     },
     /// About once a second while media flows: RTP packets sent and received, frames lost
-    /// (concealed), late packets dropped, interarrival jitter.
+    /// (concealed), late packets dropped, interarrival jitter; from RTCP, the round-trip time
+    /// and the share of our packets the other side lost.
     CallStats {
         call: CallId,
         sent: u64,
@@ -192,6 +193,8 @@ pub enum Event {
         lost: u64,
         late: u64,
         jitter_ms: u32,
+        rtt_ms: Option<u32>,
+        peer_lost_percent: u8,
     },
     CallEnded {
         call: CallId,

@@ -38,7 +38,7 @@ pub(crate) struct Call {
     pub(super) redirects: u32,
     pub(super) hangup_wanted: bool,
     /// Reserved media ports; held so no one else takes them before the media layer does.
-    pub(super) rtp: Option<std::net::UdpSocket>,
+    pub(super) rtp: Option<RtpPair>,
     /// The call's media once it connected.
     pub(super) media_session: Option<crate::media::session::MediaSession>,
     pub(super) muted: bool,
@@ -62,11 +62,10 @@ pub(crate) struct Call {
     pub(super) fallbacks: Vec<Peer>,
 }
 
-type Reserved = (
-    LocalMedia,
-    Option<std::net::UdpSocket>,
-    Option<std::net::TcpListener>,
-);
+/// The RTP socket (even port) and the RTCP one (the port above it, RFC 3550 11).
+pub(super) type RtpPair = (std::net::UdpSocket, std::net::UdpSocket);
+
+type Reserved = (LocalMedia, Option<RtpPair>, Option<std::net::TcpListener>);
 
 impl Call {
     fn new(
@@ -113,19 +112,22 @@ impl Call {
     }
 }
 
-/// Binds an even RTP port and an MSRP listener on `ip` and describes them for SDP.
-fn reserve_media(
-    ip: std::net::IpAddr,
-    user: &str,
-) -> (
-    LocalMedia,
-    Option<std::net::UdpSocket>,
-    Option<std::net::TcpListener>,
-) {
-    let rtp = (0..20).find_map(|_| {
-        let s = std::net::UdpSocket::bind((ip, 0)).ok()?;
-        (s.local_addr().ok()?.port() % 2 == 0).then_some(s)
-    });
+/// An even RTP port and the RTCP port above it, on `ip`.
+fn reserve_rtp(ip: std::net::IpAddr) -> Option<RtpPair> {
+    (0..50).find_map(|_| {
+        let rtp = std::net::UdpSocket::bind((ip, 0)).ok()?;
+        let port = rtp.local_addr().ok()?.port();
+        if port % 2 != 0 || port == u16::MAX {
+            return None;
+        }
+        let rtcp = std::net::UdpSocket::bind((ip, port + 1)).ok()?;
+        Some((rtp, rtcp))
+    })
+}
+
+/// Binds RTP and RTCP ports and an MSRP listener on `ip` and describes them for SDP.
+fn reserve_media(ip: std::net::IpAddr, user: &str) -> Reserved {
+    let rtp = reserve_rtp(ip);
     let msrp = std::net::TcpListener::bind((ip, 0)).ok();
     let msrp_path = msrp
         .as_ref()
@@ -138,7 +140,7 @@ fn reserve_media(
         address: ip,
         rtp_port: rtp
             .as_ref()
-            .and_then(|s| s.local_addr().ok())
+            .and_then(|(s, _)| s.local_addr().ok())
             .map(|a| a.port())
             .unwrap_or(9),
         msrp_path,

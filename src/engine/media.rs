@@ -10,15 +10,18 @@ use crate::media::session::{MediaEvent, MediaParams, MediaSession};
 use crate::sdp::{Address, AudioStream};
 use std::net::SocketAddr;
 
-async fn remote_of(a: &AudioStream) -> Option<SocketAddr> {
-    match &a.remote {
-        Address::Ip(ip) => Some(SocketAddr::new(*ip, a.port)),
-        Address::Name(n) => tokio::net::lookup_host((n.as_str(), a.port))
+async fn socket_of(address: &Address, port: u16) -> Option<SocketAddr> {
+    match address {
+        Address::Ip(ip) => Some(SocketAddr::new(*ip, port)),
+        Address::Name(n) => tokio::net::lookup_host((n.as_str(), port))
             .await
             .ok()?
             .next(),
     }
 }
+
+/// RFC 3550's minimum interval between reports in a two-party call.
+const RTCP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Media parameters from a negotiated audio stream; `None` when there is nothing to play.
 async fn params_of(a: &AudioStream) -> Option<MediaParams> {
@@ -26,8 +29,14 @@ async fn params_of(a: &AudioStream) -> Option<MediaParams> {
     if a.port == 0 {
         return None;
     }
+    let rtcp = match &a.rtcp {
+        Some((addr, port)) => socket_of(addr, *port).await,
+        None => None,
+    };
     Some(MediaParams {
-        remote: remote_of(a).await?,
+        remote: socket_of(&a.remote, a.port).await?,
+        rtcp,
+        rtcp_interval: RTCP_INTERVAL,
         payload_type: a.payload_type,
         codec,
         send: matches!(a.direction, "sendrecv" | "sendonly"),
@@ -55,11 +64,13 @@ impl Core {
         let Some(c) = self.calls.get(&id) else {
             return false;
         };
-        let agreed = c
-            .negotiated
-            .as_ref()
-            .and_then(|n| n.audio.as_ref())
-            .is_some_and(|a| a.telephone_event.is_some());
+        // On hold our media sends nothing, so keys then go by INFO.
+        let sending = |a: &AudioStream| matches!(a.direction, "sendrecv" | "sendonly");
+        let agreed = !c.local_hold
+            && c.negotiated
+                .as_ref()
+                .and_then(|n| n.audio.as_ref())
+                .is_some_and(|a| a.telephone_event.is_some() && sending(a));
         match (&c.media_session, agreed) {
             (Some(m), true) => {
                 m.key(digit);
@@ -93,7 +104,9 @@ impl Core {
         if let Some(m) = &c.media_session {
             return m.repoint(params);
         }
-        let Some(socket) = c.rtp.take() else { return };
+        let Some((socket, rtcp)) = c.rtp.take() else {
+            return;
+        };
         let rate = params.codec.rate();
         let devices = Source::open(&self.config.microphone, rate)
             .and_then(|src| Ok((src, Sink::open(&self.config.speaker, rate)?)));
@@ -114,12 +127,16 @@ impl Core {
                     lost: s.lost,
                     late: s.late,
                     jitter_ms: s.jitter_ms,
+                    rtt_ms: s.rtt_ms,
+                    peer_lost_percent: s.peer_lost_percent,
                 },
                 MediaEvent::Key(digit) => Event::Dtmf { call: id, digit },
             };
             let _ = events.try_send(event);
         };
-        match MediaSession::start(socket, params, source, sink, report) {
+        // With rtcp-mux the RTCP port stays unused (and is closed here).
+        let rtcp = params.rtcp.and(Some(rtcp));
+        match MediaSession::start(socket, rtcp, params, source, sink, report) {
             Ok(m) => {
                 m.mute(c.muted);
                 c.media_session = Some(m);

@@ -616,15 +616,19 @@ impl App {
             }
             Event::CallStats {
                 call,
-                sent,
                 received,
                 lost,
                 jitter_ms,
+                rtt_ms,
+                peer_lost_percent,
                 ..
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
+                    let rtt = rtt_ms
+                        .map(|r| format!(" · round trip {r} ms"))
+                        .unwrap_or_default();
                     c.stats = Some(format!(
-                        "Packets sent {sent}, received {received}, lost {lost} · jitter {jitter_ms} ms"
+                        "Received {received}, lost {lost} · they lost {peer_lost_percent}% · jitter {jitter_ms} ms{rtt}"
                     ));
                 }
             }

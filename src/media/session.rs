@@ -26,6 +26,10 @@ pub struct MediaParams {
     pub receive: bool,
     /// The telephone-event payload type (RFC 4733), when the other side offered it.
     pub telephone_event: Option<u8>,
+    /// Where RTCP goes: its own port, or `None` to share the RTP port (`a=rtcp-mux`).
+    pub rtcp: Option<SocketAddr>,
+    /// Time between reports (RFC 3550's 5 s minimum in calls; shorter only in tests).
+    pub rtcp_interval: std::time::Duration,
 }
 
 /// What a session reports to its owner.
@@ -47,6 +51,10 @@ pub struct MediaStats {
     pub dropped_foreign: u64,
     pub jitter_ms: u32,
     pub played_frames: u64,
+    /// Round-trip time from the other side's reports on our sender reports.
+    pub rtt_ms: Option<u32>,
+    /// The share of our packets the other side says it lost (its last report).
+    pub peer_lost_percent: u8,
 }
 
 enum Control {
@@ -67,6 +75,7 @@ impl MediaSession {
     /// and the keys the other side presses.
     pub fn start(
         socket: std::net::UdpSocket,
+        rtcp: Option<std::net::UdpSocket>,
         params: MediaParams,
         source: Source,
         sink: Sink,
@@ -75,10 +84,18 @@ impl MediaSession {
         let io_err = |e: std::io::Error| super::codec::CodecError::Io(e.to_string());
         socket.set_nonblocking(true).map_err(io_err)?;
         let socket = UdpSocket::from_std(socket).map_err(io_err)?;
+        let rtcp = match rtcp {
+            Some(r) => {
+                r.set_nonblocking(true).map_err(io_err)?;
+                Some(UdpSocket::from_std(r).map_err(io_err)?)
+            }
+            None => None,
+        };
         let state = Running::new(params, source, sink)?;
         let (stop, stop_rx) = oneshot::channel();
         let (control, control_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(state.run(socket, stop_rx, control_rx, Box::new(report)));
+        let sockets = Sockets { rtp: socket, rtcp };
+        let task = tokio::spawn(state.run(sockets, stop_rx, control_rx, Box::new(report)));
         Ok(MediaSession {
             stop: Some(stop),
             control,
@@ -118,6 +135,20 @@ impl Drop for MediaSession {
     }
 }
 
+struct Sockets {
+    rtp: UdpSocket,
+    rtcp: Option<UdpSocket>,
+}
+
+impl Sockets {
+    async fn recv_rtcp(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        match &self.rtcp {
+            Some(s) => s.recv_from(buf).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 struct Running {
     params: MediaParams,
     enc: Encoder,
@@ -134,6 +165,7 @@ struct Running {
     keys: VecDeque<KeySender>,
     key_timestamp: Option<u32>,
     heard_keys: KeyReceiver,
+    rtcp: RtcpState,
     stats: MediaStats,
     pcm: Vec<i16>,
     out: Vec<i16>,
@@ -163,6 +195,7 @@ impl Running {
             keys: VecDeque::new(),
             key_timestamp: None,
             heard_keys: KeyReceiver::default(),
+            rtcp: RtcpState::new(),
             stats: MediaStats::default(),
             pcm: vec![0; codec.frame_samples()],
             out: Vec::with_capacity(codec.frame_samples() * 6),
@@ -173,14 +206,14 @@ impl Running {
 
     async fn run(
         mut self,
-        socket: UdpSocket,
+        sockets: Sockets,
         mut stop: oneshot::Receiver<()>,
         mut control: mpsc::UnboundedReceiver<Control>,
         report: Box<dyn Fn(MediaEvent) + Send>,
     ) {
         let mut tick = tokio::time::interval(FRAME);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut buf = vec![0u8; 2048];
+        let (mut buf, mut rbuf) = (vec![0u8; 2048], vec![0u8; 2048]);
         let mut ticks = 0u64;
         loop {
             tokio::select! {
@@ -190,7 +223,8 @@ impl Running {
                     Control::Mute(on) => self.muted = on,
                     Control::Key(d) => self.keys.extend(KeySender::new(d)),
                 },
-                r = socket.recv_from(&mut buf) => match r {
+                r = sockets.rtp.recv_from(&mut buf) => match r {
+                    Ok((n, from)) if rtp::is_rtcp(&buf[..n]) => self.control_report(&buf[..n], from),
                     Ok((n, from)) => {
                         if let Some(k) = self.receive(&buf[..n], from) {
                             report(MediaEvent::Key(k));
@@ -198,9 +232,14 @@ impl Running {
                     }
                     Err(e) => tracing::debug!("RTP receive: {e}"),
                 },
+                r = sockets.recv_rtcp(&mut rbuf) => match r {
+                    Ok((n, from)) => self.control_report(&rbuf[..n], from),
+                    Err(e) => tracing::debug!("RTCP receive: {e}"),
+                },
                 _ = tick.tick() => {
-                    self.send(&socket);
+                    self.send(&sockets.rtp);
                     self.play();
+                    self.maybe_send_report(&sockets);
                     ticks += 1;
                     if ticks.is_multiple_of(50) {
                         self.stats.jitter_ms = self.jitter.stats().jitter_ms;
@@ -260,6 +299,13 @@ impl Running {
             self.latched = true;
         }
         self.stats.received += 1;
+        self.rtcp.remote_ssrc = Some(packet.ssrc);
+        if !event {
+            let arrival = self.rtcp.arrival(self.params.codec.rate());
+            self.rtcp
+                .reception
+                .on_packet(packet.sequence, packet.timestamp, arrival);
+        }
         if event {
             return self.heard_keys.on_packet(packet.timestamp, packet.payload);
         }
@@ -329,6 +375,7 @@ impl Running {
         // A full socket buffer loses the packet, as the network might; never wait for it.
         if socket.try_send_to(&self.packet, self.params.remote).is_ok() {
             self.stats.sent += 1;
+            self.rtcp.octets = self.rtcp.octets.wrapping_add(self.payload.len() as u32);
         }
         self.seq = self.seq.wrapping_add(1);
         self.timestamp = self.timestamp.wrapping_add(frame as u32);
@@ -360,6 +407,118 @@ impl Running {
         self.stats.late = self.jitter.stats().late;
         if let Some(sink) = &mut self.sink {
             sink.play(&self.out);
+        }
+    }
+}
+
+/// What RTCP needs to remember (RFC 3550 6.4): the reception counts of the other side's stream,
+/// its last sender report (for LSR/DLSR), our octet count, and when the next report is due.
+struct RtcpState {
+    reception: super::rtcp::Reception,
+    remote_ssrc: Option<u32>,
+    /// Middle 32 bits of the last SR's NTP time, and when it arrived.
+    last_sr: Option<(u32, Instant)>,
+    octets: u32,
+    started: Instant,
+    next: Option<Instant>,
+    out: Vec<u8>,
+}
+
+impl RtcpState {
+    fn new() -> RtcpState {
+        RtcpState {
+            reception: Default::default(),
+            remote_ssrc: None,
+            last_sr: None,
+            octets: 0,
+            started: Instant::now(),
+            next: None,
+            out: Vec::with_capacity(256),
+        }
+    }
+
+    /// Now, in the stream's timestamp units since the session started.
+    fn arrival(&self, rate: u32) -> u32 {
+        let t = self.started.elapsed().as_secs_f64() * f64::from(rate);
+        (t as u64 & 0xffff_ffff) as u32
+    }
+}
+
+fn ntp_now() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    super::rtcp::ntp(since)
+}
+
+impl Running {
+    /// Sends our report when it is due: the first after half an interval, then every
+    /// interval, each spread by ±50% so reports from many calls do not bunch (RFC 3550 6.2).
+    fn maybe_send_report(&mut self, sockets: &Sockets) {
+        let now = Instant::now();
+        let interval = self.params.rtcp_interval;
+        let due = *self.rtcp.next.get_or_insert(now + interval / 2);
+        if now < due {
+            return;
+        }
+        self.rtcp.next = Some(now + interval.mul_f64(rand::random::<f64>() + 0.5));
+        let report = self.report(now);
+        super::rtcp::build(
+            &report,
+            &format!("parley-{:08x}", self.ssrc),
+            &mut self.rtcp.out,
+        );
+        let (socket, to) = match (&sockets.rtcp, self.params.rtcp) {
+            (Some(s), Some(to)) => (s, to),
+            _ => (&sockets.rtp, self.params.remote),
+        };
+        let _ = socket.try_send_to(&self.rtcp.out, to);
+    }
+
+    fn report(&mut self, now: Instant) -> super::rtcp::Report {
+        let sender = (self.stats.sent > 0).then(|| super::rtcp::SenderInfo {
+            ntp: ntp_now(),
+            rtp_timestamp: self.timestamp,
+            packets: self.stats.sent as u32,
+            octets: self.rtcp.octets,
+        });
+        let (lsr, dlsr) = match self.rtcp.last_sr {
+            Some((mid, at)) => (mid, (now.duration_since(at).as_secs_f64() * 65536.0) as u32),
+            None => (0, 0),
+        };
+        let blocks = match self.rtcp.remote_ssrc {
+            Some(ssrc) => vec![self.rtcp.reception.report(ssrc, lsr, dlsr)],
+            None => Vec::new(),
+        };
+        super::rtcp::Report {
+            ssrc: self.ssrc,
+            sender,
+            blocks,
+        }
+    }
+
+    /// The other side's report: its SR's time (for our LSR) and what it says of our stream.
+    fn control_report(&mut self, bytes: &[u8], from: SocketAddr) {
+        let Ok(reports) = super::rtcp::parse(bytes) else {
+            self.stats.dropped_foreign += 1;
+            return;
+        };
+        if self.params.rtcp.is_some_and(|to| to != from) && self.latched {
+            // Symmetric RTCP: answer where the reports really come from.
+            self.params.rtcp = Some(from);
+        }
+        let now = Instant::now();
+        for r in reports {
+            if let Some(info) = r.sender {
+                self.rtcp.last_sr = Some((super::rtcp::ntp_middle(info.ntp), now));
+            }
+            for b in r.blocks.iter().filter(|b| b.ssrc == self.ssrc) {
+                let arrived = super::rtcp::ntp_middle(ntp_now());
+                if let Some(rtt) = super::rtcp::round_trip(b, arrived) {
+                    self.stats.rtt_ms = Some(rtt.as_millis() as u32);
+                }
+                self.stats.peer_lost_percent = (u32::from(b.fraction_lost) * 100 / 256) as u8;
+            }
         }
     }
 }
