@@ -287,3 +287,27 @@ pub async fn open_server() -> Server {
     cfg.open = true;
     Server::start(cfg).await.unwrap()
 }
+
+/// The share of 20 ms windows, after the first half second, in which `hz` is the strongest of
+/// `candidates` (and clearly there) in a WAV recording's first channel.
+pub fn tone_share(wav: &std::path::Path, hz: f64, candidates: &[f64]) -> f64 {
+    use parley::media::tone::{power_at, strongest};
+    let mut r = hound::WavReader::open(wav).unwrap();
+    let spec = r.spec();
+    let pcm: Vec<i16> = r
+        .samples::<i16>()
+        .step_by(usize::from(spec.channels))
+        .map(Result::unwrap)
+        .collect();
+    let window = (spec.sample_rate / 50) as usize;
+    let windows: Vec<&[i16]> = pcm.chunks_exact(window).skip(25).collect();
+    assert!(!windows.is_empty(), "{} is too short", wav.display());
+    let good = windows
+        .iter()
+        .filter(|w| {
+            strongest(w, spec.sample_rate, candidates) == Some(hz)
+                && power_at(w, spec.sample_rate, hz) > 0.001
+        })
+        .count();
+    good as f64 / windows.len() as f64
+}

@@ -1,0 +1,257 @@
+//! Voice with a real softphone: Debian's baresip, headless (its `ausine` source plays a tone,
+//! `sndfile` records what it hears, `ctrl_tcp` takes commands and reports events). Parley calls
+//! baresip and baresip calls Parley, over Opus and PCMU; each side must hear the other's tone,
+//! and keys must arrive as RFC 4733 events both ways. Without baresip these tests fail and say
+//! how to install it.
+
+mod common;
+
+use common::*;
+use parley::engine::{CallState, Command, Event};
+use parley::media::codec::CodecKind;
+use parley::media::headless::{SinkSpec, SourceSpec};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CANDIDATES: [f64; 3] = [440.0, 660.0, 1000.0];
+
+fn require_baresip() {
+    let found = std::process::Command::new("baresip")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "baresip is not installed: sudo apt-get install baresip-core (see the README)"
+    );
+}
+
+fn free_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    // The TCP side must be free too: baresip listens on both.
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => port,
+        Err(_) => free_port(),
+    }
+}
+
+/// A headless baresip playing 660 Hz and recording into its folder.
+struct Baresip {
+    _child: tokio::process::Child,
+    dir: tempfile::TempDir,
+    sip: u16,
+    ctrl: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Baresip {
+    async fn start() -> Baresip {
+        require_baresip();
+        let dir = tempfile::tempdir().unwrap();
+        let (sip, ctrl) = (free_port(), free_port());
+        let d = dir.path().display();
+        let config = format!(
+            "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\n\
+             module_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule opus.so\nmodule ausine.so\nmodule aufile.so\n\
+             module sndfile.so\nmodule menu.so\nmodule ctrl_tcp.so\nmodule_app account.so\n\
+             ctrl_tcp_listen 127.0.0.1:{ctrl}\naudio_source ausine,660\n\
+             audio_player aufile,{d}/player.wav\naudio_alert aufile,{d}/alert.wav\n\
+             snd_path {d}\nausrc_srate 48000\nauplay_srate 48000\n\
+             ausrc_channels 2\nauplay_channels 2\n"
+        );
+        std::fs::write(dir.path().join("config"), config).unwrap();
+        let accounts = "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n";
+        std::fs::write(dir.path().join("accounts"), accounts).unwrap();
+        let child = tokio::process::Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("baresip did not start");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let ctrl = loop {
+            match TcpStream::connect(("127.0.0.1", ctrl)).await {
+                Ok(s) => break s,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => panic!("baresip's control port never opened: {e}"),
+            }
+        };
+        Baresip {
+            _child: child,
+            dir,
+            sip,
+            ctrl,
+            buf: Vec::new(),
+        }
+    }
+
+    /// A command to baresip's menu, as ctrl_tcp's netstring JSON.
+    async fn command(&mut self, command: &str, params: &str) {
+        let json = serde_json::json!({"command": command, "params": params, "token": command});
+        let text = json.to_string();
+        let framed = format!("{}:{text},", text.len());
+        self.ctrl.write_all(framed.as_bytes()).await.unwrap();
+    }
+
+    /// The next event of `kind` (e.g. `CALL_ESTABLISHED`), skipping others.
+    async fn event(&mut self, kind: &str) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = self.next_netstring() {
+                if v["event"] == true && v["type"] == kind {
+                    return v;
+                }
+                continue;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline, self.ctrl.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| panic!("baresip never reported {kind}"))
+                .unwrap();
+            assert!(n > 0, "baresip closed its control port");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn next_netstring(&mut self) -> Option<serde_json::Value> {
+        let colon = self.buf.iter().position(|&b| b == b':')?;
+        let len: usize = std::str::from_utf8(&self.buf[..colon]).ok()?.parse().ok()?;
+        let end = colon.checked_add(1)?.checked_add(len)?;
+        if self.buf.len() <= end {
+            return None;
+        }
+        let v = serde_json::from_slice(&self.buf[colon + 1..end]).ok();
+        self.buf.drain(..=end);
+        v.or(Some(serde_json::Value::Null))
+    }
+
+    /// What baresip heard (sndfile's decoded dump).
+    fn heard(&self) -> PathBuf {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .expect("baresip recorded nothing")
+    }
+}
+
+async fn parley(user: &str, wav: &Path, codec: CodecKind) -> Agent {
+    let wav = wav.to_path_buf();
+    Agent::start_engine(
+        user,
+        "",
+        None,
+        |e| {
+            e.microphone = SourceSpec::Tone(440.0);
+            e.speaker = SinkSpec::Record(wav);
+            e.codecs = vec![codec];
+        },
+        |_| {},
+    )
+    .await
+}
+
+async fn heard(agent: &mut Agent, n: u64) {
+    agent
+        .wait(|e| matches!(e, Event::CallStats { received, .. } if *received >= n))
+        .await;
+}
+
+async fn parley_calls_baresip(codec: CodecKind) {
+    let mut bs = Baresip::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("alice.wav");
+    let mut alice = parley("alice", &wav, codec).await;
+    alice.call(&format!("sip:bob@127.0.0.1:{}", bs.sip)).await;
+    let call = alice.reached(CallState::Connected).await;
+    bs.event("CALL_ESTABLISHED").await;
+    heard(&mut alice, 150).await;
+    for d in "19#".chars() {
+        alice.send(Command::Dtmf { call, digit: d }).await;
+    }
+    let mut keys = String::new();
+    while keys.len() < 3 {
+        let ev = bs.event("CALL_DTMF_START").await;
+        keys.push_str(ev["param"].as_str().unwrap_or("?"));
+    }
+    assert_eq!(keys, "19#", "{codec:?}");
+    alice.send(Command::Hangup(call)).await;
+    assert_eq!(alice.ended().await.0, 200);
+    bs.event("CALL_CLOSED").await;
+    let ours = tone_share(&wav, 660.0, &CANDIDATES);
+    let theirs = tone_share(&bs.heard(), 440.0, &CANDIDATES);
+    assert!(
+        ours >= 0.95,
+        "{codec:?}: Parley heard baresip in {:.0}%",
+        ours * 100.0
+    );
+    assert!(
+        theirs >= 0.95,
+        "{codec:?}: baresip heard Parley in {:.0}%",
+        theirs * 100.0
+    );
+}
+
+async fn baresip_calls_parley(codec: CodecKind) {
+    let mut bs = Baresip::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("carol.wav");
+    let mut carol = parley("carol", &wav, codec).await;
+    let target = format!("sip:carol@{}", carol.handle.local_addr());
+    bs.command("dial", &target).await;
+    let call = carol.incoming().await;
+    carol.send(Command::Answer(call)).await;
+    carol.reached(CallState::Connected).await;
+    bs.event("CALL_ESTABLISHED").await;
+    heard(&mut carol, 150).await;
+    bs.command("sndcode", "7").await;
+    let key = carol.wait(|e| matches!(e, Event::Dtmf { .. })).await;
+    assert!(matches!(key, Event::Dtmf { digit: '7', .. }), "{key:?}");
+    bs.command("hangup", "").await;
+    assert_eq!(carol.ended().await.0, 200);
+    bs.event("CALL_CLOSED").await;
+    let ours = tone_share(&wav, 660.0, &CANDIDATES);
+    let theirs = tone_share(&bs.heard(), 440.0, &CANDIDATES);
+    assert!(
+        ours >= 0.95,
+        "{codec:?}: Parley heard baresip in {:.0}%",
+        ours * 100.0
+    );
+    assert!(
+        theirs >= 0.95,
+        "{codec:?}: baresip heard Parley in {:.0}%",
+        theirs * 100.0
+    );
+}
+
+#[tokio::test]
+async fn parley_calls_baresip_over_opus() {
+    parley_calls_baresip(CodecKind::Opus).await;
+}
+
+#[tokio::test]
+async fn parley_calls_baresip_over_pcmu() {
+    parley_calls_baresip(CodecKind::Pcmu).await;
+}
+
+#[tokio::test]
+async fn baresip_calls_parley_over_opus() {
+    baresip_calls_parley(CodecKind::Opus).await;
+}
+
+#[tokio::test]
+async fn baresip_calls_parley_over_pcmu() {
+    baresip_calls_parley(CodecKind::Pcmu).await;
+}
