@@ -66,6 +66,8 @@ enum Cmd {
     },
     /// Print speed and memory figures (SIP decoding, call setup on loopback, resident memory).
     Bench {
+        /// `media` for the voice pipeline's figures; SIP's otherwise.
+        what: Option<String>,
         #[arg(long, default_value_t = 200)]
         calls: usize,
         #[arg(long, default_value_t = 50_000)]
@@ -118,7 +120,12 @@ fn main() {
             hangup_after,
         }) => rt.block_on(cli::call(account, target, hangup_after, args.profile)),
         Some(Cmd::History { json }) => cli::history(json, args.profile),
+        Some(Cmd::Bench { what: Some(w), .. }) if w == "media" => rt
+            .block_on(parley::bench::media::run())
+            .map(|report| print!("{report}")),
+        Some(Cmd::Bench { what: Some(w), .. }) => Err(format!("unknown benchmark {w} (try media)")),
         Some(Cmd::Bench {
+            what: None,
             calls,
             decodes,
             settle,

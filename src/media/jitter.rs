@@ -157,10 +157,12 @@ impl JitterBuffer {
         self.adapt_target();
     }
 
-    /// The target follows the jitter: room for three times it, plus one frame. It grows at once
-    /// and shrinks only after a calm second.
+    /// The target follows the jitter: one frame, plus room for three times the jitter. It grows
+    /// at once and shrinks only after a calm second.
     fn adapt_target(&mut self) {
-        let wanted = ((3.0 * self.jitter) / self.frame_ms).ceil() as u32 + 1;
+        // Below 2 ms, jitter is clock noise: one frame of buffer is enough.
+        let extra = ((3.0 * self.jitter - 2.0).max(0.0) / self.frame_ms).ceil() as u32;
+        let wanted = extra + 1;
         let wanted = wanted.clamp(1, MAX_TARGET);
         if wanted > self.target {
             self.target = wanted;

@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::sip::message::RFC3261_INVITE as INVITE;
 
+pub mod media;
+
 #[derive(Debug, Clone)]
 pub struct Report {
     pub decodes: usize,
