@@ -289,7 +289,16 @@ async fn connected_with(
     password: &str,
     sdp: &str,
 ) -> ((Agent, String, SocketAddr, String), msg::Response) {
-    let mut bob = Agent::start("bob", password, None).await;
+    let bob = Agent::start("bob", password, None).await;
+    answered_by(bob, wire, sdp).await
+}
+
+/// `bob` answers the wire's call offering `sdp`; the wire ACKs.
+async fn answered_by(
+    mut bob: Agent,
+    wire: &mut Wire,
+    sdp: &str,
+) -> ((Agent, String, SocketAddr, String), msg::Response) {
     let (text, to) = wire_offers(wire, &bob, sdp).await;
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
@@ -529,4 +538,57 @@ async fn a_reoffer_keeps_the_lines_and_a_hold_survives_their_offer() {
     let answer = body_of(&r);
     assert!(answer.contains("a=sendonly"), "{answer}");
     assert_eq!(origin(&answer), (sid, version + 2));
+}
+
+/// The next RTP packet on `sock`: (payload type, SSRC).
+async fn rtp_on(sock: &tokio::net::UdpSocket) -> (u8, u32) {
+    let mut buf = [0u8; 2048];
+    loop {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf))
+            .await
+            .expect("no RTP came")
+            .unwrap();
+        if let Ok(p) = parley::media::rtp::parse(&buf[..n]) {
+            return (p.payload_type, p.ssrc);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reinvite_repoints_the_running_stream_to_a_new_address_and_codec() {
+    let mut wire = Wire::on("127.0.0.16").await;
+    let first = tokio::net::UdpSocket::bind("127.0.0.16:0").await.unwrap();
+    let second = tokio::net::UdpSocket::bind("127.0.0.16:0").await.unwrap();
+    let offer = |port: u16, fmt: &str| {
+        format!("v=0\r\no=w 1 {port} IN IP4 127.0.0.16\r\ns=-\r\nc=IN IP4 127.0.0.16\r\nt=0 0\r\nm=audio {port} RTP/AVP {fmt}\r\n")
+    };
+    let pcmu = offer(first.local_addr().unwrap().port(), "0");
+    let bob = Agent::start_engine(
+        "bob",
+        "",
+        None,
+        |e| e.microphone = parley::media::headless::SourceSpec::Tone(440.0),
+        |_| {},
+    )
+    .await;
+    let ((_bob, text, to, tag), _) = answered_by(bob, &mut wire, &pcmu).await;
+    let (pt, ssrc) = rtp_on(&first).await;
+    assert_eq!(pt, 0);
+    let opus = offer(
+        second.local_addr().unwrap().port(),
+        "111\r\na=rtpmap:111 opus/48000/2",
+    );
+    let reinvite = in_dialog(&text, "INVITE", &tag, 2).replace(
+        "Content-Length: 0",
+        &format!("Content-Length: {}", opus.len()),
+    ) + &opus;
+    wire.send(&reinvite, to).await;
+    // The same stream (same SSRC) now goes to the new port, as Opus.
+    loop {
+        let (pt, same) = rtp_on(&second).await;
+        assert_eq!(same, ssrc, "the stream was restarted, not re-pointed");
+        if pt == 111 {
+            break;
+        }
+    }
 }
