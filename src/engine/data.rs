@@ -52,6 +52,11 @@ impl Core {
         if let Some((bind, domain)) = hosted {
             self.host_server(bind, domain).await;
         }
+        if self.config.use_saved_devices {
+            for (k, v) in &settings {
+                self.use_device(k, v).await;
+            }
+        }
         let n = saved.len();
         for a in saved {
             let mut cfg = AccountConfig::new(&a.aor, &a.password);
@@ -94,7 +99,10 @@ impl Core {
         }
     }
 
-    pub(super) async fn save_setting(&self, key: &str, value: &str) {
+    pub(super) async fn save_setting(&mut self, key: &str, value: &str) {
+        if self.config.use_saved_devices {
+            self.use_device(key, value).await;
+        }
         let (k, v) = (key.to_string(), value.to_string());
         let _ = self
             .query("save a setting", move |s| s.set_setting(&k, &v))

@@ -5,7 +5,7 @@
 
 use super::{CallId, Core, Event};
 use crate::media::codec::CodecKind;
-use crate::media::headless::{Sink, Source};
+use crate::media::headless::{Sink, SinkSpec, Source, SourceSpec};
 use crate::media::session::{MediaEvent, MediaParams, MediaSession};
 use crate::sdp::{Address, AudioStream};
 use std::net::SocketAddr;
@@ -58,6 +58,51 @@ impl Core {
         Some(p)
     }
 
+    /// The configured microphone and speaker at `rate`. One that cannot open is replaced by
+    /// silence, so the call still connects, and the words say why there is no sound.
+    fn open_devices(&self, rate: u32) -> (Source, Sink, Option<String>) {
+        let mut trouble = Vec::new();
+        let source = Source::open(&self.config.microphone, rate).unwrap_or_else(|e| {
+            trouble.push(format!("no microphone ({e})"));
+            Source::Silence
+        });
+        let sink = Sink::open(&self.config.speaker, rate).unwrap_or_else(|e| {
+            trouble.push(format!("no speaker ({e})"));
+            Sink::Discard
+        });
+        let message =
+            (!trouble.is_empty()).then(|| format!("The call has no sound: {}", trouble.join(", ")));
+        (source, sink, message)
+    }
+
+    /// The input or output chosen in Settings: used from now on, and at once in every call.
+    pub(super) async fn use_device(&mut self, key: &str, name: &str) {
+        let name = (!name.is_empty()).then(|| name.to_string());
+        match key {
+            "input" => self.config.microphone = SourceSpec::Device(name),
+            "output" => self.config.speaker = SinkSpec::Device(name),
+            _ => return,
+        }
+        let live: Vec<(CallId, u32)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.media_session.is_some())
+            .filter_map(|(id, c)| {
+                let codec = c.negotiated.as_ref()?.audio.as_ref()?.codec.clone();
+                Some((*id, CodecKind::from_name(&codec)?.rate()))
+            })
+            .collect();
+        for (id, rate) in live {
+            let (source, sink, trouble) = self.open_devices(rate);
+            if let Some(message) = trouble {
+                self.emit(Event::Error { message }).await;
+            }
+            if let Some(m) = self.calls.get(&id).and_then(|c| c.media_session.as_ref()) {
+                m.switch_devices(source, sink);
+            }
+        }
+    }
+
     /// Sends a key in the media when the other side takes RFC 4733 events; `false` when the
     /// caller must fall back to SIP INFO.
     pub(super) fn key_in_media(&self, id: CallId, digit: char) -> bool {
@@ -108,14 +153,12 @@ impl Core {
             return;
         };
         let rate = params.codec.rate();
-        let devices = Source::open(&self.config.microphone, rate)
-            .and_then(|src| Ok((src, Sink::open(&self.config.speaker, rate)?)));
-        let (source, sink) = match devices {
-            Ok(d) => d,
-            Err(e) => {
-                let message = format!("The call has no sound: {e}");
-                return self.emit(Event::Error { message }).await;
-            }
+        let (source, sink, trouble) = self.open_devices(rate);
+        if let Some(message) = trouble {
+            self.emit(Event::Error { message }).await;
+        }
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
         };
         let events = self.events.clone();
         let report = move |ev: MediaEvent| {

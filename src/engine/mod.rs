@@ -49,6 +49,9 @@ pub struct EngineConfig {
     pub speaker: crate::media::headless::SinkSpec,
     /// Voice codecs offered and accepted, best first.
     pub codecs: Vec<crate::media::codec::CodecKind>,
+    /// Whether the input and output saved in Settings replace `microphone` and `speaker`
+    /// (the window: yes; headless agents with `--tone`/`--record`: no).
+    pub use_saved_devices: bool,
 }
 
 impl EngineConfig {
@@ -63,6 +66,7 @@ impl EngineConfig {
             microphone: crate::media::headless::SourceSpec::Silence,
             speaker: crate::media::headless::SinkSpec::Discard,
             codecs: crate::media::codec::CodecKind::ALL.to_vec(),
+            use_saved_devices: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! starts the engine, hands the GUI its `EngineHandle` first, then forwards every `Event`.
 
 use crate::engine::{Command, Engine, EngineConfig, EngineHandle, Event};
+use crate::media::headless::{SinkSpec, SourceSpec};
 use crate::store::{Profile, Store};
 use iced::futures::SinkExt;
 use iced::Subscription;
@@ -31,6 +32,10 @@ pub fn subscription(key: Key) -> Subscription<Update> {
                 let store = Store::open(&p.database()).map_err(|e| e.to_string())?;
                 let mut cfg = EngineConfig::new("0.0.0.0:0".parse().unwrap());
                 cfg.store = Some(Arc::new(store));
+                // The window talks through the sound card: the default one, or Settings' pick.
+                cfg.microphone = SourceSpec::Device(None);
+                cfg.speaker = SinkSpec::Device(None);
+                cfg.use_saved_devices = true;
                 Engine::start(cfg)
                     .await
                     .map_err(|e| format!("cannot open a SIP socket: {e}"))

@@ -1,4 +1,5 @@
-//! Settings: accounts, audio devices (listed; used when audio lands), theme, ringtone.
+//! Settings: accounts, audio devices (the chosen input and output are used in calls, at once),
+//! theme, ringtone.
 
 use super::style;
 use iced::widget::{button, column, pick_list, row, scrollable, text, toggler};

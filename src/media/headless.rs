@@ -1,6 +1,7 @@
-//! Headless "devices" for tests and the command line: a microphone that plays a tone, a WAV
-//! file (looped) or silence, and a speaker that records to a WAV file or discards. They run at
-//! the codec's rate, so the same media path is used with and without a sound card.
+//! The call's microphone and speaker: a sound card (`device`), or headless ones for tests and
+//! the command line: a microphone that plays a tone, a WAV file (looped) or silence, and a
+//! speaker that records to a WAV file or discards. All run at the codec's rate, so the same
+//! media path is used with and without a sound card.
 
 use super::tone::Tone;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 /// What the headless microphone plays.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
+    /// A sound card's input: the default one, or the one with this name.
+    Device(Option<String>),
     Silence,
     Tone(f64),
     Play(PathBuf),
@@ -16,6 +19,8 @@ pub enum SourceSpec {
 /// Where the headless speaker's sound goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkSpec {
+    /// A sound card's output: the default one, or the one with this name.
+    Device(Option<String>),
     Discard,
     Record(PathBuf),
 }
@@ -26,9 +31,12 @@ pub enum DeviceError {
     Read { path: String, why: String },
     #[error("cannot write {path}: {why}")]
     Write { path: String, why: String },
+    #[error(transparent)]
+    Sound(#[from] super::device::SoundError),
 }
 
 pub enum Source {
+    Device(Box<super::device::Capture>),
     Silence,
     Tone(Tone),
     Samples { pcm: Vec<i16>, at: usize },
@@ -37,6 +45,10 @@ pub enum Source {
 impl Source {
     pub fn open(spec: &SourceSpec, rate: u32) -> Result<Source, DeviceError> {
         Ok(match spec {
+            SourceSpec::Device(name) => Source::Device(Box::new(super::device::Capture::open(
+                name.as_deref(),
+                rate,
+            )?)),
             SourceSpec::Silence => Source::Silence,
             SourceSpec::Tone(hz) => Source::Tone(Tone::new(*hz, rate, 12_000)),
             SourceSpec::Play(path) => Source::Samples {
@@ -49,6 +61,7 @@ impl Source {
     /// The next frame of "microphone" samples.
     pub fn fill(&mut self, out: &mut [i16]) {
         match self {
+            Source::Device(c) => c.fill(out),
             Source::Silence => out.fill(0),
             Source::Tone(t) => t.fill(out),
             Source::Samples { pcm, at } if !pcm.is_empty() => {
@@ -99,6 +112,7 @@ fn resample_linear(pcm: &[i16], from: u32, to: u32) -> Vec<i16> {
 }
 
 pub enum Sink {
+    Device(Box<super::device::Playback>),
     Discard,
     Record {
         wav: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
@@ -109,6 +123,10 @@ pub enum Sink {
 impl Sink {
     pub fn open(spec: &SinkSpec, rate: u32) -> Result<Sink, DeviceError> {
         match spec {
+            SinkSpec::Device(name) => Ok(Sink::Device(Box::new(super::device::Playback::open(
+                name.as_deref(),
+                rate,
+            )?))),
             SinkSpec::Discard => Ok(Sink::Discard),
             SinkSpec::Record(path) => {
                 let spec = hound::WavSpec {
@@ -130,6 +148,9 @@ impl Sink {
     }
 
     pub fn play(&mut self, pcm: &[i16]) {
+        if let Sink::Device(p) = self {
+            return p.play(pcm);
+        }
         if let Sink::Record { wav, path } = self {
             for &s in pcm {
                 if let Err(e) = wav.write_sample(s) {

@@ -2,6 +2,7 @@
 //! the call's media session build on these.
 
 pub mod codec;
+pub mod device;
 pub mod devices;
 pub mod dtmf;
 pub mod headless;

@@ -61,6 +61,7 @@ enum Control {
     Repoint(MediaParams),
     Mute(bool),
     Key(char),
+    Devices(Box<(Source, Sink)>),
 }
 
 /// A running session; `stop` ends it and closes the recording.
@@ -111,6 +112,14 @@ impl MediaSession {
     /// Sends a keypad digit as RFC 4733 events (the caller checks telephone-event was agreed).
     pub fn key(&self, digit: char) {
         let _ = self.control.send(Control::Key(digit));
+    }
+
+    /// Switches microphone and speaker during the call (opened by the caller, at this
+    /// session's codec rate).
+    pub fn switch_devices(&self, source: Source, sink: Sink) {
+        let _ = self
+            .control
+            .send(Control::Devices(Box::new((source, sink))));
     }
 
     /// Muted, the microphone is replaced by silence; RTP keeps flowing.
@@ -222,6 +231,13 @@ impl Running {
                     Control::Repoint(p) => self.repoint(p),
                     Control::Mute(on) => self.muted = on,
                     Control::Key(d) => self.keys.extend(KeySender::new(d)),
+                    Control::Devices(d) => {
+                        let (source, sink) = *d;
+                        self.source = source;
+                        if let Some(old) = self.sink.replace(sink) {
+                            old.finish();
+                        }
+                    }
                 },
                 r = sockets.rtp.recv_from(&mut buf) => match r {
                     Ok((n, from)) if rtp::is_rtcp(&buf[..n]) => self.control_report(&buf[..n], from),
