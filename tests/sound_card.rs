@@ -31,12 +31,7 @@ async fn with_devices(
 ) -> Agent {
     Agent::start_engine(
         user,
-        &USERS
-            .iter()
-            .find(|(u, _)| *u == user)
-            .unwrap()
-            .1
-            .to_string(),
+        USERS.iter().find(|(u, _)| *u == user).unwrap().1,
         Some(server),
         |e| {
             e.microphone = mic;
