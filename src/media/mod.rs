@@ -5,6 +5,7 @@ pub mod codec;
 pub mod device;
 pub mod devices;
 pub mod dtmf;
+pub mod echo;
 pub mod headless;
 pub mod jitter;
 pub mod ringer;

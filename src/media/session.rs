@@ -144,6 +144,11 @@ impl Drop for MediaSession {
     }
 }
 
+/// A microphone that hears a loudspeaker needs echo control; files and tones do not.
+fn echo_for(source: &Source, codec: CodecKind) -> Option<super::echo::EchoControl> {
+    matches!(source, Source::Device(_)).then(|| super::echo::EchoControl::new(codec.rate()))
+}
+
 struct Sockets {
     rtp: UdpSocket,
     rtcp: Option<UdpSocket>,
@@ -175,6 +180,8 @@ struct Running {
     key_timestamp: Option<u32>,
     heard_keys: KeyReceiver,
     rtcp: RtcpState,
+    /// Echo cancelling and noise suppression, on the sound-card path only.
+    echo: Option<super::echo::EchoControl>,
     stats: MediaStats,
     pcm: Vec<i16>,
     out: Vec<i16>,
@@ -189,6 +196,7 @@ impl Running {
         sink: Sink,
     ) -> Result<Running, super::codec::CodecError> {
         let codec = params.codec;
+        let echo = echo_for(&source, codec);
         Ok(Running {
             enc: Encoder::new(codec)?,
             dec: Decoder::new(codec)?,
@@ -205,6 +213,7 @@ impl Running {
             key_timestamp: None,
             heard_keys: KeyReceiver::default(),
             rtcp: RtcpState::new(),
+            echo,
             stats: MediaStats::default(),
             pcm: vec![0; codec.frame_samples()],
             out: Vec::with_capacity(codec.frame_samples() * 6),
@@ -233,6 +242,7 @@ impl Running {
                     Control::Key(d) => self.keys.extend(KeySender::new(d)),
                     Control::Devices(d) => {
                         let (source, sink) = *d;
+                        self.echo = echo_for(&source, self.params.codec);
                         self.source = source;
                         if let Some(old) = self.sink.replace(sink) {
                             old.finish();
@@ -349,6 +359,9 @@ impl Running {
     fn send(&mut self, socket: &UdpSocket) {
         let frame = self.params.codec.frame_samples();
         self.source.fill(&mut self.pcm[..frame]);
+        if let Some(e) = &mut self.echo {
+            e.capture(&mut self.pcm);
+        }
         if self.muted {
             self.pcm.fill(0);
         }
@@ -418,6 +431,9 @@ impl Running {
         }
         if !self.params.receive {
             self.out.iter_mut().for_each(|s| *s = 0);
+        }
+        if let Some(e) = &mut self.echo {
+            e.render(&self.out);
         }
         self.stats.played_frames += 1;
         self.stats.late = self.jitter.stats().late;
