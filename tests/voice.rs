@@ -85,6 +85,9 @@ async fn both_directions(codec: CodecKind) {
     let ac = alice.reached(CallState::Connected).await;
     heard(&mut bob, 100).await;
     heard(&mut alice, 100).await;
+    // Both meters move: Bob's tone goes out, Alice's comes in.
+    bob.wait(|e| matches!(e, Event::Levels { input, output, .. } if *input > 0.5 && *output > 0.5))
+        .await;
     alice.send(Command::Hangup(ac)).await;
     assert_eq!(alice.ended().await.0, 200);
     assert_eq!(bob.ended().await.0, 200);

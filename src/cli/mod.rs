@@ -82,6 +82,10 @@ fn print_event(ev: &Event, json: bool) {
     ) {
         return;
     }
+    // Ten level readings a second are for a meter, not a terminal.
+    if matches!(ev, Event::Levels { .. }) {
+        return;
+    }
     if json {
         if let Ok(line) = serde_json::to_string(ev) {
             println!("{line}");
@@ -144,7 +148,10 @@ fn print_event(ev: &Event, json: bool) {
         Event::AccountRemoved { account } => format!("account {account} removed"),
         Event::Restored { accounts } => format!("{accounts} saved account(s)"),
         Event::ServerStarted { addr, domain } => format!("hosting {domain} on {addr}"),
-        Event::Contacts { .. } | Event::History { .. } | Event::Settings { .. } => return,
+        Event::Contacts { .. }
+        | Event::History { .. }
+        | Event::Settings { .. }
+        | Event::Levels { .. } => return,
         Event::Stopped => "stopped".into(),
     };
     println!("{line}");

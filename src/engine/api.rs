@@ -178,6 +178,12 @@ pub enum Event {
         call: CallId,
         digit: char,
     },
+    /// How loud we are and they are (0..1 over -60..0 dBFS), ten times a second in a call.
+    Levels {
+        call: CallId,
+        input: f32,
+        output: f32,
+    },
     /// Our microphone is muted (or not) in this call.
     Muted {
         call: CallId,

@@ -174,6 +174,11 @@ impl Core {
                     peer_lost_percent: s.peer_lost_percent,
                 },
                 MediaEvent::Key(digit) => Event::Dtmf { call: id, digit },
+                MediaEvent::Levels { input, output } => Event::Levels {
+                    call: id,
+                    input,
+                    output,
+                },
             };
             let _ = events.try_send(event);
         };

@@ -3,7 +3,7 @@
 
 use super::style;
 use crate::engine::{CallId, CallState, Direction};
-use iced::widget::{button, column, container, row, text};
+use iced::widget::{button, column, container, progress_bar, row, text};
 use iced::{Element, Length};
 use std::time::Instant;
 
@@ -26,6 +26,8 @@ pub struct CallView {
     /// The latest media counts, in words.
     pub stats: Option<String>,
     pub muted: bool,
+    /// Loudness of our microphone and of the other side, 0..1.
+    pub levels: (f32, f32),
 }
 
 impl CallView {
@@ -50,6 +52,7 @@ impl CallView {
             keys: String::new(),
             stats: None,
             muted: false,
+            levels: (0.0, 0.0),
         }
     }
 }
@@ -82,6 +85,23 @@ pub fn state_words(v: &CallView) -> &'static str {
 pub fn timer(v: &CallView, now: Instant) -> Option<String> {
     let secs = now.saturating_duration_since(v.connected_at?).as_secs();
     Some(format!("{}:{:02}", secs / 60, secs % 60))
+}
+
+/// "You" and "They" level bars.
+fn meters<'a>((input, output): (f32, f32)) -> Element<'a, Message> {
+    let bar = |label: &'a str, v: f32| {
+        row![
+            text(label).size(12).width(Length::Fixed(36.0)),
+            progress_bar(0.0..=1.0, v)
+                .girth(6)
+                .length(Length::Fixed(160.0)),
+        ]
+        .spacing(6)
+        .align_y(iced::Center)
+    };
+    column![bar("You", input), bar("They", output)]
+        .spacing(2)
+        .into()
 }
 
 fn keypad(v: &CallView) -> Element<'_, Message> {
@@ -122,6 +142,9 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
     }
     if let Some(st) = &v.stats {
         info = info.push(text(st.clone()).size(12).style(style::muted_text));
+    }
+    if v.state == CallState::Connected {
+        info = info.push(meters(v.levels));
     }
     let controls: Element<'_, Message> =
         if v.direction == Direction::Incoming && v.state == CallState::Incoming {

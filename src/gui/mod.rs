@@ -609,6 +609,15 @@ impl App {
                     c.detail = Some(format!("They pressed {digit}"));
                 }
             }
+            Event::Levels {
+                call,
+                input,
+                output,
+            } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.levels = (input, output);
+                }
+            }
             Event::Muted { call, on } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.muted = on;

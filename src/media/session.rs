@@ -33,12 +33,50 @@ pub struct MediaParams {
 }
 
 /// What a session reports to its owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MediaEvent {
     /// About once a second, and once more when the session stops.
     Stats(MediaStats),
     /// The other side pressed a key (RFC 4733).
     Key(char),
+    /// Loudness of what we send and what we play, 0 (silence, -60 dBFS) to 1 (full scale),
+    /// ten times a second.
+    Levels { input: f32, output: f32 },
+}
+
+/// Mean-square loudness of a frame mapped to 0..1 over -60..0 dBFS.
+fn level(sum_squares: f64, n: usize) -> f32 {
+    if n == 0 || sum_squares <= 0.0 {
+        return 0.0;
+    }
+    let rms = (sum_squares / n as f64).sqrt() / 32768.0;
+    let db = 20.0 * rms.log10();
+    ((db + 60.0) / 60.0).clamp(0.0, 1.0) as f32
+}
+
+/// Sums of squares over the current meter window.
+#[derive(Default)]
+struct Meter {
+    input: f64,
+    output: f64,
+    samples_in: usize,
+    samples_out: usize,
+}
+
+impl Meter {
+    fn add(sum: &mut f64, count: &mut usize, pcm: &[i16]) {
+        *sum += pcm.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>();
+        *count += pcm.len();
+    }
+
+    fn take(&mut self) -> MediaEvent {
+        let ev = MediaEvent::Levels {
+            input: level(self.input, self.samples_in),
+            output: level(self.output, self.samples_out),
+        };
+        *self = Meter::default();
+        ev
+    }
 }
 
 /// Counts for the call-statistics view.
@@ -182,6 +220,7 @@ struct Running {
     rtcp: RtcpState,
     /// Echo cancelling and noise suppression, on the sound-card path only.
     echo: Option<super::echo::EchoControl>,
+    meter: Meter,
     stats: MediaStats,
     pcm: Vec<i16>,
     out: Vec<i16>,
@@ -214,6 +253,7 @@ impl Running {
             heard_keys: KeyReceiver::default(),
             rtcp: RtcpState::new(),
             echo,
+            meter: Meter::default(),
             stats: MediaStats::default(),
             pcm: vec![0; codec.frame_samples()],
             out: Vec::with_capacity(codec.frame_samples() * 6),
@@ -267,6 +307,9 @@ impl Running {
                     self.play();
                     self.maybe_send_report(&sockets);
                     ticks += 1;
+                    if ticks.is_multiple_of(5) {
+                        report(self.meter.take());
+                    }
                     if ticks.is_multiple_of(50) {
                         self.stats.jitter_ms = self.jitter.stats().jitter_ms;
                         report(MediaEvent::Stats(self.stats));
@@ -365,6 +408,9 @@ impl Running {
         if self.muted {
             self.pcm.fill(0);
         }
+        if self.params.send {
+            Meter::add(&mut self.meter.input, &mut self.meter.samples_in, &self.pcm);
+        }
         if !self.params.send {
             self.timestamp = self.timestamp.wrapping_add(frame as u32);
             return;
@@ -435,6 +481,11 @@ impl Running {
         if let Some(e) = &mut self.echo {
             e.render(&self.out);
         }
+        Meter::add(
+            &mut self.meter.output,
+            &mut self.meter.samples_out,
+            &self.out,
+        );
         self.stats.played_frames += 1;
         self.stats.late = self.jitter.stats().late;
         if let Some(sink) = &mut self.sink {
@@ -552,5 +603,19 @@ impl Running {
                 self.stats.peer_lost_percent = (u32::from(b.fraction_lost) * 100 / 256) as u8;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn levels_map_loudness_to_a_meter() {
+        assert_eq!(super::level(0.0, 160), 0.0);
+        // Full-scale square wave: 0 dBFS.
+        assert_eq!(super::level(32768f64.powi(2) * 160.0, 160), 1.0);
+        // -30 dBFS sits halfway.
+        let amp = 32768.0 * 10f64.powf(-30.0 / 20.0);
+        let half = super::level(amp * amp * 160.0, 160);
+        assert!((half - 0.5).abs() < 0.01, "{half}");
     }
 }
