@@ -36,6 +36,7 @@ async fn with_devices(
         |e| {
             e.microphone = mic;
             e.speaker = speaker;
+            e.use_saved_devices = true;
         },
         |_| {},
     )
@@ -81,6 +82,15 @@ async fn calls_run_on_the_sound_card_path_and_a_missing_device_is_explained() {
         "{:?}",
         alice.seen
     );
+    // Settings' pick applies mid-call: a microphone that is not there is said at once.
+    alice
+        .send(Command::SaveSetting {
+            key: "input".into(),
+            value: "a microphone unplugged".into(),
+        })
+        .await;
+    let why = alice.wait(|e| matches!(e, Event::Error { .. })).await;
+    assert!(format!("{why:?}").contains("unplugged"), "{why:?}");
     let ac = alice
         .seen
         .iter()
