@@ -101,3 +101,36 @@ async fn an_ipv6_invite_gets_ipv6_contact_and_sdp() {
     assert!(body.contains("c=IN IP6 ::1\r\n"), "{body}");
     assert!(body.contains(" IN IP6 ::1\r\n"), "{body}");
 }
+
+/// Signalling over IPv6, media offered over IPv4 (a caller of the other family behind the
+/// server): the answer's media is IPv4 too, so the two can hear each other.
+#[tokio::test]
+async fn media_follows_the_offers_address_family() {
+    let mut bob = Agent::start_engine(
+        "bob",
+        "",
+        None,
+        |e| e.bind = "0.0.0.0:0".parse().unwrap(),
+        |_| {},
+    )
+    .await;
+    let to = SocketAddr::new("::1".parse().unwrap(), bob.handle.local_addr().port());
+    let mut wire = Wire::on("::1").await;
+    let sdp = "v=0\r\no=w 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let text = wire.request_text(
+        "INVITE",
+        &format!("sip:bob@{to}"),
+        &format!(
+            "To: <sip:bob@{to}>\r\nContact: <sip:w@{}>\r\nContent-Type: application/sdp\r\n",
+            wire.addr
+        ),
+        sdp,
+    );
+    wire.send(&text, to).await;
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    let ok = wire.final_response().await;
+    let body = String::from_utf8(ok.body.clone()).unwrap();
+    assert!(body.contains("c=IN IP4 127.0.0.1\r\n"), "{body}");
+    assert!(ok.header("Contact").unwrap().contains("[::1]"));
+}

@@ -112,6 +112,17 @@ impl Call {
     }
 }
 
+/// The audio address of an SDP offer, when it is an IP literal.
+fn offered_audio(body: &[u8]) -> Option<std::net::SocketAddr> {
+    let offer = Session::parse(std::str::from_utf8(body).ok()?).ok()?;
+    let audio = offer
+        .media
+        .iter()
+        .find(|m| m.kind == "audio" && m.port != 0)?;
+    let ip = audio.connection.as_ref()?.ip()?;
+    (!ip.is_unspecified()).then(|| std::net::SocketAddr::new(ip, audio.port))
+}
+
 /// An even RTP port and the RTCP port above it, on `ip`.
 fn reserve_rtp(ip: std::net::IpAddr) -> Option<RtpPair> {
     (0..50).find_map(|_| {
@@ -553,7 +564,10 @@ impl Core {
         if self.active_calls() > 0 && !self.config.call_waiting {
             return self.respond(&inc, self.reply_for(req, 486));
         }
-        let local_ip = self.endpoint.contact_addr(inc.source.addr).ip();
+        // Media goes where the offer's audio is, which may be the other address family than
+        // the signalling (an IPv4 caller through a server we reach over IPv6).
+        let toward = offered_audio(&req.body).unwrap_or(inc.source.addr);
+        let local_ip = self.endpoint.contact_addr(toward).ip();
         let user = self.accounts[&account].user();
         let mut reserved = reserve_media(local_ip, &user);
         reserved.0.codecs = self.config.codec_names();
