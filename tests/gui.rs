@@ -526,3 +526,32 @@ async fn a_full_engine_queue_loses_no_command() {
     assert_eq!(names.first().unwrap(), "Contact 000");
     assert_eq!(names.last().unwrap(), "Contact 149");
 }
+
+/// The call banner's media controls: the "They" meter moves with the other side's voice, and
+/// Mute turns into Unmute once the engine has muted the microphone.
+#[tokio::test]
+async fn meters_and_mute_in_the_call_banner() {
+    let server = server(USERS).await;
+    let mut bob = Agent::start_engine(
+        "bob",
+        "b-secret",
+        Some(server.local_addr()),
+        |e| e.microphone = parley::media::headless::SourceSpec::Tone(660.0),
+        |_| {},
+    )
+    .await;
+    bob.registered().await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
+    gui.update(Message::Dialpad(parley::gui::dialpad::Message::Input(
+        "bob".into(),
+    )));
+    gui.click("Call");
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    gui.pump(|a| a.calls.values().any(|c| c.levels.1 > 0.5))
+        .await;
+    assert!(gui.shows("They") && gui.shows("You"));
+    gui.click("Mute");
+    gui.pump(|a| a.calls.values().any(|c| c.muted)).await;
+    assert!(gui.shows("Unmute"));
+}
