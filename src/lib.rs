@@ -7,6 +7,7 @@ pub mod cli;
 pub mod engine;
 pub mod gui;
 pub mod media;
+pub mod msrp;
 pub mod sdp;
 pub mod server;
 pub mod sip;
