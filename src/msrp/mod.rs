@@ -3,6 +3,7 @@
 //! a whole message: bodies pass through in pieces); `range` the Byte-Range header.
 
 pub mod frame;
+pub mod names;
 pub mod range;
 
 pub use frame::{Continuation, Decoder, Head, Item, Kind, MsrpError};
