@@ -5,6 +5,7 @@
 pub mod frame;
 pub mod names;
 pub mod range;
+pub mod session;
 
 pub use frame::{Continuation, Decoder, Head, Item, Kind, MsrpError};
 pub use range::ByteRange;

@@ -25,7 +25,11 @@ pub fn safe_name(raw: &str) -> String {
     if name.is_empty() {
         name = "file".into();
     }
-    let stem = name.split('.').next().unwrap_or_default().to_ascii_uppercase();
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     if DEVICES.contains(&stem.as_str()) {
         name = format!("_{name}");
     }
@@ -75,8 +79,14 @@ mod tests {
         let p2 = unique_path(dir.path(), "a.txt");
         assert_eq!(p2, dir.path().join("a (1).txt"));
         std::fs::write(&p2, "2").unwrap();
-        assert_eq!(unique_path(dir.path(), "a.txt"), dir.path().join("a (2).txt"));
+        assert_eq!(
+            unique_path(dir.path(), "a.txt"),
+            dir.path().join("a (2).txt")
+        );
         std::fs::write(dir.path().join("noext"), "").unwrap();
-        assert_eq!(unique_path(dir.path(), "noext"), dir.path().join("noext (1)"));
+        assert_eq!(
+            unique_path(dir.path(), "noext"),
+            dir.path().join("noext (1)")
+        );
     }
 }
