@@ -127,6 +127,21 @@ fn print_event(ev: &Event, json: bool) {
             remote,
         } => format!("call {call}: on hold here {local}, there {remote}"),
         Event::Dtmf { call, digit } => format!("call {call}: key {digit}"),
+        Event::Message { call, text, .. } => format!("call {call}: message: {text}"),
+        Event::FileReceived {
+            call,
+            name,
+            path,
+            size,
+            sha256,
+        } => format!(
+            "call {call}: received {name} ({size} bytes, sha256 {sha256}) into {}",
+            path.display()
+        ),
+        Event::FileSent { call, name, size } => {
+            format!("call {call}: sent {name} ({size} bytes, confirmed)")
+        }
+        Event::TransferFailed { call, message } => format!("call {call}: {message}"),
         Event::Muted { call, on } => {
             format!("call {call}: {}", if *on { "muted" } else { "unmuted" })
         }
@@ -176,6 +191,9 @@ async fn start_engine(
 > {
     let mut cfg = EngineConfig::new(args.bind);
     cfg.store = Some(open_store(profile)?);
+    if let Ok(p) = Profile::new(profile.map(|p| p.as_path())) {
+        cfg.files = p.files();
+    }
     (cfg.microphone, cfg.speaker) = args.devices();
     if !args.codecs.is_empty() {
         cfg.codecs = args.codecs.clone();

@@ -61,6 +61,16 @@ pub enum Command {
         call: CallId,
         on: bool,
     },
+    /// Send a chat message in a call's MSRP session.
+    SendText {
+        call: CallId,
+        text: String,
+    },
+    /// Send a file in a call's MSRP session (the seed's flow: while the audio flows).
+    SendFile {
+        call: CallId,
+        path: std::path::PathBuf,
+    },
     /// Stop sending our voice (RTP keeps flowing as silence, so NATs stay open) or start again.
     Mute {
         call: CallId,
@@ -177,6 +187,31 @@ pub enum Event {
     Dtmf {
         call: CallId,
         digit: char,
+    },
+    /// A chat message arrived in a call.
+    Message {
+        call: CallId,
+        content_type: String,
+        text: String,
+    },
+    /// A file arrived whole, was checked and stored at `path`.
+    FileReceived {
+        call: CallId,
+        name: String,
+        path: std::path::PathBuf,
+        size: u64,
+        sha256: String,
+    },
+    /// The other side confirmed every byte of a file we sent.
+    FileSent {
+        call: CallId,
+        name: String,
+        size: u64,
+    },
+    /// A message or file could not be carried, in words.
+    TransferFailed {
+        call: CallId,
+        message: String,
     },
     /// How loud we are and they are (0..1 over -60..0 dBFS), ten times a second in a call.
     Levels {

@@ -42,7 +42,9 @@ pub(crate) struct Call {
     /// The call's media once it connected.
     pub(super) media_session: Option<crate::media::session::MediaSession>,
     pub(super) muted: bool,
-    pub(super) _msrp: Option<std::net::TcpListener>,
+    pub(super) msrp_listener: Option<std::net::TcpListener>,
+    /// The call's MSRP session (chat and files), once connected.
+    pub(super) msrp: Option<crate::msrp::session::MsrpSession>,
     /// We hold the other side / they hold us (RFC 3264 8.4).
     pub(super) local_hold: bool,
     pub(super) remote_hold: bool,
@@ -97,7 +99,8 @@ impl Call {
             rtp,
             media_session: None,
             muted: false,
-            _msrp: msrp,
+            msrp_listener: msrp,
+            msrp: None,
             local_hold: false,
             remote_hold: false,
             give_up_at: None,

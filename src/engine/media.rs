@@ -138,6 +138,7 @@ impl Core {
 
     /// Starts the call's media (once it is connected), or re-points it if it runs.
     pub(super) async fn start_media(&mut self, id: CallId) {
+        self.start_msrp(id);
         let params = self.negotiated_params(id).await;
         let Some(c) = self.calls.get_mut(&id) else {
             return;

@@ -7,6 +7,7 @@ pub mod api;
 mod call;
 mod data;
 mod media;
+mod messages;
 mod midcall;
 pub mod reason;
 mod register;
@@ -49,6 +50,8 @@ pub struct EngineConfig {
     pub speaker: crate::media::headless::SinkSpec,
     /// Voice codecs offered and accepted, best first.
     pub codecs: Vec<crate::media::codec::CodecKind>,
+    /// Where files received in calls are stored.
+    pub files: std::path::PathBuf,
     /// Whether the input and output saved in Settings replace `microphone` and `speaker`
     /// (the window: yes; headless agents with `--tone`/`--record`: no).
     pub use_saved_devices: bool,
@@ -67,6 +70,7 @@ impl EngineConfig {
             speaker: crate::media::headless::SinkSpec::Discard,
             codecs: crate::media::codec::CodecKind::ALL.to_vec(),
             use_saved_devices: false,
+            files: std::env::temp_dir().join("parley-files"),
         }
     }
 
@@ -255,6 +259,8 @@ impl Core {
             Command::Hangup(id) => self.hangup(id).await,
             Command::Hold { call, on } => self.hold(call, on).await,
             Command::Mute { call, on } => self.mute(call, on).await,
+            Command::SendText { call, text } => self.send_text(call, &text).await,
+            Command::SendFile { call, path } => self.send_file(call, path).await,
             Command::Dtmf { call, digit } => self.dtmf(call, digit).await,
             Command::Restore => self.restore().await,
             Command::RemoveAccount(id) => self.remove_account(id).await,

@@ -609,6 +609,16 @@ impl App {
                     c.detail = Some(format!("They pressed {digit}"));
                 }
             }
+            Event::Message { call, text, .. } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.detail = Some(format!("They wrote: {text}"));
+                }
+            }
+            Event::FileReceived { name, path, .. } => {
+                self.notice = Some(format!("Received {name}, saved as {}", path.display()));
+            }
+            Event::FileSent { name, .. } => self.notice = Some(format!("{name} was delivered")),
+            Event::TransferFailed { message, .. } => self.notice = Some(message),
             Event::Levels {
                 call,
                 input,

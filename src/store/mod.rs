@@ -72,6 +72,11 @@ impl Profile {
     pub fn database(&self) -> PathBuf {
         self.data_dir.join("parley.db")
     }
+
+    /// Where received files are kept (created on first use).
+    pub fn files(&self) -> PathBuf {
+        self.data_dir.join("files")
+    }
 }
 
 fn create_private_dir(d: &Path) -> Result<(), StoreError> {

@@ -1,0 +1,99 @@
+//! The seed's flow end to end: Alice and Bob register, Alice calls Bob with audio and an MSRP
+//! line, the voice flows, Alice sends a 500-byte text file on the call's MSRP session, Bob's copy
+//! is byte for byte the same and hashed, and the call ends with BYE. Chat goes both ways too.
+
+mod common;
+
+use common::*;
+use parley::engine::{CallState, Command, Event};
+use parley::media::headless::{SinkSpec, SourceSpec};
+use sha2::{Digest, Sha256};
+
+async fn agent(user: &str, server: std::net::SocketAddr, files: std::path::PathBuf) -> Agent {
+    let password = USERS.iter().find(|(u, _)| *u == user).unwrap().1;
+    Agent::start_engine(
+        user,
+        password,
+        Some(server),
+        |e| {
+            e.microphone = SourceSpec::Tone(440.0);
+            e.speaker = SinkSpec::Discard;
+            e.files = files;
+        },
+        |_| {},
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_seed_flow_a_file_during_a_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(USERS).await;
+    let addr = server.local_addr();
+    let mut alice = agent("alice", addr, dir.path().join("alice")).await;
+    let mut bob = agent("bob", addr, dir.path().join("bob")).await;
+    alice.registered().await;
+    bob.registered().await;
+    alice.call("bob").await;
+    let bc = bob.incoming().await;
+    bob.send(Command::Answer(bc)).await;
+    let ac = alice.reached(CallState::Connected).await;
+    bob.reached(CallState::Connected).await;
+    // The voice flows while the file goes.
+    bob.wait(|e| matches!(e, Event::CallStats { received, .. } if *received >= 50))
+        .await;
+    let file: Vec<u8> = (0..500)
+        .map(|i| b"Parley file.txt line\n"[i % 21])
+        .collect();
+    let src = dir.path().join("file.txt");
+    std::fs::write(&src, &file).unwrap();
+    alice
+        .send(Command::SendFile {
+            call: ac,
+            path: src,
+        })
+        .await;
+    let got = bob.wait(|e| matches!(e, Event::FileReceived { .. })).await;
+    let Event::FileReceived {
+        name,
+        path,
+        size,
+        sha256,
+        ..
+    } = got
+    else {
+        unreachable!()
+    };
+    assert_eq!((name.as_str(), size), ("file.txt", 500));
+    assert_eq!(std::fs::read(&path).unwrap(), file);
+    assert_eq!(sha256, format!("{:x}", Sha256::digest(&file)));
+    assert!(path.starts_with(dir.path().join("bob")));
+    alice
+        .wait(|e| matches!(e, Event::FileSent { size: 500, .. }))
+        .await;
+    // Chat both ways on the same session.
+    alice
+        .send(Command::SendText {
+            call: ac,
+            text: "did you get it?".into(),
+        })
+        .await;
+    let m = bob.wait(|e| matches!(e, Event::Message { .. })).await;
+    assert!(
+        matches!(m, Event::Message { ref text, .. } if text == "did you get it?"),
+        "{m:?}"
+    );
+    bob.send(Command::SendText {
+        call: bc,
+        text: "yes, 500 bytes".into(),
+    })
+    .await;
+    let m = alice.wait(|e| matches!(e, Event::Message { .. })).await;
+    assert!(
+        matches!(m, Event::Message { ref text, .. } if text == "yes, 500 bytes"),
+        "{m:?}"
+    );
+    alice.send(Command::Hangup(ac)).await;
+    assert_eq!(alice.ended().await.0, 200);
+    assert_eq!(bob.ended().await.0, 200);
+}
