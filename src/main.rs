@@ -58,6 +58,10 @@ enum Cmd {
         /// Hang up this many seconds after the call is answered.
         #[arg(long)]
         hangup_after: Option<f64>,
+        /// Send this file on the call's MSRP line once answered (while the audio flows); the
+        /// call hangs up once the other side confirmed it, unless --hangup-after says when.
+        #[arg(long)]
+        send_file: Option<std::path::PathBuf>,
     },
     /// List call history.
     History {
@@ -118,7 +122,14 @@ fn main() {
             target,
             account,
             hangup_after,
-        }) => rt.block_on(cli::call(account, target, hangup_after, args.profile)),
+            send_file,
+        }) => rt.block_on(cli::call(
+            account,
+            target,
+            hangup_after,
+            send_file,
+            args.profile,
+        )),
         Some(Cmd::History { json }) => cli::history(json, args.profile),
         Some(Cmd::Bench { what: Some(w), .. }) if w == "media" => rt
             .block_on(parley::bench::media::run())

@@ -65,6 +65,16 @@ fn server_and_bob(
     bob_dir: &std::path::Path,
     bob_password: &str,
 ) -> (Proc, String, Proc) {
+    server_and_bob_with(server_args, bob_dir, bob_password, &[])
+}
+
+/// As `server_and_bob`, with more options for Bob's agent.
+fn server_and_bob_with(
+    server_args: &[&str],
+    bob_dir: &std::path::Path,
+    bob_password: &str,
+    bob_args: &[&str],
+) -> (Proc, String, Proc) {
     let mut args = vec!["serve", "--bind", "127.0.0.1:0", "--domain", "company.com"];
     args.extend_from_slice(server_args);
     let server = Proc::spawn(&args);
@@ -77,7 +87,7 @@ fn server_and_bob(
         .next()
         .unwrap()
         .to_string();
-    let bob = Proc::spawn(&[
+    let mut args = vec![
         "--profile",
         bob_dir.to_str().unwrap(),
         "agent",
@@ -91,7 +101,9 @@ fn server_and_bob(
         "127.0.0.1:0",
         "--auto-answer",
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(bob_args);
+    let bob = Proc::spawn(&args);
     bob.wait_line(|l| l.contains(r#""event":"registered""#));
     (server, addr, bob)
 }
@@ -290,4 +302,54 @@ fn agent_unregisters_on_ctrl_c() {
     assert!(status.success());
     bob.wait_line(|l| l.contains(r#""event":"unregistered""#));
     bob.wait_line(|l| l.contains(r#""event":"stopped""#));
+}
+
+/// The seed's flow from the command line: `call --send-file` sends on the call's MSRP line once
+/// answered and exits 0 only when Bob confirmed it; Bob's agent stores it in `--accept-files`.
+#[test]
+fn call_send_file_delivers_during_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let (_server, addr, bob) = server_and_bob_with(
+        &["--open"],
+        &dir.path().join("bob"),
+        "",
+        &["--accept-files", inbox.to_str().unwrap()],
+    );
+    let file = dir.path().join("notes.txt");
+    let bytes: Vec<u8> = (0..500u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--profile",
+            dir.path().join("alice").to_str().unwrap(),
+            "call",
+            "sip:bob@company.com",
+            "--account",
+            "sip:alice@company.com",
+            "--server",
+            &addr,
+            "--bind",
+            "127.0.0.1:0",
+            "--send-file",
+            file.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = json_lines(&out.stdout);
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "file_sent" && e["size"] == 500));
+    let line = bob.wait_line(|l| l.contains(r#""event":"file_received""#));
+    let got: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let path = std::path::PathBuf::from(got["path"].as_str().unwrap());
+    assert!(path.starts_with(&inbox), "{path:?}");
+    assert_eq!(std::fs::read(path).unwrap(), bytes);
 }

@@ -46,6 +46,9 @@ pub struct AccountArgs {
     /// Record what the other side says into this WAV file.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Store files received in calls into this folder (default: the profile's `files`).
+    #[arg(long)]
+    pub accept_files: Option<PathBuf>,
     /// Voice codecs to offer and accept, best first (e.g. `pcmu,opus`); all by default.
     #[arg(long, value_delimiter = ',', value_parser = parse_codec)]
     pub codecs: Vec<CodecKind>,
@@ -191,8 +194,13 @@ async fn start_engine(
 > {
     let mut cfg = EngineConfig::new(args.bind);
     cfg.store = Some(open_store(profile)?);
-    if let Ok(p) = Profile::new(profile.map(|p| p.as_path())) {
-        cfg.files = p.files();
+    match (
+        &args.accept_files,
+        Profile::new(profile.map(|p| p.as_path())),
+    ) {
+        (Some(dir), _) => cfg.files = dir.clone(),
+        (None, Ok(p)) => cfg.files = p.files(),
+        (None, Err(_)) => {}
     }
     (cfg.microphone, cfg.speaker) = args.devices();
     if !args.codecs.is_empty() {
@@ -286,6 +294,7 @@ pub async fn call(
     args: AccountArgs,
     target: String,
     hangup_after: Option<f64>,
+    send_file: Option<PathBuf>,
     profile: Option<PathBuf>,
 ) -> Result<(), String> {
     let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
@@ -294,6 +303,7 @@ pub async fn call(
     let hangup = tokio::time::sleep(Duration::from_secs(86_400 * 365));
     tokio::pin!(hangup);
     let mut call_id = None;
+    let mut delivered = false;
     loop {
         tokio::select! {
             ev = events.recv() => {
@@ -306,11 +316,25 @@ pub async fn call(
                     }
                     Event::Call { call, state: crate::engine::CallState::Connected, .. } => {
                         call_id = Some(*call);
+                        if let Some(path) = &send_file {
+                            // The seed's flow: the file goes on the call's MSRP line.
+                            h.send(Command::SendFile { call: *call, path: path.clone() }).await;
+                        }
                         if let Some(secs) = hangup_after {
                             hangup.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs_f64(secs));
                         }
                     }
                     Event::Call { call, .. } => call_id = Some(*call),
+                    Event::FileSent { call, .. } if send_file.is_some() => {
+                        delivered = true;
+                        if hangup_after.is_none() {
+                            h.send(Command::Hangup(*call)).await;
+                        }
+                    }
+                    Event::TransferFailed { message, call } if send_file.is_some() => {
+                        result = Err(message.clone());
+                        h.send(Command::Hangup(*call)).await;
+                    }
                     Event::CallEnded { status, reason, .. } => {
                         if *status != 200 {
                             result = Err(format!("{status} {reason}"));
@@ -337,7 +361,11 @@ pub async fn call(
             }
         }
     }
-    result
+    // The file must have been confirmed whole; a call that ended first did not deliver it.
+    match (&send_file, delivered, &result) {
+        (Some(p), false, Ok(())) => Err(format!("{} was not delivered", p.display())),
+        _ => result,
+    }
 }
 
 pub fn history(json: bool, profile: Option<PathBuf>) -> Result<(), String> {
