@@ -96,4 +96,28 @@ async fn the_seed_flow_a_file_during_a_call() {
     alice.send(Command::Hangup(ac)).await;
     assert_eq!(alice.ended().await.0, 200);
     assert_eq!(bob.ended().await.0, 200);
+    // Both stores have the file and the messages, with their states (the ended call's event
+    // comes after every write the store was given before it).
+    let sent = alice.store.transfers().unwrap();
+    assert_eq!(
+        (sent[0].direction.as_str(), sent[0].state.as_str()),
+        ("outgoing", "delivered")
+    );
+    let got = bob.store.transfers().unwrap();
+    assert_eq!((got[0].state.as_str(), got[0].size), ("received", 500));
+    assert_eq!(got[0].path.as_deref(), Some(path.to_str().unwrap()));
+    let bob_msgs: Vec<_> = bob
+        .store
+        .messages()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.direction, m.body))
+        .collect();
+    assert_eq!(
+        bob_msgs,
+        [
+            ("incoming".to_string(), "did you get it?".to_string()),
+            ("outgoing".to_string(), "yes, 500 bytes".to_string())
+        ]
+    );
 }

@@ -33,6 +33,9 @@ impl Core {
         let _ = self
             .query("tidy the call history", |s| s.close_interrupted_calls())
             .await;
+        let _ = self
+            .query("tidy the transfers", |s| s.close_interrupted_transfers())
+            .await;
         let saved = self
             .query("read accounts", |s| s.accounts())
             .await

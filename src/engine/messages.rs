@@ -4,12 +4,66 @@
 
 use super::{CallId, Core, Event};
 use crate::msrp::session::{MsrpSession, SessionEvent, SessionParams};
+use crate::store::{Db, NewMessage, NewTransfer};
+
+/// Who a call's messages and files are with, for the store.
+#[derive(Clone)]
+struct Party {
+    db: Option<Db>,
+    account: String,
+    peer: String,
+}
+
+impl Party {
+    /// Records what the session reported (delivery and arrivals), in the store's thread.
+    fn record(&self, e: &SessionEvent) {
+        let Some(db) = &self.db else { return };
+        let (account, peer) = (self.account.clone(), self.peer.clone());
+        match e.clone() {
+            SessionEvent::Text { content_type, text } => db.post("save a message", move |s| {
+                let m = NewMessage {
+                    account: &account,
+                    peer: &peer,
+                    direction: "incoming",
+                    content_type: &content_type,
+                    body: &text,
+                    state: "received",
+                };
+                s.add_message(&m).map(|_| ())
+            }),
+            SessionEvent::FileReceived {
+                name,
+                path,
+                size,
+                sha256,
+            } => db.post("save a received file", move |s| {
+                let path = path.display().to_string();
+                let t = NewTransfer {
+                    account: &account,
+                    peer: &peer,
+                    direction: "incoming",
+                    name: &name,
+                    size,
+                    state: "received",
+                    path: Some(&path),
+                    sha256: Some(&sha256),
+                };
+                s.add_transfer(&t).map(|_| ())
+            }),
+            SessionEvent::FileSent { name, .. } => db.post("save a delivery", move |s| {
+                s.outgoing_transfer_ended(&peer, &name, "delivered")
+            }),
+            SessionEvent::Failed(_) => {}
+        }
+    }
+}
 
 impl Core {
     /// Starts the call's MSRP session when both sides agreed to one and it is not running.
     pub(super) fn start_msrp(&mut self, id: CallId) {
         let files = self.config.files.clone();
         let events = self.events.clone();
+        let Some(party) = self.party(id) else { return };
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -29,6 +83,7 @@ impl Core {
             files,
         };
         let report = move |e: SessionEvent| {
+            party.record(&e);
             let ev = match e {
                 SessionEvent::Text { content_type, text } => Event::Message {
                     call: id,
@@ -59,6 +114,15 @@ impl Core {
         c.msrp = Some(MsrpSession::start(c.msrp_listener.take(), params, report));
     }
 
+    fn party(&self, id: CallId) -> Option<Party> {
+        let c = self.calls.get(&id)?;
+        Some(Party {
+            db: self.db.clone(),
+            account: self.accounts.get(&c.account)?.uri.aor(),
+            peer: c.peer.clone(),
+        })
+    }
+
     fn msrp_of(&self, id: CallId) -> Result<&MsrpSession, String> {
         let c = self.calls.get(&id).ok_or("That call has ended")?;
         c.msrp.as_ref().ok_or_else(|| {
@@ -69,7 +133,26 @@ impl Core {
     pub(super) async fn send_text(&mut self, id: CallId, text: &str) {
         match self.msrp_of(id) {
             Ok(m) => m.send_text(text),
-            Err(message) => self.emit(Event::TransferFailed { call: id, message }).await,
+            Err(message) => return self.emit(Event::TransferFailed { call: id, message }).await,
+        }
+        if let Some(Party {
+            db: Some(db),
+            account,
+            peer,
+        }) = self.party(id)
+        {
+            let text = text.to_string();
+            db.post("save a message", move |s| {
+                let m = NewMessage {
+                    account: &account,
+                    peer: &peer,
+                    direction: "outgoing",
+                    content_type: "text/plain",
+                    body: &text,
+                    state: "sent",
+                };
+                s.add_message(&m).map(|_| ())
+            });
         }
     }
 
@@ -78,9 +161,34 @@ impl Core {
             let message = format!("{} is not a file that can be read", path.display());
             return self.emit(Event::TransferFailed { call: id, message }).await;
         }
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         match self.msrp_of(id) {
             Ok(m) => m.send_file(path),
-            Err(message) => self.emit(Event::TransferFailed { call: id, message }).await,
+            Err(message) => return self.emit(Event::TransferFailed { call: id, message }).await,
+        }
+        if let Some(Party {
+            db: Some(db),
+            account,
+            peer,
+        }) = self.party(id)
+        {
+            db.post("save a transfer", move |s| {
+                let t = NewTransfer {
+                    account: &account,
+                    peer: &peer,
+                    direction: "outgoing",
+                    name: &name,
+                    size,
+                    state: "sending",
+                    path: None,
+                    sha256: None,
+                };
+                s.add_transfer(&t).map(|_| ())
+            });
         }
     }
 }

@@ -19,6 +19,9 @@ pub enum StoreError {
     NoHome,
 }
 
+mod chat;
+pub use chat::{MessageRecord, NewMessage, NewTransfer, TransferRecord};
+
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, contacts, calls
     "CREATE TABLE accounts(
@@ -34,6 +37,17 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX calls_started ON calls(started_at);",
     // 2: user preferences (theme, ringtone, audio devices) as key/value text
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: chat messages and file transfers
+    "CREATE TABLE messages(
+        id INTEGER PRIMARY KEY, account TEXT NOT NULL, peer_uri TEXT NOT NULL, direction TEXT NOT NULL,
+        content_type TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL, state TEXT NOT NULL);
+     CREATE INDEX messages_peer ON messages(peer_uri, at);
+     CREATE TABLE transfers(
+        id INTEGER PRIMARY KEY, account TEXT NOT NULL, peer_uri TEXT NOT NULL, direction TEXT NOT NULL,
+        name TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT, path TEXT,
+        bytes_done INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL,
+        started_at INTEGER NOT NULL, ended_at INTEGER);
+     CREATE INDEX transfers_peer ON transfers(peer_uri, started_at);",
 ];
 
 /// Where a profile keeps its files.
