@@ -71,6 +71,14 @@ async fn the_seed_flow_a_file_during_a_call() {
     alice
         .wait(|e| matches!(e, Event::FileSent { size: 500, .. }))
         .await;
+    assert!(alice.seen.iter().any(|e| matches!(
+        e,
+        Event::TransferProgress {
+            done: 500,
+            total: 500,
+            ..
+        }
+    )));
     // Chat both ways on the same session.
     alice
         .send(Command::SendText {

@@ -145,6 +145,16 @@ fn print_event(ev: &Event, json: bool) {
             format!("call {call}: sent {name} ({size} bytes, confirmed)")
         }
         Event::TransferFailed { call, message } => format!("call {call}: {message}"),
+        Event::TransferProgress {
+            call,
+            name,
+            done,
+            total,
+            bytes_per_second,
+        } => format!(
+            "call {call}: {name} {done} of {total} bytes ({} KB/s)",
+            bytes_per_second / 1000
+        ),
         Event::Muted { call, on } => {
             format!("call {call}: {}", if *on { "muted" } else { "unmuted" })
         }

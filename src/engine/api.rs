@@ -202,6 +202,14 @@ pub enum Event {
         size: u64,
         sha256: String,
     },
+    /// A file we send is under way.
+    TransferProgress {
+        call: CallId,
+        name: String,
+        done: u64,
+        total: u64,
+        bytes_per_second: u64,
+    },
     /// The other side confirmed every byte of a file we sent.
     FileSent {
         call: CallId,

@@ -53,7 +53,7 @@ impl Party {
             SessionEvent::FileSent { name, .. } => db.post("save a delivery", move |s| {
                 s.outgoing_transfer_ended(&peer, &name, "delivered")
             }),
-            SessionEvent::Failed(_) => {}
+            SessionEvent::Failed(_) | SessionEvent::Progress { .. } => {}
         }
     }
 }
@@ -108,6 +108,18 @@ impl Core {
                     size,
                 },
                 SessionEvent::Failed(message) => Event::TransferFailed { call: id, message },
+                SessionEvent::Progress {
+                    name,
+                    done,
+                    total,
+                    bytes_per_second,
+                } => Event::TransferProgress {
+                    call: id,
+                    name,
+                    done,
+                    total,
+                    bytes_per_second,
+                },
             };
             let _ = events.try_send(ev);
         };

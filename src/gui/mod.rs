@@ -618,6 +618,12 @@ impl App {
                 self.notice = Some(format!("Received {name}, saved as {}", path.display()));
             }
             Event::FileSent { name, .. } => self.notice = Some(format!("{name} was delivered")),
+            Event::TransferProgress {
+                name, done, total, ..
+            } => {
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
+                self.notice = Some(format!("Sending {name}: {pct}%"));
+            }
             Event::TransferFailed { message, .. } => self.notice = Some(message),
             Event::Levels {
                 call,

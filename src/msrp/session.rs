@@ -31,6 +31,13 @@ pub struct SessionParams {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
+    /// A file of ours is under way: bytes written to the connection of `total`, and the rate.
+    Progress {
+        name: String,
+        done: u64,
+        total: u64,
+        bytes_per_second: u64,
+    },
     Text {
         content_type: String,
         text: String,
@@ -174,7 +181,7 @@ async fn run(
                     send_chunk(&mut wr, &params, "text/plain", &id, t.as_bytes(), 1, len, true).await?;
                 }
                 Outgoing::File(path) => {
-                    if let Some((tid, name, size)) = send_file(&mut wr, &params, &path).await? {
+                    if let Some((tid, name, size)) = send_file(&mut wr, &params, &path, report).await? {
                         rx.awaiting.insert(tid, (name, size));
                     }
                 }
@@ -232,7 +239,10 @@ async fn send_file(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     p: &SessionParams,
     path: &std::path::Path,
+    report: &(dyn Fn(SessionEvent) + Send + Sync),
 ) -> Result<Option<(String, String, u64)>, String> {
+    let started = std::time::Instant::now();
+    let mut last_report = started;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -251,6 +261,17 @@ async fn send_file(
         let last = sent + n as u64 >= size;
         let tid = send_chunk(wr, p, &ctype, &id, &buf[..n], sent + 1, size, last).await?;
         sent += n as u64;
+        // About four progress reports a second, and one at the end.
+        if last || last_report.elapsed() >= std::time::Duration::from_millis(250) {
+            last_report = std::time::Instant::now();
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            report(SessionEvent::Progress {
+                name: name.clone(),
+                done: sent,
+                total: size,
+                bytes_per_second: (sent as f64 / secs) as u64,
+            });
+        }
         if last || n == 0 {
             return Ok(Some((tid, name, size)));
         }
@@ -508,10 +529,19 @@ mod tests {
         };
         assert_eq!((name.as_str(), *size), ("report final.bin", 200_000));
         assert_eq!(std::fs::read(path).unwrap(), data);
-        let sent = tokio::time::timeout(std::time::Duration::from_secs(10), a_rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        // Progress (ending with the whole file written), then the confirmation.
+        let mut last_progress = 0;
+        let sent = loop {
+            let e = tokio::time::timeout(std::time::Duration::from_secs(10), a_rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            match e {
+                SessionEvent::Progress { done, .. } => last_progress = done,
+                other => break other,
+            }
+        };
+        assert_eq!(last_progress, 200_000);
         assert_eq!(
             sent,
             SessionEvent::FileSent {
