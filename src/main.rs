@@ -63,6 +63,13 @@ enum Cmd {
         #[arg(long)]
         send_file: Option<std::path::PathBuf>,
     },
+    /// Send a one-off text message (SIP MESSAGE) and wait until it is delivered.
+    Chat {
+        target: String,
+        text: String,
+        #[command(flatten)]
+        account: cli::AccountArgs,
+    },
     /// List call history.
     History {
         #[arg(long)]
@@ -130,6 +137,11 @@ fn main() {
             send_file,
             args.profile,
         )),
+        Some(Cmd::Chat {
+            target,
+            text,
+            account,
+        }) => rt.block_on(cli::chat(account, target, text, args.profile)),
         Some(Cmd::History { json }) => cli::history(json, args.profile),
         Some(Cmd::Bench { what: Some(w), .. }) if w == "media" => rt
             .block_on(parley::bench::media::run())

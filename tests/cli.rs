@@ -353,3 +353,33 @@ fn call_send_file_delivers_during_the_call() {
     assert!(path.starts_with(&inbox), "{path:?}");
     assert_eq!(std::fs::read(path).unwrap(), bytes);
 }
+
+/// `parley chat` sends a one-off text; Bob's agent prints it.
+#[test]
+fn chat_sends_a_message_the_agent_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr, bob) = server_and_bob(&["--open"], &dir.path().join("bob"), "");
+    let out = Command::new(BIN)
+        .args([
+            "--profile",
+            dir.path().join("alice").to_str().unwrap(),
+            "chat",
+            "sip:bob@company.com",
+            "are you free?",
+            "--account",
+            "sip:alice@company.com",
+            "--server",
+            &addr,
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let line = bob.wait_line(|l| l.contains(r#""event":"instant_message""#));
+    assert!(line.contains("are you free?"), "{line}");
+}

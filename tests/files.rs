@@ -129,3 +129,48 @@ async fn the_seed_flow_a_file_during_a_call() {
         ]
     );
 }
+
+/// A one-off text outside any call (SIP MESSAGE) through the server, which challenges Alice:
+/// Bob gets it, Alice hears it was delivered, both stores keep it; a non-text body gets 415.
+#[tokio::test]
+async fn a_message_outside_a_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(USERS).await;
+    let addr = server.local_addr();
+    let mut alice = agent("alice", addr, dir.path().join("a")).await;
+    let mut bob = agent("bob", addr, dir.path().join("b")).await;
+    alice.registered().await;
+    bob.registered().await;
+    let account = alice.account;
+    alice
+        .send(Command::SendMessage {
+            account,
+            target: "bob".into(),
+            text: "lunch at noon?".into(),
+        })
+        .await;
+    let got = bob
+        .wait(|e| matches!(e, Event::InstantMessage { .. }))
+        .await;
+    assert!(
+        matches!(got, Event::InstantMessage { ref from, ref text } if from == "sip:alice@company.com" && text == "lunch at noon?"),
+        "{got:?}"
+    );
+    alice.wait(|e| matches!(e, Event::MessageSent { .. })).await;
+    assert_eq!(bob.store.messages().unwrap()[0].body, "lunch at noon?");
+    assert_eq!(alice.store.messages().unwrap()[0].direction, "outgoing");
+    // A body that is not text is refused with 415.
+    let mut wire = Wire::on("127.0.0.40").await;
+    let to = bob.handle.local_addr();
+    let text = wire.request_text(
+        "MESSAGE",
+        &format!("sip:bob@{to}"),
+        "To: <sip:bob@company.com>\r\nContent-Type: application/octet-stream\r\n",
+        "\u{1}\u{2}",
+    );
+    wire.send(&text, to).await;
+    assert_eq!(
+        parley::sip::message::code_of(&wire.final_response().await),
+        415
+    );
+}

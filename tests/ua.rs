@@ -94,14 +94,15 @@ async fn options_is_answered_and_unknown_methods_get_405() {
     let r = p.recv_response().await;
     assert_eq!(code_of(&r), 200);
     assert_eq!(r.header("Accept").as_deref(), Some("application/sdp"));
-    let message = opts
-        .replace("OPTIONS", "MESSAGE")
+    let subscribe = opts
+        .replace("OPTIONS", "SUBSCRIBE")
         .replace("o1", "o2")
         .replace("z9hG4bKo1", "z9hG4bKo2");
-    p.send(message.as_bytes(), target).await;
+    p.send(subscribe.as_bytes(), target).await;
     let r = p.recv_response().await;
     assert_eq!(code_of(&r), 405);
-    assert!(r.header("Allow").unwrap().contains("INVITE"));
+    let allow = r.header("Allow").unwrap();
+    assert!(allow.contains("INVITE") && allow.contains("MESSAGE"), "{allow}");
     // INFO outside any call: no such dialog.
     let info = opts
         .replace("OPTIONS", "INFO")

@@ -131,6 +131,9 @@ fn print_event(ev: &Event, json: bool) {
         } => format!("call {call}: on hold here {local}, there {remote}"),
         Event::Dtmf { call, digit } => format!("call {call}: key {digit}"),
         Event::Message { call, text, .. } => format!("call {call}: message: {text}"),
+        Event::InstantMessage { from, text } => format!("message from {from}: {text}"),
+        Event::MessageSent { to } => format!("message to {to}: delivered"),
+        Event::MessageFailed { to, message } => format!("message to {to} failed: {message}"),
         Event::FileReceived {
             call,
             name,
@@ -298,6 +301,46 @@ pub async fn agent(
         }
     }
     Ok(())
+}
+
+/// `parley chat`: sends one text once the account is set up; exits 0 only when delivered.
+pub async fn chat(
+    args: AccountArgs,
+    target: String,
+    text: String,
+    profile: Option<PathBuf>,
+) -> Result<(), String> {
+    let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
+    let mut result = Err("the engine stopped before the message went".to_string());
+    let mut sent = false;
+    while let Some(ev) = events.recv().await {
+        print_event(&ev, args.json);
+        match ev {
+            Event::Registered { account, .. } | Event::RegistrationFailed { account, .. }
+                if !sent =>
+            {
+                sent = true;
+                let (target, text) = (target.clone(), text.clone());
+                h.send(Command::SendMessage {
+                    account,
+                    target,
+                    text,
+                })
+                .await;
+            }
+            Event::MessageSent { .. } => {
+                result = Ok(());
+                h.send(Command::Shutdown).await;
+            }
+            Event::MessageFailed { message, .. } | Event::Error { message } => {
+                result = Err(message);
+                h.send(Command::Shutdown).await;
+            }
+            Event::Stopped => break,
+            _ => {}
+        }
+    }
+    result
 }
 
 pub async fn call(

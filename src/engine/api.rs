@@ -61,6 +61,12 @@ pub enum Command {
         call: CallId,
         on: bool,
     },
+    /// Send a one-off text to anyone, in or out of a call (SIP MESSAGE, RFC 3428).
+    SendMessage {
+        account: AccountId,
+        target: String,
+        text: String,
+    },
     /// Send a chat message in a call's MSRP session.
     SendText {
         call: CallId,
@@ -187,6 +193,20 @@ pub enum Event {
     Dtmf {
         call: CallId,
         digit: char,
+    },
+    /// A one-off text arrived (SIP MESSAGE).
+    InstantMessage {
+        from: String,
+        text: String,
+    },
+    /// Our one-off text was accepted by the other side (`to`).
+    MessageSent {
+        to: String,
+    },
+    /// Our one-off text could not be delivered, in words.
+    MessageFailed {
+        to: String,
+        message: String,
     },
     /// A chat message arrived in a call.
     Message {

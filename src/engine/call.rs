@@ -253,7 +253,7 @@ impl Core {
     }
 
     /// `bob`, `1234` or `sip:bob@example.com`: a full URI for this account.
-    fn complete_target(&self, account: AccountId, target: &str) -> Option<SipUri> {
+    pub(super) fn complete_target(&self, account: AccountId, target: &str) -> Option<SipUri> {
         let acc = self.accounts.get(&account)?;
         let t = target.trim();
         let full = if t.starts_with("sip:") || t.starts_with("sips:") {

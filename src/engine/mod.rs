@@ -6,6 +6,7 @@
 pub mod api;
 mod call;
 mod data;
+mod im;
 mod media;
 mod messages;
 mod midcall;
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 pub const USER_AGENT: &str = concat!("Parley/", env!("CARGO_PKG_VERSION"));
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE";
 
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -138,6 +139,8 @@ impl Engine {
             next_id: 1,
             shutting_down: None,
             server: None,
+            pagers: HashMap::new(),
+            next_pager: 1,
         };
         tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
         Ok((EngineHandle { tx: cmd_tx, local }, ev_rx))
@@ -155,6 +158,8 @@ enum Ctx {
     Info(CallId),
     /// A BYE ending a dialog we never kept; its answer changes nothing.
     Orphan,
+    /// A SIP MESSAGE of ours.
+    Pager(u32),
 }
 
 enum Internal {
@@ -176,6 +181,9 @@ pub(crate) struct Core {
     shutting_down: Option<Instant>,
     /// The embedded server, when this user hosts one.
     server: Option<crate::server::Server>,
+    /// SIP MESSAGEs awaiting their answer (RFC 3428).
+    pagers: HashMap<u32, im::Pending>,
+    next_pager: u32,
 }
 
 impl Core {
@@ -260,6 +268,11 @@ impl Core {
             Command::Hold { call, on } => self.hold(call, on).await,
             Command::Mute { call, on } => self.mute(call, on).await,
             Command::SendText { call, text } => self.send_text(call, &text).await,
+            Command::SendMessage {
+                account,
+                target,
+                text,
+            } => self.send_pager(account, &target, &text).await,
             Command::SendFile { call, path } => self.send_file(call, path).await,
             Command::Dtmf { call, digit } => self.dtmf(call, digit).await,
             Command::Restore => self.restore().await,
@@ -304,6 +317,7 @@ impl Core {
             Method::Bye => self.incoming_bye(inc).await,
             Method::Cancel => self.incoming_cancel(inc).await,
             Method::Info => self.incoming_info(inc).await,
+            Method::Message => self.incoming_pager(inc).await,
             Method::Options => {
                 let mut r = self.reply_for(&inc.request, 200);
                 msg::push(&mut r.headers, "Accept", "application/sdp");
@@ -337,6 +351,7 @@ impl Core {
             Ctx::ReInvite(id) => self.reinvite_response(id, resp).await,
             Ctx::Info(id) => self.info_response(id, resp).await,
             Ctx::Orphan => tracing::debug!(code = msg::code_of(&resp), "extra dialog ended"),
+            Ctx::Pager(id) => self.pager_response(id, resp).await,
         }
     }
 

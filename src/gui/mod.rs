@@ -609,6 +609,13 @@ impl App {
                     c.detail = Some(format!("They pressed {digit}"));
                 }
             }
+            Event::InstantMessage { from, text } => {
+                self.notice = Some(format!("{from}: {text}"));
+            }
+            Event::MessageSent { .. } => {}
+            Event::MessageFailed { to, message } => {
+                self.notice = Some(format!("The message to {to} was not delivered: {message}"));
+            }
             Event::Message { call, text, .. } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.detail = Some(format!("They wrote: {text}"));
