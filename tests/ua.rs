@@ -102,7 +102,10 @@ async fn options_is_answered_and_unknown_methods_get_405() {
     let r = p.recv_response().await;
     assert_eq!(code_of(&r), 405);
     let allow = r.header("Allow").unwrap();
-    assert!(allow.contains("INVITE") && allow.contains("MESSAGE"), "{allow}");
+    assert!(
+        allow.contains("INVITE") && allow.contains("MESSAGE"),
+        "{allow}"
+    );
     // INFO outside any call: no such dialog.
     let info = opts
         .replace("OPTIONS", "INFO")
