@@ -2,13 +2,14 @@
 //! devices) on loopback sockets, with a UDP relay in between that loses and delays packets the
 //! way a bad network does, and a stream of malformed and foreign packets thrown at a session.
 
+mod common;
+
+use common::tone_share;
 use parley::media::codec::CodecKind;
 use parley::media::headless::{Sink, SinkSpec, Source, SourceSpec};
 use parley::media::session::{MediaEvent, MediaParams, MediaSession, MediaStats};
-use parley::media::tone::{power_at, strongest};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -69,21 +70,8 @@ async fn until_received(rx: &mut mpsc::UnboundedReceiver<MediaStats>, n: u64) ->
     }
 }
 
-/// Share of 20 ms windows (after the first half second) in which `hz` is the strongest tone.
-fn share_with(wav: &Path, hz: f64) -> f64 {
-    let mut r = hound::WavReader::open(wav).unwrap();
-    let rate = r.spec().sample_rate;
-    let pcm: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
-    let window = (rate / 50) as usize;
-    let windows: Vec<&[i16]> = pcm.chunks_exact(window).skip(25).collect();
-    let good = windows
-        .iter()
-        .filter(|w| {
-            strongest(w, rate, &[440.0, 880.0, 1000.0]) == Some(hz) && power_at(w, rate, hz) > 0.001
-        })
-        .count();
-    good as f64 / windows.len() as f64
-}
+/// The tones the recordings are checked against.
+const CANDIDATES: [f64; 3] = [440.0, 880.0, 1000.0];
 
 /// Forwards datagrams from `a` to `b`, losing `loss` of them and delaying each by up to
 /// `jitter` (a seeded random draw, so every run sees the same network).
@@ -132,7 +120,7 @@ async fn through_a_bad_network(codec: CodecKind) -> f64 {
     b.stop().await;
     a.stop().await;
     assert!(s.lost > 0, "the relay lost nothing: {s:?}");
-    share_with(&wav, 440.0)
+    tone_share(&wav, 440.0, &CANDIDATES)
 }
 
 #[tokio::test]
@@ -203,7 +191,7 @@ async fn malformed_and_foreign_packets_are_dropped_without_harm() {
     b.stop().await;
     a.stop().await;
     assert!(s.dropped_foreign >= 20, "{s:?}");
-    assert!(share_with(&wav, 440.0) >= 0.95);
+    assert!(tone_share(&wav, 440.0, &CANDIDATES) >= 0.95);
 }
 
 #[tokio::test]

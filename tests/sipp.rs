@@ -11,16 +11,7 @@ use std::time::Duration;
 
 /// Fails the test, with the install hint, when sipp is not installed.
 fn require_sipp() {
-    let found = std::process::Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "sipp is not installed: sudo apt-get install sip-tester (see the README)"
-    );
+    require("sipp", "-v", "sip-tester");
 }
 
 async fn run_sipp(args: &[String]) -> std::process::Output {

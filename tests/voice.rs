@@ -33,13 +33,6 @@ async fn speaking(
     .await
 }
 
-/// Waits until this agent's call has received `n` packets.
-async fn heard(agent: &mut Agent, n: u64) {
-    agent
-        .wait(|e| matches!(e, Event::CallStats { received, .. } if *received >= n))
-        .await;
-}
-
 /// The last count of packets this agent sent, from its final stats.
 fn sent(agent: &Agent) -> u64 {
     agent
@@ -83,8 +76,8 @@ async fn both_directions(codec: CodecKind) {
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
     let ac = alice.reached(CallState::Connected).await;
-    heard(&mut bob, 100).await;
-    heard(&mut alice, 100).await;
+    bob.heard(100).await;
+    alice.heard(100).await;
     // Both meters move: Bob's tone goes out, Alice's comes in.
     bob.wait(|e| matches!(e, Event::Levels { input, output, .. } if *input > 0.5 && *output > 0.5))
         .await;
@@ -129,7 +122,7 @@ async fn in_a_call(dir: &Path, codec: CodecKind) -> (Agent, Agent, u32, parley::
     let call = bob.incoming().await;
     bob.send(Command::Answer(call)).await;
     let ac = alice.reached(CallState::Connected).await;
-    heard(&mut bob, 50).await;
+    bob.heard(50).await;
     (alice, bob, ac, server)
 }
 
@@ -166,8 +159,8 @@ async fn hold_stops_media_both_ways_and_resume_restarts_it() {
     alice
         .wait(|e| matches!(e, Event::Hold { local: false, .. }))
         .await;
-    heard(&mut bob, b2 + 50).await;
-    heard(&mut alice, a2 + 50).await;
+    bob.heard(b2 + 50).await;
+    alice.heard(a2 + 50).await;
 }
 
 #[tokio::test]
@@ -179,7 +172,7 @@ async fn mute_sends_silence_and_keeps_rtp_flowing() {
         .wait(|e| matches!(e, Event::Muted { on: true, .. }))
         .await;
     let (_, now) = two_counts(&mut bob).await;
-    heard(&mut bob, now + 75).await;
+    bob.heard(now + 75).await;
     alice.send(Command::Hangup(call)).await;
     bob.ended().await;
     // The last second of bob's recording holds no tone: alice was muted.

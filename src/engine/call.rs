@@ -505,8 +505,15 @@ impl Core {
     /// the route set or the remote target, else the peer the INVITE was exchanged with.
     pub(super) async fn dialog_peer(&self, id: CallId) -> Option<Peer> {
         let c = self.calls.get(&id)?;
-        let (hop, fallback) = (c.dialog.as_ref().and_then(|d| d.next_hop()), c.invite_peer);
-        match hop {
+        match &c.dialog {
+            Some(d) => self.hop(d, c.invite_peer).await,
+            None => c.invite_peer,
+        }
+    }
+
+    /// Where a dialog's requests go: its next hop, else `fallback` when that does not resolve.
+    pub(super) async fn hop(&self, d: &Dialog, fallback: Option<Peer>) -> Option<Peer> {
+        match d.next_hop() {
             Some(h) => self.locator.resolve(&h).await.ok().or(fallback),
             None => fallback,
         }

@@ -98,24 +98,41 @@ impl Core {
         }
     }
 
-    /// Sends a challenged INFO again with credentials, as a new transaction.
-    async fn info_with_credentials(
+    /// A challenged in-dialog request of call `id` with credentials and the dialog's next
+    /// CSeq, ready to go as a new transaction; `None` when the account cannot answer.
+    pub(super) fn with_credentials(
         &mut self,
         id: CallId,
         mut req: Request,
-        tries: u8,
         resp: &Response,
-    ) {
-        let Some(c) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let account = c.account;
+    ) -> Option<Request> {
+        let account = self.calls.get(&id)?.account;
         let ok = self
             .accounts
             .get_mut(&account)
             .is_some_and(|a| a.authorize(&mut req, resp));
-        let c = self.calls.get_mut(&id).unwrap();
-        let Some(d) = c.dialog.as_mut().filter(|_| ok) else {
+        let d = self.calls.get_mut(&id)?.dialog.as_mut().filter(|_| ok)?;
+        d.local_cseq += 1;
+        msg::set(
+            &mut req.headers,
+            "CSeq",
+            format!("{} {}", d.local_cseq, req.method),
+        );
+        Some(req)
+    }
+
+    /// Sends a challenged INFO again with credentials, as a new transaction.
+    async fn info_with_credentials(
+        &mut self,
+        id: CallId,
+        req: Request,
+        tries: u8,
+        resp: &Response,
+    ) {
+        if !self.calls.contains_key(&id) {
+            return;
+        }
+        let Some(req) = self.with_credentials(id, req, resp) else {
             let message = "The key was not delivered: the other side refused our credentials";
             return self
                 .emit(Event::Error {
@@ -123,9 +140,9 @@ impl Core {
                 })
                 .await;
         };
-        d.local_cseq += 1;
-        msg::set(&mut req.headers, "CSeq", format!("{} INFO", d.local_cseq));
-        c.infos.push((req.clone(), tries + 1));
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.infos.push((req.clone(), tries + 1));
+        }
         if let Some(p) = self.dialog_peer(id).await {
             self.send(Ctx::Info(id), req, p);
         }

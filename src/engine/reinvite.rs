@@ -152,28 +152,20 @@ impl Core {
 
     /// Answers a 401/407 to our pending re-INVITE with credentials, as a new transaction.
     async fn retry_with_credentials(&mut self, id: CallId, resp: &Response) -> bool {
-        let Some(c) = self.calls.get_mut(&id) else {
-            return false;
-        };
-        let account = c.account;
-        let (Some(p), Some(d)) = (c.reinvite.as_mut(), c.dialog.as_mut()) else {
+        let Some(p) = self.calls.get_mut(&id).and_then(|c| c.reinvite.as_mut()) else {
             return false;
         };
         if p.auth_tries >= MAX_AUTH_TRIES {
             return false;
         }
         p.auth_tries += 1;
-        let mut req = p.request.clone();
-        let ok = self
-            .accounts
-            .get_mut(&account)
-            .is_some_and(|a| a.authorize(&mut req, resp));
-        if !ok {
+        let request = p.request.clone();
+        let Some(req) = self.with_credentials(id, request, resp) else {
             return false;
+        };
+        if let Some(p) = self.calls.get_mut(&id).and_then(|c| c.reinvite.as_mut()) {
+            p.request = req.clone();
         }
-        d.local_cseq += 1;
-        msg::set(&mut req.headers, "CSeq", format!("{} INVITE", d.local_cseq));
-        p.request = req.clone();
         match self.dialog_peer(id).await {
             Some(peer) => {
                 self.send(Ctx::ReInvite(id), req, peer);

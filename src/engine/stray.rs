@@ -15,11 +15,9 @@ impl Core {
             tracing::info!("a 2xx with no Contact or tags cannot be ACKed; ignored");
             return;
         };
-        let hop = match d.next_hop() {
-            Some(h) => self.locator.resolve(&h).await.ok().or(fallback),
-            None => fallback,
+        let Some(peer) = self.hop(&d, fallback).await else {
+            return;
         };
-        let Some(peer) = hop else { return };
         tracing::info!(call_id = %d.call_id, tag = %d.remote_tag, "ending an extra answer");
         let mut ack = d.request(Method::Ack, Some(resp.cseq().0), "");
         msg::remove(&mut ack.headers, "Contact");

@@ -36,6 +36,16 @@ pub fn a(ip: Ipv4Addr) -> RData {
 
 /// Starts the server; returns its address.
 pub async fn serve(zone: Zone) -> SocketAddr {
+    serve_logged(zone).await.0
+}
+
+/// Every (type, name) asked, in order.
+pub type QueryLog = std::sync::Arc<std::sync::Mutex<Vec<(RecordType, String)>>>;
+
+/// As `serve`, also logging the questions asked.
+pub async fn serve_logged(zone: Zone) -> (SocketAddr, QueryLog) {
+    let log = QueryLog::default();
+    let asked = log.clone();
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = sock.local_addr().unwrap();
     tokio::spawn(async move {
@@ -55,6 +65,7 @@ pub async fn serve(zone: Zone) -> SocketAddr {
             resp.add_queries(query.queries().to_vec());
             for q in query.queries() {
                 let name = q.name().to_ascii().to_ascii_lowercase();
+                asked.lock().unwrap().push((q.query_type(), name.clone()));
                 let found: Vec<_> = zone
                     .iter()
                     .filter(|(t, n, _)| *t == q.query_type() && *n == name)
@@ -75,5 +86,5 @@ pub async fn serve(zone: Zone) -> SocketAddr {
             }
         }
     });
-    addr
+    (addr, log)
 }

@@ -160,6 +160,12 @@ impl Agent {
         }
     }
 
+    /// Waits until this agent's call has received `n` RTP packets.
+    pub async fn heard(&mut self, n: u64) {
+        self.wait(|e| matches!(e, Event::CallStats { received, .. } if *received >= n))
+            .await;
+    }
+
     pub fn saw_call_status(&self, code: u16) -> bool {
         self.seen
             .iter()
@@ -310,4 +316,19 @@ pub fn tone_share(wav: &std::path::Path, hz: f64, candidates: &[f64]) -> f64 {
         })
         .count();
     good as f64 / windows.len() as f64
+}
+
+/// Fails the test, with the install hint, when `program` (run with `arg`) is not installed:
+/// a missing peer proves nothing, so it must not pass.
+pub fn require(program: &str, arg: &str, package: &str) {
+    let found = std::process::Command::new(program)
+        .arg(arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "{program} is not installed: sudo apt-get install {package} (see the README)"
+    );
 }
