@@ -67,6 +67,17 @@ enum Cmd {
     Chat {
         target: String,
         text: String,
+        /// Send it in an MSRP chat session instead of a SIP MESSAGE.
+        #[arg(long)]
+        msrp: bool,
+        #[command(flatten)]
+        account: cli::AccountArgs,
+    },
+    /// Send a file outside a call (the other side accepts or declines it); exits 0 only when
+    /// the other side confirmed the whole file.
+    SendFile {
+        target: String,
+        path: PathBuf,
         #[command(flatten)]
         account: cli::AccountArgs,
     },
@@ -140,8 +151,14 @@ fn main() {
         Some(Cmd::Chat {
             target,
             text,
+            msrp,
             account,
-        }) => rt.block_on(cli::chat(account, target, text, args.profile)),
+        }) => rt.block_on(cli::chat(account, target, text, msrp, args.profile)),
+        Some(Cmd::SendFile {
+            target,
+            path,
+            account,
+        }) => rt.block_on(cli::send_file(account, target, path, args.profile)),
         Some(Cmd::History { json }) => cli::history(json, args.profile),
         Some(Cmd::Bench { what: Some(w), .. }) if w == "media" => rt
             .block_on(parley::bench::media::run())

@@ -1,4 +1,4 @@
-//! The headless command line: `serve`, `agent`, `call`, `history`. Each drives the same engine
+//! The headless command line: `serve`, `agent`, `call`, `chat`, `send-file`, `history`. Each drives the same engine
 //! API the GUI uses and prints events as text or, with `--json`, one JSON object per line.
 
 use crate::engine::{AccountConfig, Command, Engine, EngineConfig, Event};
@@ -130,34 +130,71 @@ fn print_event(ev: &Event, json: bool) {
             remote,
         } => format!("call {call}: on hold here {local}, there {remote}"),
         Event::Dtmf { call, digit } => format!("call {call}: key {digit}"),
-        Event::Message { call, text, .. } => format!("call {call}: message: {text}"),
+        Event::Message {
+            call, peer, text, ..
+        } => format!("call {call}: message from {peer}: {text}"),
         Event::InstantMessage { from, text } => format!("message from {from}: {text}"),
         Event::MessageSent { to } => format!("message to {to}: delivered"),
         Event::MessageFailed { to, message } => format!("message to {to} failed: {message}"),
         Event::FileReceived {
             call,
+            peer,
             name,
             path,
             size,
             sha256,
         } => format!(
-            "call {call}: received {name} ({size} bytes, sha256 {sha256}) into {}",
+            "call {call}: received {name} from {peer} ({size} bytes, sha256 {sha256}) into {}",
             path.display()
         ),
-        Event::FileSent { call, name, size } => {
-            format!("call {call}: sent {name} ({size} bytes, confirmed)")
-        }
-        Event::TransferFailed { call, message } => format!("call {call}: {message}"),
+        Event::FileSent {
+            call,
+            peer,
+            name,
+            size,
+        } => format!("call {call}: sent {name} to {peer} ({size} bytes, confirmed)"),
+        Event::TransferFailed { call, message, .. } => format!("call {call}: {message}"),
         Event::TransferProgress {
             call,
             name,
             done,
             total,
             bytes_per_second,
+            ..
         } => format!(
             "call {call}: {name} {done} of {total} bytes ({} KB/s)",
             bytes_per_second / 1000
         ),
+        Event::FileOffered {
+            call,
+            from,
+            name,
+            size,
+            ..
+        } => format!("call {call}: {from} offers {name} ({size} bytes)"),
+        Event::TransferStarted {
+            call,
+            name,
+            size,
+            from,
+            incoming,
+            ..
+        } => match (incoming, from) {
+            (true, 0) => format!("call {call}: receiving {name} ({size} bytes)"),
+            (false, 0) => format!("call {call}: sending {name} ({size} bytes)"),
+            (_, f) => format!("call {call}: resuming {name} at byte {f} of {size}"),
+        },
+        Event::TransferCancelled {
+            call,
+            name,
+            by_peer,
+            ..
+        } => match by_peer {
+            true => format!("call {call}: {name} was cancelled by the other side"),
+            false => format!("call {call}: {name} was cancelled"),
+        },
+        Event::ChatStarted { call, peer } => format!("call {call}: chat with {peer} open"),
+        Event::ChatEnded { call, peer } => format!("call {call}: chat with {peer} closed"),
         Event::Muted { call, on } => {
             format!("call {call}: {}", if *on { "muted" } else { "unmuted" })
         }
@@ -290,6 +327,14 @@ pub async fn agent(
                 print_event(&ev, args.json);
                 match ev {
                     Event::IncomingCall { call, .. } if auto_answer => h.send(Command::Answer(call)).await,
+                    // Files are taken only into a folder the user named; otherwise declined.
+                    Event::FileOffered { call, .. } => match args.accept_files.is_some() {
+                        true => h.send(Command::Answer(call)).await,
+                        false => {
+                            println!("call {call}: declined (run with --accept-files DIR to take files)");
+                            h.send(Command::Decline(call)).await
+                        }
+                    },
                     Event::Stopped => break,
                     _ => {}
                 }
@@ -301,46 +346,6 @@ pub async fn agent(
         }
     }
     Ok(())
-}
-
-/// `parley chat`: sends one text once the account is set up; exits 0 only when delivered.
-pub async fn chat(
-    args: AccountArgs,
-    target: String,
-    text: String,
-    profile: Option<PathBuf>,
-) -> Result<(), String> {
-    let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
-    let mut result = Err("the engine stopped before the message went".to_string());
-    let mut sent = false;
-    while let Some(ev) = events.recv().await {
-        print_event(&ev, args.json);
-        match ev {
-            Event::Registered { account, .. } | Event::RegistrationFailed { account, .. }
-                if !sent =>
-            {
-                sent = true;
-                let (target, text) = (target.clone(), text.clone());
-                h.send(Command::SendMessage {
-                    account,
-                    target,
-                    text,
-                })
-                .await;
-            }
-            Event::MessageSent { .. } => {
-                result = Ok(());
-                h.send(Command::Shutdown).await;
-            }
-            Event::MessageFailed { message, .. } | Event::Error { message } => {
-                result = Err(message);
-                h.send(Command::Shutdown).await;
-            }
-            Event::Stopped => break,
-            _ => {}
-        }
-    }
-    result
 }
 
 pub async fn call(
@@ -384,7 +389,7 @@ pub async fn call(
                             h.send(Command::Hangup(*call)).await;
                         }
                     }
-                    Event::TransferFailed { message, call } if send_file.is_some() => {
+                    Event::TransferFailed { message, call, .. } if send_file.is_some() => {
                         result = Err(message.clone());
                         h.send(Command::Hangup(*call)).await;
                     }
@@ -420,6 +425,9 @@ pub async fn call(
         _ => result,
     }
 }
+
+mod files;
+pub use files::{chat, send_file};
 
 pub fn history(json: bool, profile: Option<PathBuf>) -> Result<(), String> {
     let store = open_store(profile.as_ref())?;

@@ -82,6 +82,23 @@ pub enum Command {
         call: CallId,
         on: bool,
     },
+    /// Sends a file to a contact: on the call with them when there is one with a chat line,
+    /// else in a session of its own (RFC 5547) they accept or decline.
+    SendFileTo {
+        account: AccountId,
+        target: String,
+        path: std::path::PathBuf,
+    },
+    /// Opens an MSRP chat session with a contact, outside any call.
+    StartChat {
+        account: AccountId,
+        target: String,
+    },
+    /// Stops a file going either way (an empty name: every file of that call or session).
+    CancelTransfer {
+        call: CallId,
+        name: String,
+    },
     /// Send a keypad digit (0-9 * # A-D) as SIP INFO `application/dtmf-relay`.
     Dtmf {
         call: CallId,
@@ -211,12 +228,49 @@ pub enum Event {
     /// A chat message arrived in a call.
     Message {
         call: CallId,
+        peer: String,
         content_type: String,
         text: String,
+    },
+    /// Someone offers us a file outside a call: Answer accepts it, Decline refuses it (603).
+    FileOffered {
+        call: CallId,
+        account: AccountId,
+        from: String,
+        display_name: Option<String>,
+        name: String,
+        size: u64,
+        content_type: String,
+    },
+    /// A file session began moving bytes; `from` > 0 when it resumes a broken attempt.
+    TransferStarted {
+        call: CallId,
+        peer: String,
+        name: String,
+        size: u64,
+        from: u64,
+        incoming: bool,
+    },
+    /// A file was stopped before its end (by us or them); nothing of it was kept.
+    TransferCancelled {
+        call: CallId,
+        peer: String,
+        name: String,
+        by_peer: bool,
+    },
+    /// An MSRP chat session outside a call is open; SendText goes on it.
+    ChatStarted {
+        call: CallId,
+        peer: String,
+    },
+    ChatEnded {
+        call: CallId,
+        peer: String,
     },
     /// A file arrived whole, was checked and stored at `path`.
     FileReceived {
         call: CallId,
+        peer: String,
         name: String,
         path: std::path::PathBuf,
         size: u64,
@@ -225,7 +279,9 @@ pub enum Event {
     /// A file we send is under way.
     TransferProgress {
         call: CallId,
+        peer: String,
         name: String,
+        incoming: bool,
         done: u64,
         total: u64,
         bytes_per_second: u64,
@@ -233,12 +289,14 @@ pub enum Event {
     /// The other side confirmed every byte of a file we sent.
     FileSent {
         call: CallId,
+        peer: String,
         name: String,
         size: u64,
     },
     /// A message or file could not be carried, in words.
     TransferFailed {
         call: CallId,
+        peer: String,
         message: String,
     },
     /// How loud we are and they are (0..1 over -60..0 dBFS), ten times a second in a call.

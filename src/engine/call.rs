@@ -3,6 +3,7 @@
 //! incoming INVITE with 180, answer/decline, CANCEL, BYE, re-INVITE, busy when already in a call.
 //! Media sockets are reserved here and their addresses offered; audio and MSRP bytes come later.
 
+use super::transfer::{self, Purpose};
 use super::{reason, AccountId, CallId, CallState, Core, Ctx, Direction, Event};
 use crate::sdp::{self, LocalMedia, Session};
 use crate::sip::dialog::Dialog;
@@ -62,6 +63,12 @@ pub(crate) struct Call {
     pub(super) infos: Vec<(Request, u8)>,
     /// Servers still to try for our INVITE (RFC 3263 4.3).
     pub(super) fallbacks: Vec<Peer>,
+    /// A voice call, or a file or chat session riding the same machinery.
+    pub(super) purpose: Purpose,
+    /// A file session's outcome was already told (delivered, received, cancelled, broken).
+    pub(super) finished: bool,
+    /// The connection broke mid-file: what arrived stays for the next attempt to resume.
+    pub(super) keep_partial: bool,
 }
 
 /// The RTP socket (even port) and the RTCP one (the port above it, RFC 3550 11).
@@ -111,6 +118,9 @@ impl Call {
             reinvite_unacked: false,
             infos: Vec::new(),
             fallbacks: Vec::new(),
+            purpose: Purpose::Voice,
+            finished: false,
+            keep_partial: false,
         }
     }
 }
@@ -160,17 +170,22 @@ fn reserve_media(ip: std::net::IpAddr, user: &str) -> Reserved {
         msrp_path,
         accept_types: "text/plain message/cpim application/octet-stream *".into(),
         codecs: Vec::new(),
+        file: None,
+        resume_from: 1,
     };
     (media, rtp, msrp)
 }
 
 impl Core {
     fn active_calls(&self) -> usize {
-        self.calls.len()
+        self.calls.values().filter(|c| c.purpose.is_voice()).count()
     }
 
+    /// A voice call's state, told (file and chat sessions speak in transfer events).
     pub(super) async fn call_event(&self, id: CallId, status: Option<u16>, reason: Option<String>) {
-        let Some(c) = self.calls.get(&id) else { return };
+        let Some(c) = self.calls.get(&id).filter(|c| c.purpose.is_voice()) else {
+            return;
+        };
         self.emit(Event::Call {
             call: id,
             state: c.state,
@@ -190,6 +205,9 @@ impl Core {
         // Silence first: no sound plays after the call has ended.
         if let Some(m) = c.media_session.take() {
             m.stop().await;
+        }
+        if !c.purpose.is_voice() {
+            return self.session_ended(id, c, status).await;
         }
         let duration = c.answered.map(|a| a.elapsed().as_secs()).unwrap_or(0);
         let message = if status == 200 && phrase == "Answered elsewhere" {
@@ -267,6 +285,23 @@ impl Core {
     }
 
     pub(super) async fn call(&mut self, account: AccountId, target: &str) {
+        self.call_with(account, target, Purpose::Voice).await
+    }
+
+    /// Our SDP offer for a new session of this purpose.
+    fn first_offer(reserved: &mut Reserved, purpose: &Purpose) -> Session {
+        match purpose {
+            Purpose::SendFile { file, .. } => {
+                reserved.0.file = Some((file.clone(), msg::random_token(12)));
+                sdp::message_offer(&reserved.0)
+            }
+            Purpose::Chat => sdp::message_offer(&reserved.0),
+            _ => sdp::offer(&reserved.0, 1, false),
+        }
+    }
+
+    /// Starts an outgoing INVITE: a call, or a file or chat session.
+    pub(super) async fn call_with(&mut self, account: AccountId, target: &str, purpose: Purpose) {
         let Some(uri) = self.complete_target(account, target) else {
             let message = format!("“{target}” is not a SIP address or number");
             return self.emit(Event::Error { message }).await;
@@ -284,7 +319,7 @@ impl Core {
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
         let mut reserved = reserve_media(local_ip, &acc.user());
         reserved.0.codecs = self.config.codec_names();
-        let offer = sdp::offer(&reserved.0, 1, false);
+        let offer = Self::first_offer(&mut reserved, &purpose);
         let mut h = Headers::default();
         msg::push(
             &mut h,
@@ -307,9 +342,13 @@ impl Core {
         };
         let id = self.mint();
         let peer_uri = uri.aor();
-        let db_id = self
-            .record_start(account, &invite.call_id(), Direction::Outgoing, &peer_uri)
-            .await;
+        let db_id = match purpose.is_voice() {
+            true => {
+                self.record_start(account, &invite.call_id(), Direction::Outgoing, &peer_uri)
+                    .await
+            }
+            false => None,
+        };
         let key = self.send(Ctx::Invite(id), invite.clone(), peer);
         let mut call = Call::new(
             account,
@@ -326,6 +365,7 @@ impl Core {
         call.fallbacks = targets.collect();
         call.db_id = db_id;
         call.give_up_at = Some(Instant::now() + self.config.ring_timeout);
+        call.purpose = purpose;
         self.calls.insert(id, call);
         self.call_event(id, None, None).await;
     }
@@ -571,9 +611,6 @@ impl Core {
             msg::push(&mut r.headers, "Unsupported", unknown);
             return self.respond(&inc, r);
         }
-        if self.active_calls() > 0 && !self.config.call_waiting {
-            return self.respond(&inc, self.reply_for(req, 486));
-        }
         // Media goes where the offer's audio is, which may be the other address family than
         // the signalling (an IPv4 caller through a server we reach over IPv6).
         let toward = offered_audio(&req.body).unwrap_or(inc.source.addr);
@@ -581,6 +618,13 @@ impl Core {
         let user = self.accounts[&account].user();
         let mut reserved = reserve_media(local_ip, &user);
         reserved.0.codecs = self.config.codec_names();
+        let from = req.addr_from();
+        let peer = from
+            .as_ref()
+            .and_then(|a| SipUri::parse(&a.uri).ok())
+            .map(|u| u.aor())
+            .unwrap_or_default();
+        let mut purpose = Purpose::Voice;
         if !req.body.is_empty() {
             let offer = match std::str::from_utf8(&req.body).ok().map(Session::parse) {
                 Some(Ok(s)) => s,
@@ -591,23 +635,35 @@ impl Core {
                     )
                 }
             };
-            if let Err(e) = sdp::answer(&offer, &reserved.0, 1, false) {
-                tracing::info!("refusing call: {e}");
-                return self.respond(&inc, self.reply_for(req, 488));
+            match sdp::answer(&offer, &reserved.0, 1, false) {
+                Err(e) => {
+                    tracing::info!("refusing call: {e}");
+                    return self.respond(&inc, self.reply_for(req, 488));
+                }
+                Ok((_, neg)) => purpose = self.purpose_of(&neg, &peer),
             }
         }
+        if let Purpose::ReceiveFile { file, .. } = &purpose {
+            if file.size > self.config.max_file_size {
+                let mut r = self.reply_for(req, 488);
+                let warning = format!("399 {} \"File larger than this user takes\"", local_ip);
+                msg::push(&mut r.headers, "Warning", warning);
+                return self.respond(&inc, r);
+            }
+        }
+        if purpose.is_voice() && self.active_calls() > 0 && !self.config.call_waiting {
+            return self.respond(&inc, self.reply_for(req, 486));
+        }
         let local_tag = msg::new_tag();
-        let from = req.addr_from();
-        let peer = from
-            .as_ref()
-            .and_then(|a| SipUri::parse(&a.uri).ok())
-            .map(|u| u.aor())
-            .unwrap_or_default();
         let display_name = from.and_then(|a| a.display);
         let id = self.mint();
-        let db_id = self
-            .record_start(account, &req.call_id(), Direction::Incoming, &peer)
-            .await;
+        let db_id = match purpose.is_voice() {
+            true => {
+                self.record_start(account, &req.call_id(), Direction::Incoming, &peer)
+                    .await
+            }
+            false => None,
+        };
         let mut dialog = Dialog::uas(req, &local_tag);
         dialog.local = {
             let to = req.header("To").unwrap_or_default();
@@ -635,7 +691,12 @@ impl Core {
         call.db_id = db_id;
         // Unanswered calls end by themselves, as a missed call, instead of ringing forever.
         call.give_up_at = Some(Instant::now() + self.config.ring_timeout);
+        call.purpose = purpose;
+        let voice = call.purpose.is_voice();
         self.calls.insert(id, call);
+        if !voice {
+            return self.offered_session(id).await;
+        }
         self.emit(Event::IncomingCall {
             call: id,
             account,
@@ -644,6 +705,18 @@ impl Core {
         })
         .await;
         self.call_event(id, Some(180), Some("Ringing".into())).await;
+    }
+
+    /// What an offer is for: voice, a file for us (RFC 5547), or chat alone.
+    fn purpose_of(&self, neg: &sdp::Negotiated, peer: &str) -> Purpose {
+        match (&neg.audio, &neg.message_use) {
+            (None, Some(sdp::file::MessageUse::Receive(file))) => Purpose::ReceiveFile {
+                temp: transfer::partial_path(&self.config.files, file, peer),
+                file: file.clone(),
+            },
+            (None, Some(sdp::file::MessageUse::Chat)) => Purpose::Chat,
+            _ => Purpose::Voice,
+        }
     }
 
     /// Our SDP for a call: the answer to its offer, or an offer when the INVITE had none
@@ -674,6 +747,9 @@ impl Core {
         };
         if c.state != CallState::Incoming {
             return;
+        }
+        if let Purpose::ReceiveFile { file, temp } = &c.purpose {
+            c.media.resume_from = transfer::resume_point(temp, file.size);
         }
         let body = c.invite.body.clone();
         let Some(sdp) = Self::local_sdp(c, Some(&body)) else {

@@ -1,60 +1,176 @@
-//! Chat and files in a call (the seed's flow): the MSRP session negotiated on the call's
-//! `m=message` line starts when the call connects; its text and files become events, and the
+//! Chat and files on a call's or session's MSRP line: the session starts when the call connects;
+//! what it reports comes back into the engine's loop (`Internal::Msrp`), is stored, becomes an
+//! event, and ends a file session once its file has arrived, failed or been cancelled. The
 //! window's and CLI's commands go out on it. Ended with the call.
 
-use super::{CallId, Core, Event};
-use crate::msrp::session::{MsrpSession, SessionEvent, SessionParams};
+use super::transfer::Purpose;
+use super::{CallId, Core, Event, Internal};
+use crate::msrp::session::{Expected, MsrpSession, SessionEvent, SessionParams};
 use crate::store::{Db, NewMessage, NewTransfer};
 
 /// Who a call's messages and files are with, for the store.
 #[derive(Clone)]
-struct Party {
-    db: Option<Db>,
-    account: String,
-    peer: String,
+pub(super) struct Party {
+    pub db: Option<Db>,
+    pub account: String,
+    pub peer: String,
 }
 
 impl Party {
-    /// Records what the session reported (delivery and arrivals), in the store's thread.
-    fn record(&self, e: &SessionEvent) {
+    /// Records a transfer row in the store's thread.
+    pub(super) fn transfer(&self, t: OwnedTransfer) {
         let Some(db) = &self.db else { return };
         let (account, peer) = (self.account.clone(), self.peer.clone());
+        db.post("save a transfer", move |s| {
+            let row = NewTransfer {
+                account: &account,
+                peer: &peer,
+                direction: t.direction,
+                name: &t.name,
+                size: t.size,
+                state: t.state,
+                path: t.path.as_deref(),
+                sha256: t.sha256.as_deref(),
+            };
+            s.add_transfer(&row).map(|_| ())
+        });
+    }
+
+    /// Ends our latest outgoing transfer of `name` in `state`.
+    pub(super) fn outgoing_ended(&self, name: &str, state: &'static str) {
+        let Some(db) = &self.db else { return };
+        let (peer, name) = (self.peer.clone(), name.to_string());
+        db.post("save the end of a transfer", move |s| {
+            s.outgoing_transfer_ended(&peer, &name, state)
+        });
+    }
+
+    pub(super) fn message(&self, direction: &'static str, content_type: &str, text: &str) {
+        let Some(db) = &self.db else { return };
+        let (account, peer) = (self.account.clone(), self.peer.clone());
+        let (content_type, text) = (content_type.to_string(), text.to_string());
+        let state = if direction == "incoming" {
+            "received"
+        } else {
+            "sent"
+        };
+        db.post("save a message", move |s| {
+            let m = NewMessage {
+                account: &account,
+                peer: &peer,
+                direction,
+                content_type: &content_type,
+                body: &text,
+                state,
+            };
+            s.add_message(&m).map(|_| ())
+        });
+    }
+
+    /// Records what the session reported (arrivals, deliveries, cancels).
+    fn record(&self, e: &SessionEvent) {
         match e.clone() {
-            SessionEvent::Text { content_type, text } => db.post("save a message", move |s| {
-                let m = NewMessage {
-                    account: &account,
-                    peer: &peer,
-                    direction: "incoming",
-                    content_type: &content_type,
-                    body: &text,
-                    state: "received",
-                };
-                s.add_message(&m).map(|_| ())
-            }),
+            SessionEvent::Text { content_type, text } => {
+                self.message("incoming", &content_type, &text)
+            }
             SessionEvent::FileReceived {
                 name,
                 path,
                 size,
                 sha256,
-            } => db.post("save a received file", move |s| {
-                let path = path.display().to_string();
-                let t = NewTransfer {
-                    account: &account,
-                    peer: &peer,
-                    direction: "incoming",
-                    name: &name,
-                    size,
-                    state: "received",
-                    path: Some(&path),
-                    sha256: Some(&sha256),
-                };
-                s.add_transfer(&t).map(|_| ())
+            } => self.transfer(OwnedTransfer {
+                direction: "incoming",
+                name,
+                size,
+                state: "received",
+                path: Some(path.display().to_string()),
+                sha256: Some(sha256),
             }),
-            SessionEvent::FileSent { name, .. } => db.post("save a delivery", move |s| {
-                s.outgoing_transfer_ended(&peer, &name, "delivered")
+            SessionEvent::FileSent { name, .. } => self.outgoing_ended(&name, "delivered"),
+            SessionEvent::Cancelled {
+                name,
+                incoming: false,
+                ..
+            } => self.outgoing_ended(&name, "cancelled"),
+            SessionEvent::Cancelled { name, .. } => self.transfer(OwnedTransfer {
+                direction: "incoming",
+                name,
+                size: 0,
+                state: "cancelled",
+                path: None,
+                sha256: None,
             }),
-            SessionEvent::Failed(_) | SessionEvent::Progress { .. } => {}
+            SessionEvent::Failed(_)
+            | SessionEvent::Progress { .. }
+            | SessionEvent::TextDelivered => {}
         }
+    }
+}
+
+/// A transfer row with owned values, for the store's thread.
+pub(super) struct OwnedTransfer {
+    pub direction: &'static str,
+    pub name: String,
+    pub size: u64,
+    pub state: &'static str,
+    pub path: Option<String>,
+    pub sha256: Option<String>,
+}
+
+fn event_of(call: CallId, peer: String, e: SessionEvent) -> Event {
+    match e {
+        SessionEvent::Text { content_type, text } => Event::Message {
+            call,
+            peer,
+            content_type,
+            text,
+        },
+        SessionEvent::FileReceived {
+            name,
+            path,
+            size,
+            sha256,
+        } => Event::FileReceived {
+            call,
+            peer,
+            name,
+            path,
+            size,
+            sha256,
+        },
+        SessionEvent::TextDelivered => Event::MessageSent { to: peer },
+        SessionEvent::FileSent { name, size } => Event::FileSent {
+            call,
+            peer,
+            name,
+            size,
+        },
+        SessionEvent::Cancelled { name, by_peer, .. } => Event::TransferCancelled {
+            call,
+            peer,
+            name,
+            by_peer,
+        },
+        SessionEvent::Failed(message) => Event::TransferFailed {
+            call,
+            peer,
+            message,
+        },
+        SessionEvent::Progress {
+            name,
+            incoming,
+            done,
+            total,
+            bytes_per_second,
+        } => Event::TransferProgress {
+            call,
+            peer,
+            name,
+            incoming,
+            done,
+            total,
+            bytes_per_second,
+        },
     }
 }
 
@@ -62,8 +178,8 @@ impl Core {
     /// Starts the call's MSRP session when both sides agreed to one and it is not running.
     pub(super) fn start_msrp(&mut self, id: CallId) {
         let files = self.config.files.clone();
-        let events = self.events.clone();
-        let Some(party) = self.party(id) else { return };
+        let max_size = self.config.max_file_size;
+        let internal = self.internal.clone();
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -76,63 +192,44 @@ impl Core {
         if let Err(e) = std::fs::create_dir_all(&files) {
             tracing::warn!("cannot create {}: {e}", files.display());
         }
+        let expect = match &c.purpose {
+            Purpose::ReceiveFile { file, temp } => Some(Expected {
+                name: file.name.clone(),
+                temp: temp.clone(),
+                sha1: file.sha1.clone(),
+            }),
+            _ => None,
+        };
         let params = SessionParams {
             local_path,
             remote_path,
             active,
             files,
+            max_size,
+            expect,
         };
         let report = move |e: SessionEvent| {
-            party.record(&e);
-            let ev = match e {
-                SessionEvent::Text { content_type, text } => Event::Message {
-                    call: id,
-                    content_type,
-                    text,
-                },
-                SessionEvent::FileReceived {
-                    name,
-                    path,
-                    size,
-                    sha256,
-                } => Event::FileReceived {
-                    call: id,
-                    name,
-                    path,
-                    size,
-                    sha256,
-                },
-                SessionEvent::FileSent { name, size } => Event::FileSent {
-                    call: id,
-                    name,
-                    size,
-                },
-                SessionEvent::Failed(message) => Event::TransferFailed { call: id, message },
-                SessionEvent::Progress {
-                    name,
-                    done,
-                    total,
-                    bytes_per_second,
-                } => Event::TransferProgress {
-                    call: id,
-                    name,
-                    done,
-                    total,
-                    bytes_per_second,
-                },
-            };
-            let _ = events.try_send(ev);
+            let _ = internal.send(Internal::Msrp(id, e));
         };
         c.msrp = Some(MsrpSession::start(c.msrp_listener.take(), params, report));
+        self.session_started(id);
     }
 
-    fn party(&self, id: CallId) -> Option<Party> {
+    pub(super) fn party(&self, id: CallId) -> Option<Party> {
         let c = self.calls.get(&id)?;
         Some(Party {
             db: self.db.clone(),
             account: self.accounts.get(&c.account)?.uri.aor(),
             peer: c.peer.clone(),
         })
+    }
+
+    /// What an MSRP session reported: stored, told, and acted on by file sessions.
+    pub(super) async fn msrp_event(&mut self, id: CallId, e: SessionEvent) {
+        let Some(party) = self.party(id) else { return };
+        party.record(&e);
+        self.emit(event_of(id, party.peer, e.clone())).await;
+        self.file_session_reacts(id, &e).await;
     }
 
     fn msrp_of(&self, id: CallId) -> Result<&MsrpSession, String> {
@@ -142,36 +239,34 @@ impl Core {
         })
     }
 
+    async fn refused(&self, id: CallId, message: String) {
+        let peer = self
+            .calls
+            .get(&id)
+            .map(|c| c.peer.clone())
+            .unwrap_or_default();
+        self.emit(Event::TransferFailed {
+            call: id,
+            peer,
+            message,
+        })
+        .await
+    }
+
     pub(super) async fn send_text(&mut self, id: CallId, text: &str) {
         match self.msrp_of(id) {
             Ok(m) => m.send_text(text),
-            Err(message) => return self.emit(Event::TransferFailed { call: id, message }).await,
+            Err(message) => return self.refused(id, message).await,
         }
-        if let Some(Party {
-            db: Some(db),
-            account,
-            peer,
-        }) = self.party(id)
-        {
-            let text = text.to_string();
-            db.post("save a message", move |s| {
-                let m = NewMessage {
-                    account: &account,
-                    peer: &peer,
-                    direction: "outgoing",
-                    content_type: "text/plain",
-                    body: &text,
-                    state: "sent",
-                };
-                s.add_message(&m).map(|_| ())
-            });
+        if let Some(p) = self.party(id) {
+            p.message("outgoing", "text/plain", text);
         }
     }
 
     pub(super) async fn send_file(&mut self, id: CallId, path: std::path::PathBuf) {
         if !path.is_file() {
             let message = format!("{} is not a file that can be read", path.display());
-            return self.emit(Event::TransferFailed { call: id, message }).await;
+            return self.refused(id, message).await;
         }
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let name = path
@@ -180,27 +275,26 @@ impl Core {
             .unwrap_or_default();
         match self.msrp_of(id) {
             Ok(m) => m.send_file(path),
-            Err(message) => return self.emit(Event::TransferFailed { call: id, message }).await,
+            Err(message) => return self.refused(id, message).await,
         }
-        if let Some(Party {
-            db: Some(db),
-            account,
-            peer,
-        }) = self.party(id)
-        {
-            db.post("save a transfer", move |s| {
-                let t = NewTransfer {
-                    account: &account,
-                    peer: &peer,
-                    direction: "outgoing",
-                    name: &name,
-                    size,
-                    state: "sending",
-                    path: None,
-                    sha256: None,
-                };
-                s.add_transfer(&t).map(|_| ())
+        if let Some(p) = self.party(id) {
+            p.transfer(OwnedTransfer {
+                direction: "outgoing",
+                name,
+                size,
+                state: "sending",
+                path: None,
+                sha256: None,
             });
+        }
+    }
+
+    pub(super) async fn cancel_transfer(&mut self, id: CallId, name: &str) {
+        match self.msrp_of(id) {
+            Ok(m) => m.cancel(name),
+            // An offer not yet accepted (ours or theirs) is withdrawn or declined instead.
+            Err(_) if self.calls.contains_key(&id) => self.hangup(id).await,
+            Err(message) => self.refused(id, message).await,
         }
     }
 }

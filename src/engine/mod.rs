@@ -14,6 +14,7 @@ pub mod reason;
 mod register;
 mod reinvite;
 mod stray;
+mod transfer;
 
 pub use api::*;
 
@@ -56,6 +57,8 @@ pub struct EngineConfig {
     /// Whether the input and output saved in Settings replace `microphone` and `speaker`
     /// (the window: yes; headless agents with `--tone`/`--record`: no).
     pub use_saved_devices: bool,
+    /// Files larger than this are refused (an offer with 488, an MSRP message with 413).
+    pub max_file_size: u64,
 }
 
 impl EngineConfig {
@@ -72,6 +75,7 @@ impl EngineConfig {
             codecs: crate::media::codec::CodecKind::ALL.to_vec(),
             use_saved_devices: false,
             files: std::env::temp_dir().join("parley-files"),
+            max_file_size: 16 * 1024 * 1024 * 1024,
         }
     }
 
@@ -164,6 +168,15 @@ enum Ctx {
 
 enum Internal {
     Response(Ctx, Response),
+    /// What a call's or session's MSRP connection reported.
+    Msrp(CallId, crate::msrp::session::SessionEvent),
+    /// A file to offer, hashed off the loop.
+    FileReady {
+        account: AccountId,
+        target: String,
+        path: std::path::PathBuf,
+        file: Result<crate::sdp::file::FileSelector, String>,
+    },
 }
 
 pub(crate) struct Core {
@@ -207,7 +220,7 @@ impl Core {
                     None => { self.command(Command::Shutdown).await; }
                 },
                 Some(ev) = sip.recv() => self.sip_event(ev).await,
-                Some(Internal::Response(ctx, resp)) = internal.recv() => self.response(ctx, resp).await,
+                Some(i) = internal.recv() => self.internal(i).await,
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => self.timers().await,
             }
         }
@@ -217,6 +230,19 @@ impl Core {
             db.run(|_| ()).await;
         }
         self.emit(Event::Stopped).await;
+    }
+
+    async fn internal(&mut self, i: Internal) {
+        match i {
+            Internal::Response(ctx, resp) => self.response(ctx, resp).await,
+            Internal::Msrp(id, e) => self.msrp_event(id, e).await,
+            Internal::FileReady {
+                account,
+                target,
+                path,
+                file,
+            } => self.file_ready(account, &target, path, file).await,
+        }
     }
 
     fn next_wake(&self) -> Instant {
@@ -274,6 +300,13 @@ impl Core {
                 text,
             } => self.send_pager(account, &target, &text).await,
             Command::SendFile { call, path } => self.send_file(call, path).await,
+            Command::SendFileTo {
+                account,
+                target,
+                path,
+            } => self.send_file_to(account, &target, path).await,
+            Command::StartChat { account, target } => self.start_chat(account, &target).await,
+            Command::CancelTransfer { call, name } => self.cancel_transfer(call, &name).await,
             Command::Dtmf { call, digit } => self.dtmf(call, digit).await,
             Command::Restore => self.restore().await,
             Command::RemoveAccount(id) => self.remove_account(id).await,

@@ -632,6 +632,17 @@ impl App {
                 self.notice = Some(format!("Sending {name}: {pct}%"));
             }
             Event::TransferFailed { message, .. } => self.notice = Some(message),
+            Event::FileOffered {
+                call, from, name, ..
+            } => {
+                let who = self.name_for(&from).unwrap_or(from);
+                self.notice = Some(format!("{who} offers {name}"));
+                let _ = call;
+            }
+            Event::TransferStarted { .. }
+            | Event::TransferCancelled { .. }
+            | Event::ChatStarted { .. }
+            | Event::ChatEnded { .. } => {}
             Event::Levels {
                 call,
                 input,

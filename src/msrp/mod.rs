@@ -2,10 +2,19 @@
 //! `frame` holds the streaming decoder and the writer (pure functions over bytes, never holding
 //! a whole message: bodies pass through in pieces); `range` the Byte-Range header.
 
+pub mod cpim;
 pub mod frame;
+mod inbox;
+pub mod mime;
 pub mod names;
+mod outbox;
 pub mod range;
 pub mod session;
+
+/// A new Message-ID (and temporary-file id).
+fn new_id() -> String {
+    crate::sip::message::random_token(16)
+}
 
 pub use frame::{Continuation, Decoder, Head, Item, Kind, MsrpError};
 pub use range::ByteRange;

@@ -3,6 +3,7 @@
 //! RFC 6135). Written by hand: SDP is a line format and no crate covers MSRP's attributes.
 //! This module parses and prints; `negotiate` builds offers and answers.
 
+pub mod file;
 mod negotiate;
 
 pub use negotiate::*;

@@ -19,6 +19,10 @@ pub struct LocalMedia {
     /// Voice codecs we take (`opus`, `PCMU`, `PCMA`), in our order; empty means all of
     /// `CODECS`. telephone-event is always offered.
     pub codecs: Vec<String>,
+    /// A file we send (RFC 5547) and its transfer id: the offer has only the message line.
+    pub file: Option<(super::file::FileSelector, String)>,
+    /// Answering a file offer: the first byte we want (1, or past what a broken attempt left).
+    pub resume_from: u64,
 }
 
 impl LocalMedia {
@@ -77,6 +81,10 @@ pub struct Negotiated {
     pub audio: Option<AudioStream>,
     /// Remote MSRP path and whether we open the connection (`a=setup:active`).
     pub msrp: Option<(String, bool)>,
+    /// What the offered message line is for (an answerer's view).
+    pub message_use: Option<super::file::MessageUse>,
+    /// The first byte of our file the answer asked for (`a=file-range`), 1-based.
+    pub file_from: Option<u64>,
 }
 
 fn audio_media(formats: Vec<String>, port: u16, attrs: Attributes) -> Media {
@@ -103,6 +111,8 @@ fn msrp_media(path: &str, accept: &str, setup: &str) -> Media {
             ("accept-types".into(), Some(accept.into())),
             ("path".into(), Some(path.into())),
             ("setup".into(), Some(setup.into())),
+            // RFC 6714: each session has its own connection, never one shared with another.
+            ("connection".into(), Some("new".into())),
         ],
     }
 }
@@ -169,6 +179,16 @@ pub fn offer(local: &LocalMedia, version: u64, hold: bool) -> Session {
         media.push(msrp_media(path, &local.accept_types, "actpass"));
     }
     session(local, version, media)
+}
+
+/// An offer of a message line alone: a file to send (RFC 5547) or a chat session.
+pub fn message_offer(local: &LocalMedia) -> Session {
+    let path = local.msrp_path.clone().unwrap_or_default();
+    let mut m = msrp_media(&path, &local.accept_types, "actpass");
+    if let Some((file, id)) = &local.file {
+        m.attributes.extend(super::file::offer_attrs(file, id));
+    }
+    session(local, 1, vec![m])
 }
 
 /// A new offer in a running call (RFC 3264 8): the m-lines of `prev` (our last SDP, offer or
@@ -293,6 +313,8 @@ pub fn answer(
     let mut neg = Negotiated {
         audio: None,
         msrp: None,
+        message_use: None,
+        file_from: None,
     };
     let mut no_codec = None;
     for m in &offer.media {
@@ -320,7 +342,14 @@ pub fn answer(
                         let we_connect = m.attr("setup") == Some("passive");
                         let setup = if we_connect { "active" } else { "passive" };
                         neg.msrp = Some((remote.to_string(), we_connect));
-                        out.push(msrp_media(path, &local.accept_types, setup));
+                        let usage = super::file::message_use(m);
+                        let mut ours = msrp_media(path, &local.accept_types, setup);
+                        if let super::file::MessageUse::Receive(_) = usage {
+                            let from = local.resume_from.max(1);
+                            ours.attributes.extend(super::file::answer_attrs(m, from));
+                        }
+                        neg.message_use = Some(usage);
+                        out.push(ours);
                     }
                     _ => out.push(rejected(m)),
                 }
@@ -370,9 +399,15 @@ pub fn accept_answer(answer: &Session, hold: bool) -> Negotiated {
         let dir = our_direction(answer.direction(m), hold);
         audio_stream(answer, m, &m.formats, dir)
     });
-    let msrp = live("message").and_then(|m| {
+    let message = live("message");
+    let msrp = message.and_then(|m| {
         let we_connect = m.attr("setup") != Some("active");
         Some((m.attr("path")?.to_string(), we_connect))
     });
-    Negotiated { audio, msrp }
+    Negotiated {
+        audio,
+        msrp,
+        message_use: None,
+        file_from: message.and_then(super::file::range_start),
+    }
 }

@@ -9,6 +9,8 @@ fn local(port: u16) -> LocalMedia {
         msrp_path: Some("msrp://192.168.1.200:6006/b0b;tcp".into()),
         accept_types: "text/plain message/cpim *".into(),
         codecs: Vec::new(),
+        file: None,
+        resume_from: 1,
     }
 }
 
@@ -197,4 +199,35 @@ fn a_codec_choice_limits_offers_and_answers() {
     let (ans, neg) = answer(&theirs, &pcmu_only, 1, false).unwrap();
     assert_eq!(ans.media[0].formats, vec!["0", "101"]);
     assert_eq!(neg.audio.unwrap().codec, "PCMU");
+}
+
+#[test]
+fn a_file_offer_has_one_message_line_and_is_answered_recvonly_with_a_range() {
+    use crate::sdp::file::{FileSelector, MessageUse};
+    let mut alice = local(0);
+    alice.msrp_path = Some("msrp://192.168.1.100:7000/a1;tcp".into());
+    let file = FileSelector {
+        name: "report.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 1000,
+        sha1: Some("72245fe8653ddaf371362f86d471913ee4a2ce2e".into()),
+    };
+    alice.file = Some((file.clone(), "t1".into()));
+    let offer = message_offer(&alice);
+    assert_eq!(offer.media.len(), 1);
+    let m = &offer.media[0];
+    assert!(m.has("sendonly"));
+    assert_eq!(m.attr("connection"), Some("new"));
+    let parsed = Session::parse(&offer.to_string()).unwrap();
+    let mut bob = local(0);
+    bob.resume_from = 401;
+    let (ans, neg) = answer(&parsed, &bob, 1, false).unwrap();
+    assert_eq!(neg.message_use, Some(MessageUse::Receive(file)));
+    assert!(neg.audio.is_none());
+    let am = &ans.media[0];
+    assert!(am.has("recvonly"));
+    assert_eq!(am.attr("file-range"), Some("401-1000"));
+    assert_eq!(am.attr("file-transfer-id"), Some("t1"));
+    let back = accept_answer(&Session::parse(&ans.to_string()).unwrap(), false);
+    assert_eq!(back.file_from, Some(401));
 }
