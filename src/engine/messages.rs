@@ -228,8 +228,16 @@ impl Core {
     pub(super) async fn msrp_event(&mut self, id: CallId, e: SessionEvent) {
         let Some(party) = self.party(id) else { return };
         party.record(&e);
+        self.flush_store().await;
         self.emit(event_of(id, party.peer, e.clone())).await;
         self.file_session_reacts(id, &e).await;
+    }
+
+    /// Waits until queued writes have landed: whoever hears an event finds it stored.
+    pub(super) async fn flush_store(&self) {
+        if let Some(db) = &self.db {
+            db.run(|_| ()).await;
+        }
     }
 
     fn msrp_of(&self, id: CallId) -> Result<&MsrpSession, String> {

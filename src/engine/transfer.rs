@@ -280,6 +280,7 @@ impl Core {
                 }
             }
         };
+        self.flush_store().await;
         self.emit(ev).await
     }
 }
