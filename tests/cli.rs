@@ -1,111 +1,18 @@
 //! The real `parley` binary: `serve`, `agent`, `call`, `history`, as a script would use them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use common::proc::{server_and_bob, server_and_bob_with, Proc};
+use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_parley");
-
-/// A child process killed on drop, its stdout lines on a channel.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Proc { child, lines }
-    }
-
-    fn wait_line(&self, pred: impl Fn(&str) -> bool) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .expect("no such line");
-            if pred(&line) {
-                return line;
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
         .collect()
-}
-
-/// `parley serve` on a free loopback port, and Bob's `agent --auto-answer` registered to it.
-/// Returns the server, its address and Bob.
-fn server_and_bob(
-    server_args: &[&str],
-    bob_dir: &std::path::Path,
-    bob_password: &str,
-) -> (Proc, String, Proc) {
-    server_and_bob_with(server_args, bob_dir, bob_password, &[])
-}
-
-/// As `server_and_bob`, with more options for Bob's agent.
-fn server_and_bob_with(
-    server_args: &[&str],
-    bob_dir: &std::path::Path,
-    bob_password: &str,
-    bob_args: &[&str],
-) -> (Proc, String, Proc) {
-    let mut args = vec!["serve", "--bind", "127.0.0.1:0", "--domain", "company.com"];
-    args.extend_from_slice(server_args);
-    let server = Proc::spawn(&args);
-    let line = server.wait_line(|l| l.contains("listening on"));
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    let mut args = vec![
-        "--profile",
-        bob_dir.to_str().unwrap(),
-        "agent",
-        "--account",
-        "sip:bob@company.com",
-        "--password",
-        bob_password,
-        "--server",
-        &addr,
-        "--bind",
-        "127.0.0.1:0",
-        "--auto-answer",
-        "--json",
-    ];
-    args.extend_from_slice(bob_args);
-    let bob = Proc::spawn(&args);
-    bob.wait_line(|l| l.contains(r#""event":"registered""#));
-    (server, addr, bob)
 }
 
 #[test]

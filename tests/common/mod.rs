@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod proc;
 
 use parley::engine::{
     AccountConfig, AccountId, Command, Engine, EngineConfig, EngineHandle, Event,
