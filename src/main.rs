@@ -88,8 +88,11 @@ enum Cmd {
     },
     /// Print speed and memory figures (SIP decoding, call setup on loopback, resident memory).
     Bench {
-        /// `media` for the voice pipeline's figures; SIP's otherwise.
+        /// `media` for the voice pipeline's figures, `msrp` for file transfer's; SIP's otherwise.
         what: Option<String>,
+        /// The file size for `msrp`, MiB.
+        #[arg(long, default_value_t = 200)]
+        mib: u64,
         #[arg(long, default_value_t = 200)]
         calls: usize,
         #[arg(long, default_value_t = 50_000)]
@@ -163,10 +166,18 @@ fn main() {
         Some(Cmd::Bench { what: Some(w), .. }) if w == "media" => rt
             .block_on(parley::bench::media::run())
             .map(|report| print!("{report}")),
-        Some(Cmd::Bench { what: Some(w), .. }) => Err(format!("unknown benchmark {w} (try media)")),
+        Some(Cmd::Bench {
+            what: Some(w), mib, ..
+        }) if w == "msrp" => rt
+            .block_on(parley::bench::msrp::run(mib))
+            .map(|report| print!("{report}")),
+        Some(Cmd::Bench { what: Some(w), .. }) => {
+            Err(format!("unknown benchmark {w} (try media or msrp)"))
+        }
         Some(Cmd::Bench {
             what: None,
             calls,
+            mib: _,
             decodes,
             settle,
         }) => rt

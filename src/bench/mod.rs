@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::sip::message::RFC3261_INVITE as INVITE;
 
 pub mod media;
+pub mod msrp;
 
 #[derive(Debug, Clone)]
 pub struct Report {

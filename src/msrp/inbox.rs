@@ -28,8 +28,9 @@ pub(super) struct Incoming {
     /// A resumable transfer's bytes outlive a broken connection.
     pub keep: bool,
     pub expected_sha1: Option<String>,
-    /// SHA-256 and SHA-1 of bytes `0..hashed`, while the chunks arrive in order.
-    pub hashes: Option<(Sha256, Sha1)>,
+    /// SHA-256 (and SHA-1 when one was announced to check) of bytes `0..hashed`, while the
+    /// chunks arrive in order.
+    pub hashes: Option<(Sha256, Option<Sha1>)>,
     pub hashed: u64,
     received: u64,
     started: Instant,
@@ -242,12 +243,13 @@ impl Inbox {
                 file,
                 total,
                 keep,
-                expected_sha1: sha1,
-                hashes: Some((Sha256::new(), Sha1::new())),
+                expected_sha1: sha1.clone(),
+                hashes: Some((Sha256::new(), sha1.is_some().then(Sha1::new))),
                 hashed: 0,
                 received: 0,
                 started: Instant::now(),
-                last_report: Instant::now(),
+                // In the past, so the first piece is reported at once.
+                last_report: Instant::now() - PROGRESS_EVERY,
             })),
             Err(e) => {
                 tracing::warn!("cannot store an incoming file: {e}");
@@ -421,7 +423,9 @@ fn write_at(
     match (&mut f.hashes, at == f.hashed) {
         (Some((a, b)), true) => {
             a.update(bytes);
-            b.update(bytes);
+            if let Some(b) = b {
+                b.update(bytes);
+            }
             f.hashed += bytes.len() as u64;
         }
         // Out of order (or resumed): the whole file is hashed from disk at the end.

@@ -11,7 +11,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// A file on its way out.
@@ -125,7 +125,8 @@ impl Outbox {
             from,
             content_type,
             started: Instant::now(),
-            last_report: Instant::now(),
+            // In the past, so the first piece is reported at once.
+            last_report: Instant::now() - PROGRESS_EVERY,
         });
         Ok(())
     }

@@ -146,7 +146,7 @@ async fn interleaved_files_and_texts_are_reassembled() {
 async fn the_sender_cancels_and_the_receiver_keeps_nothing() {
     let mut p = pair(|_| {});
     let big = p.dir.path().join("big.bin");
-    std::fs::write(&big, data(40_000_000)).unwrap();
+    std::fs::write(&big, data(100_000_000)).unwrap();
     p.alice.send_file(big);
     // Once the receiver has some of it, the sender gives up.
     loop {
@@ -178,7 +178,7 @@ async fn the_sender_cancels_and_the_receiver_keeps_nothing() {
 async fn the_receiver_cancels_with_413_and_the_sender_stops() {
     let mut p = pair(|_| {});
     let big = p.dir.path().join("big.bin");
-    std::fs::write(&big, data(40_000_000)).unwrap();
+    std::fs::write(&big, data(100_000_000)).unwrap();
     p.alice.send_file(big);
     loop {
         let e = tokio::time::timeout(Duration::from_secs(20), p.b_rx.recv()).await;
