@@ -151,15 +151,25 @@ impl State {
         None
     }
 
-    pub fn view(&self) -> Element<'_, Message> {
+    /// The list, each contact with its count of unread texts and files (by bare address).
+    pub fn view(&self, unread: &std::collections::BTreeMap<String, usize>) -> Element<'_, Message> {
         let search = text_input("Search contacts (Ctrl+K)", &self.search)
             .on_input(Message::Search)
             .id(SEARCH_ID);
         let mut list = Column::new().spacing(2);
         for c in self.visible() {
             let selected = self.selected == Some(c.id);
+            let count: usize = c
+                .uris
+                .iter()
+                .filter_map(|u| unread.get(u.trim_start_matches("sip:")))
+                .sum();
+            let name = match count {
+                0 => c.name.clone(),
+                n => format!("{} ({n} new)", c.name),
+            };
             let label = column![
-                text(c.name.clone()).size(16),
+                text(name).size(16),
                 text(c.uris.first().cloned().unwrap_or_default())
                     .size(12)
                     .style(style::muted_text),

@@ -1,17 +1,93 @@
-//! A contact's conversation: the timeline of calls with them. Chat messages and files join this
-//! timeline when MSRP lands; until then the composer says so instead of pretending.
+//! A contact's conversation: calls with them, then the texts and files of this session, files
+//! under way with their progress, rate and Cancel, and the composer (Enter sends; Attach picks a
+//! file; a file dropped on the window goes to the open conversation).
 
+use super::chat::{self, Item};
 use super::history;
 use super::style;
+use crate::engine::CallId;
 use crate::store::{CallRecord, Contact};
-use iced::widget::{button, column, row, scrollable, text, text_input, Column};
+use iced::widget::{button, column, progress_bar, row, scrollable, text, text_input, Column};
 use iced::{Element, Length};
+use std::path::PathBuf;
+
+pub const COMPOSER_ID: &str = "conversation-composer";
 
 #[derive(Debug, Clone)]
 pub enum Message {
     Call(String),
     Edit(i64),
     History(history::Message),
+    Draft(String),
+    Send,
+    Attach,
+    Cancel(CallId, String),
+    Open(PathBuf),
+}
+
+fn bare(u: &str) -> String {
+    u.trim_start_matches("sip:").to_lowercase()
+}
+
+/// Whether `peer` is one of the contact's addresses.
+pub fn is_theirs(contact: &Contact, peer: &str) -> bool {
+    contact.uris.iter().any(|u| bare(u) == bare(peer))
+}
+
+fn item_view(item: &Item) -> Element<'_, Message> {
+    match item {
+        Item::Text {
+            incoming, text: t, ..
+        } => {
+            let who = if *incoming { "They" } else { "You" };
+            text(format!("{who}: {t}")).into()
+        }
+        Item::File {
+            incoming: true,
+            name,
+            path: Some(path),
+            ..
+        } => row![
+            text(format!("Received {name}")).width(Length::Fill),
+            button(text("Open"))
+                .on_press(Message::Open(path.clone()))
+                .style(button::secondary),
+            button(text("Show in folder"))
+                .on_press(Message::Open(
+                    path.parent().map(|p| p.to_path_buf()).unwrap_or_default()
+                ))
+                .style(button::secondary),
+        ]
+        .spacing(6)
+        .align_y(iced::Center)
+        .into(),
+        Item::File { name, .. } => text(format!("Sent {name} (delivered, checked)")).into(),
+        Item::Note { text: t, .. } => text(t.clone()).style(style::muted_text).into(),
+    }
+}
+
+fn transfer_view<'a>(call: CallId, name: &'a str, t: &'a chat::Transfer) -> Element<'a, Message> {
+    let verb = if t.incoming { "Receiving" } else { "Sending" };
+    let fraction = t.done as f32 / t.total.max(1) as f32;
+    column![
+        row![
+            text(format!(
+                "{verb} {name}: {} of {} · {}/s",
+                chat::size(t.done),
+                chat::size(t.total),
+                chat::size(t.bytes_per_second)
+            ))
+            .width(Length::Fill),
+            button(text("Cancel"))
+                .on_press(Message::Cancel(call, name.to_string()))
+                .style(button::danger),
+        ]
+        .spacing(6)
+        .align_y(iced::Center),
+        progress_bar(0.0..=1.0, fraction),
+    ]
+    .spacing(4)
+    .into()
 }
 
 /// Calls with any of the contact's addresses, oldest first.
@@ -24,7 +100,11 @@ pub fn timeline<'a>(contact: &Contact, calls: &'a [CallRecord]) -> Vec<&'a CallR
         .collect()
 }
 
-pub fn view<'a>(contact: &'a Contact, calls: &'a [CallRecord]) -> Element<'a, Message> {
+pub fn view<'a>(
+    contact: &'a Contact,
+    calls: &'a [CallRecord],
+    chat: &'a chat::State,
+) -> Element<'a, Message> {
     let mut who = column![
         text(contact.name.clone()).size(24),
         text(contact.uris.join(", "))
@@ -51,13 +131,36 @@ pub fn view<'a>(contact: &'a Contact, calls: &'a [CallRecord]) -> Element<'a, Me
     }
     let mut items = Column::new().spacing(4);
     let entries = timeline(contact, calls);
-    if entries.is_empty() {
-        items = items.push(text("No calls with this contact yet.").style(style::muted_text));
+    let said: Vec<&Item> = chat
+        .items
+        .iter()
+        .filter(|i| is_theirs(contact, i.peer()))
+        .collect();
+    if entries.is_empty() && said.is_empty() {
+        items = items.push(text("Nothing with this contact yet.").style(style::muted_text));
     }
     for c in entries {
         items = items.push(history::row_view(c).map(Message::History));
     }
-    let composer = text_input("Messages and files arrive with the chat update", "");
+    for i in said {
+        items = items.push(item_view(i));
+    }
+    for ((call, name), t) in &chat.transfers {
+        if is_theirs(contact, &t.peer) {
+            items = items.push(transfer_view(*call, name, t));
+        }
+    }
+    let composer = row![
+        text_input("Write a message; Enter sends", &chat.draft)
+            .id(COMPOSER_ID)
+            .on_input(Message::Draft)
+            .on_submit(Message::Send)
+            .width(Length::Fill),
+        button(text("Attach…"))
+            .on_press(Message::Attach)
+            .style(button::secondary),
+    ]
+    .spacing(6);
     column![header, scrollable(items).height(Length::Fill), composer]
         .spacing(12)
         .padding(16)

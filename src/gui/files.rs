@@ -38,3 +38,12 @@ pub async fn export_vcards(text: String) -> Result<Option<PathBuf>, String> {
         .map_err(|e| format!("Cannot write {}: {e}", path.display()))?;
     Ok(Some(path))
 }
+
+/// A file to send, picked in the desktop's dialog; none when cancelled (or no portal runs).
+pub async fn pick_file() -> Option<PathBuf> {
+    let file = rfd::AsyncFileDialog::new()
+        .set_title("Send a file")
+        .pick_file()
+        .await?;
+    Some(file.path().to_path_buf())
+}

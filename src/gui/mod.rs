@@ -4,6 +4,7 @@
 
 pub mod bridge;
 pub mod call;
+pub mod chat;
 pub mod contacts;
 pub mod conversation;
 pub mod dialpad;
@@ -77,6 +78,12 @@ pub enum Message {
     Notified(Result<(), String>),
     /// Commands that waited for room in the engine's queue were delivered.
     Flushed,
+    /// A file dropped on the window: it goes to the open conversation.
+    FileDropped(PathBuf),
+    /// The attach dialog's choice (none when cancelled).
+    Attached(Option<PathBuf>),
+    /// Accept (true) or decline a file someone offers.
+    Offer(CallId, bool),
 }
 
 pub struct App {
@@ -91,6 +98,7 @@ pub struct App {
     pub tab: Tab,
     pub accounts: BTreeMap<AccountId, AccountView>,
     pub calls: BTreeMap<CallId, CallView>,
+    pub chat: chat::State,
     /// The last thing worth telling: a failed call's reason, an error.
     pub notice: Option<String>,
     /// A `sip:` URI to call once an account is registered (a clicked link).
@@ -129,6 +137,7 @@ impl App {
             tab: Tab::Dialpad,
             accounts: BTreeMap::new(),
             calls: BTreeMap::new(),
+            chat: chat::State::default(),
             notice: None,
             pending_call,
             signing_in: None,
@@ -207,6 +216,76 @@ impl App {
         }
     }
 
+    /// The open conversation's contact address, if one is open.
+    fn open_peer(&self) -> Option<String> {
+        let Tab::Conversation(id) = self.tab else {
+            return None;
+        };
+        self.contacts.get(id)?.uris.first().cloned()
+    }
+
+    fn send_file(&mut self, path: PathBuf) {
+        match (self.calling_account(), self.open_peer()) {
+            (Some(account), Some(target)) => self.send(Command::SendFileTo {
+                account,
+                target,
+                path,
+            }),
+            (None, _) => self.notice = Some("Sign in to an account before sending files".into()),
+            (_, None) => {
+                self.notice = Some("Open a contact's conversation, then drop the file on it".into())
+            }
+        }
+    }
+
+    fn conversation(&mut self, m: conversation::Message) -> Task<Message> {
+        match m {
+            conversation::Message::Draft(d) => self.chat.draft = d,
+            conversation::Message::Send => self.send_text(),
+            conversation::Message::Attach => {
+                return Task::perform(files::pick_file(), Message::Attached)
+            }
+            conversation::Message::Cancel(call, name) => {
+                self.send(Command::CancelTransfer { call, name })
+            }
+            conversation::Message::Open(path) => {
+                if let Err(e) = std::process::Command::new("xdg-open").arg(&path).spawn() {
+                    self.notice = Some(format!("Cannot open {}: {e}", path.display()));
+                }
+            }
+            _ => {}
+        }
+        Task::none()
+    }
+
+    /// The composer's text: on the call with this contact when there is one, else a message.
+    fn send_text(&mut self) {
+        let text = self.chat.draft.trim().to_string();
+        let (Some(peer), Some(account)) = (self.open_peer(), self.calling_account()) else {
+            return;
+        };
+        if text.is_empty() {
+            return;
+        }
+        self.chat.draft.clear();
+        let on_call = self.calls.values().find(|c| {
+            c.state == CallState::Connected
+                && c.peer.trim_start_matches("sip:") == peer.trim_start_matches("sip:")
+        });
+        self.send(match on_call {
+            Some(c) => Command::SendText {
+                call: c.id,
+                text: text.clone(),
+            },
+            None => Command::SendMessage {
+                account,
+                target: peer.clone(),
+                text: text.clone(),
+            },
+        });
+        self.chat.sent(&peer, text);
+    }
+
     fn name_for(&self, uri: &str) -> Option<String> {
         self.contacts.by_uri(uri).map(|c| c.name.clone())
     }
@@ -251,7 +330,14 @@ impl App {
                 None => {}
             },
             Message::Contacts(m) => match self.contacts.update(m) {
-                Some(contacts::Action::Select(id)) => self.tab = Tab::Conversation(id),
+                Some(contacts::Action::Select(id)) => {
+                    self.tab = Tab::Conversation(id);
+                    if let Some(c) = self.contacts.get(id) {
+                        for u in &c.uris {
+                            self.chat.unread.remove(u.trim_start_matches("sip:"));
+                        }
+                    }
+                }
                 Some(contacts::Action::Call(uri)) => self.place_call(uri),
                 Some(contacts::Action::Save(c)) => self.send(Command::SaveContact(c)),
                 Some(contacts::Action::Delete(id)) => {
@@ -285,7 +371,18 @@ impl App {
                     let _ = self.contacts.update(contacts::Message::Edit(id));
                 }
                 conversation::Message::History(h) => return self.update(Message::History(h)),
+                other => return self.conversation(other),
             },
+            Message::FileDropped(path) => self.send_file(path),
+            Message::Attached(Some(path)) => self.send_file(path),
+            Message::Attached(None) => {}
+            Message::Offer(call, accept) => {
+                self.chat.offers.retain(|o| o.call != call);
+                self.send(match accept {
+                    true => Command::Answer(call),
+                    false => Command::Decline(call),
+                });
+            }
             Message::Settings(m) => match self.settings.update(m) {
                 Some(settings::Action::RemoveAccount(id)) => self.send(Command::RemoveAccount(id)),
                 Some(settings::Action::Save(key, value)) => self.send(Command::SaveSetting {
@@ -442,9 +539,34 @@ impl App {
     }
 
     fn on_event(&mut self, ev: Event) -> Task<Message> {
+        let news = self.chat.absorb(&ev).then(|| self.chat_news(&ev)).flatten();
         let task = self.handle_event(ev);
         self.update_ringer();
-        task
+        Task::batch([task, news.unwrap_or_else(Task::none)])
+    }
+
+    /// A text or file from someone: counted unread unless their conversation is open, and a
+    /// desktop notification when the window is not focused.
+    fn chat_news(&mut self, ev: &Event) -> Option<Task<Message>> {
+        let (peer, what) = match ev {
+            Event::Message { peer, text, .. } => (peer.clone(), text.clone()),
+            Event::InstantMessage { from, text } => (from.clone(), text.clone()),
+            Event::FileReceived { peer, name, .. } => (peer.clone(), format!("sent you {name}")),
+            Event::FileOffered { from, name, .. } => (from.clone(), format!("offers {name}")),
+            _ => return None,
+        };
+        let open = self
+            .open_peer()
+            .is_some_and(|p| p.trim_start_matches("sip:") == peer.trim_start_matches("sip:"));
+        if !open || !self.focused {
+            *self
+                .chat
+                .unread
+                .entry(peer.trim_start_matches("sip:").to_string())
+                .or_default() += 1;
+        }
+        let who = self.name_for(&peer).unwrap_or(peer);
+        Some(self.notify(who, what))
     }
 
     fn handle_event(&mut self, ev: Event) -> Task<Message> {
@@ -625,21 +747,10 @@ impl App {
                 self.notice = Some(format!("Received {name}, saved as {}", path.display()));
             }
             Event::FileSent { name, .. } => self.notice = Some(format!("{name} was delivered")),
-            Event::TransferProgress {
-                name, done, total, ..
-            } => {
-                let pct = (done * 100).checked_div(total).unwrap_or(100);
-                self.notice = Some(format!("Sending {name}: {pct}%"));
-            }
+            Event::TransferProgress { .. } => {}
             Event::TransferFailed { message, .. } => self.notice = Some(message),
-            Event::FileOffered {
-                call, from, name, ..
-            } => {
-                let who = self.name_for(&from).unwrap_or(from);
-                self.notice = Some(format!("{who} offers {name}"));
-                let _ = call;
-            }
-            Event::TransferStarted { .. }
+            Event::FileOffered { .. }
+            | Event::TransferStarted { .. }
             | Event::TransferCancelled { .. }
             | Event::ChatStarted { .. }
             | Event::ChatEnded { .. } => {}
@@ -721,6 +832,7 @@ impl App {
             iced::window::events().filter_map(|(_, e)| match e {
                 iced::window::Event::Focused => Some(Message::WindowFocused(true)),
                 iced::window::Event::Unfocused => Some(Message::WindowFocused(false)),
+                iced::window::Event::FileDropped(path) => Some(Message::FileDropped(path)),
                 _ => None,
             }),
         ];
@@ -786,10 +898,13 @@ impl App {
             }
             None => text("").into(),
         };
-        let sidebar = container(column![me, self.contacts.view().map(Message::Contacts)])
-            .width(300)
-            .height(Length::Fill)
-            .style(style::panel);
+        let sidebar = container(column![
+            me,
+            self.contacts.view(&self.chat.unread).map(Message::Contacts)
+        ])
+        .width(300)
+        .height(Length::Fill)
+        .style(style::panel);
         let missed = self.history.missed_count();
         let history_label = if missed > 0 {
             format!("History ({missed} missed)")
@@ -835,13 +950,17 @@ impl App {
                 self.settings.view(lines).map(Message::Settings)
             }
             Tab::Conversation(id) => match self.contacts.get(id) {
-                Some(c) => conversation::view(c, &self.history.calls).map(Message::Conversation),
+                Some(c) => conversation::view(c, &self.history.calls, &self.chat)
+                    .map(Message::Conversation),
                 None => text("This contact was deleted.").into(),
             },
         };
         let mut main = column![bar].spacing(8).padding(8);
         for c in self.calls.values() {
             main = main.push(call::view(c, self.now).map(Message::Call));
+        }
+        for o in &self.chat.offers {
+            main = main.push(self.offer_view(o));
         }
         main = main.push(container(pane).height(Length::Fill));
         let body = row![sidebar, main.width(Length::Fill)];
@@ -850,6 +969,31 @@ impl App {
             rule::horizontal(1),
             self.status_bar()
         ]
+        .into()
+    }
+
+    fn offer_view<'a>(&self, o: &'a chat::Offer) -> Element<'a, Message> {
+        let who = self.name_for(&o.from).unwrap_or(o.from.clone());
+        container(
+            row![
+                text(format!(
+                    "{who} wants to send you {} ({})",
+                    o.name,
+                    chat::size(o.size)
+                ))
+                .width(Length::Fill),
+                button(text("Accept"))
+                    .on_press(Message::Offer(o.call, true))
+                    .style(button::success),
+                button(text("Decline"))
+                    .on_press(Message::Offer(o.call, false))
+                    .style(button::danger),
+            ]
+            .spacing(8)
+            .align_y(iced::Center),
+        )
+        .padding(8)
+        .style(style::panel)
         .into()
     }
 

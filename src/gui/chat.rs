@@ -1,0 +1,187 @@
+//! What the conversation pane shows beyond calls: texts and files exchanged this session, files
+//! under way (progress, rate, cancel) and offers waiting for accept or decline. Filled from
+//! engine events only; the pane sends commands back through `App`.
+
+use crate::engine::{CallId, Event};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Text {
+        peer: String,
+        incoming: bool,
+        text: String,
+    },
+    File {
+        peer: String,
+        incoming: bool,
+        name: String,
+        path: Option<PathBuf>,
+    },
+    /// A file that did not make it, in words.
+    Note { peer: String, text: String },
+}
+
+impl Item {
+    pub fn peer(&self) -> &str {
+        match self {
+            Item::Text { peer, .. } | Item::File { peer, .. } | Item::Note { peer, .. } => peer,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    pub peer: String,
+    pub incoming: bool,
+    pub done: u64,
+    pub total: u64,
+    pub bytes_per_second: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    pub call: CallId,
+    pub from: String,
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub items: Vec<Item>,
+    /// Files under way, by (call, name).
+    pub transfers: BTreeMap<(CallId, String), Transfer>,
+    pub offers: Vec<Offer>,
+    pub draft: String,
+    /// Texts and files that arrived per peer while their conversation was not open.
+    pub unread: BTreeMap<String, usize>,
+}
+
+/// `1.4 MB`, `820 KB`.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b if b >= 1000 => format!("{} KB", b / 1000),
+        b => format!("{b} bytes"),
+    }
+}
+
+impl State {
+    /// Takes in what the engine said about chat and files; true when it is news from someone.
+    pub fn absorb(&mut self, ev: &Event) -> bool {
+        match ev.clone() {
+            Event::Message { peer, text, .. } | Event::InstantMessage { from: peer, text } => {
+                self.push(Item::Text {
+                    peer,
+                    incoming: true,
+                    text,
+                });
+                return true;
+            }
+            Event::FileOffered {
+                call,
+                from,
+                name,
+                size,
+                ..
+            } => {
+                self.offers.push(Offer {
+                    call,
+                    from,
+                    name,
+                    size,
+                });
+                return true;
+            }
+            Event::TransferProgress {
+                call,
+                peer,
+                name,
+                incoming,
+                done,
+                total,
+                bytes_per_second,
+            } => {
+                self.offers.retain(|o| o.call != call);
+                let t = Transfer {
+                    peer,
+                    incoming,
+                    done,
+                    total,
+                    bytes_per_second,
+                };
+                self.transfers.insert((call, name), t);
+            }
+            Event::FileReceived {
+                call,
+                peer,
+                name,
+                path,
+                ..
+            } => {
+                self.transfers.retain(|(c, _), _| *c != call);
+                self.push(Item::File {
+                    peer,
+                    incoming: true,
+                    name,
+                    path: Some(path),
+                });
+                return true;
+            }
+            Event::FileSent {
+                call, peer, name, ..
+            } => {
+                self.transfers.remove(&(call, name.clone()));
+                self.push(Item::File {
+                    peer,
+                    incoming: false,
+                    name,
+                    path: None,
+                });
+            }
+            Event::TransferCancelled {
+                call,
+                peer,
+                name,
+                by_peer,
+            } => {
+                self.offers.retain(|o| o.call != call);
+                self.transfers.remove(&(call, name.clone()));
+                let who = if by_peer { "by the other side" } else { "here" };
+                self.push(Item::Note {
+                    peer,
+                    text: format!("{name} was cancelled {who}"),
+                });
+            }
+            Event::TransferFailed {
+                call,
+                peer,
+                message,
+            } => {
+                self.offers.retain(|o| o.call != call);
+                self.transfers.retain(|(c, _), _| *c != call);
+                self.push(Item::Note {
+                    peer,
+                    text: message,
+                });
+            }
+            _ => {}
+        }
+        false
+    }
+
+    fn push(&mut self, item: Item) {
+        self.items.push(item);
+    }
+
+    /// A text of ours, shown at once.
+    pub fn sent(&mut self, peer: &str, text: String) {
+        self.push(Item::Text {
+            peer: peer.to_string(),
+            incoming: false,
+            text,
+        });
+    }
+}
