@@ -539,6 +539,12 @@ impl App {
     }
 
     fn on_event(&mut self, ev: Event) -> Task<Message> {
+        if let Event::FileOffered { call, from, .. } = &ev {
+            if self.settings.accept_from_contacts && self.contacts.by_uri(from).is_some() {
+                self.send(Command::Answer(*call));
+                return Task::none();
+            }
+        }
         let news = self.chat.absorb(&ev).then(|| self.chat_news(&ev)).flatten();
         let task = self.handle_event(ev);
         self.update_ringer();

@@ -33,6 +33,8 @@ pub struct State {
     /// Why devices could not be listed, if they could not.
     pub devices_error: Option<String>,
     pub ringtone: bool,
+    /// Files offered by saved contacts are accepted without asking.
+    pub accept_from_contacts: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +43,7 @@ pub enum Message {
     Input(String),
     Output(String),
     Ringtone(bool),
+    AcceptFromContacts(bool),
     RemoveAccount(u32),
     AddAccount,
 }
@@ -81,6 +84,7 @@ impl State {
                         .unwrap_or_default()
                 }
                 "ringtone" => self.ringtone = v != "off",
+                "accept_files_from_contacts" => self.accept_from_contacts = v == "on",
                 "input" => self.input = Some(v.clone()),
                 "output" => self.output = Some(v.clone()),
                 _ => {}
@@ -105,6 +109,11 @@ impl State {
             Message::Ringtone(on) => {
                 self.ringtone = on;
                 Action::Save("ringtone", if on { "on" } else { "off" }.into())
+            }
+            Message::AcceptFromContacts(on) => {
+                self.accept_from_contacts = on;
+                let v = if on { "on" } else { "off" };
+                Action::Save("accept_files_from_contacts", v.into())
             }
             Message::RemoveAccount(id) => Action::RemoveAccount(id),
             Message::AddAccount => Action::AddAccount,
@@ -160,6 +169,9 @@ impl State {
             toggler(self.ringtone)
                 .label("Ring on incoming calls")
                 .on_toggle(Message::Ringtone),
+            toggler(self.accept_from_contacts)
+                .label("Accept files from saved contacts without asking")
+                .on_toggle(Message::AcceptFromContacts),
         ]
         .spacing(8);
         scrollable(column![acc, audio, look].spacing(28).padding(16)).into()
