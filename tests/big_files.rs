@@ -59,35 +59,44 @@ fn parts(dir: &Path) -> Vec<u64> {
         .collect()
 }
 
-#[test]
-fn a_200_mib_file_arrives_whole_with_flat_memory_on_both_sides() {
-    let dir = tempfile::tempdir().unwrap();
-    let inbox = dir.path().join("inbox");
-    let (_server, addr, bob) = server_and_bob_with(
+/// The server and Bob's agent taking files into `dir/inbox`: (server, its address, Bob, inbox).
+fn bob_taking_files(dir: &Path) -> (Proc, String, Proc, std::path::PathBuf) {
+    let inbox = dir.join("inbox");
+    let (server, addr, bob) = server_and_bob_with(
         &["--user", "alice:a1", "--user", "bob:b1"],
-        &dir.path().join("bob"),
+        &dir.join("bob"),
         "b1",
         &["--accept-files", inbox.to_str().unwrap()],
     );
+    (server, addr, bob, inbox)
+}
+
+/// Sends `file` to the end: send-file must exit 0 once Bob confirmed it. Its peak memory, KiB.
+fn send_whole(dir: &Path, addr: &str, file: &Path) -> u64 {
+    let s = send(dir, addr, file);
+    s.wait_line(|l| l.contains(r#""event":"file_sent""#));
+    let (code, peak) = wait_with_peak(s);
+    assert_eq!(
+        code, 0,
+        "send-file exits 0 once the whole file is confirmed"
+    );
+    peak
+}
+
+#[test]
+fn a_200_mib_file_arrives_whole_with_flat_memory_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr, bob, inbox) = bob_taking_files(dir.path());
     // A small file first: the memory both sides need anyway.
     let small = dir.path().join("small.bin");
     make(&small, 1);
-    let s = send(dir.path(), &addr, &small);
-    s.wait_line(|l| l.contains(r#""event":"file_sent""#));
-    let (code, sender_small) = wait_with_peak(s);
-    assert_eq!(code, 0);
+    let sender_small = send_whole(dir.path(), &addr, &small);
     bob.wait_line(|l| l.contains(r#""event":"file_received""#) && l.contains("small.bin"));
     let receiver_small = peak_of(&bob);
 
     let big = dir.path().join("big.bin");
     let want = make(&big, 200);
-    let s = send(dir.path(), &addr, &big);
-    s.wait_line(|l| l.contains(r#""event":"file_sent""#));
-    let (code, sender_big) = wait_with_peak(s);
-    assert_eq!(
-        code, 0,
-        "send-file exits 0 once the whole file is confirmed"
-    );
+    let sender_big = send_whole(dir.path(), &addr, &big);
     let line = bob.wait_line(|l| l.contains(r#""event":"file_received""#) && l.contains("big.bin"));
     let receiver_big = peak_of(&bob);
     let ev: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -110,13 +119,7 @@ fn a_200_mib_file_arrives_whole_with_flat_memory_on_both_sides() {
 #[test]
 fn a_sender_killed_half_way_resumes_from_what_arrived() {
     let dir = tempfile::tempdir().unwrap();
-    let inbox = dir.path().join("inbox");
-    let (_server, addr, bob) = server_and_bob_with(
-        &["--user", "alice:a1", "--user", "bob:b1"],
-        &dir.path().join("bob"),
-        "b1",
-        &["--accept-files", inbox.to_str().unwrap()],
-    );
+    let (_server, addr, bob, inbox) = bob_taking_files(dir.path());
     let file = dir.path().join("video.mp4");
     let want = make(&file, 120);
     let mut first = send(dir.path(), &addr, &file);

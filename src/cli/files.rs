@@ -2,8 +2,52 @@
 //! each exits 0 only when the other side confirmed it.
 
 use super::{print_event, start_engine, AccountArgs};
-use crate::engine::{Command, Event};
+use crate::engine::{AccountId, Command, Event};
 use std::path::PathBuf;
+
+/// What an event means for a one-shot command.
+enum Step {
+    Wait,
+    Send(Command),
+    Done(Result<(), String>),
+}
+
+/// Starts the engine, sends `first` once the account is set up (registered or not), then lets
+/// `step` judge each event until it says done; the engine is shut down before returning.
+async fn one_shot(
+    args: &AccountArgs,
+    profile: Option<PathBuf>,
+    what: &str,
+    first: impl Fn(AccountId) -> Command,
+    mut step: impl FnMut(Event) -> Step,
+) -> Result<(), String> {
+    let (h, mut events) = start_engine(args, profile.as_ref()).await?;
+    let mut result = Err(format!("the engine stopped before the {what} went"));
+    let mut sent = false;
+    while let Some(ev) = events.recv().await {
+        print_event(&ev, args.json);
+        let s = match ev {
+            Event::Registered { account, .. } | Event::RegistrationFailed { account, .. }
+                if !sent =>
+            {
+                sent = true;
+                Step::Send(first(account))
+            }
+            Event::Error { message } => Step::Done(Err(message)),
+            Event::Stopped => break,
+            ev => step(ev),
+        };
+        match s {
+            Step::Wait => {}
+            Step::Send(cmd) => h.send(cmd).await,
+            Step::Done(r) => {
+                result = r;
+                h.send(Command::Shutdown).await;
+            }
+        }
+    }
+    result
+}
 
 /// Sends a file in a session of its own (RFC 5547); the peer accepts or declines it.
 pub async fn send_file(
@@ -15,40 +59,21 @@ pub async fn send_file(
     if !path.is_file() {
         return Err(format!("{} is not a file that can be read", path.display()));
     }
-    let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
-    let mut result = Err("the engine stopped before the file went".to_string());
-    let mut sent = false;
-    while let Some(ev) = events.recv().await {
-        print_event(&ev, args.json);
-        let outcome = match ev {
-            Event::Registered { account, .. } | Event::RegistrationFailed { account, .. }
-                if !sent =>
-            {
-                sent = true;
-                let (target, path) = (target.clone(), path.clone());
-                h.send(Command::SendFileTo {
-                    account,
-                    target,
-                    path,
-                })
-                .await;
-                None
-            }
-            Event::FileSent { .. } => Some(Ok(())),
-            Event::TransferFailed { message, .. } | Event::Error { message } => Some(Err(message)),
-            Event::TransferCancelled { name, by_peer, .. } => Some(Err(match by_peer {
-                true => format!("{name} was cancelled by the other side"),
-                false => format!("{name} was cancelled"),
-            })),
-            Event::Stopped => break,
-            _ => None,
-        };
-        if let Some(r) = outcome {
-            result = r;
-            h.send(Command::Shutdown).await;
-        }
-    }
-    result
+    let first = |account| Command::SendFileTo {
+        account,
+        target: target.clone(),
+        path: path.clone(),
+    };
+    one_shot(&args, profile, "file", first, |ev| match ev {
+        Event::FileSent { .. } => Step::Done(Ok(())),
+        Event::TransferFailed { message, .. } => Step::Done(Err(message)),
+        Event::TransferCancelled { name, by_peer, .. } => Step::Done(Err(match by_peer {
+            true => format!("{name} was cancelled by the other side"),
+            false => format!("{name} was cancelled"),
+        })),
+        _ => Step::Wait,
+    })
+    .await
 }
 
 /// Sends one text once the account is set up: by SIP MESSAGE, or with `msrp` in a chat session
@@ -60,48 +85,32 @@ pub async fn chat(
     msrp: bool,
     profile: Option<PathBuf>,
 ) -> Result<(), String> {
-    let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
-    let mut result = Err("the engine stopped before the message went".to_string());
-    let (mut sent, mut session) = (false, None);
-    while let Some(ev) = events.recv().await {
-        print_event(&ev, args.json);
-        let outcome = match ev {
-            Event::Registered { account, .. } | Event::RegistrationFailed { account, .. }
-                if !sent =>
-            {
-                sent = true;
-                let (target, text) = (target.clone(), text.clone());
-                let cmd = match msrp {
-                    true => Command::StartChat { account, target },
-                    false => Command::SendMessage {
-                        account,
-                        target,
-                        text,
-                    },
-                };
-                h.send(cmd).await;
-                None
-            }
-            Event::ChatStarted { call, .. } => {
-                session = Some(call);
-                let text = text.clone();
-                h.send(Command::SendText { call, text }).await;
-                None
-            }
-            Event::MessageSent { .. } => Some(Ok(())),
-            Event::ChatEnded { .. } if session.is_none() => {
-                Some(Err("the other side did not take the chat".to_string()))
-            }
-            Event::MessageFailed { message, .. }
-            | Event::TransferFailed { message, .. }
-            | Event::Error { message } => Some(Err(message)),
-            Event::Stopped => break,
-            _ => None,
-        };
-        if let Some(r) = outcome {
-            result = r;
-            h.send(Command::Shutdown).await;
+    let first = |account| match msrp {
+        true => Command::StartChat {
+            account,
+            target: target.clone(),
+        },
+        false => Command::SendMessage {
+            account,
+            target: target.clone(),
+            text: text.clone(),
+        },
+    };
+    let mut session = None;
+    one_shot(&args, profile, "message", first, |ev| match ev {
+        Event::ChatStarted { call, .. } => {
+            session = Some(call);
+            let text = text.clone();
+            Step::Send(Command::SendText { call, text })
         }
-    }
-    result
+        Event::MessageSent { .. } => Step::Done(Ok(())),
+        Event::ChatEnded { .. } if session.is_none() => {
+            Step::Done(Err("the other side did not take the chat".to_string()))
+        }
+        Event::MessageFailed { message, .. } | Event::TransferFailed { message, .. } => {
+            Step::Done(Err(message))
+        }
+        _ => Step::Wait,
+    })
+    .await
 }

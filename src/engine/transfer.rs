@@ -36,23 +36,14 @@ impl Purpose {
 /// Name, type, size and SHA-1 of a file to offer (read once from disk, off the engine's loop).
 fn describe(path: &Path) -> Result<FileSelector, String> {
     use sha1::{Digest, Sha1};
-    use std::io::Read;
     let shown = path.display();
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {
         return Err(format!("{shown} is not a file"));
     }
-    let (mut h, mut buf) = (Sha1::new(), vec![0u8; 64 * 1024]);
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) => return Err(format!("cannot read {shown}: {e}")),
-        }
-    }
+    let mut h = Sha1::new();
+    crate::msrp::digest::read_pieces(path, |piece| h.update(piece))
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -61,7 +52,7 @@ fn describe(path: &Path) -> Result<FileSelector, String> {
         content_type: crate::msrp::mime::of_name(&name).into(),
         name,
         size: meta.len(),
-        sha1: Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect()),
+        sha1: Some(crate::msrp::digest::hex(&h.finalize())),
     })
 }
 
@@ -73,7 +64,7 @@ pub(super) fn partial_path(files: &Path, file: &FileSelector, peer: &str) -> Pat
         None => {
             use sha2::{Digest, Sha256};
             let h = Sha256::digest(format!("{peer}\n{}\n{}", file.name, file.size));
-            h.iter().take(16).map(|b| format!("{b:02x}")).collect()
+            crate::msrp::digest::hex(&h[..16])
         }
     };
     files.join(format!(".parley-{key}.part"))

@@ -3,6 +3,7 @@
 //! a whole message: bodies pass through in pieces); `range` the Byte-Range header.
 
 pub mod cpim;
+pub mod digest;
 pub mod frame;
 mod inbox;
 pub mod mime;

@@ -4,6 +4,7 @@
 //! as fast as the connection takes them (a small bounded queue), so neither side's reading
 //! waits on its own writing and memory does not grow with file size.
 
+use super::digest::hex;
 use super::frame::Decoder;
 use super::inbox::{Inbox, Note};
 use super::names::unique_path;
@@ -402,21 +403,13 @@ fn store(f: super::inbox::Incoming, files: &std::path::Path) -> Result<SessionEv
 type Digests = (sha2::digest::Output<Sha256>, sha2::digest::Output<Sha1>);
 
 fn hash_file(path: &std::path::Path) -> Result<Digests, String> {
-    use std::io::Read;
-    let mut input = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let (mut a, mut b, mut buf) = (Sha256::new(), Sha1::new(), vec![0u8; READ_SIZE]);
-    loop {
-        let n = input.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Ok((a.finalize(), b.finalize()));
-        }
-        a.update(&buf[..n]);
-        b.update(&buf[..n]);
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let (mut a, mut b) = (Sha256::new(), Sha1::new());
+    super::digest::read_pieces(path, |piece| {
+        a.update(piece);
+        b.update(piece);
+    })
+    .map_err(|e| e.to_string())?;
+    Ok((a.finalize(), b.finalize()))
 }
 
 #[cfg(test)]

@@ -142,19 +142,27 @@ async fn interleaved_files_and_texts_are_reassembled() {
     }
 }
 
-#[tokio::test]
-async fn the_sender_cancels_and_the_receiver_keeps_nothing() {
+/// Alice sends a 100 MB file; returns once Bob has written some of it.
+async fn big_file_moving() -> Pair {
     let mut p = pair(|_| {});
     let big = p.dir.path().join("big.bin");
     std::fs::write(&big, data(100_000_000)).unwrap();
     p.alice.send_file(big);
-    // Once the receiver has some of it, the sender gives up.
     loop {
-        let e = tokio::time::timeout(Duration::from_secs(20), p.b_rx.recv()).await;
-        if matches!(e, Ok(Some(SessionEvent::Progress { .. }))) {
-            break;
+        let e = tokio::time::timeout(Duration::from_secs(20), p.b_rx.recv())
+            .await
+            .expect("the file moving in time")
+            .expect("the session reports");
+        if matches!(e, SessionEvent::Progress { .. }) {
+            return p;
         }
     }
+}
+
+#[tokio::test]
+async fn the_sender_cancels_and_the_receiver_keeps_nothing() {
+    // Once the receiver has some of it, the sender gives up.
+    let mut p = big_file_moving().await;
     p.alice.cancel("big.bin");
     let mine = next(&mut p.a_rx).await;
     assert!(matches!(
@@ -176,16 +184,7 @@ async fn the_sender_cancels_and_the_receiver_keeps_nothing() {
 
 #[tokio::test]
 async fn the_receiver_cancels_with_413_and_the_sender_stops() {
-    let mut p = pair(|_| {});
-    let big = p.dir.path().join("big.bin");
-    std::fs::write(&big, data(100_000_000)).unwrap();
-    p.alice.send_file(big);
-    loop {
-        let e = tokio::time::timeout(Duration::from_secs(20), p.b_rx.recv()).await;
-        if matches!(e, Ok(Some(SessionEvent::Progress { .. }))) {
-            break;
-        }
-    }
+    let mut p = big_file_moving().await;
     p.bob.cancel("big.bin");
     let mine = next(&mut p.b_rx).await;
     assert!(matches!(
