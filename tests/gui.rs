@@ -7,7 +7,7 @@ use common::*;
 use iced_test::simulator;
 use parley::engine::{CallState, Command, Engine, EngineConfig, Event};
 use parley::gui::bridge::Update;
-use parley::gui::{contacts, welcome, App, Message, Screen, Tab};
+use parley::gui::{chat, contacts, welcome, App, Message, Screen, Tab};
 use parley::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,25 +16,43 @@ use tokio::sync::mpsc;
 struct Gui {
     app: App,
     events: mpsc::Receiver<Event>,
-    _dir: tempfile::TempDir,
+    handle: parley::engine::EngineHandle,
+    dir: Arc<tempfile::TempDir>,
 }
 
 impl Gui {
     async fn start() -> Gui {
-        let dir = tempfile::tempdir().unwrap();
+        Gui::start_in(Arc::new(tempfile::tempdir().unwrap())).await
+    }
+
+    /// A window on the profile in `dir` (its database and received files).
+    async fn start_in(dir: Arc<tempfile::TempDir>) -> Gui {
         let mut cfg = EngineConfig::new("127.0.0.1:0".parse().unwrap());
         cfg.store = Some(Arc::new(
             Store::open(&dir.path().join("parley.db")).unwrap(),
         ));
+        cfg.files = dir.path().join("files");
         let (handle, events) = Engine::start(cfg).await.unwrap();
         handle.send(Command::Restore).await;
         let mut gui = Gui {
-            app: App::with_engine(handle),
+            app: App::with_engine(handle.clone()),
             events,
-            _dir: dir,
+            handle,
+            dir,
         };
-        gui.pump(|a| a.screen == Screen::Welcome).await;
+        gui.pump(|a| a.screen != Screen::Starting).await;
         gui
+    }
+
+    /// Stops the engine as closing the window would, and waits until it has.
+    async fn quit(mut self) -> Arc<tempfile::TempDir> {
+        self.handle.send(Command::Shutdown).await;
+        while let Some(ev) = self.events.recv().await {
+            if ev == Event::Stopped {
+                break;
+            }
+        }
+        self.dir
     }
 
     /// Feeds engine events to the app until `pred` holds (20 s at most).
@@ -282,12 +300,13 @@ async fn a_sip_link_opens_the_app_ready_to_call() {
     acc.server = Some(server.local_addr().to_string());
     handle.send(Command::AddAccount(acc)).await;
     handle.send(Command::Restore).await;
-    let mut app = App::with_engine(handle);
+    let mut app = App::with_engine(handle.clone());
     app.set_pending_call("sip:bob@company.com".into());
     let mut gui = Gui {
         app,
         events,
-        _dir: dir,
+        handle,
+        dir: Arc::new(dir),
     };
     gui.pump(|a| a.accounts.values().any(|x| x.registered))
         .await;
@@ -554,4 +573,75 @@ async fn meters_and_mute_in_the_call_banner() {
     gui.click("Mute");
     gui.pump(|a| a.calls.values().any(|c| c.muted)).await;
     assert!(gui.shows("Unmute"));
+}
+
+#[tokio::test]
+async fn a_file_offer_is_accepted_and_the_conversation_survives_a_restart() {
+    let server = server(USERS).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    gui.click("Add");
+    gui.update(Message::Contacts(contacts::Message::EditName("Bob".into())));
+    gui.update(Message::Contacts(contacts::Message::EditUris(
+        "bob@company.com".into(),
+    )));
+    gui.click("Save");
+    gui.pump(|a| !a.contacts.contacts.is_empty()).await;
+
+    let file = gui.dir.path().join("plans.txt");
+    std::fs::write(&file, "the plans, in full\n").unwrap();
+    let account = bob.account;
+    let (target, text) = (
+        "sip:alice@company.com".to_string(),
+        "see attached".to_string(),
+    );
+    bob.send(Command::SendMessage {
+        account,
+        target: target.clone(),
+        text,
+    })
+    .await;
+    bob.send(Command::SendFileTo {
+        account,
+        target,
+        path: file,
+    })
+    .await;
+    gui.pump(|a| !a.chat.offers.is_empty()).await;
+    assert!(gui.shows("Bob wants to send you plans.txt (19 bytes)"));
+    gui.click("Accept");
+    gui.pump(|a| {
+        a.chat
+            .items
+            .iter()
+            .any(|s| matches!(s.item, chat::Item::File { .. }))
+    })
+    .await;
+    bob.wait(|e| matches!(e, Event::FileSent { .. })).await;
+    assert!(!gui.shows("Accept"), "the offer is gone once taken");
+    assert!(gui.shows("Bob (2 new)"), "a text and a file are unread");
+
+    let id = gui.app.contacts.contacts[0].id;
+    gui.update(Message::Contacts(contacts::Message::Clicked(id)));
+    let pane = ["They: see attached", "Received plans.txt", "Show in folder"];
+    for label in pane {
+        assert!(gui.shows(label), "the conversation lacks {label:?}");
+    }
+    let dir = gui.quit().await;
+    let mut gui = Gui::start_in(dir).await;
+    gui.pump(|a| a.screen == Screen::Main && !a.contacts.contacts.is_empty())
+        .await;
+    gui.update(Message::Contacts(contacts::Message::Clicked(id)));
+    for label in pane {
+        assert!(
+            gui.shows(label),
+            "after a restart the conversation lacks {label:?}"
+        );
+    }
+    let saved = gui.dir.path().join("files").join("plans.txt");
+    assert_eq!(
+        std::fs::read_to_string(saved).unwrap(),
+        "the plans, in full\n"
+    );
 }

@@ -81,7 +81,10 @@ fn print_event(ev: &Event, json: bool) {
     // Whole lists are for the window; `parley history` prints the history.
     if matches!(
         ev,
-        Event::Contacts { .. } | Event::History { .. } | Event::Settings { .. }
+        Event::Contacts { .. }
+            | Event::History { .. }
+            | Event::Settings { .. }
+            | Event::Conversations { .. }
     ) {
         return;
     }
@@ -219,6 +222,7 @@ fn print_event(ev: &Event, json: bool) {
         Event::Contacts { .. }
         | Event::History { .. }
         | Event::Settings { .. }
+        | Event::Conversations { .. }
         | Event::Levels { .. } => return,
         Event::Stopped => "stopped".into(),
     };

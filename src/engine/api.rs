@@ -2,7 +2,7 @@
 //! the first event about each thing. Events serialise as the CLI's JSON lines.
 
 use crate::sip::transport::Proto;
-pub use crate::store::{CallRecord, Contact};
+pub use crate::store::{CallRecord, Contact, MessageRecord, TransferRecord};
 use serde::Serialize;
 use std::net::SocketAddr;
 
@@ -343,6 +343,12 @@ pub enum Event {
     /// The whole call history, oldest first, after a load or when a call ends.
     History {
         calls: Vec<CallRecord>,
+    },
+    /// Every stored chat message and file transfer, oldest first, sent by `Restore` so a
+    /// conversation shows what was said before this run.
+    Conversations {
+        messages: Vec<MessageRecord>,
+        transfers: Vec<TransferRecord>,
     },
     /// Saved preferences, sent by `Restore`.
     Settings {

@@ -73,6 +73,7 @@ impl Core {
         }
         self.send_contacts().await;
         self.send_history().await;
+        self.send_conversations().await;
         self.emit(Event::Restored { accounts: n }).await;
     }
 
@@ -85,6 +86,17 @@ impl Core {
     pub(super) async fn send_history(&self) {
         if let Some(calls) = self.query("read the call history", |s| s.calls()).await {
             self.emit(Event::History { calls }).await;
+        }
+    }
+
+    async fn send_conversations(&self) {
+        let said = self.query("read the messages", |s| Ok((s.messages()?, s.transfers()?)));
+        if let Some((messages, transfers)) = said.await {
+            self.emit(Event::Conversations {
+                messages,
+                transfers,
+            })
+            .await;
         }
     }
 

@@ -1,8 +1,9 @@
-//! What the conversation pane shows beyond calls: texts and files exchanged this session, files
-//! under way (progress, rate, cancel) and offers waiting for accept or decline. Filled from
-//! engine events only; the pane sends commands back through `App`.
+//! What the conversation pane shows beyond calls: texts and files (stored ones at start, then
+//! this run's), files under way (progress, rate, cancel) and offers waiting for accept or
+//! decline. Filled from engine events only; the pane sends commands back through `App`.
 
-use crate::engine::{CallId, Event};
+use crate::engine::{CallId, Event, MessageRecord, TransferRecord};
+use crate::store::now_unix;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -31,6 +32,13 @@ impl Item {
     }
 }
 
+/// An item and when it happened (Unix seconds), to place it among the calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Said {
+    pub at: i64,
+    pub item: Item,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transfer {
     pub peer: String,
@@ -50,7 +58,7 @@ pub struct Offer {
 
 #[derive(Debug, Default)]
 pub struct State {
-    pub items: Vec<Item>,
+    pub items: Vec<Said>,
     /// Files under way, by (call, name).
     pub transfers: BTreeMap<(CallId, String), Transfer>,
     pub offers: Vec<Offer>,
@@ -72,6 +80,10 @@ impl State {
     /// Takes in what the engine said about chat and files; true when it is news from someone.
     pub fn absorb(&mut self, ev: &Event) -> bool {
         match ev.clone() {
+            Event::Conversations {
+                messages,
+                transfers,
+            } => self.load(&messages, &transfers),
             Event::Message { peer, text, .. } | Event::InstantMessage { from: peer, text } => {
                 self.push(Item::Text {
                     peer,
@@ -173,7 +185,19 @@ impl State {
     }
 
     fn push(&mut self, item: Item) {
-        self.items.push(item);
+        self.items.push(Said {
+            at: now_unix(),
+            item,
+        });
+    }
+
+    /// What the store kept from earlier runs, in time order, before this run's items.
+    fn load(&mut self, messages: &[MessageRecord], transfers: &[TransferRecord]) {
+        let mut stored: Vec<Said> = messages.iter().map(stored_text).collect();
+        stored.extend(transfers.iter().map(stored_file));
+        stored.sort_by_key(|s| s.at);
+        stored.append(&mut self.items);
+        self.items = stored;
     }
 
     /// A text of ours, shown at once.
@@ -183,5 +207,42 @@ impl State {
             incoming: false,
             text,
         });
+    }
+}
+
+fn stored_text(m: &MessageRecord) -> Said {
+    let item = Item::Text {
+        peer: m.peer_uri.clone(),
+        incoming: m.direction == "incoming",
+        text: m.body.clone(),
+    };
+    Said { at: m.at, item }
+}
+
+fn stored_file(t: &TransferRecord) -> Said {
+    let (peer, name, incoming) = (
+        t.peer_uri.clone(),
+        t.name.clone(),
+        t.direction == "incoming",
+    );
+    let item = match t.state.as_str() {
+        "received" | "delivered" | "sent" => Item::File {
+            peer,
+            incoming,
+            name,
+            path: t.path.as_ref().map(PathBuf::from),
+        },
+        "cancelled" => Item::Note {
+            peer,
+            text: format!("{name} was cancelled"),
+        },
+        _ => Item::Note {
+            peer,
+            text: format!("{name} did not arrive whole"),
+        },
+    };
+    Said {
+        at: t.started_at,
+        item,
     }
 }

@@ -1,6 +1,6 @@
-//! A contact's conversation: calls with them, then the texts and files of this session, files
-//! under way with their progress, rate and Cancel, and the composer (Enter sends; Attach picks a
-//! file; a file dropped on the window goes to the open conversation).
+//! A contact's conversation: calls, texts and files with them on one timeline, files under way
+//! with their progress, rate and Cancel, and the composer (Enter sends; Attach picks a file; a
+//! file dropped on the window goes to the open conversation).
 
 use super::chat::{self, Item};
 use super::history;
@@ -90,14 +90,31 @@ fn transfer_view<'a>(call: CallId, name: &'a str, t: &'a chat::Transfer) -> Elem
     .into()
 }
 
-/// Calls with any of the contact's addresses, oldest first.
-pub fn timeline<'a>(contact: &Contact, calls: &'a [CallRecord]) -> Vec<&'a CallRecord> {
-    let bare = |u: &str| u.trim_start_matches("sip:").to_lowercase();
-    let mine: Vec<String> = contact.uris.iter().map(|u| bare(u)).collect();
-    calls
+/// One line of the timeline.
+pub enum Entry<'a> {
+    Call(&'a CallRecord),
+    Said(&'a Item),
+}
+
+/// Calls, texts and files with any of the contact's addresses, oldest first.
+pub fn timeline<'a>(
+    contact: &Contact,
+    calls: &'a [CallRecord],
+    said: &'a [chat::Said],
+) -> Vec<Entry<'a>> {
+    let mut all: Vec<(i64, Entry<'a>)> = calls
         .iter()
-        .filter(|c| mine.contains(&bare(&c.peer_uri)))
-        .collect()
+        .filter(|c| is_theirs(contact, &c.peer_uri))
+        .map(|c| (c.started_at, Entry::Call(c)))
+        .collect();
+    all.extend(
+        said.iter()
+            .filter(|s| is_theirs(contact, s.item.peer()))
+            .map(|s| (s.at, Entry::Said(&s.item))),
+    );
+    // Stable: what happened in the same second keeps the order it was told in.
+    all.sort_by_key(|(at, _)| *at);
+    all.into_iter().map(|(_, e)| e).collect()
 }
 
 pub fn view<'a>(
@@ -130,20 +147,15 @@ pub fn view<'a>(
         );
     }
     let mut items = Column::new().spacing(4);
-    let entries = timeline(contact, calls);
-    let said: Vec<&Item> = chat
-        .items
-        .iter()
-        .filter(|i| is_theirs(contact, i.peer()))
-        .collect();
-    if entries.is_empty() && said.is_empty() {
+    let entries = timeline(contact, calls, &chat.items);
+    if entries.is_empty() {
         items = items.push(text("Nothing with this contact yet.").style(style::muted_text));
     }
-    for c in entries {
-        items = items.push(history::row_view(c).map(Message::History));
-    }
-    for i in said {
-        items = items.push(item_view(i));
+    for e in entries {
+        items = items.push(match e {
+            Entry::Call(c) => history::row_view(c).map(Message::History),
+            Entry::Said(i) => item_view(i),
+        });
     }
     for ((call, name), t) in &chat.transfers {
         if is_theirs(contact, &t.peer) {

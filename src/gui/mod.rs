@@ -564,7 +564,9 @@ impl App {
         let open = self
             .open_peer()
             .is_some_and(|p| p.trim_start_matches("sip:") == peer.trim_start_matches("sip:"));
-        if !open || !self.focused {
+        // An offer is on its banner; the file counts once it has arrived.
+        let counted = !matches!(ev, Event::FileOffered { .. });
+        if counted && (!open || !self.focused) {
             *self
                 .chat
                 .unread
@@ -794,6 +796,7 @@ impl App {
             }
             Event::Contacts { contacts } => self.contacts.contacts = contacts,
             Event::History { calls } => self.history.calls = calls,
+            Event::Conversations { .. } => {}
             Event::ServerStarted { addr, domain } => {
                 if let Some(user) = self.hosting_user.take() {
                     let mut cfg = AccountConfig::new(&format!("sip:{user}@{domain}"), "");

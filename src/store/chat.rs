@@ -48,6 +48,7 @@ pub struct TransferRecord {
     pub sha256: Option<String>,
     pub path: Option<String>,
     pub state: String,
+    pub started_at: i64,
 }
 
 impl Store {
@@ -132,7 +133,7 @@ impl Store {
     pub fn transfers(&self) -> Result<Vec<TransferRecord>, StoreError> {
         let c = self.conn.lock().unwrap();
         let mut st = c.prepare(
-            "SELECT id, peer_uri, direction, name, size, sha256, path, state FROM transfers
+            "SELECT id, peer_uri, direction, name, size, sha256, path, state, started_at FROM transfers
              ORDER BY started_at, id",
         )?;
         let rows = st.query_map([], |r| {
@@ -145,6 +146,7 @@ impl Store {
                 sha256: r.get(5)?,
                 path: r.get(6)?,
                 state: r.get(7)?,
+                started_at: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
