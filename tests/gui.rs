@@ -645,3 +645,61 @@ async fn a_file_offer_is_accepted_and_the_conversation_survives_a_restart() {
         "the plans, in full\n"
     );
 }
+
+/// Shift+Enter as a keyboard gives it: Enter with the Shift modifier held.
+fn shift_enter() -> iced::Event {
+    use iced::keyboard::{key, Event as K, Key, Location, Modifiers};
+    let enter = Key::Named(key::Named::Enter);
+    iced::Event::Keyboard(K::KeyPressed {
+        key: enter.clone(),
+        modified_key: enter,
+        physical_key: key::Physical::Unidentified(key::NativeCode::Unidentified),
+        location: Location::Standard,
+        modifiers: Modifiers::SHIFT,
+        text: None,
+        repeat: false,
+    })
+}
+
+#[tokio::test]
+async fn the_composer_sends_on_enter_and_breaks_lines_on_shift_enter() {
+    let server = server(USERS).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    gui.click("Add");
+    gui.update(Message::Contacts(contacts::Message::EditName("Bob".into())));
+    gui.update(Message::Contacts(contacts::Message::EditUris(
+        "bob@company.com".into(),
+    )));
+    gui.click("Save");
+    gui.pump(|a| !a.contacts.contacts.is_empty()).await;
+    let id = gui.app.contacts.contacts[0].id;
+    gui.update(Message::Contacts(contacts::Message::Clicked(id)));
+
+    let typed: Vec<Message> = {
+        let mut ui = simulator(gui.app.view());
+        let composer = iced::widget::Id::new(parley::gui::conversation::COMPOSER_ID);
+        ui.click(composer).expect("no composer");
+        ui.typewrite("line one");
+        ui.simulate([shift_enter()]);
+        ui.typewrite("line two");
+        ui.tap_key(iced::keyboard::key::Named::Enter);
+        ui.into_messages().collect()
+    };
+    for m in typed {
+        gui.update(m);
+    }
+    let said = bob
+        .wait(|e| matches!(e, Event::InstantMessage { .. }))
+        .await;
+    let Event::InstantMessage { text, .. } = said else {
+        unreachable!()
+    };
+    assert_eq!(text, "line one\nline two");
+    assert!(
+        gui.app.chat.draft.text().trim().is_empty(),
+        "the composer is emptied"
+    );
+    assert!(gui.shows("You: line one\nline two"));
+}

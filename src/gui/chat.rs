@@ -62,7 +62,8 @@ pub struct State {
     /// Files under way, by (call, name).
     pub transfers: BTreeMap<(CallId, String), Transfer>,
     pub offers: Vec<Offer>,
-    pub draft: String,
+    /// The composer's text (several lines: Shift+Enter breaks a line).
+    pub draft: iced::widget::text_editor::Content,
     /// Texts and files that arrived per peer while their conversation was not open.
     pub unread: BTreeMap<String, usize>,
 }

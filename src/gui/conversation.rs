@@ -7,7 +7,9 @@ use super::history;
 use super::style;
 use crate::engine::CallId;
 use crate::store::{CallRecord, Contact};
-use iced::widget::{button, column, progress_bar, row, scrollable, text, text_input, Column};
+use iced::keyboard::{key::Named, Key};
+use iced::widget::text_editor::{Binding, KeyPress};
+use iced::widget::{button, column, progress_bar, row, scrollable, text, text_editor, Column};
 use iced::{Element, Length};
 use std::path::PathBuf;
 
@@ -18,7 +20,7 @@ pub enum Message {
     Call(String),
     Edit(i64),
     History(history::Message),
-    Draft(String),
+    Draft(text_editor::Action),
     Send,
     Attach,
     Cancel(CallId, String),
@@ -88,6 +90,16 @@ fn transfer_view<'a>(call: CallId, name: &'a str, t: &'a chat::Transfer) -> Elem
     ]
     .spacing(4)
     .into()
+}
+
+/// Enter sends; Shift+Enter and every other key do what they do in any text box.
+fn composer_keys(press: KeyPress) -> Option<Binding<Message>> {
+    let enter = matches!(press.key, Key::Named(Named::Enter));
+    let focused = matches!(press.status, text_editor::Status::Focused { .. });
+    if enter && focused && !press.modifiers.shift() {
+        return Some(Binding::Custom(Message::Send));
+    }
+    Binding::from_key_press(press)
 }
 
 /// One line of the timeline.
@@ -163,11 +175,13 @@ pub fn view<'a>(
         }
     }
     let composer = row![
-        text_input("Write a message; Enter sends", &chat.draft)
+        text_editor(&chat.draft)
+            .placeholder("Write a message; Enter sends, Shift+Enter starts a new line")
             .id(COMPOSER_ID)
-            .on_input(Message::Draft)
-            .on_submit(Message::Send)
-            .width(Length::Fill),
+            .on_action(Message::Draft)
+            .key_binding(composer_keys)
+            .height(Length::Shrink)
+            .max_height(140.0),
         button(text("Attach…"))
             .on_press(Message::Attach)
             .style(button::secondary),

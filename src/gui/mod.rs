@@ -240,7 +240,7 @@ impl App {
 
     fn conversation(&mut self, m: conversation::Message) -> Task<Message> {
         match m {
-            conversation::Message::Draft(d) => self.chat.draft = d,
+            conversation::Message::Draft(action) => self.chat.draft.perform(action),
             conversation::Message::Send => self.send_text(),
             conversation::Message::Attach => {
                 return Task::perform(files::pick_file(), Message::Attached)
@@ -260,14 +260,14 @@ impl App {
 
     /// The composer's text: on the call with this contact when there is one, else a message.
     fn send_text(&mut self) {
-        let text = self.chat.draft.trim().to_string();
+        let text = self.chat.draft.text().trim().to_string();
         let (Some(peer), Some(account)) = (self.open_peer(), self.calling_account()) else {
             return;
         };
         if text.is_empty() {
             return;
         }
-        self.chat.draft.clear();
+        self.chat.draft = Default::default();
         let on_call = self.calls.values().find(|c| {
             c.state == CallState::Connected
                 && c.peer.trim_start_matches("sip:") == peer.trim_start_matches("sip:")
