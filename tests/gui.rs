@@ -7,7 +7,7 @@ use common::*;
 use iced_test::simulator;
 use parley::engine::{CallState, Command, Engine, EngineConfig, Event};
 use parley::gui::bridge::Update;
-use parley::gui::{chat, contacts, welcome, App, Message, Screen, Tab};
+use parley::gui::{chat, contacts, drop, welcome, App, Message, Screen, Tab};
 use parley::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -702,4 +702,54 @@ async fn the_composer_sends_on_enter_and_breaks_lines_on_shift_enter() {
         "the composer is emptied"
     );
     assert!(gui.shows("You: line one\nline two"));
+}
+
+#[tokio::test]
+async fn a_file_dropped_on_a_contact_is_offered_to_that_contact() {
+    let server = server(USERS).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    for (name, uri) in [("Carol", "carol@company.com"), ("Bob", "bob@company.com")] {
+        gui.click("Add");
+        gui.update(Message::Contacts(contacts::Message::EditName(name.into())));
+        gui.update(Message::Contacts(contacts::Message::EditUris(uri.into())));
+        gui.click("Save");
+        gui.pump(|a| a.contacts.contacts.iter().any(|c| c.name == name))
+            .await;
+    }
+    let ids: Vec<i64> = gui.app.contacts.contacts.iter().map(|c| c.id).collect();
+    let bob_id = gui
+        .app
+        .contacts
+        .contacts
+        .iter()
+        .find(|c| c.name == "Bob")
+        .unwrap()
+        .id;
+    assert_eq!(gui.app.tab, Tab::Dialpad, "no conversation is open");
+
+    let (hit, missed) = {
+        let mut ui = simulator(gui.app.view());
+        let on_bob = ui.find("Bob").expect("Bob is listed").bounds().center();
+        let beside = iced::Point::new(on_bob.x, on_bob.y + 400.0);
+        let hit = ui.find(drop::row_at(on_bob, ids.clone())).ok();
+        (hit, ui.find(drop::row_at(beside, ids)).ok())
+    };
+    assert_eq!(hit, Some(bob_id), "the drop point is on Bob's row");
+    assert_eq!(missed, None, "below the list is no contact");
+
+    let file = gui.dir.path().join("minutes.txt");
+    std::fs::write(&file, "minutes").unwrap();
+    gui.update(Message::DroppedOn(file, hit));
+    assert_eq!(
+        gui.app.tab,
+        Tab::Conversation(bob_id),
+        "Bob's conversation opens"
+    );
+    let offer = bob.wait(|e| matches!(e, Event::FileOffered { .. })).await;
+    let Event::FileOffered { name, size, .. } = offer else {
+        unreachable!()
+    };
+    assert_eq!((name.as_str(), size), ("minutes.txt", 7));
 }

@@ -183,13 +183,17 @@ impl State {
             ]
             .spacing(4)
             .align_y(iced::Center);
-            let entry = container(entry).style(move |t: &iced::Theme| {
-                if selected {
-                    container::Style::default().background(t.extended_palette().primary.weak.color)
-                } else {
-                    container::Style::default()
-                }
-            });
+            let entry =
+                container(entry)
+                    .id(super::drop::row_id(c.id))
+                    .style(move |t: &iced::Theme| {
+                        if selected {
+                            container::Style::default()
+                                .background(t.extended_palette().primary.weak.color)
+                        } else {
+                            container::Style::default()
+                        }
+                    });
             list = list.push(entry);
         }
         if self.contacts.is_empty() {

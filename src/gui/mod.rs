@@ -8,6 +8,7 @@ pub mod chat;
 pub mod contacts;
 pub mod conversation;
 pub mod dialpad;
+pub mod drop;
 pub mod files;
 pub mod history;
 pub mod notify;
@@ -78,8 +79,13 @@ pub enum Message {
     Notified(Result<(), String>),
     /// Commands that waited for room in the engine's queue were delivered.
     Flushed,
-    /// A file dropped on the window: it goes to the open conversation.
+    /// A file dropped on the window: it goes to the contact it was dropped on, else to the open
+    /// conversation.
     FileDropped(PathBuf),
+    /// Where the pointer was at the drop (none when the windowing system cannot say).
+    DropAt(PathBuf, Option<iced::Point>),
+    /// The contact whose row the file was dropped on, if any.
+    DroppedOn(PathBuf, Option<i64>),
     /// The attach dialog's choice (none when cancelled).
     Attached(Option<PathBuf>),
     /// Accept (true) or decline a file someone offers.
@@ -216,6 +222,15 @@ impl App {
         }
     }
 
+    fn open_conversation(&mut self, id: i64) {
+        self.tab = Tab::Conversation(id);
+        if let Some(c) = self.contacts.get(id) {
+            for u in &c.uris {
+                self.chat.unread.remove(u.trim_start_matches("sip:"));
+            }
+        }
+    }
+
     /// The open conversation's contact address, if one is open.
     fn open_peer(&self) -> Option<String> {
         let Tab::Conversation(id) = self.tab else {
@@ -233,7 +248,7 @@ impl App {
             }),
             (None, _) => self.notice = Some("Sign in to an account before sending files".into()),
             (_, None) => {
-                self.notice = Some("Open a contact's conversation, then drop the file on it".into())
+                self.notice = Some("Drop the file on a contact, or open their conversation".into())
             }
         }
     }
@@ -330,14 +345,7 @@ impl App {
                 None => {}
             },
             Message::Contacts(m) => match self.contacts.update(m) {
-                Some(contacts::Action::Select(id)) => {
-                    self.tab = Tab::Conversation(id);
-                    if let Some(c) = self.contacts.get(id) {
-                        for u in &c.uris {
-                            self.chat.unread.remove(u.trim_start_matches("sip:"));
-                        }
-                    }
-                }
+                Some(contacts::Action::Select(id)) => self.open_conversation(id),
                 Some(contacts::Action::Call(uri)) => self.place_call(uri),
                 Some(contacts::Action::Save(c)) => self.send(Command::SaveContact(c)),
                 Some(contacts::Action::Delete(id)) => {
@@ -373,7 +381,19 @@ impl App {
                 conversation::Message::History(h) => return self.update(Message::History(h)),
                 other => return self.conversation(other),
             },
-            Message::FileDropped(path) => self.send_file(path),
+            Message::FileDropped(path) => {
+                return drop::locate().map(move |at| Message::DropAt(path.clone(), at))
+            }
+            Message::DropAt(path, Some(at)) => {
+                let rows = self.contacts.visible().iter().map(|c| c.id).collect();
+                return drop::contact_at(at, rows)
+                    .map(move |c| Message::DroppedOn(path.clone(), c));
+            }
+            Message::DropAt(path, None) | Message::DroppedOn(path, None) => self.send_file(path),
+            Message::DroppedOn(path, Some(id)) => {
+                self.open_conversation(id);
+                self.send_file(path);
+            }
             Message::Attached(Some(path)) => self.send_file(path),
             Message::Attached(None) => {}
             Message::Offer(call, accept) => {

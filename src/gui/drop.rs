@@ -1,0 +1,71 @@
+//! Where a dropped file landed. winit says only that a file was dropped on the window, not where,
+//! and while dragging the source program holds the pointer, so at the drop we ask the X server
+//! where the pointer is and find the contact row under it.
+
+use iced::widget::selector::{self, Candidate};
+use iced::widget::Id;
+use iced::{window, Point, Task};
+
+/// The id of a contact's row in the list, so a drop can find it.
+pub fn row_id(contact: i64) -> Id {
+    Id::from(format!("contact-row-{contact}"))
+}
+
+/// The pointer's position in the newest window, in logical pixels; none off X11.
+pub fn locate() -> Task<Option<Point>> {
+    window::latest().then(|id| match id {
+        Some(id) => window::scale_factor(id)
+            .then(move |scale| window::run(id, move |w| pointer_in(w, scale)))
+            .map(Option::flatten),
+        None => Task::done(None),
+    })
+}
+
+/// Asks X where the pointer is relative to the window's inside.
+#[cfg(target_os = "linux")]
+fn pointer_in(window: &dyn window::Window, scale: f32) -> Option<Option<Point>> {
+    use window::raw_window_handle::RawWindowHandle;
+    use x11rb::protocol::xproto::ConnectionExt;
+    let xid = match window.window_handle().ok()?.as_raw() {
+        RawWindowHandle::Xlib(h) => h.window as u32,
+        RawWindowHandle::Xcb(h) => h.window.get(),
+        _ => return Some(None),
+    };
+    let (conn, _) = x11rb::connect(None).ok()?;
+    let reply = conn.query_pointer(xid).ok()?.reply().ok()?;
+    let scale = if scale > 0.0 { scale } else { 1.0 };
+    let at = Point::new(reply.win_x as f32 / scale, reply.win_y as f32 / scale);
+    Some(Some(at))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pointer_in(_: &dyn window::Window, _: f32) -> Option<Option<Point>> {
+    Some(None)
+}
+
+/// Finds which of `contacts`' rows contains `at`, as the window shows them now.
+pub fn contact_at(at: Point, contacts: Vec<i64>) -> Task<Option<i64>> {
+    selector::find(row_at(at, contacts))
+}
+
+/// The selector behind `contact_at` (also run by tests on a simulated window).
+pub fn row_at(
+    at: Point,
+    contacts: Vec<i64>,
+) -> impl FnMut(Candidate<'_>) -> Option<i64> + Send + 'static {
+    let rows: Vec<(Id, i64)> = contacts.into_iter().map(|c| (row_id(c), c)).collect();
+    move |candidate| {
+        let Candidate::Container {
+            id: Some(id),
+            visible_bounds: Some(bounds),
+            ..
+        } = candidate
+        else {
+            return None;
+        };
+        if !bounds.contains(at) {
+            return None;
+        }
+        rows.iter().find(|(row, _)| row == id).map(|(_, c)| *c)
+    }
+}
