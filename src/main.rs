@@ -100,6 +100,9 @@ enum Cmd {
         /// Also wait 33 s and measure memory again, once transactions have expired.
         #[arg(long)]
         settle: bool,
+        /// Where `msrp-receiver` (the benchmark's own receiving process) puts the file.
+        #[arg(long, hide = true)]
+        inbox: Option<PathBuf>,
     },
 }
 
@@ -171,15 +174,22 @@ fn main() {
         }) if w == "msrp" => rt
             .block_on(parley::bench::msrp::run(mib))
             .map(|report| print!("{report}")),
+        Some(Cmd::Bench {
+            what: Some(w),
+            inbox: Some(inbox),
+            ..
+        }) if w == "msrp-receiver" => rt
+            .block_on(parley::bench::msrp::receive(&inbox))
+            .map(|report| print!("{report}")),
         Some(Cmd::Bench { what: Some(w), .. }) => {
             Err(format!("unknown benchmark {w} (try media or msrp)"))
         }
         Some(Cmd::Bench {
             what: None,
             calls,
-            mib: _,
             decodes,
             settle,
+            ..
         }) => rt
             .block_on(parley::bench::run(calls, decodes, settle))
             .map(|report| print!("{report}")),

@@ -1,7 +1,8 @@
 //! `parley bench msrp`: a file through two MSRP sessions on loopback (chunks from disk, the
 //! receiver writing, hashing and checking it, the Success-Report back) against a raw TCP copy of
-//! the same bytes from file to file in the same run, and the process's peak memory for a small
-//! and a large file (Linux lets the peak be reset between runs through `clear_refs`).
+//! the same bytes from file to file in the same run, and the peak memory of the sender (this
+//! process; Linux lets the peak be reset between runs through `clear_refs`) and of the receiver
+//! (a child process) for a small and a large file.
 
 use crate::msrp::session::{MsrpSession, SessionEvent, SessionParams};
 use std::path::Path;
@@ -21,34 +22,89 @@ fn make(path: &Path, mib: u64) -> Result<(), String> {
     f.flush().map_err(|e| e.to_string())
 }
 
-/// Sends `file` from one session to another; the time until the sender heard it arrived whole.
-async fn msrp_copy(file: &Path, inbox: &Path) -> Result<Duration, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let b_path = format!("msrp://{}/bench-b;tcp", listener.local_addr().unwrap());
-    let a_path = "msrp://127.0.0.1:9/bench-a;tcp".to_string();
-    let params = |local: &str, remote: &str, active: bool| SessionParams {
+const SENDER_PATH: &str = "msrp://127.0.0.1:9/bench-a;tcp";
+
+fn params(local: &str, remote: &str, active: bool, inbox: &Path) -> SessionParams {
+    SessionParams {
         local_path: local.into(),
         remote_path: remote.into(),
         active,
         files: inbox.to_path_buf(),
         max_size: u64::MAX,
         expect: None,
-    };
-    let _bob = MsrpSession::start(Some(listener), params(&b_path, &a_path, false), |_| {});
+    }
+}
+
+/// The receiving end, run as its own process (`parley bench msrp-receiver`) so its memory is
+/// measured apart: prints its MSRP path, takes one file, prints its peak memory.
+pub async fn receive(inbox: &Path) -> Result<String, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let path = format!("msrp://{}/bench-b;tcp", listener.local_addr().unwrap());
+    println!("{path}");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let alice = MsrpSession::start(None, params(&a_path, &b_path, true), move |e| {
-        let _ = tx.send(e);
-    });
-    let t0 = Instant::now();
-    alice.send_file(file.to_path_buf());
+    let _bob = MsrpSession::start(
+        Some(listener),
+        params(&path, SENDER_PATH, false, inbox),
+        move |e| {
+            let _ = tx.send(e);
+        },
+    );
+    // Stays until the sender closes, so the Success-Report gets out.
+    let mut received = false;
     while let Some(e) = rx.recv().await {
         match e {
-            SessionEvent::FileSent { .. } => return Ok(t0.elapsed()),
+            SessionEvent::FileReceived { .. } => received = true,
             SessionEvent::Failed(why) => return Err(why),
             _ => {}
         }
     }
-    Err("the session ended".into())
+    match received {
+        true => Ok(format!("peak {}\n", peak_kib().unwrap_or(0))),
+        false => Err("the session ended before the file arrived".into()),
+    }
+}
+
+/// Sends `file` to a receiver process; the time until we heard it arrived whole, and the
+/// receiver's peak memory (KiB).
+async fn msrp_copy(file: &Path, inbox: &Path) -> Result<(Duration, Option<u64>), String> {
+    use tokio::io::AsyncBufReadExt;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = tokio::process::Command::new(exe)
+        .args(["bench", "msrp-receiver", "--inbox"])
+        .arg(inbox)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the receiver: {e}"))?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let their_path = lines
+        .next_line()
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the receiver did not start")?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let alice = MsrpSession::start(
+        None,
+        params(SENDER_PATH, &their_path, true, inbox),
+        move |e| {
+            let _ = tx.send(e);
+        },
+    );
+    let t0 = Instant::now();
+    alice.send_file(file.to_path_buf());
+    let took = loop {
+        match rx.recv().await {
+            Some(SessionEvent::FileSent { .. }) => break t0.elapsed(),
+            Some(SessionEvent::Failed(why)) => return Err(why),
+            Some(_) => {}
+            None => return Err("the session ended".into()),
+        }
+    };
+    drop(alice);
+    let said = lines.next_line().await.map_err(|e| e.to_string())?;
+    let peak = said.and_then(|l| l.strip_prefix("peak ")?.trim().parse().ok());
+    let _ = child.wait().await;
+    Ok((took, peak))
 }
 
 /// The same bytes from file to socket to file, with nothing in between.
@@ -113,11 +169,11 @@ pub async fn run(mib: u64) -> Result<String, String> {
     let raw = raw_copy(&big, &dir.join("raw.bin")).await?;
     let _ = std::fs::remove_file(dir.join("raw.bin"));
     reset_peak();
-    msrp_copy(&small, &inbox).await?;
-    let small_peak = peak_kib();
+    let (_, small_receiver) = msrp_copy(&small, &inbox).await?;
+    let small_sender = peak_kib();
     reset_peak();
-    let msrp = msrp_copy(&big, &inbox).await?;
-    let big_peak = peak_kib();
+    let (msrp, big_receiver) = msrp_copy(&big, &inbox).await?;
+    let big_sender = peak_kib();
     let _ = std::fs::remove_dir_all(&dir);
     let rate = |d: Duration| mib as f64 * MIB as f64 / 1e6 / d.as_secs_f64().max(1e-9);
     let mb = |k: Option<u64>| k.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0));
@@ -125,14 +181,16 @@ pub async fn run(mib: u64) -> Result<String, String> {
         "MSRP file:    {mib} MiB in {:.2} s = {:.0} MB/s (chunks from disk, written, SHA-256, Success-Report)\n\
          Raw TCP:      the same bytes file to file in {:.2} s = {:.0} MB/s\n\
          Ratio:        {:.2}x raw TCP\n\
-         Peak memory:  {} for 1 MiB, {} for {mib} MiB (sender and receiver together, this process)\n",
+         Peak memory:  sender {} for 1 MiB, {} for {mib} MiB; receiver {} for 1 MiB, {} for {mib} MiB\n",
         msrp.as_secs_f64(),
         rate(msrp),
         raw.as_secs_f64(),
         rate(raw),
         raw.as_secs_f64() / msrp.as_secs_f64().max(1e-9),
-        mb(small_peak),
-        mb(big_peak),
+        mb(small_sender),
+        mb(big_sender),
+        mb(small_receiver),
+        mb(big_receiver),
     ))
 }
 
