@@ -53,6 +53,26 @@ async fn the_seed_flow_a_file_during_a_call() {
             path: src,
         })
         .await;
+    // Bob is asked first; the file is stored only once he says yes.
+    let asked = bob.wait(|e| matches!(e, Event::FileOffered { .. })).await;
+    assert!(
+        matches!(asked, Event::FileOffered { call, ref name, size: 500, during_call: true, .. } if call == bc && name == "file.txt"),
+        "{asked:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("bob"))
+            .unwrap()
+            .filter(|e| !e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.'))
+            .count(),
+        0
+    );
+    bob.send(Command::take_offer(bc, "file.txt", true, true))
+        .await;
     let got = bob.wait(|e| matches!(e, Event::FileReceived { .. })).await;
     let Event::FileReceived {
         name,
@@ -128,6 +148,57 @@ async fn the_seed_flow_a_file_during_a_call() {
             ("outgoing".to_string(), "yes, 500 bytes".to_string())
         ]
     );
+}
+
+/// A file on a call's line that Bob refuses: Alice hears it was refused, nothing of it stays
+/// with Bob, and the call goes on.
+#[tokio::test]
+async fn a_file_during_a_call_refused_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(USERS).await;
+    let addr = server.local_addr();
+    let mut alice = agent("alice", addr, dir.path().join("alice")).await;
+    let mut bob = agent("bob", addr, dir.path().join("bob")).await;
+    alice.registered().await;
+    bob.registered().await;
+    alice.call("bob").await;
+    let bc = bob.incoming().await;
+    bob.send(Command::Answer(bc)).await;
+    let ac = alice.reached(CallState::Connected).await;
+    let src = dir.path().join("unwanted.bin");
+    std::fs::write(&src, vec![7u8; 100_000]).unwrap();
+    alice
+        .send(Command::SendFile {
+            call: ac,
+            path: src,
+        })
+        .await;
+    bob.wait(|e| matches!(e, Event::FileOffered { .. })).await;
+    bob.send(Command::take_offer(bc, "unwanted.bin", true, false))
+        .await;
+    let heard = alice
+        .wait(|e| matches!(e, Event::TransferCancelled { .. }))
+        .await;
+    assert!(
+        matches!(heard, Event::TransferCancelled { by_peer: true, .. }),
+        "{heard:?}"
+    );
+    bob.wait(|e| matches!(e, Event::TransferCancelled { by_peer: false, .. }))
+        .await;
+    let left = std::fs::read_dir(dir.path().join("bob")).unwrap().count();
+    assert_eq!(left, 0, "no file and no part stays with Bob");
+    // The call is still up: a text still crosses.
+    alice
+        .send(Command::SendText {
+            call: ac,
+            text: "never mind".into(),
+        })
+        .await;
+    bob.wait(|e| matches!(e, Event::Message { .. })).await;
+    assert!(!bob
+        .seen
+        .iter()
+        .any(|e| matches!(e, Event::FileReceived { .. })));
 }
 
 /// A one-off text outside any call (SIP MESSAGE) through the server, which challenges Alice:

@@ -32,6 +32,7 @@ fn params(local: &str, remote: &str, active: bool, inbox: &Path) -> SessionParam
         files: inbox.to_path_buf(),
         max_size: u64::MAX,
         expect: None,
+        ask: false,
     }
 }
 

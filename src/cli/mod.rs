@@ -332,13 +332,13 @@ pub async fn agent(
                 match ev {
                     Event::IncomingCall { call, .. } if auto_answer => h.send(Command::Answer(call)).await,
                     // Files are taken only into a folder the user named; otherwise declined.
-                    Event::FileOffered { call, .. } => match args.accept_files.is_some() {
-                        true => h.send(Command::Answer(call)).await,
-                        false => {
-                            println!("call {call}: declined (run with --accept-files DIR to take files)");
-                            h.send(Command::Decline(call)).await
+                    Event::FileOffered { call, name, during_call, .. } => {
+                        let accept = args.accept_files.is_some();
+                        if !accept {
+                            println!("call {call}: declined {name} (run with --accept-files DIR to take files)");
                         }
-                    },
+                        h.send(Command::take_offer(call, &name, during_call, accept)).await
+                    }
                     Event::Stopped => break,
                     _ => {}
                 }

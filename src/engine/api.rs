@@ -99,6 +99,13 @@ pub enum Command {
         call: CallId,
         name: String,
     },
+    /// Keep (stored once whole) or refuse (413, nothing kept) a file arriving on a call's or
+    /// chat's MSRP line, after `FileOffered` with `during_call`.
+    TakeFile {
+        call: CallId,
+        name: String,
+        accept: bool,
+    },
     /// Send a keypad digit (0-9 * # A-D) as SIP INFO `application/dtmf-relay`.
     Dtmf {
         call: CallId,
@@ -139,6 +146,22 @@ pub enum CallState {
     Connecting,
     Connected,
     Ending,
+}
+
+impl Command {
+    /// The answer to a `FileOffered`: an offer of its own is answered (or declined with 603),
+    /// a file on a call's line is taken (or refused with 413).
+    pub fn take_offer(call: CallId, name: &str, during_call: bool, accept: bool) -> Command {
+        match (during_call, accept) {
+            (false, true) => Command::Answer(call),
+            (false, false) => Command::Decline(call),
+            (true, accept) => Command::TakeFile {
+                call,
+                name: name.to_string(),
+                accept,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -232,7 +255,8 @@ pub enum Event {
         content_type: String,
         text: String,
     },
-    /// Someone offers us a file outside a call: Answer accepts it, Decline refuses it (603).
+    /// Someone offers us a file. Outside a call (`during_call` false) Answer accepts it and
+    /// Decline refuses it (603); on a call's or chat's line, `TakeFile` says yes or no.
     FileOffered {
         call: CallId,
         account: AccountId,
@@ -241,6 +265,7 @@ pub enum Event {
         name: String,
         size: u64,
         content_type: String,
+        during_call: bool,
     },
     /// A file session began moving bytes; `from` > 0 when it resumes a broken attempt.
     TransferStarted {

@@ -4,7 +4,7 @@
 //! window's and CLI's commands go out on it. Ended with the call.
 
 use super::transfer::Purpose;
-use super::{CallId, Core, Event, Internal};
+use super::{AccountId, CallId, Core, Event, Internal};
 use crate::msrp::session::{Expected, MsrpSession, SessionEvent, SessionParams};
 use crate::store::{Db, NewMessage, NewTransfer};
 
@@ -102,6 +102,7 @@ impl Party {
             }),
             SessionEvent::Failed(_)
             | SessionEvent::Progress { .. }
+            | SessionEvent::Arriving { .. }
             | SessionEvent::TextDelivered => {}
         }
     }
@@ -117,7 +118,7 @@ pub(super) struct OwnedTransfer {
     pub sha256: Option<String>,
 }
 
-fn event_of(call: CallId, peer: String, e: SessionEvent) -> Event {
+fn event_of(call: CallId, account: AccountId, peer: String, e: SessionEvent) -> Event {
     match e {
         SessionEvent::Text { content_type, text } => Event::Message {
             call,
@@ -155,6 +156,20 @@ fn event_of(call: CallId, peer: String, e: SessionEvent) -> Event {
             call,
             peer,
             message,
+        },
+        SessionEvent::Arriving {
+            name,
+            size,
+            content_type,
+        } => Event::FileOffered {
+            call,
+            account,
+            from: peer,
+            display_name: None,
+            name,
+            size,
+            content_type,
+            during_call: true,
         },
         SessionEvent::Progress {
             name,
@@ -207,6 +222,7 @@ impl Core {
             files,
             max_size,
             expect,
+            ask: true,
         };
         let report = move |e: SessionEvent| {
             let _ = internal.send(Internal::Msrp(id, e));
@@ -229,7 +245,11 @@ impl Core {
         let Some(party) = self.party(id) else { return };
         party.record(&e);
         self.flush_store().await;
-        self.emit(event_of(id, party.peer, e.clone())).await;
+        let Some(account) = self.calls.get(&id).map(|c| c.account) else {
+            return;
+        };
+        self.emit(event_of(id, account, party.peer, e.clone()))
+            .await;
         self.file_session_reacts(id, &e).await;
     }
 
@@ -294,6 +314,13 @@ impl Core {
                 path: None,
                 sha256: None,
             });
+        }
+    }
+
+    pub(super) async fn take_file(&mut self, id: CallId, name: &str, accept: bool) {
+        match self.msrp_of(id) {
+            Ok(m) => m.take(name, accept),
+            Err(message) => self.refused(id, message).await,
         }
     }
 

@@ -307,6 +307,7 @@ impl Core {
             } => self.send_file_to(account, &target, path).await,
             Command::StartChat { account, target } => self.start_chat(account, &target).await,
             Command::CancelTransfer { call, name } => self.cancel_transfer(call, &name).await,
+            Command::TakeFile { call, name, accept } => self.take_file(call, &name, accept).await,
             Command::Dtmf { call, digit } => self.dtmf(call, digit).await,
             Command::Restore => self.restore().await,
             Command::RemoveAccount(id) => self.remove_account(id).await,

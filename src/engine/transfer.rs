@@ -143,6 +143,7 @@ impl Core {
                     name: crate::msrp::names::safe_name(&file.name),
                     size: file.size,
                     content_type: file.content_type.clone(),
+                    during_call: false,
                 };
                 self.emit(ev).await
             }

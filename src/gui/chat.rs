@@ -54,6 +54,8 @@ pub struct Offer {
     pub from: String,
     pub name: String,
     pub size: u64,
+    /// On a call's or chat's line (taken or refused) rather than an offer of its own.
+    pub during_call: bool,
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +100,7 @@ impl State {
                 from,
                 name,
                 size,
+                during_call,
                 ..
             } => {
                 self.offers.push(Offer {
@@ -105,6 +108,7 @@ impl State {
                     from,
                     name,
                     size,
+                    during_call,
                 });
                 return true;
             }
@@ -117,7 +121,9 @@ impl State {
                 total,
                 bytes_per_second,
             } => {
-                self.offers.retain(|o| o.call != call);
+                // A file on a call's line moves while it waits for the user's word.
+                self.offers
+                    .retain(|o| o.during_call || o.call != call || o.name != name);
                 let t = Transfer {
                     peer,
                     incoming,

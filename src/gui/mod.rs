@@ -89,7 +89,7 @@ pub enum Message {
     /// The attach dialog's choice (none when cancelled).
     Attached(Option<PathBuf>),
     /// Accept (true) or decline a file someone offers.
-    Offer(CallId, bool),
+    Offer(chat::Offer, bool),
 }
 
 pub struct App {
@@ -396,12 +396,15 @@ impl App {
             }
             Message::Attached(Some(path)) => self.send_file(path),
             Message::Attached(None) => {}
-            Message::Offer(call, accept) => {
-                self.chat.offers.retain(|o| o.call != call);
-                self.send(match accept {
-                    true => Command::Answer(call),
-                    false => Command::Decline(call),
-                });
+            Message::Offer(offer, accept) => {
+                self.chat.offers.retain(|o| *o != offer);
+                let chat::Offer {
+                    call,
+                    name,
+                    during_call,
+                    ..
+                } = offer;
+                self.send(Command::take_offer(call, &name, during_call, accept));
             }
             Message::Settings(m) => match self.settings.update(m) {
                 Some(settings::Action::RemoveAccount(id)) => self.send(Command::RemoveAccount(id)),
@@ -559,9 +562,16 @@ impl App {
     }
 
     fn on_event(&mut self, ev: Event) -> Task<Message> {
-        if let Event::FileOffered { call, from, .. } = &ev {
+        if let Event::FileOffered {
+            call,
+            from,
+            name,
+            during_call,
+            ..
+        } = &ev
+        {
             if self.settings.accept_from_contacts && self.contacts.by_uri(from).is_some() {
-                self.send(Command::Answer(*call));
+                self.send(Command::take_offer(*call, name, *during_call, true));
                 return Task::none();
             }
         }
@@ -1012,10 +1022,10 @@ impl App {
                 ))
                 .width(Length::Fill),
                 button(text("Accept"))
-                    .on_press(Message::Offer(o.call, true))
+                    .on_press(Message::Offer(o.clone(), true))
                     .style(button::success),
                 button(text("Decline"))
-                    .on_press(Message::Offer(o.call, false))
+                    .on_press(Message::Offer(o.clone(), false))
                     .style(button::danger),
             ]
             .spacing(8)

@@ -28,10 +28,13 @@ pub(super) struct Incoming {
     /// A resumable transfer's bytes outlive a broken connection.
     pub keep: bool,
     pub expected_sha1: Option<String>,
+    pub content_type: String,
     /// SHA-256 (and SHA-1 when one was announced to check) of bytes `0..hashed`, while the
     /// chunks arrive in order.
     pub hashes: Option<(Sha256, Option<Sha1>)>,
     pub hashed: u64,
+    /// The user let it be stored (always, when the session does not ask).
+    approved: bool,
     received: u64,
     started: Instant,
     last_report: Instant,
@@ -77,6 +80,19 @@ pub(super) enum Note {
         message_id: String,
         report_to: Option<String>,
     },
+    /// A whole file the user refused: a REPORT with 413 goes to `report_to` when asked for.
+    Refused {
+        message_id: String,
+        total: u64,
+        report_to: Option<String>,
+    },
+}
+
+/// A whole file waiting for the user's word.
+struct Parked {
+    file: Box<Incoming>,
+    message_id: String,
+    report_to: Option<String>,
 }
 
 pub(super) struct Inbox {
@@ -85,7 +101,9 @@ pub(super) struct Inbox {
     files: PathBuf,
     max_size: u64,
     expect: Option<Expected>,
+    ask: bool,
     messages: HashMap<String, Arriving>,
+    parked: Vec<Parked>,
     current: Option<Chunk>,
 }
 
@@ -132,7 +150,9 @@ impl Inbox {
             files: p.files.clone(),
             max_size: p.max_size,
             expect: p.expect.clone(),
+            ask: p.ask,
             messages: HashMap::new(),
+            parked: Vec::new(),
             current: None,
         }
     }
@@ -140,7 +160,7 @@ impl Inbox {
     /// One decoded item; what to do about it goes into `notes`.
     pub(super) fn item(&mut self, item: frame::Item, notes: &mut Vec<Note>) {
         match item {
-            frame::Item::Head(h) => self.head(h),
+            frame::Item::Head(h) => self.head(h, notes),
             frame::Item::Body(b) => self.body(b, notes),
             frame::Item::End(c) => self.end(c, notes),
         }
@@ -166,7 +186,7 @@ impl Inbox {
         }
     }
 
-    fn head(&mut self, h: Head) {
+    fn head(&mut self, h: Head, notes: &mut Vec<Note>) {
         let id = h.header("Message-ID").unwrap_or_default().to_string();
         let mut status = None;
         let mut pos = 0;
@@ -175,6 +195,15 @@ impl Inbox {
             if m == "SEND" && status.is_none() {
                 if !self.messages.contains_key(&id) {
                     let arriving = self.open_message(&h);
+                    if let Arriving::File(f) = &arriving {
+                        if !f.approved {
+                            notes.push(Note::Event(SessionEvent::Arriving {
+                                name: f.name.clone(),
+                                size: f.total,
+                                content_type: f.content_type.clone(),
+                            }));
+                        }
+                    }
                     self.messages.insert(id.clone(), arriving);
                 }
                 pos = h.byte_range().map_or(0, |r| r.start - 1);
@@ -246,6 +275,9 @@ impl Inbox {
                 expected_sha1: sha1.clone(),
                 hashes: Some((Sha256::new(), sha1.is_some().then(Sha1::new))),
                 hashed: 0,
+                // An announced file was accepted with its offer.
+                approved: !self.ask || expected,
+                content_type,
                 received: 0,
                 started: Instant::now(),
                 // In the past, so the first piece is reported at once.
@@ -351,6 +383,13 @@ impl Inbox {
                 let (content_type, text) = super::cpim::unwrap(&content_type, &data);
                 notes.push(Note::Event(SessionEvent::Text { content_type, text }));
             }
+            (Arriving::File(f), Continuation::Complete) if !f.approved => {
+                self.parked.push(Parked {
+                    file: f,
+                    message_id: id.to_string(),
+                    report_to,
+                })
+            }
             (Arriving::File(f), Continuation::Complete) => notes.push(Note::Complete {
                 file: f,
                 message_id: id.to_string(),
@@ -368,6 +407,47 @@ impl Inbox {
             }
             _ => {}
         }
+    }
+
+    /// The user's word on a file that asked: kept once whole, or refused (what arrived of it is
+    /// deleted; its further chunks get 413, or a REPORT says 413 when all had arrived).
+    pub(super) fn decide(&mut self, name: &str, accept: bool) -> Vec<Note> {
+        let mut notes = Vec::new();
+        if let Some(i) = self.parked.iter().position(|p| p.file.name == name) {
+            let p = self.parked.remove(i);
+            if accept {
+                notes.push(Note::Complete {
+                    file: p.file,
+                    message_id: p.message_id,
+                    report_to: p.report_to,
+                });
+                return notes;
+            }
+            let _ = std::fs::remove_file(&p.file.temp);
+            notes.push(Note::Refused {
+                message_id: p.message_id,
+                total: p.file.total,
+                report_to: p.report_to,
+            });
+            notes.push(Note::Event(SessionEvent::Cancelled {
+                name: name.to_string(),
+                incoming: true,
+                by_peer: false,
+            }));
+            return notes;
+        }
+        if !accept {
+            self.cancel(name, &mut notes);
+            return notes;
+        }
+        for m in self.messages.values_mut() {
+            if let Arriving::File(f) = m {
+                if f.name == name {
+                    f.approved = true;
+                }
+            }
+        }
+        notes
     }
 
     /// Whether part of a file has arrived and not its end.
@@ -450,6 +530,9 @@ fn write_at(
 impl Drop for Inbox {
     /// A session that ends mid-file leaves no part behind, unless the transfer can resume.
     fn drop(&mut self) {
+        for p in &self.parked {
+            let _ = std::fs::remove_file(&p.file.temp);
+        }
         for m in self.messages.values() {
             if let Arriving::File(f) = m {
                 if !f.keep {

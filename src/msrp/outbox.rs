@@ -251,6 +251,11 @@ impl Outbox {
         };
         report(match code {
             200 => SessionEvent::FileSent { name, size },
+            413 => SessionEvent::Cancelled {
+                name,
+                incoming: false,
+                by_peer: true,
+            },
             c => SessionEvent::Failed(format!("{name} did not arrive intact ({c})")),
         });
     }

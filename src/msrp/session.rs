@@ -32,6 +32,8 @@ pub struct SessionParams {
     pub max_size: u64,
     /// The file this session was set up to receive (RFC 5547), when it was.
     pub expect: Option<Expected>,
+    /// Other files wait for the user's word (`MsrpSession::take`) before they are stored.
+    pub ask: bool,
 }
 
 /// A file announced in SDP: its bytes go to `temp`, which outlives a broken connection so the
@@ -57,6 +59,12 @@ pub enum SessionEvent {
     Text {
         content_type: String,
         text: String,
+    },
+    /// A file started arriving that waits for `take` (when the session asks).
+    Arriving {
+        name: String,
+        size: u64,
+        content_type: String,
     },
     /// The other side took a text of ours (its 200).
     TextDelivered,
@@ -84,6 +92,7 @@ enum Outgoing {
     Text(String),
     File(PathBuf, u64),
     Cancel(String),
+    Take(String, bool),
 }
 
 pub struct MsrpSession {
@@ -122,6 +131,11 @@ impl MsrpSession {
     /// Stops a file going either way (an empty name: every file).
     pub fn cancel(&self, name: &str) {
         let _ = self.tx.send(Outgoing::Cancel(name.to_string()));
+    }
+
+    /// The user's word on an arriving file: keep it (stored once whole) or refuse it (413).
+    pub fn take(&self, name: &str, accept: bool) {
+        let _ = self.tx.send(Outgoing::Take(name.to_string(), accept));
     }
 
     /// Whether the connection has ended (closed by the other side, broken, or failed).
@@ -262,6 +276,11 @@ async fn run(
                         handle(note, &params, &writer, &mut outbox, report).await?;
                     }
                 }
+                Outgoing::Take(name, accept) => {
+                    for note in inbox.decide(&name, accept) {
+                        handle(note, &params, &writer, &mut outbox, report).await?;
+                    }
+                }
             },
             permit = writer.data.reserve(), if outbox.busy() => {
                 let permit = permit.map_err(|_| "the connection closed".to_string())?;
@@ -327,6 +346,15 @@ async fn handle(
                 writer.reply(success_report(params, &to, &message_id, total, code))?;
             }
         }
+        Note::Refused {
+            message_id,
+            total,
+            report_to,
+        } => {
+            if let Some(to) = report_to {
+                writer.reply(success_report(params, &to, &message_id, total, 413))?;
+            }
+        }
     }
     Ok(())
 }
@@ -336,7 +364,11 @@ fn success_report(p: &SessionParams, to: &str, message_id: &str, total: u64, cod
     let range = format!("1-{total}/{total}");
     let status = format!(
         "000 {code} {}",
-        if code == 200 { "OK" } else { "Bad Request" }
+        match code {
+            200 => "OK",
+            413 => "Refused by the receiver",
+            _ => "Bad Request",
+        }
     );
     let tid = super::frame::new_transaction();
     super::frame::request(

@@ -21,6 +21,7 @@ fn params(local: &str, remote: &str, active: bool, files: PathBuf) -> SessionPar
         files,
         max_size: 1 << 30,
         expect: None,
+        ask: false,
     }
 }
 
@@ -114,6 +115,60 @@ async fn text_and_a_file_cross_a_session_and_the_file_is_reported_whole() {
     );
     assert_eq!(parts(&p.dir.path().join("b")), 0);
     drop(p.bob);
+}
+
+/// A session that asks: the file waits, whole, until the user says; kept when they accept,
+/// and when they refuse the sender hears 413 and nothing is left.
+#[tokio::test]
+async fn a_file_that_asks_is_kept_or_refused_by_the_users_word() {
+    for accept in [true, false] {
+        let mut p = pair(|b| b.ask = true);
+        let src = p.dir.path().join("slides.pdf");
+        std::fs::write(&src, data(300_000)).unwrap();
+        p.alice.send_file(src);
+        let asked = SessionEvent::Arriving {
+            name: "slides.pdf".into(),
+            size: 300_000,
+            content_type: "application/pdf".into(),
+        };
+        assert_eq!(next(&mut p.b_rx).await, asked);
+        // Every chunk is answered before the user says: the file waits whole, not stored.
+        while !matches!(
+            p.b_rx.recv().await,
+            Some(SessionEvent::Progress { done: 300_000, .. })
+        ) {}
+        p.bob.take("slides.pdf", accept);
+        let bob_said = next(&mut p.b_rx).await;
+        let alice_heard = next(&mut p.a_rx).await;
+        let b_files = p.dir.path().join("b");
+        if accept {
+            assert!(matches!(
+                bob_said,
+                SessionEvent::FileReceived { size: 300_000, .. }
+            ));
+            assert!(matches!(
+                alice_heard,
+                SessionEvent::FileSent { size: 300_000, .. }
+            ));
+            assert_eq!(
+                std::fs::read(b_files.join("slides.pdf")).unwrap(),
+                data(300_000)
+            );
+        } else {
+            let cancelled = |by_peer, incoming| SessionEvent::Cancelled {
+                name: "slides.pdf".into(),
+                incoming,
+                by_peer,
+            };
+            assert_eq!(bob_said, cancelled(false, true));
+            assert_eq!(alice_heard, cancelled(true, false));
+            assert_eq!(
+                std::fs::read_dir(&b_files).unwrap().count(),
+                0,
+                "nothing kept"
+            );
+        }
+    }
 }
 
 /// Two files and texts at once: their chunks interleave on the one connection and each
