@@ -100,6 +100,12 @@ enum Cmd {
         /// Also wait 33 s and measure memory again, once transactions have expired.
         #[arg(long)]
         settle: bool,
+        /// Call rates for `proxy`, per second.
+        #[arg(long, value_delimiter = ',', default_values_t = [100u32, 400, 1000])]
+        rates: Vec<u32>,
+        /// How long each `proxy` rate runs, seconds.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
         /// Where `msrp-receiver` (the benchmark's own receiving process) puts the file.
         #[arg(long, hide = true)]
         inbox: Option<PathBuf>,
@@ -181,8 +187,14 @@ fn main() {
         }) if w == "msrp-receiver" => rt
             .block_on(parley::bench::msrp::receive(&inbox))
             .map(|report| print!("{report}")),
+        Some(Cmd::Bench {
+            what: Some(w),
+            rates,
+            seconds,
+            ..
+        }) if w == "proxy" => parley::bench::proxy::run(&rates, seconds).map(|r| print!("{r}")),
         Some(Cmd::Bench { what: Some(w), .. }) => {
-            Err(format!("unknown benchmark {w} (try media or msrp)"))
+            Err(format!("unknown benchmark {w} (try media, msrp or proxy)"))
         }
         Some(Cmd::Bench {
             what: None,

@@ -13,6 +13,7 @@ use crate::sip::message::RFC3261_INVITE as INVITE;
 
 pub mod media;
 pub mod msrp;
+pub mod proxy;
 
 #[derive(Debug, Clone)]
 pub struct Report {
