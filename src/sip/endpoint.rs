@@ -5,6 +5,7 @@
 //! retransmissions, sends ACKs for non-2xx finals, builds CANCELs and retransmits a UA's 2xx
 //! until the ACK comes (RFC 3261 13.3.1.4).
 
+use super::deadlines::Deadlines;
 use super::headers::Via;
 use super::message::{self as msg, decode, Inbound, MessageExt, Method, Request, Response};
 use super::transaction::{Action, ClientTx, Kind, ServerTx, Timers};
@@ -15,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TxKey {
     pub branch: String,
     pub method: String,
@@ -93,6 +94,7 @@ impl Endpoint {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let core = Core {
             transport,
+            deadlines: Deadlines::default(),
             timers,
             local,
             clients: HashMap::new(),
@@ -239,8 +241,18 @@ struct PendingAck {
     give_up: Instant,
 }
 
+/// Whose timers a deadline is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Timer {
+    Client(TxKey),
+    Server(TxKey),
+    /// A 2xx resent until its ACK comes: (Call-ID, CSeq).
+    Ack(String, u32),
+}
+
 struct Core {
     transport: Transport,
+    deadlines: Deadlines<Timer>,
     timers: Timers,
     local: SocketAddr,
     clients: HashMap<TxKey, ClientEntry>,
@@ -279,10 +291,20 @@ impl Core {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let c = self.clients.values().filter_map(|e| e.tx.next_deadline());
-        let s = self.servers.values().filter_map(|e| e.tx.next_deadline());
-        let a = self.acks.values().map(|p| p.next.min(p.give_up));
-        c.chain(s).chain(a).min()
+        self.deadlines.next()
+    }
+
+    /// Files the timer's deadline again after its transaction changed (or went).
+    fn touch(&mut self, t: Timer) {
+        let at = match &t {
+            Timer::Client(k) => self.clients.get(k).and_then(|e| e.tx.next_deadline()),
+            Timer::Server(k) => self.servers.get(k).and_then(|e| e.tx.next_deadline()),
+            Timer::Ack(id, n) => self
+                .acks
+                .get(&(id.clone(), *n))
+                .map(|p| p.next.min(p.give_up)),
+        };
+        self.deadlines.set(&t, at);
     }
 
     /// Adds our Via (and Max-Forwards) and encodes the request, moving it to TCP when it is
@@ -387,7 +409,8 @@ impl Core {
                     cancel_reason: None,
                     provisional_seen: false,
                 };
-                self.clients.insert(key, entry);
+                self.clients.insert(key.clone(), entry);
+                self.touch(Timer::Client(key));
             }
             Op::Respond {
                 key,
@@ -405,9 +428,11 @@ impl Core {
                 let bytes = msg::encode_response(&resp);
                 entry.last = bytes.clone();
                 let peer = entry.peer;
+                self.touch(Timer::Server(key));
                 if until_ack && (200..300).contains(&code) {
+                    let (call_id, cseq) = (resp.call_id(), resp.cseq().0);
                     self.acks.insert(
-                        (resp.call_id(), resp.cseq().0),
+                        (call_id.clone(), cseq),
                         PendingAck {
                             bytes: bytes.clone(),
                             peer,
@@ -416,6 +441,7 @@ impl Core {
                             give_up: now + self.timers.t1 * 64,
                         },
                     );
+                    self.touch(Timer::Ack(call_id, cseq));
                 }
                 self.send(peer, bytes, None);
             }
@@ -424,6 +450,7 @@ impl Core {
             }
             Op::Abandon(key) => {
                 self.clients.remove(&key);
+                self.touch(Timer::Client(key));
             }
             Op::Stateless {
                 mut req,
@@ -466,7 +493,7 @@ impl Core {
         let bytes = msg::encode_request(&cancel);
         self.send(peer, bytes.clone(), None);
         self.clients.insert(
-            key,
+            key.clone(),
             ClientEntry {
                 tx: ClientTx::new(Kind::NonInvite, peer.proto.reliable(), self.timers, now),
                 request: cancel,
@@ -479,6 +506,7 @@ impl Core {
                 provisional_seen: false,
             },
         );
+        self.touch(Timer::Client(key));
     }
 
     fn handle_inbound(&mut self, bytes: &[u8], source: Peer) {
@@ -532,6 +560,11 @@ impl Core {
     }
 
     fn client_actions(&mut self, key: &TxKey, actions: Vec<Action>, resp: Option<Response>) {
+        self.run_client_actions(key, actions, resp);
+        self.touch(Timer::Client(key.clone()));
+    }
+
+    fn run_client_actions(&mut self, key: &TxKey, actions: Vec<Action>, resp: Option<Response>) {
         for action in actions {
             let Some(entry) = self.clients.get_mut(key) else {
                 return;
@@ -610,10 +643,14 @@ impl Core {
             if let Some(entry) = self.servers.get_mut(&key) {
                 if entry.tx.state != super::transaction::State::Accepted {
                     entry.tx.on_ack(now);
+                    self.touch(Timer::Server(key));
                     return;
                 }
             }
-            self.acks.remove(&(req.call_id(), req.cseq().0));
+            let (call_id, cseq) = (req.call_id(), req.cseq().0);
+            if self.acks.remove(&(call_id.clone(), cseq)).is_some() {
+                self.touch(Timer::Ack(call_id, cseq));
+            }
             let _ = self.events.send(EndpointEvent::Request(Box::new(Incoming {
                 request: req,
                 source,
@@ -633,6 +670,7 @@ impl Core {
                 let (peer, last) = (entry.peer, entry.last.clone());
                 self.send(peer, last, None);
             }
+            self.touch(Timer::Server(key));
             return;
         }
         let kind = if req.method == Method::Invite {
@@ -654,6 +692,7 @@ impl Core {
                 last: Vec::new(),
             },
         );
+        self.touch(Timer::Server(key.clone()));
         let _ = self.events.send(EndpointEvent::Request(Box::new(Incoming {
             request: req,
             source,
@@ -662,55 +701,58 @@ impl Core {
         })));
     }
 
+    /// Runs the timers that are due, and only those.
     fn on_timers(&mut self, now: Instant) {
-        let due: Vec<TxKey> = self
-            .clients
-            .iter()
-            .filter(|(_, e)| e.tx.next_deadline().is_some_and(|t| t <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            if let Some(entry) = self.clients.get_mut(&key) {
-                let actions = entry.tx.on_timer(now);
-                self.client_actions(&key, actions, None);
-            }
-        }
-        let mut dead = Vec::new();
-        // Sent after the loops: a TCP peer whose connection is gone needs `send` to reconnect.
+        // Sent after the loop: a TCP peer whose connection is gone needs `send` to reconnect.
         let mut resend = Vec::new();
-        for (key, entry) in self.servers.iter_mut() {
-            if entry.tx.next_deadline().is_none_or(|t| t > now) {
-                continue;
-            }
-            for action in entry.tx.on_timer(now) {
-                match action {
-                    Action::Retransmit => resend.push((entry.peer, entry.last.clone())),
-                    Action::Terminate => dead.push(key.clone()),
-                    _ => {}
+        for t in self.deadlines.due(now) {
+            match &t {
+                Timer::Client(key) => {
+                    if let Some(entry) = self.clients.get_mut(key) {
+                        let actions = entry.tx.on_timer(now);
+                        self.run_client_actions(key, actions, None);
+                    }
                 }
+                Timer::Server(key) => self.server_timer(key, now, &mut resend),
+                Timer::Ack(id, n) => self.ack_timer(id, *n, now, &mut resend),
             }
-        }
-        for key in dead {
-            self.servers.remove(&key);
-        }
-        let mut gone = Vec::new();
-        for (id, p) in self.acks.iter_mut() {
-            if p.give_up <= now {
-                gone.push(id.clone());
-            } else if p.next <= now {
-                resend.push((p.peer, p.bytes.clone()));
-                p.interval = (p.interval * 2).min(self.timers.t2);
-                p.next = now + p.interval;
-            }
+            self.touch(t);
         }
         for (peer, bytes) in resend {
             self.send(peer, bytes, None);
         }
-        for id in gone {
-            self.acks.remove(&id);
-            let _ = self
-                .events
-                .send(EndpointEvent::AckTimeout { call_id: id.0 });
+    }
+
+    fn server_timer(&mut self, key: &TxKey, now: Instant, resend: &mut Vec<(Peer, Vec<u8>)>) {
+        let Some(entry) = self.servers.get_mut(key) else {
+            return;
+        };
+        for action in entry.tx.on_timer(now) {
+            match action {
+                Action::Retransmit => resend.push((entry.peer, entry.last.clone())),
+                Action::Terminate => {
+                    self.servers.remove(key);
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A 2xx still without its ACK: sent again, or given up on (the user hears of it).
+    fn ack_timer(&mut self, id: &str, n: u32, now: Instant, resend: &mut Vec<(Peer, Vec<u8>)>) {
+        let pending = (id.to_string(), n);
+        let Some(p) = self.acks.get_mut(&pending) else {
+            return;
+        };
+        if p.give_up <= now {
+            self.acks.remove(&pending);
+            let call_id = pending.0;
+            let _ = self.events.send(EndpointEvent::AckTimeout { call_id });
+        } else if p.next <= now {
+            resend.push((p.peer, p.bytes.clone()));
+            p.interval = (p.interval * 2).min(self.timers.t2);
+            p.next = now + p.interval;
         }
     }
 }

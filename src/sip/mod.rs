@@ -2,6 +2,7 @@
 //! state machines, a tokio endpoint that owns the sockets, dialogs and digest authentication.
 //! The engine (user agent) and the embedded server (proxy/registrar) both sit on this one stack.
 
+pub mod deadlines;
 pub mod dialog;
 pub mod digest;
 pub mod endpoint;
