@@ -112,6 +112,18 @@ enum Cmd {
     },
 }
 
+/// The headless commands run on one thread: the SIP path is a chain of tasks handing messages
+/// on, and across threads every hand-off is a wake-up (measured: a third of the server's CPU
+/// under load went to them), and fewer threads hold less memory. The window and the
+/// benchmarks keep a thread per core.
+fn runtime(command: &Option<Cmd>) -> tokio::runtime::Runtime {
+    let mut b = match command {
+        None | Some(Cmd::Bench { .. }) => tokio::runtime::Builder::new_multi_thread(),
+        Some(_) => tokio::runtime::Builder::new_current_thread(),
+    };
+    b.enable_all().build().expect("tokio runtime")
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -127,7 +139,7 @@ fn main() {
         // Set before any thread exists, so no one reads the environment meanwhile.
         std::env::set_var("ICED_BACKEND", "tiny-skia");
     }
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let rt = runtime(&args.command);
     let result = match args.command {
         Some(Cmd::Serve {
             bind,

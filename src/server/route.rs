@@ -23,10 +23,7 @@ impl Secret {
             h.update((p.len() as u32).to_be_bytes());
             h.update(p.as_bytes());
         }
-        h.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::msrp::digest::hex(&h.finalize()[..8])
     }
 
     /// The Record-Route parameter value for a dialog: bound to its Call-ID.
@@ -124,13 +121,19 @@ pub fn branches(req: &Request, secret: &Secret) -> impl Fn(usize) -> String {
 /// 16.3 step 4: a Via of ours whose loop part equals this request's hash means the request
 /// came back unchanged: a loop, not a spiral.
 pub fn looped(req: &Request, secret: &Secret, is_ours: impl Fn(&str) -> bool) -> bool {
-    let hash = loop_hash(req, secret);
-    msg::get_all(&req.headers, "Via")
+    let ours: Vec<String> = msg::get_all(&req.headers, "Via")
         .iter()
         .skip(1)
         .filter_map(|v| crate::sip::headers::Via::parse(v).ok())
         .filter(|v| is_ours(&v.sent_by()))
-        .any(|v| v.branch().and_then(|b| b.rsplit_once('.')).map(|(_, h)| h) == Some(&hash))
+        .filter_map(|v| Some(v.branch()?.rsplit_once('.')?.1.to_string()))
+        .collect();
+    // Most requests passed no proxy of ours before: no hash to make.
+    if ours.is_empty() {
+        return false;
+    }
+    let hash = loop_hash(req, secret);
+    ours.contains(&hash)
 }
 
 #[cfg(test)]

@@ -199,13 +199,66 @@ pub fn encode_response(r: &Response) -> Vec<u8> {
     })
 }
 
-/// Header name and value, whatever rsip variant holds it.
+/// Header name and value, whatever rsip variant holds it, without formatting anything: every
+/// lookup goes through here, and formatting each header to find one was most of a proxy's work.
+pub fn parts(hd: &Header) -> (&str, &str) {
+    use rsip::headers::UntypedHeader;
+    let (name, value) = match hd {
+        Header::Accept(x) => ("Accept", x.value()),
+        Header::AcceptEncoding(x) => ("Accept-Encoding", x.value()),
+        Header::AcceptLanguage(x) => ("Accept-Language", x.value()),
+        Header::AlertInfo(x) => ("Alert-Info", x.value()),
+        Header::Allow(x) => ("Allow", x.value()),
+        Header::AuthenticationInfo(x) => ("Authentication-Info", x.value()),
+        Header::Authorization(x) => ("Authorization", x.value()),
+        Header::CSeq(x) => ("CSeq", x.value()),
+        Header::CallId(x) => ("Call-ID", x.value()),
+        Header::CallInfo(x) => ("Call-Info", x.value()),
+        Header::Contact(x) => ("Contact", x.value()),
+        Header::ContentDisposition(x) => ("Content-Disposition", x.value()),
+        Header::ContentEncoding(x) => ("Content-Encoding", x.value()),
+        Header::ContentLanguage(x) => ("Content-Language", x.value()),
+        Header::ContentLength(x) => ("Content-Length", x.value()),
+        Header::ContentType(x) => ("Content-Type", x.value()),
+        Header::Date(x) => ("Date", x.value()),
+        Header::ErrorInfo(x) => ("Error-Info", x.value()),
+        Header::Event(x) => ("Event", x.value()),
+        Header::Expires(x) => ("Expires", x.value()),
+        Header::From(x) => ("From", x.value()),
+        Header::InReplyTo(x) => ("In-Reply-To", x.value()),
+        Header::MaxForwards(x) => ("Max-Forwards", x.value()),
+        Header::MimeVersion(x) => ("Mime-Version", x.value()),
+        Header::MinExpires(x) => ("Min-Expires", x.value()),
+        Header::Organization(x) => ("Organization", x.value()),
+        Header::Priority(x) => ("Priority", x.value()),
+        Header::ProxyAuthenticate(x) => ("Proxy-Authenticate", x.value()),
+        Header::ProxyAuthorization(x) => ("Proxy-Authorization", x.value()),
+        Header::ProxyRequire(x) => ("Proxy-Require", x.value()),
+        Header::RecordRoute(x) => ("Record-Route", x.value()),
+        Header::ReplyTo(x) => ("Reply-To", x.value()),
+        Header::Require(x) => ("Require", x.value()),
+        Header::RetryAfter(x) => ("Retry-After", x.value()),
+        Header::Route(x) => ("Route", x.value()),
+        Header::Server(x) => ("Server", x.value()),
+        Header::Subject(x) => ("Subject", x.value()),
+        Header::SubscriptionState(x) => ("Subscription-State", x.value()),
+        Header::Supported(x) => ("Supported", x.value()),
+        Header::Timestamp(x) => ("Timestamp", x.value()),
+        Header::To(x) => ("To", x.value()),
+        Header::Unsupported(x) => ("Unsupported", x.value()),
+        Header::UserAgent(x) => ("User-Agent", x.value()),
+        Header::Via(x) => ("Via", x.value()),
+        Header::Warning(x) => ("Warning", x.value()),
+        Header::WwwAuthenticate(x) => ("WWW-Authenticate", x.value()),
+        Header::Other(n, v) => (n.as_str(), v.as_str()),
+    };
+    (name.trim(), value.trim())
+}
+
+/// Header name and value, owned.
 pub fn name_value(hd: &Header) -> (String, String) {
-    let s = hd.to_string();
-    match s.split_once(':') {
-        Some((n, v)) => (n.trim().to_string(), v.trim().to_string()),
-        None => (s, String::new()),
-    }
+    let (n, v) = parts(hd);
+    (n.to_string(), v.to_string())
 }
 
 /// Builds the rsip variant for a header name so rsip's own accessors keep working.
@@ -243,28 +296,38 @@ pub fn make_header(name: &str, value: impl Into<String>) -> Header {
 
 /// Value of the first header line with this name.
 pub fn get(hs: &Headers, name: &str) -> Option<String> {
+    get_str(hs, name).map(str::to_string)
+}
+
+/// The first value of a header, borrowed.
+pub fn get_str<'a>(hs: &'a Headers, name: &str) -> Option<&'a str> {
     hs.iter()
-        .map(name_value)
+        .map(parts)
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v)
+}
+
+/// Whether this header line has this name.
+pub fn is_named(hd: &Header, name: &str) -> bool {
+    parts(hd).0.eq_ignore_ascii_case(name)
 }
 
 /// Every header line's value with this name, unsplit (auth headers hold commas).
 pub fn get_lines(hs: &Headers, name: &str) -> Vec<String> {
     hs.iter()
-        .map(name_value)
+        .map(parts)
         .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+        .map(|(_, v)| v.to_string())
         .collect()
 }
 
 /// Every value with this name, comma-separated lists split (Via, Route, Contact...).
 pub fn get_all(hs: &Headers, name: &str) -> Vec<String> {
     hs.iter()
-        .map(name_value)
+        .map(parts)
         .filter(|(n, _)| n.eq_ignore_ascii_case(name))
         .flat_map(|(_, v)| {
-            split_outside_quotes(&v, ',')
+            split_outside_quotes(v, ',')
                 .into_iter()
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
@@ -274,22 +337,19 @@ pub fn get_all(hs: &Headers, name: &str) -> Vec<String> {
 }
 
 pub fn remove(hs: &mut Headers, name: &str) {
-    hs.retain(|hd| !name_value(hd).0.eq_ignore_ascii_case(name));
+    hs.retain(|hd| !is_named(hd, name));
 }
 
 /// Replaces every header of this name with one.
 pub fn set(hs: &mut Headers, name: &str, value: impl Into<String>) {
     let value = value.into();
     let mut v: Vec<Header> = std::mem::take(hs).into();
-    match v
-        .iter()
-        .position(|hd| name_value(hd).0.eq_ignore_ascii_case(name))
-    {
+    match v.iter().position(|hd| is_named(hd, name)) {
         Some(i) => {
             v[i] = make_header(name, value);
             let mut seen = false;
             v.retain(|hd| {
-                if !name_value(hd).0.eq_ignore_ascii_case(name) {
+                if !is_named(hd, name) {
                     return true;
                 }
                 let keep = !seen;
@@ -316,10 +376,7 @@ pub fn prepend(hs: &mut Headers, name: &str, value: impl Into<String>) {
 pub fn pop_first(hs: &mut Headers, name: &str) -> Option<String> {
     let mut v: Vec<Header> = std::mem::take(hs).into();
     let mut popped = None;
-    if let Some(i) = v
-        .iter()
-        .position(|hd| name_value(hd).0.eq_ignore_ascii_case(name))
-    {
+    if let Some(i) = v.iter().position(|hd| is_named(hd, name)) {
         let (n, value) = name_value(&v[i]);
         let mut parts: Vec<String> = split_outside_quotes(&value, ',')
             .into_iter()
@@ -445,7 +502,7 @@ pub fn response_to(
 ) -> Response {
     let mut headers = Headers::default();
     for hd in req.headers.iter() {
-        let (n, v) = name_value(hd);
+        let (n, v) = parts(hd);
         match n.to_ascii_lowercase().as_str() {
             "via" | "from" | "call-id" | "cseq" => headers.push(hd.clone()),
             "to" => match to_tag {
@@ -527,6 +584,24 @@ Content-Length: 4\r\n\r\nv=0\n";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `parts` names every rsip variant as rsip itself prints it.
+    #[test]
+    fn parts_agree_with_rsips_own_printing() {
+        let text = "INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContact: <sip:a@h>\r\nMax-Forwards: 70\r\nAccept: application/sdp\r\nAccept-Encoding: gzip\r\nAccept-Language: en\r\nAlert-Info: <http://x>\r\nAllow: INVITE\r\nAuthentication-Info: nextnonce=1\r\nAuthorization: Digest username=\"a\"\r\nCall-Info: <http://x>\r\nContent-Disposition: session\r\nContent-Encoding: gzip\r\nContent-Language: en\r\nContent-Type: application/sdp\r\nDate: Sat, 13 Nov 2010 23:29:00 GMT\r\nError-Info: <sip:e@x>\r\nEvent: refer\r\nExpires: 60\r\nIn-Reply-To: x\r\nMIME-Version: 1.0\r\nMin-Expires: 60\r\nOrganization: o\r\nPriority: urgent\r\nProxy-Authenticate: Digest realm=\"x\"\r\nProxy-Authorization: Digest username=\"a\"\r\nProxy-Require: foo\r\nRecord-Route: <sip:p;lr>\r\nReply-To: <sip:a@x>\r\nRequire: 100rel\r\nRetry-After: 5\r\nRoute: <sip:p;lr>\r\nServer: s\r\nSubject: s\r\nSubscription-State: active\r\nSupported: timer\r\nTimestamp: 1\r\nUnsupported: foo\r\nUser-Agent: u\r\nWarning: 399 x \"w\"\r\nWWW-Authenticate: Digest realm=\"x\"\r\nX-Other: yes\r\nContent-Length: 0\r\n\r\n";
+        let Inbound::Request(req) = decode(text.as_bytes()) else {
+            panic!("not decoded")
+        };
+        assert!(
+            req.headers.iter().count() >= 46,
+            "every header of the message is there"
+        );
+        for hd in req.headers.iter() {
+            let printed = hd.to_string();
+            let (n, v) = printed.split_once(':').unwrap();
+            assert_eq!(parts(hd), (n.trim(), v.trim()), "{printed}");
+        }
+    }
 
     #[test]
     fn decodes_the_rfc3261_invite_and_prints_it_back() {
