@@ -106,6 +106,9 @@ enum Cmd {
         /// How long each `proxy` rate runs, seconds.
         #[arg(long, default_value_t = 5)]
         seconds: u32,
+        /// How long each `proxy` call lasts before its BYE, milliseconds.
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u32,
         /// Where `msrp-receiver` (the benchmark's own receiving process) puts the file.
         #[arg(long, hide = true)]
         inbox: Option<PathBuf>,
@@ -203,8 +206,12 @@ fn main() {
             what: Some(w),
             rates,
             seconds,
+            hold_ms,
             ..
-        }) if w == "proxy" => parley::bench::proxy::run(&rates, seconds).map(|r| print!("{r}")),
+        }) if w == "proxy" => {
+            let load = parley::bench::proxy::Load { seconds, hold_ms };
+            parley::bench::proxy::run(&rates, load).map(|r| print!("{r}"))
+        }
         Some(Cmd::Bench { what: Some(w), .. }) => {
             Err(format!("unknown benchmark {w} (try media, msrp or proxy)"))
         }

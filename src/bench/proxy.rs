@@ -211,7 +211,7 @@ fn sipp_counts(stat: &Path) -> Result<(u64, u64), String> {
 }
 
 /// One rate for `seconds` through `proxy`: a fresh sipp callee and caller.
-fn round(proxy: &Proxy, rate: u32, seconds: u32, dir: &Path) -> Result<Round, String> {
+fn round(proxy: &Proxy, rate: u32, load: Load, dir: &Path) -> Result<Round, String> {
     let (uas_port, uac_port) = (free_port()?, free_port()?);
     let mut uas = sipp(&[
         "-sn".into(),
@@ -225,7 +225,7 @@ fn round(proxy: &Proxy, rate: u32, seconds: u32, dir: &Path) -> Result<Round, St
         register(proxy.port, "bob", uas_port)?;
         register(proxy.port, "alice", uac_port)?;
         let stat = dir.join(format!("{}-{rate}.csv", proxy.name.replace(' ', "-")));
-        let calls = u64::from(rate) * u64::from(seconds);
+        let calls = u64::from(rate) * u64::from(load.seconds);
         let before = cpu_of(proxy.child.id());
         let status = sipp(&[
             "-sn".into(),
@@ -236,6 +236,8 @@ fn round(proxy: &Proxy, rate: u32, seconds: u32, dir: &Path) -> Result<Round, St
             uac_port.to_string(),
             "-r".into(),
             rate.to_string(),
+            "-d".into(),
+            load.hold_ms.to_string(),
             "-m".into(),
             calls.to_string(),
             "-trace_stat".into(),
@@ -264,8 +266,16 @@ fn round(proxy: &Proxy, rate: u32, seconds: u32, dir: &Path) -> Result<Round, St
     result
 }
 
+/// How long each rate runs, and how long each call lasts between its ACK and its BYE (calls in
+/// flight: rate x hold).
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub seconds: u32,
+    pub hold_ms: u32,
+}
+
 /// Every rate through parley serve, then through Kamailio when installed.
-pub fn run(rates: &[u32], seconds: u32) -> Result<String, String> {
+pub fn run(rates: &[u32], load: Load) -> Result<String, String> {
     let dir = std::env::temp_dir().join(format!(
         "parley-bench-proxy-{}",
         crate::sip::message::random_token(8)
@@ -275,18 +285,24 @@ pub fn run(rates: &[u32], seconds: u32) -> Result<String, String> {
     let mut out = String::new();
     for &rate in rates {
         let p = start_parley(&dir)?;
-        rounds.push(round(&p, rate, seconds, &dir)?);
+        rounds.push(round(&p, rate, load, &dir)?);
         drop(p);
         match kamailio_bin() {
             Some(bin) => {
                 let k = start_kamailio(bin, &dir)?;
-                rounds.push(round(&k, rate, seconds, &dir)?);
+                rounds.push(round(&k, rate, load, &dir)?);
             }
             None => out
                 .push_str("Kamailio is not installed (sudo apt-get install kamailio): no anchor\n"),
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    out.push_str(&format!(
+        "Each rate for {} s, calls held {} ms (about {} in flight at the top rate)\n",
+        load.seconds,
+        load.hold_ms,
+        rates.iter().max().copied().unwrap_or(0) as u64 * u64::from(load.hold_ms) / 1000
+    ));
     out.push_str(&table(&rounds));
     Ok(out)
 }
