@@ -365,3 +365,173 @@ async fn digest_offers_sha256_and_checks_the_uri() {
     w.send(&text, s).await;
     assert_eq!(code_of(&w.final_response().await), 200);
 }
+
+/// Past its limit the server turns new work away with 503 and Retry-After (RFC 3261 21.5.4),
+/// and the call it already took still completes: its 200 reaches the caller and its BYE the
+/// phone. (The limit here is on transactions; a backlog in the queue does the same.)
+#[tokio::test]
+async fn past_its_limit_new_requests_get_503_and_taken_calls_complete() {
+    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+    cfg.open = true;
+    // The phone's REGISTER lingers (Timer J) and the call takes two: three is full.
+    cfg.limits.max_transactions = 3;
+    let server = parley::server::Server::start(cfg).await.unwrap();
+    let s = server.local_addr();
+    let mut phone = Wire::on("127.0.0.1").await;
+    let mut caller = Wire::on("127.0.0.1").await;
+    phone
+        .register(s, "bob", &[format!("<sip:bob@{}>", phone.addr)])
+        .await;
+    let contact = format!("Contact: <sip:tester@{}>\r\n", caller.addr);
+    let to_bob = format!("To: <sip:bob@company.com>\r\n{contact}");
+    let text = caller.request_text("INVITE", "sip:bob@company.com", &to_bob, "");
+    caller.send(&text, s).await;
+    let invite = phone.request().await;
+
+    let mut late = Wire::on("127.0.0.1").await;
+    for (method, uri, to) in [
+        (
+            "REGISTER",
+            "sip:company.com",
+            "To: <sip:carol@company.com>\r\nContact: <sip:carol@127.0.0.1:9>\r\n",
+        ),
+        (
+            "INVITE",
+            "sip:bob@company.com",
+            "To: <sip:bob@company.com>\r\n",
+        ),
+    ] {
+        let text = late.request_text(method, uri, to, "");
+        late.send(&text, s).await;
+        let r = late.final_response().await;
+        assert_eq!(code_of(&r), 503, "{method}: {r}");
+        assert_eq!(get_lines(&r.headers, "Retry-After"), vec!["5"], "{r}");
+    }
+
+    let mut ok = parley::sip::message::response_to(&invite, 200, None, Some("ph1"));
+    let rr = get_all(&invite.headers, "Record-Route");
+    for r in &rr {
+        parley::sip::message::push(&mut ok.headers, "Record-Route", r.clone());
+    }
+    let phone_uri = format!("<sip:bob@{}>", phone.addr);
+    parley::sip::message::push(&mut ok.headers, "Contact", phone_uri.clone());
+    let ok = parley::sip::message::encode_response(&ok);
+    phone.sock.send_to(&ok, s).await.unwrap();
+    let answer = caller.final_response().await;
+    assert_eq!(
+        code_of(&answer),
+        200,
+        "the taken call is answered: {answer}"
+    );
+    let bye = caller
+        .request_text(
+            "BYE",
+            &format!("sip:bob@{}", phone.addr),
+            &format!(
+                "To: <sip:bob@company.com>;tag=ph1\r\nRoute: {}\r\n",
+                rr.join(", ")
+            ),
+            "",
+        )
+        .replace("CSeq: 1 BYE", "CSeq: 2 BYE")
+        .replace(
+            &format!("Call-ID: wire-{}-2", caller.addr.port()),
+            &format!("Call-ID: wire-{}-1", caller.addr.port()),
+        );
+    caller.send(&bye, s).await;
+    let got = phone.request().await;
+    assert_eq!(
+        got.method,
+        Method::Bye,
+        "the BYE of the taken call goes through"
+    );
+}
+
+/// The registrar's table is bounded: contacts per user (403 past the limit) and users (503 with
+/// Retry-After past it); a lookup of a user nobody registered adds nothing.
+#[tokio::test]
+async fn bindings_are_bounded_and_each_limit_has_its_status() {
+    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+    cfg.open = true;
+    cfg.max_users = 2;
+    cfg.max_bindings = 2;
+    let server = parley::server::Server::start(cfg).await.unwrap();
+    let s = server.local_addr();
+    let mut w = Wire::on("127.0.0.1").await;
+    let two = [
+        "<sip:bob@127.0.0.1:7001>".to_string(),
+        "<sip:bob@127.0.0.1:7002>".into(),
+    ];
+    w.register(s, "bob", &two).await;
+    let mut try_register = |user: &str, contact: &str| {
+        w.request_text(
+            "REGISTER",
+            "sip:company.com",
+            &format!("To: <sip:{user}@company.com>\r\nContact: <{contact}>\r\nExpires: 600\r\n"),
+            "",
+        )
+    };
+    let third = try_register("bob", "sip:bob@127.0.0.1:7003");
+    let carol = try_register("carol", "sip:carol@127.0.0.1:7004");
+    let dave = try_register("dave", "sip:dave@127.0.0.1:7005");
+    w.send(&third, s).await;
+    assert_eq!(
+        code_of(&w.final_response().await),
+        403,
+        "a third contact for bob"
+    );
+    // An INVITE to a made-up user is 404 and takes no room from real ones.
+    let ghost = w.request_text(
+        "INVITE",
+        "sip:ghost@company.com",
+        "To: <sip:ghost@company.com>\r\n",
+        "",
+    );
+    w.send(&ghost, s).await;
+    assert_eq!(code_of(&w.final_response().await), 404);
+    w.send(&carol, s).await;
+    assert_eq!(code_of(&w.final_response().await), 200, "room for carol");
+    w.send(&dave, s).await;
+    let r = w.final_response().await;
+    assert_eq!(code_of(&r), 503, "a third user: {r}");
+    assert_eq!(get_lines(&r.headers, "Retry-After"), vec!["5"]);
+}
+
+/// TCP connections past the limit are closed as they come; the ones taken keep working.
+#[tokio::test]
+async fn tcp_connections_past_the_limit_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+    cfg.open = true;
+    cfg.limits.max_connections = 1;
+    let server = parley::server::Server::start(cfg).await.unwrap();
+    let s = server.local_addr();
+    let options = |port: u16, n: u32| {
+        format!(
+            "OPTIONS sip:company.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bKtcp{n}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:t@company.com>;tag=t{n}\r\nTo: <sip:company.com>\r\n\
+             Call-ID: tcp-{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let mut first = tokio::net::TcpStream::connect(s).await.unwrap();
+    let port = first.local_addr().unwrap().port();
+    first.write_all(options(port, 1).as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let mut second = tokio::net::TcpStream::connect(s).await.unwrap();
+    let port = second.local_addr().unwrap().port();
+    let _ = second.write_all(options(port, 2).as_bytes()).await;
+    let n = second.read(&mut buf).await.unwrap_or(0);
+    assert_eq!(n, 0, "the second connection is closed unanswered");
+    first.write_all(options(port, 3).as_bytes()).await.unwrap();
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 200"),
+        "the first one still works"
+    );
+}

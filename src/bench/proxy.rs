@@ -15,8 +15,10 @@ struct Proxy {
 }
 
 impl Drop for Proxy {
+    /// SIGTERM, so Kamailio stops its workers too (SIGKILL would orphan them).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
 }
@@ -184,10 +186,12 @@ fn cpu_of(pid: u32) -> Duration {
     Duration::from_secs_f64(total as f64 / tick)
 }
 
-fn sipp(args: &[String]) -> Command {
+/// sipp with its whole run bounded and a call that hears nothing for 10 s counted failed.
+fn sipp(args: &[String], seconds: u32) -> Command {
     let mut c = Command::new("sipp");
     c.args(args)
-        .args(["-i", "127.0.0.1", "-nostdin", "-timeout", "120s"])
+        .args(["-i", "127.0.0.1", "-nostdin", "-recv_timeout", "10000"])
+        .args(["-timeout", &format!("{}s", seconds * 2 + 30)])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -213,40 +217,44 @@ fn sipp_counts(stat: &Path) -> Result<(u64, u64), String> {
 /// One rate for `seconds` through `proxy`: a fresh sipp callee and caller.
 fn round(proxy: &Proxy, rate: u32, load: Load, dir: &Path) -> Result<Round, String> {
     let (uas_port, uac_port) = (free_port()?, free_port()?);
-    let mut uas = sipp(&[
+    let uas_args = [
         "-sn".into(),
         "uas".into(),
         "-p".into(),
         uas_port.to_string(),
-    ])
-    .spawn()
-    .map_err(|e| format!("cannot start sipp (sudo apt-get install sip-tester): {e}"))?;
+    ];
+    let mut uas = sipp(&uas_args, load.seconds + load.hold_ms / 1000 + 30)
+        .spawn()
+        .map_err(|e| format!("cannot start sipp (sudo apt-get install sip-tester): {e}"))?;
     let result = (|| {
         register(proxy.port, "bob", uas_port)?;
         register(proxy.port, "alice", uac_port)?;
         let stat = dir.join(format!("{}-{rate}.csv", proxy.name.replace(' ', "-")));
         let calls = u64::from(rate) * u64::from(load.seconds);
         let before = cpu_of(proxy.child.id());
-        let status = sipp(&[
-            "-sn".into(),
-            "uac".into(),
-            "-s".into(),
-            "bob".into(),
-            "-p".into(),
-            uac_port.to_string(),
-            "-r".into(),
-            rate.to_string(),
-            "-d".into(),
-            load.hold_ms.to_string(),
-            "-m".into(),
-            calls.to_string(),
-            "-trace_stat".into(),
-            "-stf".into(),
-            stat.to_string_lossy().to_string(),
-            "-fd".into(),
-            "1".into(),
-            format!("127.0.0.1:{}", proxy.port),
-        ])
+        let status = sipp(
+            &[
+                "-sn".into(),
+                "uac".into(),
+                "-s".into(),
+                "bob".into(),
+                "-p".into(),
+                uac_port.to_string(),
+                "-r".into(),
+                rate.to_string(),
+                "-d".into(),
+                load.hold_ms.to_string(),
+                "-m".into(),
+                calls.to_string(),
+                "-trace_stat".into(),
+                "-stf".into(),
+                stat.to_string_lossy().to_string(),
+                "-fd".into(),
+                "1".into(),
+                format!("127.0.0.1:{}", proxy.port),
+            ],
+            load.seconds + load.hold_ms / 1000,
+        )
         .status()
         .map_err(|e| format!("cannot start sipp: {e}"))?;
         let cpu = cpu_of(proxy.child.id()).saturating_sub(before);

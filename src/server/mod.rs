@@ -10,7 +10,7 @@ mod fork;
 mod registrar;
 mod route;
 
-use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming, TxKey};
+use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming, Limits, TxKey};
 use crate::sip::headers::{split_host_port, NameAddr, SipUri, Via};
 use crate::sip::locate;
 use crate::sip::message::{self as msg, MessageExt, Method, Request, Response};
@@ -38,6 +38,11 @@ pub struct ServerConfig {
     pub timer_c: Duration,
     /// At most this many branches for one request, whatever its Max-Breadth.
     pub max_forks: usize,
+    /// Users with bindings, at most (beyond: 503); contacts per user, at most (beyond: 403).
+    pub max_users: usize,
+    pub max_bindings: usize,
+    /// Transactions, queue lag and TCP connections (beyond: 503 + Retry-After, or closed).
+    pub limits: Limits,
 }
 
 impl ServerConfig {
@@ -53,6 +58,13 @@ impl ServerConfig {
             // "Greater than 3 minutes" (16.6 step 11).
             timer_c: Duration::from_secs(181),
             max_forks: 16,
+            max_users: 100_000,
+            max_bindings: 16,
+            limits: Limits {
+                // Well under T1: past it, clients resend and the backlog feeds itself.
+                max_lag: Duration::from_millis(150),
+                ..Limits::default()
+            },
         }
     }
 }
@@ -71,7 +83,8 @@ impl Drop for Server {
 
 impl Server {
     pub async fn start(config: ServerConfig) -> std::io::Result<Server> {
-        let (endpoint, events) = Endpoint::start(config.bind, config.timers).await?;
+        let (endpoint, events) =
+            Endpoint::start_with(config.bind, config.timers, config.limits).await?;
         let addr = endpoint.local_addr();
         let proxy = Proxy {
             endpoint,
@@ -145,6 +158,10 @@ impl Proxy {
             let mut resp = msg::response_to(&inc.request, code, reason, Some(&msg::new_tag()));
             if code == 405 {
                 msg::push(&mut resp.headers, "Allow", ALLOW);
+            }
+            if code == 503 {
+                let after = self.config.limits.retry_after.to_string();
+                msg::push(&mut resp.headers, "Retry-After", after);
             }
             self.endpoint.respond(key, resp);
         }

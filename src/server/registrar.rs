@@ -21,17 +21,25 @@ impl Proxy {
         let user = ruri.user.clone().unwrap_or_default();
         let mut loc = self.location.lock().unwrap();
         let now = Instant::now();
-        let bindings = loc.entry(user.clone()).or_default();
-        bindings.retain(|b| b.expires_at > now);
-        let targets: Vec<SipUri> = bindings
-            .iter()
-            .rev()
-            .filter_map(|b| SipUri::parse(&b.contact).ok())
-            .filter(|u| !self.is_us(u))
-            .collect();
+        // Looked up, never created: requests to made-up users must not grow the table.
+        let mut had = false;
+        let mut targets = Vec::new();
+        if let Some(bindings) = loc.get_mut(&user) {
+            bindings.retain(|b| b.expires_at > now);
+            had = !bindings.is_empty();
+            targets = bindings
+                .iter()
+                .rev()
+                .filter_map(|b| SipUri::parse(&b.contact).ok())
+                .filter(|u| !self.is_us(u))
+                .collect();
+            if !had {
+                loc.remove(&user);
+            }
+        }
         match targets.is_empty() {
             false => Ok(targets),
-            true if self.config.users.contains_key(&user) || !bindings.is_empty() => Err(480),
+            true if self.config.users.contains_key(&user) || had => Err(480),
             true => Err(404),
         }
     }
@@ -73,6 +81,9 @@ impl Proxy {
         let contacts = msg::get_all(&req.headers, "Contact");
         let now = Instant::now();
         let mut loc = self.location.lock().unwrap();
+        if !loc.contains_key(user) && loc.len() >= self.config.max_users {
+            return Err((503, "Registrar Full"));
+        }
         let bindings = loc.entry(user.to_string()).or_default();
         bindings.retain(|b| b.expires_at > now);
         if contacts.iter().any(|c| c.trim() == "*") {
@@ -97,6 +108,14 @@ impl Proxy {
             }
             wanted.push((addr.uri, exp));
         }
+        let kept = bindings
+            .iter()
+            .filter(|b| !wanted.iter().any(|(c, _)| *c == b.contact))
+            .count();
+        let added = wanted.iter().filter(|(_, exp)| *exp > 0).count();
+        if kept + added > self.config.max_bindings {
+            return Err((403, "Too Many Registered Contacts"));
+        }
         for (contact, exp) in wanted {
             bindings.retain(|b| b.contact != contact);
             if exp > 0 {
@@ -115,6 +134,9 @@ impl Proxy {
                 "Contact",
                 format!("<{}>;expires={left}", b.contact),
             );
+        }
+        if bindings.is_empty() {
+            loc.remove(user); // an unregistered user takes no room
         }
         if let Some(key) = &inc.key {
             self.endpoint.respond(key, resp);

@@ -75,6 +75,35 @@ enum Op {
     SendFailed(TxKey),
 }
 
+/// What keeps an endpoint's memory and queue bounded under load.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// New requests beyond this many live transactions are answered 503.
+    pub max_transactions: usize,
+    /// A new request that waited longer than this in our queue is answered 503: we are behind,
+    /// and shedding new work now keeps the calls already taken completing.
+    pub max_lag: Duration,
+    /// The Retry-After of those 503s, seconds (RFC 3261 21.5.4).
+    pub retry_after: u32,
+    /// TCP connections beyond this many are closed as they come.
+    pub max_connections: usize,
+}
+
+/// A user agent's: only a real backlog (seconds) turns calls away.
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_transactions: 300_000,
+            max_lag: Duration::from_secs(2),
+            retry_after: 5,
+            max_connections: 4096,
+        }
+    }
+}
+
+/// The To tag of our overload 503s, so their ACKs are dropped at once.
+const SHED_TAG: &str = "ovl";
+
 #[derive(Clone)]
 pub struct Endpoint {
     ops: mpsc::UnboundedSender<Op>,
@@ -87,13 +116,22 @@ impl Endpoint {
         bind: SocketAddr,
         timers: Timers,
     ) -> io::Result<(Endpoint, mpsc::UnboundedReceiver<EndpointEvent>)> {
-        let (in_tx, in_rx) = mpsc::unbounded_channel();
-        let transport = Transport::bind(bind, in_tx).await?;
+        Self::start_with(bind, timers, Limits::default()).await
+    }
+
+    pub async fn start_with(
+        bind: SocketAddr,
+        timers: Timers,
+        limits: Limits,
+    ) -> io::Result<(Endpoint, mpsc::UnboundedReceiver<EndpointEvent>)> {
+        let (in_tx, in_rx) = mpsc::channel(super::transport::INBOX_SIZE);
+        let transport = Transport::bind(bind, in_tx, limits.max_connections).await?;
         let local = transport.local_addr();
         let (ops_tx, ops_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let core = Core {
             transport,
+            limits,
             deadlines: Deadlines::default(),
             timers,
             local,
@@ -252,6 +290,7 @@ enum Timer {
 
 struct Core {
     transport: Transport,
+    limits: Limits,
     deadlines: Deadlines<Timer>,
     timers: Timers,
     local: SocketAddr,
@@ -266,7 +305,7 @@ impl Core {
     async fn run(
         mut self,
         mut ops: mpsc::UnboundedReceiver<Op>,
-        mut inbox: mpsc::UnboundedReceiver<(Vec<u8>, Peer)>,
+        mut inbox: mpsc::Receiver<super::transport::Arrival>,
     ) {
         loop {
             let deadline = self.next_deadline();
@@ -280,7 +319,7 @@ impl Core {
                     Some(op) => self.handle_op(op),
                     None => break,
                 },
-                Some((bytes, peer)) = inbox.recv() => self.handle_inbound(&bytes, peer),
+                Some((bytes, peer, at)) = inbox.recv() => self.handle_inbound(&bytes, peer, at),
                 _ = sleep => {
                     self.on_timers(Instant::now());
                     tracing::trace!(clients = self.clients.len(), servers = self.servers.len(), acks = self.acks.len(), "transactions");
@@ -509,9 +548,9 @@ impl Core {
         self.touch(Timer::Client(key));
     }
 
-    fn handle_inbound(&mut self, bytes: &[u8], source: Peer) {
+    fn handle_inbound(&mut self, bytes: &[u8], source: Peer, at: Instant) {
         match decode(bytes) {
-            Inbound::Request(req) => self.on_request(req, source),
+            Inbound::Request(req) => self.on_request(req, source, at),
             Inbound::Response(resp) => self.on_response(resp),
             Inbound::Rejected { rejection, reply } => {
                 tracing::info!(
@@ -602,7 +641,7 @@ impl Core {
         }
     }
 
-    fn on_request(&mut self, mut req: Request, source: Peer) {
+    fn on_request(&mut self, mut req: Request, source: Peer, at: Instant) {
         let Some(mut via) = req.top_via() else { return };
         // RFC 3261 18.2.1 and RFC 3581: record where the request really came from.
         let via_ip = via.host.trim_start_matches('[').trim_end_matches(']');
@@ -647,6 +686,9 @@ impl Core {
                     return;
                 }
             }
+            if req.to_tag().is_some_and(|t| t.starts_with(SHED_TAG)) {
+                return; // the ACK of an overload 503: nothing more to do
+            }
             let (call_id, cseq) = (req.call_id(), req.cseq().0);
             if self.acks.remove(&(call_id.clone(), cseq)).is_some() {
                 self.touch(Timer::Ack(call_id, cseq));
@@ -672,6 +714,9 @@ impl Core {
             }
             self.touch(Timer::Server(key));
             return;
+        }
+        if self.overloaded(&req, now, at) {
+            return self.shed(&req, response_peer(&via, source));
         }
         let kind = if req.method == Method::Invite {
             Kind::Invite
@@ -699,6 +744,30 @@ impl Core {
             key: Some(key),
             cancels,
         })));
+    }
+
+    /// Whether a new request should be turned away: it starts new work (no To tag; not a
+    /// CANCEL, whose INVITE we took) while we are behind or full.
+    fn overloaded(&self, req: &Request, now: Instant, arrived: Instant) -> bool {
+        if req.method == Method::Cancel || req.to_tag().is_some() {
+            return false;
+        }
+        let behind = now.saturating_duration_since(arrived) > self.limits.max_lag;
+        let full = self.clients.len() + self.servers.len() >= self.limits.max_transactions;
+        behind || full
+    }
+
+    /// 503 with Retry-After, statelessly: keeping no state is what makes it cheap.
+    fn shed(&mut self, req: &Request, peer: Peer) {
+        let tag = format!("{SHED_TAG}{}", msg::new_tag());
+        let mut resp = msg::response_to(req, 503, Some("Service Unavailable"), Some(&tag));
+        msg::push(
+            &mut resp.headers,
+            "Retry-After",
+            self.limits.retry_after.to_string(),
+        );
+        tracing::debug!("overloaded: 503 to a {} from {}", req.method, peer.addr);
+        self.send(peer, msg::encode_response(&resp), None);
     }
 
     /// Runs the timers that are due, and only those.

@@ -47,7 +47,12 @@ pub struct Peer {
     pub addr: SocketAddr,
 }
 
-pub type Inbox = mpsc::UnboundedSender<(Vec<u8>, Peer)>;
+/// What arrived, from whom, and when (so the endpoint can tell how far behind it is).
+pub type Arrival = (Vec<u8>, Peer, std::time::Instant);
+/// Bounded: past this many waiting messages, UDP datagrams are dropped (their senders resend)
+/// and TCP readers wait, so a flood cannot grow memory without end.
+pub type Inbox = mpsc::Sender<Arrival>;
+pub const INBOX_SIZE: usize = 16_384;
 
 #[derive(Clone)]
 pub struct Transport {
@@ -59,6 +64,7 @@ pub struct Transport {
     sent_by: Arc<Mutex<HashMap<SocketAddr, SocketAddr>>>,
     inbox: Inbox,
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    max_connections: usize,
 }
 
 /// A UDP socket and TCP listener sharing one address.
@@ -136,7 +142,11 @@ fn bind_families(addr: SocketAddr) -> io::Result<(Pair, Option<Pair>)> {
 impl Transport {
     /// Binds UDP and TCP on the same address (port 0: the OS picks one free for both), and on
     /// the other family too when the address is unspecified.
-    pub async fn bind(addr: SocketAddr, inbox: Inbox) -> io::Result<Transport> {
+    pub async fn bind(
+        addr: SocketAddr,
+        inbox: Inbox,
+        max_connections: usize,
+    ) -> io::Result<Transport> {
         let (first, second) = bind_families(addr)?;
         let local = first.0.local_addr()?;
         let mut t = Transport {
@@ -147,6 +157,7 @@ impl Transport {
             sent_by: Arc::default(),
             inbox,
             tasks: Arc::default(),
+            max_connections,
         };
         for (udp, tcp) in std::iter::once(first).chain(second) {
             let udp = Arc::new(udp);
@@ -208,8 +219,13 @@ impl Transport {
                             proto: Proto::Udp,
                             addr: from,
                         };
-                        if inbox.send((buf[..n].to_vec(), peer)).is_err() {
-                            return;
+                        let arrival = (buf[..n].to_vec(), peer, std::time::Instant::now());
+                        match inbox.try_send(arrival) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                tracing::debug!("inbox full: dropped a datagram from {from}");
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
                         }
                     }
                     // ICMP port unreachable surfaces here on Linux; it is not fatal.
@@ -234,6 +250,13 @@ impl Transport {
                 };
                 if this.inbox.is_closed() {
                     return;
+                }
+                // At the limit a new connection is closed at once: the client tries another
+                // server (RFC 3263) or again later, and memory stays bounded.
+                if this.conns.lock().unwrap().len() >= this.max_connections {
+                    tracing::debug!("refused a TCP connection from {from}: at the limit");
+                    drop(stream);
+                    continue;
                 }
                 this.adopt(stream, from);
             }
@@ -271,7 +294,8 @@ impl Transport {
                     match parse::frame_len(&buf) {
                         Ok(Some(len)) => {
                             let msg: Vec<u8> = buf.drain(..len).collect();
-                            if inbox.send((msg, peer)).is_err() {
+                            let arrival = (msg, peer, std::time::Instant::now());
+                            if inbox.send(arrival).await.is_err() {
                                 break 'read;
                             }
                         }
