@@ -488,3 +488,57 @@ async fn cpim_texts_are_unwrapped() {
         }
     );
 }
+
+/// The seed's flow on the wire: a 500-byte text file goes as one SEND carrying
+/// `Byte-Range: 1-500/500`, the whole body and a `$` end-line.
+#[tokio::test]
+async fn a_500_byte_file_is_one_send_with_its_whole_byte_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b_path = format!("msrp://{}/bob123;tcp", listener.local_addr().unwrap());
+    let a_path = "msrp://127.0.0.1:9/alice1;tcp";
+    let alice = MsrpSession::start(
+        None,
+        params(a_path, &b_path, true, dir.path().to_path_buf()),
+        |_| {},
+    );
+    let body: Vec<u8> = (0..500)
+        .map(|i| b"Parley file.txt line\n"[i % 21])
+        .collect();
+    let file = dir.path().join("file.txt");
+    std::fs::write(&file, &body).unwrap();
+    alice.send_file(file);
+    let (mut s, _) = listener.accept().await.unwrap();
+    let (mut seen, mut buf) = (Vec::new(), vec![0u8; 4096]);
+    let text = loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the file in time")
+            .unwrap();
+        assert!(n > 0, "the connection closed early");
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        let Some(at) = text.find("Byte-Range: 1-500/500\r\n") else {
+            continue;
+        };
+        let tid = text[..at].rfind("MSRP ").map(|i| &text[i + 5..]);
+        let tid = tid.and_then(|t| t.split_whitespace().next()).unwrap();
+        if text.contains(&format!("-------{tid}$\r\n")) {
+            break text;
+        }
+    };
+    let ranges: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("Byte-Range:") && !l.contains("/0"))
+        .collect();
+    assert_eq!(
+        ranges,
+        ["Byte-Range: 1-500/500"],
+        "one SEND carries the file"
+    );
+    assert!(
+        seen.windows(500).any(|w| w == body),
+        "its whole body, in one piece"
+    );
+    assert!(text.contains("Content-Type: text/plain"), "{text}");
+}
