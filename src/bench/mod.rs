@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::sip::message::RFC3261_INVITE as INVITE;
 
+pub mod agent;
 pub mod media;
 pub mod msrp;
 pub mod proxy;

@@ -1,0 +1,191 @@
+//! `parley bench agent`: the resident memory of a headless `parley agent`, registered and idle,
+//! during a call, and after many calls, beside baresip's (registered to the same server, same
+//! states) where baresip is installed. Processes are the real binaries; memory is VmRSS.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn mb(k: Option<u64>) -> String {
+    k.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
+}
+
+fn free_port() -> Result<u16, String> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(s.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn parley(dir: &Path, profile: &str) -> Result<Command, String> {
+    let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    c.arg("--profile").arg(dir.join(profile));
+    c.stdin(Stdio::null()).stderr(Stdio::null());
+    Ok(c)
+}
+
+/// `parley agent` as bob, answering every call; returned once it says it registered.
+fn start_agent(dir: &Path, server: u16) -> Result<Proc, String> {
+    let mut c = parley(dir, "bob")?;
+    c.args(["agent", "--account", "sip:bob@bench.test", "--auto-answer"])
+        .args(["--server", &format!("127.0.0.1:{server}")])
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped());
+    let mut child = c.spawn().map_err(|e| e.to_string())?;
+    let out = child.stdout.take().ok_or("no agent output")?;
+    let p = Proc(child);
+    let mut lines = BufReader::new(out).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with("registered") => break,
+            Some(Ok(_)) => {}
+            _ => return Err("the agent did not register".into()),
+        }
+    }
+    // Keep reading (and dropping) its output so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok(p)
+}
+
+/// Headless baresip as carol, answering by itself, registered at our server.
+fn start_baresip(dir: &Path, server: u16) -> Result<Proc, String> {
+    let home = dir.join("baresip");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    let (sip, d) = (free_port()?, home.display());
+    let config = format!(
+        "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\n\
+         module g711.so\nmodule opus.so\nmodule ausine.so\nmodule aufile.so\nmodule_app account.so\n\
+         audio_source ausine,440\naudio_player aufile,{d}/player.wav\naudio_alert aufile,{d}/alert.wav\n"
+    );
+    std::fs::write(home.join("config"), config).map_err(|e| e.to_string())?;
+    let account = format!(
+        "<sip:carol@bench.test>;auth_pass=x;outbound=\"sip:127.0.0.1:{server}\";regint=3600;answermode=auto\n"
+    );
+    std::fs::write(home.join("accounts"), account).map_err(|e| e.to_string())?;
+    let child = Command::new("baresip")
+        .arg("-f")
+        .arg(&home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start baresip (sudo apt-get install baresip-core): {e}"))?;
+    Ok(Proc(child))
+}
+
+/// One call from a fresh `parley call` to `target`, hung up after `seconds`.
+fn call(dir: &Path, server: u16, target: &str, seconds: f64) -> Result<Proc, String> {
+    let mut c = parley(dir, "alice")?;
+    c.args(["call", target, "--account", "sip:alice@bench.test"])
+        .args(["--server", &format!("127.0.0.1:{server}")])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--hangup-after",
+            &seconds.to_string(),
+        ])
+        .stdout(Stdio::null());
+    Ok(Proc(c.spawn().map_err(|e| e.to_string())?))
+}
+
+/// RSS of `pid` in the middle of a 4 s call to `target`.
+fn during_call(dir: &Path, server: u16, target: &str, pid: u32) -> Result<Option<u64>, String> {
+    let mut caller = call(dir, server, target, 4.0)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = rss_kib(pid);
+    let _ = caller.0.wait();
+    Ok(rss)
+}
+
+/// The RSS of `pid` before and after `n` short calls to `target`.
+fn growth(dir: &Path, server: u16, target: &str, pid: u32, n: usize) -> Result<String, String> {
+    let before = rss_kib(pid);
+    let t0 = Instant::now();
+    for _ in 0..n {
+        let mut c = call(dir, server, target, 0.2)?;
+        let _ = c.0.wait();
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let after = rss_kib(pid);
+    Ok(format!(
+        "{} before, {} after {n} calls ({:.0} s)",
+        mb(before),
+        mb(after),
+        t0.elapsed().as_secs_f64()
+    ))
+}
+
+pub fn run(calls: usize) -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!(
+        "parley-bench-agent-{}",
+        crate::sip::message::random_token(8)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    let mut serve = parley(&dir, "server")?;
+    serve
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--domain", "bench.test", "--open"])
+        .stdout(Stdio::null());
+    let _server = Proc(serve.spawn().map_err(|e| e.to_string())?);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut out = String::new();
+    let agent = start_agent(&dir, port)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = agent.0.id();
+    let idle = rss_kib(pid);
+    let busy = during_call(&dir, port, "sip:bob@bench.test", pid)?;
+    out += &format!(
+        "parley agent: {} registered and idle, {} during a call\n",
+        mb(idle),
+        mb(busy)
+    );
+    out += &format!(
+        "  over calls: {}\n",
+        growth(&dir, port, "sip:bob@bench.test", pid, calls)?
+    );
+    drop(agent);
+    match start_baresip(&dir, port) {
+        Ok(b) => {
+            // baresip says nothing on stdout headless: give it the time the agent took.
+            std::thread::sleep(Duration::from_secs(3));
+            let pid = b.0.id();
+            let (idle_b, busy_b) = (
+                rss_kib(pid),
+                during_call(&dir, port, "sip:carol@bench.test", pid)?,
+            );
+            out += &format!(
+                "baresip:      {} registered and idle, {} during a call\n",
+                mb(idle_b),
+                mb(busy_b)
+            );
+            let ratio = |a: Option<u64>, b: Option<u64>| match (a, b) {
+                (Some(a), Some(b)) if b > 0 => format!("{:.2}x", a as f64 / b as f64),
+                _ => "n/a".into(),
+            };
+            out += &format!(
+                "Ratio:        {} idle, {} during a call (parley / baresip)\n",
+                ratio(idle, idle_b),
+                ratio(busy, busy_b)
+            );
+        }
+        Err(e) => out += &format!("baresip: {e}\n"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
