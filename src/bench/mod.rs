@@ -52,10 +52,11 @@ impl fmt::Display for Report {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         writeln!(
             f,
-            "Call setup:   {} calls through the embedded server on loopback: median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+            "Call setup:   {} calls through the embedded server on loopback: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             self.calls,
             ms(percentile(&s, 0.5)),
             ms(percentile(&s, 0.95)),
+            ms(percentile(&s, 0.99)),
             ms(s.last().copied().unwrap_or_default())
         )?;
         writeln!(

@@ -186,11 +186,13 @@ fn cpu_of(pid: u32) -> Duration {
     Duration::from_secs_f64(total as f64 / tick)
 }
 
-/// sipp with its whole run bounded and a call that hears nothing for 10 s counted failed.
-fn sipp(args: &[String], seconds: u32) -> Command {
+/// sipp with its whole run bounded, and a call that hears nothing for 10 s beyond its hold
+/// counted failed.
+fn sipp(args: &[String], seconds: u32, hold_ms: u32) -> Command {
+    let quiet = (hold_ms + 10_000).to_string();
     let mut c = Command::new("sipp");
     c.args(args)
-        .args(["-i", "127.0.0.1", "-nostdin", "-recv_timeout", "10000"])
+        .args(["-i", "127.0.0.1", "-nostdin", "-recv_timeout", &quiet])
         .args(["-timeout", &format!("{}s", seconds * 2 + 30)])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -223,9 +225,13 @@ fn round(proxy: &Proxy, rate: u32, load: Load, dir: &Path) -> Result<Round, Stri
         "-p".into(),
         uas_port.to_string(),
     ];
-    let mut uas = sipp(&uas_args, load.seconds + load.hold_ms / 1000 + 30)
-        .spawn()
-        .map_err(|e| format!("cannot start sipp (sudo apt-get install sip-tester): {e}"))?;
+    let mut uas = sipp(
+        &uas_args,
+        load.seconds + load.hold_ms / 1000 + 30,
+        load.hold_ms,
+    )
+    .spawn()
+    .map_err(|e| format!("cannot start sipp (sudo apt-get install sip-tester): {e}"))?;
     let result = (|| {
         register(proxy.port, "bob", uas_port)?;
         register(proxy.port, "alice", uac_port)?;
@@ -254,6 +260,7 @@ fn round(proxy: &Proxy, rate: u32, load: Load, dir: &Path) -> Result<Round, Stri
                 format!("127.0.0.1:{}", proxy.port),
             ],
             load.seconds + load.hold_ms / 1000,
+            load.hold_ms,
         )
         .status()
         .map_err(|e| format!("cannot start sipp: {e}"))?;
