@@ -26,6 +26,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // One thread: an agent waits most of the time, and each thread holds memory.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
