@@ -26,8 +26,10 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    // One thread: an agent waits most of the time, and each thread holds memory.
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // One worker: an agent waits most of the time, and each thread holds memory. (Not the
+    // current-thread scheduler: under it a file cut off mid-way went unnoticed in CI.)
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("tokio runtime");
