@@ -26,10 +26,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    // One worker: an agent waits most of the time, and each thread holds memory. (Not the
-    // current-thread scheduler: under it a file cut off mid-way went unnoticed in CI.)
+    // A thread per core, as `parley agent` always had: with one, a file cut off mid-way lost
+    // its kept part (a race between the session's failure and the call's end, to be found).
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
         .enable_all()
         .build()
         .expect("tokio runtime");
