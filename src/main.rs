@@ -155,7 +155,8 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // winit warns about X setups it merely dislikes; a user need not read those.
+                .unwrap_or_else(|_| "warn,winit=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -24,7 +24,7 @@ pub enum SoundError {
 }
 
 /// ALSA prints its errors on stderr unless told otherwise; a user should not see them.
-fn silence_alsa() {
+pub(crate) fn silence_alsa() {
     #[cfg(target_os = "linux")]
     {
         static ONCE: std::sync::Once = std::sync::Once::new();

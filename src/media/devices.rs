@@ -12,6 +12,7 @@ pub struct Devices {
 }
 
 pub fn list() -> Devices {
+    super::device::silence_alsa();
     let host = cpal::default_host();
     let names = |it: Result<_, cpal::DevicesError>| -> Result<Vec<String>, String> {
         let devices: Box<dyn Iterator<Item = cpal::Device>> =

@@ -82,6 +82,7 @@ impl Drop for Ringer {
 }
 
 fn open(samples: Arc<[f32]>, rate: u32) -> Result<cpal::Stream, RingError> {
+    super::device::silence_alsa();
     let device = cpal::default_host()
         .default_output_device()
         .ok_or(RingError::NoDevice)?;
