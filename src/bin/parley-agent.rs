@@ -26,8 +26,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    // A thread per core, as `parley agent` always had: with one, a file cut off mid-way lost
-    // its kept part (a race between the session's failure and the call's end, to be found).
+    // A thread per core, as `parley agent` always had. On one thread it received faster, and
+    // the resume test's kill (on a progress line past 40 MiB, sent every 250 ms) came after
+    // the whole file had arrived; that test must not depend on timing before going back to one.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
