@@ -25,13 +25,13 @@ async fn agent(user: &str, server: std::net::SocketAddr, files: std::path::PathB
     .await
 }
 
-#[tokio::test]
-async fn the_seed_flow_a_file_during_a_call() {
-    let dir = tempfile::tempdir().unwrap();
+/// Alice and Bob registered at a fresh server and in a call Bob answered (files under `dir`):
+/// the server, both agents, Alice's call and Bob's.
+async fn talking(dir: &std::path::Path) -> (parley::server::Server, Agent, Agent, u32, u32) {
     let server = server(USERS).await;
     let addr = server.local_addr();
-    let mut alice = agent("alice", addr, dir.path().join("alice")).await;
-    let mut bob = agent("bob", addr, dir.path().join("bob")).await;
+    let mut alice = agent("alice", addr, dir.join("alice")).await;
+    let mut bob = agent("bob", addr, dir.join("bob")).await;
     alice.registered().await;
     bob.registered().await;
     alice.call("bob").await;
@@ -39,6 +39,13 @@ async fn the_seed_flow_a_file_during_a_call() {
     bob.send(Command::Answer(bc)).await;
     let ac = alice.reached(CallState::Connected).await;
     bob.reached(CallState::Connected).await;
+    (server, alice, bob, ac, bc)
+}
+
+#[tokio::test]
+async fn the_seed_flow_a_file_during_a_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, mut alice, mut bob, ac, bc) = talking(dir.path()).await;
     // The voice flows while the file goes.
     bob.wait(|e| matches!(e, Event::CallStats { received, .. } if *received >= 50))
         .await;
@@ -155,16 +162,7 @@ async fn the_seed_flow_a_file_during_a_call() {
 #[tokio::test]
 async fn a_file_during_a_call_refused_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server(USERS).await;
-    let addr = server.local_addr();
-    let mut alice = agent("alice", addr, dir.path().join("alice")).await;
-    let mut bob = agent("bob", addr, dir.path().join("bob")).await;
-    alice.registered().await;
-    bob.registered().await;
-    alice.call("bob").await;
-    let bc = bob.incoming().await;
-    bob.send(Command::Answer(bc)).await;
-    let ac = alice.reached(CallState::Connected).await;
+    let (_server, mut alice, mut bob, ac, bc) = talking(dir.path()).await;
     let src = dir.path().join("unwanted.bin");
     std::fs::write(&src, vec![7u8; 100_000]).unwrap();
     alice

@@ -111,6 +111,18 @@ impl Gui {
         gui
     }
 
+    /// Adds a contact through the editor, as a user would, and returns its id once saved.
+    async fn add_contact(&mut self, name: &str, uris: &str) -> i64 {
+        self.click("Add");
+        self.update(Message::Contacts(contacts::Message::EditName(name.into())));
+        self.update(Message::Contacts(contacts::Message::EditUris(uris.into())));
+        self.click("Save");
+        self.pump(|a| a.contacts.contacts.iter().any(|c| c.name == name))
+            .await;
+        let c = self.app.contacts.contacts.iter().find(|c| c.name == name);
+        c.unwrap().id
+    }
+
     async fn sign_in(&mut self, user: &str, password: &str, server: std::net::SocketAddr) {
         self.update(Message::Welcome(welcome::Message::Address(format!(
             "{user}@company.com"
@@ -136,22 +148,13 @@ async fn add_contact_call_ringing_answer_hang_up_history() {
     gui.pump(|a| a.screen == Screen::Main).await;
     assert!(gui.shows("alice@company.com: Registered"));
 
-    gui.click("Add");
-    gui.update(Message::Contacts(contacts::Message::EditName(
-        "Bob Builder".into(),
-    )));
-    gui.update(Message::Contacts(contacts::Message::EditUris(
-        "bob@company.com".into(),
-    )));
-    gui.click("Save");
-    gui.pump(|a| !a.contacts.contacts.is_empty()).await;
+    let id = gui.add_contact("Bob Builder", "bob@company.com").await;
     assert!(gui.shows("Bob Builder"));
     assert_eq!(
         gui.app.contacts.contacts[0].uris,
         vec!["sip:bob@company.com"]
     );
 
-    let id = gui.app.contacts.contacts[0].id;
     gui.update(Message::Contacts(contacts::Message::Call(id)));
     let call = bob.incoming().await;
     gui.pump(|a| a.calls.values().any(|c| c.state == CallState::Ringing))
@@ -581,13 +584,7 @@ async fn a_file_offer_is_accepted_and_the_conversation_survives_a_restart() {
     let mut gui = Gui::signed_in(server.local_addr()).await;
     let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
     bob.registered().await;
-    gui.click("Add");
-    gui.update(Message::Contacts(contacts::Message::EditName("Bob".into())));
-    gui.update(Message::Contacts(contacts::Message::EditUris(
-        "bob@company.com".into(),
-    )));
-    gui.click("Save");
-    gui.pump(|a| !a.contacts.contacts.is_empty()).await;
+    let id = gui.add_contact("Bob", "bob@company.com").await;
 
     let file = gui.dir.path().join("plans.txt");
     std::fs::write(&file, "the plans, in full\n").unwrap();
@@ -622,7 +619,6 @@ async fn a_file_offer_is_accepted_and_the_conversation_survives_a_restart() {
     assert!(!gui.shows("Accept"), "the offer is gone once taken");
     assert!(gui.shows("Bob (2 new)"), "a text and a file are unread");
 
-    let id = gui.app.contacts.contacts[0].id;
     gui.update(Message::Contacts(contacts::Message::Clicked(id)));
     let pane = ["They: see attached", "Received plans.txt", "Show in folder"];
     for label in pane {
@@ -667,14 +663,7 @@ async fn the_composer_sends_on_enter_and_breaks_lines_on_shift_enter() {
     let mut gui = Gui::signed_in(server.local_addr()).await;
     let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
     bob.registered().await;
-    gui.click("Add");
-    gui.update(Message::Contacts(contacts::Message::EditName("Bob".into())));
-    gui.update(Message::Contacts(contacts::Message::EditUris(
-        "bob@company.com".into(),
-    )));
-    gui.click("Save");
-    gui.pump(|a| !a.contacts.contacts.is_empty()).await;
-    let id = gui.app.contacts.contacts[0].id;
+    let id = gui.add_contact("Bob", "bob@company.com").await;
     gui.update(Message::Contacts(contacts::Message::Clicked(id)));
 
     let typed: Vec<Message> = {
@@ -710,23 +699,9 @@ async fn a_file_dropped_on_a_contact_is_offered_to_that_contact() {
     let mut gui = Gui::signed_in(server.local_addr()).await;
     let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
     bob.registered().await;
-    for (name, uri) in [("Carol", "carol@company.com"), ("Bob", "bob@company.com")] {
-        gui.click("Add");
-        gui.update(Message::Contacts(contacts::Message::EditName(name.into())));
-        gui.update(Message::Contacts(contacts::Message::EditUris(uri.into())));
-        gui.click("Save");
-        gui.pump(|a| a.contacts.contacts.iter().any(|c| c.name == name))
-            .await;
-    }
+    gui.add_contact("Carol", "carol@company.com").await;
+    let bob_id = gui.add_contact("Bob", "bob@company.com").await;
     let ids: Vec<i64> = gui.app.contacts.contacts.iter().map(|c| c.id).collect();
-    let bob_id = gui
-        .app
-        .contacts
-        .contacts
-        .iter()
-        .find(|c| c.name == "Bob")
-        .unwrap()
-        .id;
     assert_eq!(gui.app.tab, Tab::Dialpad, "no conversation is open");
 
     let (hit, missed) = {

@@ -289,11 +289,11 @@ async fn cancel_without_context_is_forwarded_statelessly() {
 /// answer the CANCEL, the caller still gets a final answer (408) and the branch is dropped.
 #[tokio::test]
 async fn timer_c_ends_a_branch_that_rings_forever() {
-    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
-    cfg.open = true;
-    cfg.timer_c = std::time::Duration::from_millis(300);
-    cfg.timers.t1 = std::time::Duration::from_millis(10);
-    let server = parley::server::Server::start(cfg).await.unwrap();
+    let server = open_server_with(|cfg| {
+        cfg.timer_c = std::time::Duration::from_millis(300);
+        cfg.timers.t1 = std::time::Duration::from_millis(10);
+    })
+    .await;
     let s = server.local_addr();
     let mut phone = Wire::on("127.0.0.1").await;
     phone
@@ -371,11 +371,11 @@ async fn digest_offers_sha256_and_checks_the_uri() {
 /// phone. (The limit here is on transactions; a backlog in the queue does the same.)
 #[tokio::test]
 async fn past_its_limit_new_requests_get_503_and_taken_calls_complete() {
-    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
-    cfg.open = true;
-    // The phone's REGISTER lingers (Timer J) and the call takes two: three is full.
-    cfg.limits.max_transactions = 3;
-    let server = parley::server::Server::start(cfg).await.unwrap();
+    let server = open_server_with(|cfg| {
+        // The phone's REGISTER lingers (Timer J) and the call takes two: three is full.
+        cfg.limits.max_transactions = 3;
+    })
+    .await;
     let s = server.local_addr();
     let mut phone = Wire::on("127.0.0.1").await;
     let mut caller = Wire::on("127.0.0.1").await;
@@ -451,11 +451,11 @@ async fn past_its_limit_new_requests_get_503_and_taken_calls_complete() {
 /// Retry-After past it); a lookup of a user nobody registered adds nothing.
 #[tokio::test]
 async fn bindings_are_bounded_and_each_limit_has_its_status() {
-    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
-    cfg.open = true;
-    cfg.max_users = 2;
-    cfg.max_bindings = 2;
-    let server = parley::server::Server::start(cfg).await.unwrap();
+    let server = open_server_with(|cfg| {
+        cfg.max_users = 2;
+        cfg.max_bindings = 2;
+    })
+    .await;
     let s = server.local_addr();
     let mut w = Wire::on("127.0.0.1").await;
     let two = [
@@ -501,10 +501,10 @@ async fn bindings_are_bounded_and_each_limit_has_its_status() {
 #[tokio::test]
 async fn tcp_connections_past_the_limit_are_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
-    cfg.open = true;
-    cfg.limits.max_connections = 1;
-    let server = parley::server::Server::start(cfg).await.unwrap();
+    let server = open_server_with(|cfg| {
+        cfg.limits.max_connections = 1;
+    })
+    .await;
     let s = server.local_addr();
     let options = |port: u16, n: u32| {
         format!(

@@ -2,6 +2,7 @@
 //! during a call, and after many calls, beside baresip's (registered to the same server, same
 //! states) where baresip is installed. Processes are the real binaries; memory is VmRSS.
 
+use super::{free_port, mb};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -18,18 +19,7 @@ impl Drop for Proc {
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn mb(k: Option<u64>) -> String {
-    k.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
-}
-
-fn free_port() -> Result<u16, String> {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(s.local_addr().map_err(|e| e.to_string())?.port())
+    super::status_kib(Some(pid), "VmRSS:")
 }
 
 fn parley(dir: &Path, profile: &str) -> Result<Command, String> {

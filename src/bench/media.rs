@@ -144,10 +144,7 @@ pub async fn run() -> Result<String, String> {
         ms / 10.0
     );
     let (idle, call) = memory().await?;
-    let mb = |k: Option<u64>| {
-        k.map(|k| format!("{:.1} MB", k as f64 / 1024.0))
-            .unwrap_or("n/a".into())
-    };
+    let mb = super::mb;
     out += &format!(
         "Memory:       {} resident with the server and two headless agents idle, {} during an Opus call between them\n",
         mb(idle),

@@ -81,9 +81,32 @@ impl fmt::Display for Report {
 
 /// Resident memory of this process, from /proc.
 pub fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    status_kib(None, "VmRSS:")
+}
+
+/// A figure of `/proc/<pid>/status` in KiB (`VmRSS:`, `VmHWM:`), of this process without a pid.
+pub fn status_kib(pid: Option<u32>, field: &str) -> Option<u64> {
+    let path = pid.map_or("/proc/self/status".into(), |p| format!("/proc/{p}/status"));
+    let status = std::fs::read_to_string(path).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `12.3 MB`, or `n/a` when the figure could not be read.
+pub fn mb(kib: Option<u64>) -> String {
+    kib.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
+}
+
+/// A loopback port free for both UDP and TCP.
+pub fn free_port() -> Result<u16, String> {
+    for _ in 0..100 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let p = udp.local_addr().map_err(|e| e.to_string())?.port();
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return Ok(p);
+        }
+    }
+    Err("no free port".into())
 }
 
 async fn agent(

@@ -4,6 +4,7 @@
 //! process; Linux lets the peak be reset between runs through `clear_refs`) and of the receiver
 //! (a child process) for a small and a large file.
 
+use super::mb;
 use crate::msrp::session::{MsrpSession, SessionEvent, SessionParams};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -155,9 +156,7 @@ fn reset_peak() {
 }
 
 fn peak_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    super::status_kib(None, "VmHWM:")
 }
 
 pub async fn run(mib: u64) -> Result<String, String> {
@@ -177,7 +176,6 @@ pub async fn run(mib: u64) -> Result<String, String> {
     let big_sender = peak_kib();
     let _ = std::fs::remove_dir_all(&dir);
     let rate = |d: Duration| mib as f64 * MIB as f64 / 1e6 / d.as_secs_f64().max(1e-9);
-    let mb = |k: Option<u64>| k.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0));
     Ok(format!(
         "MSRP file:    {mib} MiB in {:.2} s = {:.0} MB/s (chunks from disk, written, SHA-256, Success-Report)\n\
          Raw TCP:      the same bytes file to file in {:.2} s = {:.0} MB/s\n\

@@ -3,6 +3,7 @@
 //! call rates, in the same run: calls completed, failed and the proxy's CPU time per call (its
 //! processes' user + system time from /proc, before and after).
 
+use super::free_port;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -72,18 +73,6 @@ request_route {
     t_relay();
 }
 "#;
-
-/// A loopback port free for both UDP and TCP.
-fn free_port() -> Result<u16, String> {
-    for _ in 0..100 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let p = udp.local_addr().map_err(|e| e.to_string())?.port();
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return Ok(p);
-        }
-    }
-    Err("no free port".into())
-}
 
 fn start_parley(dir: &Path) -> Result<Proxy, String> {
     let port = free_port()?;

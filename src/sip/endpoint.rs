@@ -286,8 +286,11 @@ enum Timer {
     Client(TxKey),
     Server(TxKey),
     /// A 2xx resent until its ACK comes: (Call-ID, CSeq).
-    Ack(String, u32),
+    Ack(AckKey),
 }
+
+/// A 2xx awaiting its ACK, by (Call-ID, CSeq number).
+type AckKey = (String, u32);
 
 struct Core {
     transport: Transport,
@@ -299,7 +302,7 @@ struct Core {
     local: SocketAddr,
     clients: HashMap<TxKey, ClientEntry>,
     servers: HashMap<TxKey, ServerEntry>,
-    acks: HashMap<(String, u32), PendingAck>,
+    acks: HashMap<AckKey, PendingAck>,
     events: mpsc::UnboundedSender<EndpointEvent>,
     ops: mpsc::WeakUnboundedSender<Op>,
 }
@@ -352,10 +355,7 @@ impl Core {
         let at = match &t {
             Timer::Client(k) => self.clients.get(k).and_then(|e| e.tx.next_deadline()),
             Timer::Server(k) => self.servers.get(k).and_then(|e| e.tx.next_deadline()),
-            Timer::Ack(id, n) => self
-                .acks
-                .get(&(id.clone(), *n))
-                .map(|p| p.next.min(p.give_up)),
+            Timer::Ack(k) => self.acks.get(k).map(|p| p.next.min(p.give_up)),
         };
         self.deadlines.set(&t, at);
     }
@@ -483,9 +483,9 @@ impl Core {
                 let peer = entry.peer;
                 self.touch(Timer::Server(key));
                 if until_ack && (200..300).contains(&code) {
-                    let (call_id, cseq) = (resp.call_id(), resp.cseq().0);
+                    let k = (resp.call_id(), resp.cseq().0);
                     self.acks.insert(
-                        (call_id.clone(), cseq),
+                        k.clone(),
                         PendingAck {
                             bytes: bytes.clone(),
                             peer,
@@ -494,7 +494,7 @@ impl Core {
                             give_up: now + self.timers.t1 * 64,
                         },
                     );
-                    self.touch(Timer::Ack(call_id, cseq));
+                    self.touch(Timer::Ack(k));
                 }
                 self.send(peer, bytes, None);
             }
@@ -703,9 +703,9 @@ impl Core {
             if req.to_tag().is_some_and(|t| t.starts_with(SHED_TAG)) {
                 return; // the ACK of an overload 503: nothing more to do
             }
-            let (call_id, cseq) = (req.call_id(), req.cseq().0);
-            if self.acks.remove(&(call_id.clone(), cseq)).is_some() {
-                self.touch(Timer::Ack(call_id, cseq));
+            let k = (req.call_id(), req.cseq().0);
+            if self.acks.remove(&k).is_some() {
+                self.touch(Timer::Ack(k));
             }
             let _ = self.events.send(EndpointEvent::Request(Box::new(Incoming {
                 request: req,
@@ -797,7 +797,7 @@ impl Core {
                     }
                 }
                 Timer::Server(key) => self.server_timer(key, now, &mut resend),
-                Timer::Ack(id, n) => self.ack_timer(id, *n, now, &mut resend),
+                Timer::Ack(k) => self.ack_timer(k, now, &mut resend),
             }
             self.touch(t);
         }
@@ -823,14 +823,13 @@ impl Core {
     }
 
     /// A 2xx still without its ACK: sent again, or given up on (the user hears of it).
-    fn ack_timer(&mut self, id: &str, n: u32, now: Instant, resend: &mut Vec<(Peer, Vec<u8>)>) {
-        let pending = (id.to_string(), n);
-        let Some(p) = self.acks.get_mut(&pending) else {
+    fn ack_timer(&mut self, k: &AckKey, now: Instant, resend: &mut Vec<(Peer, Vec<u8>)>) {
+        let Some(p) = self.acks.get_mut(k) else {
             return;
         };
         if p.give_up <= now {
-            self.acks.remove(&pending);
-            let call_id = pending.0;
+            self.acks.remove(k);
+            let call_id = k.0.clone();
             let _ = self.events.send(EndpointEvent::AckTimeout { call_id });
         } else if p.next <= now {
             resend.push((p.peer, p.bytes.clone()));

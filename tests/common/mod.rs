@@ -290,8 +290,14 @@ impl Wire {
 
 /// An open (LAN) server: anyone may register.
 pub async fn open_server() -> Server {
+    open_server_with(|_| {}).await
+}
+
+/// An open server with its settings changed by `tweak` first.
+pub async fn open_server_with(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
     let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
     cfg.open = true;
+    tweak(&mut cfg);
     Server::start(cfg).await.unwrap()
 }
 
