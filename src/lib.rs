@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cli;
 pub mod engine;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod media;
 pub mod msrp;

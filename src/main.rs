@@ -106,6 +106,9 @@ enum Cmd {
         /// How long each `proxy` rate runs, seconds.
         #[arg(long, default_value_t = 5)]
         seconds: u32,
+        /// For `overload`: the share of one core each proxy is held to.
+        #[arg(long, default_value_t = 0.25)]
+        share: f64,
         /// How long each `proxy` call lasts before its BYE, milliseconds.
         #[arg(long, default_value_t = 0)]
         hold_ms: u32,
@@ -115,9 +118,9 @@ enum Cmd {
     },
 }
 
-/// `parley agent` is the lean `parley-agent` beside this binary when it is there (the window's
-/// code never loads: measured 10.3 MB resident idle instead of 14.3 MB); it gets the same
-/// arguments. Returns only when there is no such binary or it cannot start.
+/// `parley agent` is the lean `parley-agent` beside this binary when it is there (as packaged:
+/// built with `cargo lean-agent`, none of the window's code, measured 7.2 MB resident idle
+/// instead of 14.3 MB); it gets the same arguments. Returns only when there is no such binary or it cannot start.
 #[cfg(unix)]
 fn hand_over_to_lean_agent() {
     use std::os::unix::process::CommandExt;
@@ -243,11 +246,23 @@ fn main() {
         }
         Some(Cmd::Bench {
             what: Some(w),
+            rates,
+            seconds,
+            hold_ms,
+            share,
+            ..
+        }) if w == "overload" => {
+            let load = parley::bench::proxy::Load { seconds, hold_ms };
+            let start = rates.first().copied().unwrap_or(100);
+            parley::bench::overload::run(share, start, load).map(|r| print!("{r}"))
+        }
+        Some(Cmd::Bench {
+            what: Some(w),
             calls,
             ..
         }) if w == "agent" => parley::bench::agent::run(calls).map(|r| print!("{r}")),
         Some(Cmd::Bench { what: Some(w), .. }) => Err(format!(
-            "unknown benchmark {w} (try media, msrp, proxy or agent)"
+            "unknown benchmark {w} (try media, msrp, proxy, overload or agent)"
         )),
         Some(Cmd::Bench {
             what: None,

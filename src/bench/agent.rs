@@ -29,10 +29,36 @@ fn parley(dir: &Path, profile: &str) -> Result<Command, String> {
     Ok(c)
 }
 
-/// `parley agent` as bob, answering every call; returned once it says it registered.
-fn start_agent(dir: &Path, server: u16) -> Result<Proc, String> {
-    let mut c = parley(dir, "bob")?;
-    c.args(["agent", "--account", "sip:bob@bench.test", "--auto-answer"])
+/// The agent to measure: the lean build (`cargo build --profile agent --no-default-features
+/// --bin parley-agent`, in `target/agent/`) when there is one, then a `parley-agent` beside
+/// this program (as installed), else this program's own `parley agent`.
+fn agent_program() -> Result<(std::path::PathBuf, bool), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let lean = [
+        exe.parent()
+            .and_then(Path::parent)
+            .map(|t| t.join("agent/parley-agent")),
+        Some(exe.with_file_name("parley-agent")),
+    ];
+    match lean.into_iter().flatten().find(|p| p.exists()) {
+        Some(p) => Ok((p, true)),
+        None => Ok((exe, false)),
+    }
+}
+
+/// The agent as bob, answering every call; returned once it says it registered.
+fn start_agent(
+    dir: &Path,
+    server: u16,
+    program: &(std::path::PathBuf, bool),
+) -> Result<Proc, String> {
+    let mut c = Command::new(&program.0);
+    c.arg("--profile").arg(dir.join("bob"));
+    c.stdin(Stdio::null()).stderr(Stdio::null());
+    if !program.1 {
+        c.arg("agent");
+    }
+    c.args(["--account", "sip:bob@bench.test", "--auto-answer"])
         .args(["--server", &format!("127.0.0.1:{server}")])
         .args(["--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped());
@@ -134,8 +160,9 @@ pub fn run(calls: usize) -> Result<String, String> {
         .stdout(Stdio::null());
     let _server = Proc(serve.spawn().map_err(|e| e.to_string())?);
     std::thread::sleep(Duration::from_millis(300));
-    let mut out = String::new();
-    let agent = start_agent(&dir, port)?;
+    let program = agent_program()?;
+    let mut out = format!("Agent measured: {}\n", program.0.display());
+    let agent = start_agent(&dir, port, &program)?;
     std::thread::sleep(Duration::from_secs(2));
     let pid = agent.0.id();
     let idle = rss_kib(pid);

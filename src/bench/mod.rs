@@ -14,7 +14,9 @@ use crate::sip::message::RFC3261_INVITE as INVITE;
 pub mod agent;
 pub mod media;
 pub mod msrp;
+pub mod overload;
 pub mod proxy;
+mod quota;
 
 #[derive(Debug, Clone)]
 pub struct Report {

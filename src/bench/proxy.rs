@@ -4,13 +4,14 @@
 //! processes' user + system time from /proc, before and after).
 
 use super::free_port;
+use super::quota::Quota;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The proxy under test: its processes are summed for CPU.
-struct Proxy {
-    name: &'static str,
+pub(super) struct Proxy {
+    pub name: &'static str,
     child: Child,
     port: u16,
 }
@@ -74,18 +75,25 @@ request_route {
 }
 "#;
 
-fn start_parley(dir: &Path) -> Result<Proxy, String> {
-    let port = free_port()?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let child = Command::new(exe)
-        .arg("--profile")
-        .arg(dir.join("serve-profile"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .args(["--domain", "bench.test", "--open"])
-        .stdout(Stdio::null())
+/// Starts `cmd` silent, held to `quota` if given.
+fn spawn(mut cmd: Command, quota: Option<&Quota>, what: &str) -> Result<Child, String> {
+    if let Some(q) = quota {
+        q.hold(&mut cmd)?;
+    }
+    cmd.stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot start parley serve: {e}"))?;
+        .map_err(|e| format!("cannot start {what}: {e}"))
+}
+
+pub(super) fn start_parley(dir: &Path, quota: Option<&Quota>) -> Result<Proxy, String> {
+    let port = free_port()?;
+    let mut cmd = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    cmd.arg("--profile")
+        .arg(dir.join("serve-profile"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--domain", "bench.test", "--open"]);
+    let child = spawn(cmd, quota, "parley serve")?;
     Ok(Proxy {
         name: "parley serve",
         child,
@@ -93,26 +101,27 @@ fn start_parley(dir: &Path) -> Result<Proxy, String> {
     })
 }
 
-fn kamailio_bin() -> Option<&'static str> {
+pub(super) fn kamailio_bin() -> Option<&'static str> {
     ["/usr/sbin/kamailio", "/usr/local/sbin/kamailio"]
         .into_iter()
         .find(|p| Path::new(p).exists())
 }
 
-fn start_kamailio(bin: &str, dir: &Path) -> Result<Proxy, String> {
+pub(super) fn start_kamailio(
+    bin: &str,
+    dir: &Path,
+    quota: Option<&Quota>,
+) -> Result<Proxy, String> {
     let port = free_port()?;
     let cfg = dir.join("kamailio.cfg");
     std::fs::write(&cfg, KAMAILIO_CFG).map_err(|e| e.to_string())?;
     let run = dir.to_string_lossy().to_string();
-    let child = Command::new(bin)
-        .arg("-f")
+    let mut cmd = Command::new(bin);
+    cmd.arg("-f")
         .arg(&cfg)
         .args(["-DD", "-E", "-m", "1024", "-Y", &run, "-w", &run])
-        .args(["-l", &format!("udp:127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start kamailio: {e}"))?;
+        .args(["-l", &format!("udp:127.0.0.1:{port}")]);
+    let child = spawn(cmd, quota, "kamailio")?;
     Ok(Proxy {
         name: "Kamailio",
         child,
@@ -206,7 +215,7 @@ fn sipp_counts(stat: &Path) -> Result<(u64, u64), String> {
 }
 
 /// One rate for `seconds` through `proxy`: a fresh sipp callee and caller.
-fn round(proxy: &Proxy, rate: u32, load: Load, dir: &Path) -> Result<Round, String> {
+pub(super) fn round(proxy: &Proxy, rate: u32, load: Load, dir: &Path) -> Result<Round, String> {
     let (uas_port, uac_port) = (free_port()?, free_port()?);
     let uas_args = [
         "-sn".into(),
@@ -224,7 +233,11 @@ fn round(proxy: &Proxy, rate: u32, load: Load, dir: &Path) -> Result<Round, Stri
     let result = (|| {
         register(proxy.port, "bob", uas_port)?;
         register(proxy.port, "alice", uac_port)?;
-        let stat = dir.join(format!("{}-{rate}.csv", proxy.name.replace(' ', "-")));
+        let stat = dir.join(format!(
+            "{}-{rate}-{}.csv",
+            proxy.name.replace(' ', "-"),
+            crate::sip::message::random_token(4)
+        ));
         let calls = u64::from(rate) * u64::from(load.seconds);
         let before = cpu_of(proxy.child.id());
         let status = sipp(
@@ -288,12 +301,12 @@ pub fn run(rates: &[u32], load: Load) -> Result<String, String> {
     let mut rounds = Vec::new();
     let mut out = String::new();
     for &rate in rates {
-        let p = start_parley(&dir)?;
+        let p = start_parley(&dir, None)?;
         rounds.push(round(&p, rate, load, &dir)?);
         drop(p);
         match kamailio_bin() {
             Some(bin) => {
-                let k = start_kamailio(bin, &dir)?;
+                let k = start_kamailio(bin, &dir, None)?;
                 rounds.push(round(&k, rate, load, &dir)?);
             }
             None => out

@@ -16,11 +16,22 @@ use hickory_resolver::TokioResolver;
 use rand::Rng;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 
-/// Resolves URIs; cheap to clone.
+/// Resolves URIs; cheap to clone. The DNS resolver is built on the first name looked up: an
+/// account on an IP literal never pays for it (its code and tables are a fifth of an idle
+/// agent's memory).
 #[derive(Clone)]
 pub struct Locator {
-    dns: Option<TokioResolver>,
+    servers: NameServers,
+    dns: Arc<OnceLock<Option<TokioResolver>>>,
+}
+
+#[derive(Clone, Copy)]
+enum NameServers {
+    System,
+    One(SocketAddr),
+    None,
 }
 
 fn tls_refused(uri: &SipUri) -> io::Error {
@@ -88,20 +99,34 @@ fn naptr_proto(services: &[u8]) -> Option<Proto> {
 impl Locator {
     /// The system's name servers (`/etc/resolv.conf`); without them, names go to `getaddrinfo`.
     pub fn system() -> Locator {
-        let dns = TokioResolver::builder_tokio()
-            .map(|b| b.build())
-            .map_err(|e| tracing::info!("no DNS configuration, SRV lookups off: {e}"))
-            .ok();
-        Locator { dns }
+        Locator::new(NameServers::System)
     }
 
     /// One given name server (tests, or a user's choice).
     pub fn with_nameserver(addr: SocketAddr) -> Locator {
-        let mut cfg = ResolverConfig::new();
-        cfg.add_name_server(NameServerConfig::new(addr, Protocol::Udp));
-        let dns =
-            TokioResolver::builder_with_config(cfg, TokioConnectionProvider::default()).build();
-        Locator { dns: Some(dns) }
+        Locator::new(NameServers::One(addr))
+    }
+
+    fn new(servers: NameServers) -> Locator {
+        let dns = Arc::new(OnceLock::new());
+        Locator { servers, dns }
+    }
+
+    fn dns(&self) -> Option<&TokioResolver> {
+        let build = || match self.servers {
+            NameServers::System => TokioResolver::builder_tokio()
+                .map(|b| b.build())
+                .map_err(|e| tracing::info!("no DNS configuration, SRV lookups off: {e}"))
+                .ok(),
+            NameServers::One(addr) => {
+                let mut cfg = ResolverConfig::new();
+                cfg.add_name_server(NameServerConfig::new(addr, Protocol::Udp));
+                let provider = TokioConnectionProvider::default();
+                Some(TokioResolver::builder_with_config(cfg, provider).build())
+            }
+            NameServers::None => None,
+        };
+        self.dns.get_or_init(build).as_ref()
     }
 
     /// The first target for `uri`.
@@ -154,7 +179,7 @@ impl Locator {
 
     /// NAPTR (RFC 3263 4.1): the SRV names of the transports we can use, best order first.
     async fn naptr(&self, host: &str, only: Option<Proto>) -> Vec<Peer> {
-        let Some(dns) = &self.dns else {
+        let Some(dns) = self.dns() else {
             return Vec::new();
         };
         let Ok(lookup) = dns.lookup(format!("{host}."), RecordType::NAPTR).await else {
@@ -180,7 +205,7 @@ impl Locator {
     }
 
     async fn srv(&self, name: &str, proto: Proto) -> Vec<Peer> {
-        let Some(dns) = &self.dns else {
+        let Some(dns) = self.dns() else {
             return Vec::new();
         };
         let Ok(lookup) = dns.srv_lookup(name).await else {
@@ -207,7 +232,7 @@ impl Locator {
             proto,
             addr: SocketAddr::new(ip, port),
         };
-        if let Some(dns) = &self.dns {
+        if let Some(dns) = self.dns() {
             if let Ok(ips) = dns.lookup_ip(format!("{host}.")).await {
                 let all: Vec<Peer> = ips.iter().map(peer).collect();
                 if !all.is_empty() {
@@ -232,7 +257,7 @@ fn no_address(host: &str) -> io::Error {
 
 /// Resolves without DNS NAPTR/SRV: IP literals and names through the system resolver.
 pub async fn resolve(uri: &SipUri) -> io::Result<Peer> {
-    Locator { dns: None }.resolve(uri).await
+    Locator::new(NameServers::None).resolve(uri).await
 }
 
 /// Every target for a server given as `host[:port][;transport=...]` (an account's outbound
