@@ -8,6 +8,7 @@ pub mod engine;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod media;
+pub mod memory;
 pub mod msrp;
 pub mod sdp;
 pub mod server;

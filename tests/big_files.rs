@@ -32,9 +32,14 @@ fn sha256_of(path: &Path) -> String {
 }
 
 fn send(dir: &Path, addr: &str, file: &Path) -> Proc {
-    Proc::spawn(&[
+    send_with(dir, addr, file, &[])
+}
+
+fn send_with(dir: &Path, addr: &str, file: &Path, extra: &[&str]) -> Proc {
+    let profile = dir.join("alice");
+    let mut args = vec![
         "--profile",
-        dir.join("alice").to_str().unwrap(),
+        profile.to_str().unwrap(),
         "send-file",
         "sip:bob@company.com",
         file.to_str().unwrap(),
@@ -47,7 +52,9 @@ fn send(dir: &Path, addr: &str, file: &Path) -> Proc {
         "--bind",
         "127.0.0.1:0",
         "--json",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Proc::spawn(&args)
 }
 
 fn parts(dir: &Path) -> Vec<u64> {
@@ -122,7 +129,9 @@ fn a_sender_killed_half_way_resumes_from_what_arrived() {
     let (_server, addr, bob, inbox) = bob_taking_files(dir.path());
     let file = dir.path().join("video.mp4");
     let want = make(&file, 120);
-    let mut first = send(dir.path(), &addr, &file);
+    // Held to 20 MB/s, so the kill lands mid-file however fast this machine is: the 120 MiB
+    // take 6 s, and the kill comes within a progress report (250 ms) of the 40th MiB.
+    let mut first = send_with(dir.path(), &addr, &file, &["--max-upload-mbps", "20"]);
     // Killed once the receiver has written a third of it.
     bob.wait_line(|l| {
         let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();

@@ -34,6 +34,7 @@ fn params(local: &str, remote: &str, active: bool, inbox: &Path) -> SessionParam
         max_size: u64::MAX,
         expect: None,
         ask: false,
+        max_upload: None,
     }
 }
 

@@ -49,6 +49,10 @@ pub struct AccountArgs {
     /// Store files received in calls into this folder (default: the profile's `files`).
     #[arg(long)]
     pub accept_files: Option<PathBuf>,
+    /// Send files no faster than this many MB per second (leaves room for the voice on a slow
+    /// uplink); as fast as the connection takes them by default.
+    #[arg(long)]
+    pub max_upload_mbps: Option<f64>,
     /// Voice codecs to offer and accept, best first (e.g. `pcmu,opus`); all by default.
     #[arg(long, value_delimiter = ',', value_parser = parse_codec)]
     pub codecs: Vec<CodecKind>,
@@ -83,6 +87,7 @@ fn print_event(ev: &Event, json: bool) {
         ev,
         Event::Contacts { .. }
             | Event::History { .. }
+            | Event::CallLogged { .. }
             | Event::Settings { .. }
             | Event::Conversations { .. }
     ) {
@@ -221,6 +226,7 @@ fn print_event(ev: &Event, json: bool) {
         Event::ServerStarted { addr, domain } => format!("hosting {domain} on {addr}"),
         Event::Contacts { .. }
         | Event::History { .. }
+        | Event::CallLogged { .. }
         | Event::Settings { .. }
         | Event::Conversations { .. }
         | Event::Levels { .. } => return,
@@ -257,6 +263,7 @@ async fn start_engine(
         (None, Err(_)) => {}
     }
     (cfg.microphone, cfg.speaker) = args.devices();
+    cfg.max_upload = args.max_upload_mbps.map(|mb| (mb * 1e6) as u64);
     if !args.codecs.is_empty() {
         cfg.codecs = args.codecs.clone();
     }

@@ -365,9 +365,14 @@ pub enum Event {
     Contacts {
         contacts: Vec<Contact>,
     },
-    /// The whole call history, oldest first, after a load or when a call ends.
+    /// The whole call history, oldest first, on `Restore`.
     History {
         calls: Vec<CallRecord>,
+    },
+    /// A call just ended, as its history row now reads (one row, not the whole history again:
+    /// that grew with every call).
+    CallLogged {
+        record: CallRecord,
     },
     /// Every stored chat message and file transfer, oldest first, sent by `Restore` so a
     /// conversation shows what was said before this run.

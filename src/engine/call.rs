@@ -226,7 +226,10 @@ impl Core {
                 db.post("save the end of a call", move |s| {
                     s.call_ended(row, status, &text)
                 });
-                db.run(|s| s.calls()).await.and_then(Result::ok)
+                db.run(move |s| s.call(row))
+                    .await
+                    .and_then(Result::ok)
+                    .flatten()
             }
             _ => None,
         };
@@ -240,9 +243,10 @@ impl Core {
             duration,
         })
         .await;
-        if let Some(calls) = history {
-            self.emit(Event::History { calls }).await;
+        if let Some(record) = history {
+            self.emit(Event::CallLogged { record }).await;
         }
+        crate::memory::give_back();
     }
 
     async fn record_start(

@@ -223,6 +223,7 @@ impl Core {
             max_size,
             expect,
             ask: true,
+            max_upload: self.config.max_upload,
         };
         let report = move |e: SessionEvent| {
             let _ = internal.send(Internal::Msrp(id, e));

@@ -59,6 +59,8 @@ pub struct EngineConfig {
     pub use_saved_devices: bool,
     /// Files larger than this are refused (an offer with 488, an MSRP message with 413).
     pub max_file_size: u64,
+    /// Bytes per second files are sent at most (`None`: as fast as the connection goes).
+    pub max_upload: Option<u64>,
 }
 
 impl EngineConfig {
@@ -76,6 +78,7 @@ impl EngineConfig {
             use_saved_devices: false,
             files: std::env::temp_dir().join("parley-files"),
             max_file_size: 16 * 1024 * 1024 * 1024,
+            max_upload: None,
         }
     }
 

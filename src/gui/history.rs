@@ -65,6 +65,14 @@ pub fn format_duration(secs: i64) -> String {
 }
 
 impl State {
+    /// A call just logged: its row replaced if shown already, else added as the newest.
+    pub fn log(&mut self, record: CallRecord) {
+        match self.calls.iter_mut().rev().find(|c| c.id == record.id) {
+            Some(shown) => *shown = record,
+            None => self.calls.push(record),
+        }
+    }
+
     pub fn visible(&self) -> Vec<&CallRecord> {
         self.calls
             .iter()

@@ -826,6 +826,7 @@ impl App {
             }
             Event::Contacts { contacts } => self.contacts.contacts = contacts,
             Event::History { calls } => self.history.calls = calls,
+            Event::CallLogged { record } => self.history.log(record),
             Event::Conversations { .. } => {}
             Event::ServerStarted { addr, domain } => {
                 if let Some(user) = self.hosting_user.take() {

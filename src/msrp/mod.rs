@@ -9,6 +9,7 @@ mod inbox;
 pub mod mime;
 pub mod names;
 mod outbox;
+mod pace;
 pub mod range;
 pub mod session;
 

@@ -9,14 +9,53 @@ use super::frame::Decoder;
 use super::inbox::{Inbox, Note};
 use super::names::unique_path;
 use super::outbox::Outbox;
+use super::pace::Pace;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 const READ_SIZE: usize = 256 * 1024;
+/// What a session reads into at first: a call's chat needs little.
+const FIRST_READ: usize = 8 * 1024;
+
+/// Bytes read and not yet decoded. The room offered to a read starts small and doubles while
+/// reads fill it, up to READ_SIZE for a file; once a short read leaves nothing undecoded it
+/// shrinks back. An idle call's session holds a few KiB, not the 768 KiB of fixed buffers it
+/// had (which, freed and taken again call after call, also fragmented the allocator).
+struct Incoming {
+    buf: Vec<u8>,
+    room: usize,
+}
+
+impl Default for Incoming {
+    fn default() -> Incoming {
+        Incoming {
+            buf: Vec::new(),
+            room: FIRST_READ,
+        }
+    }
+}
+
+impl Incoming {
+    /// The buffer with at least `room` bytes free after what it holds.
+    fn room(&mut self) -> &mut Vec<u8> {
+        self.buf.reserve(self.room);
+        &mut self.buf
+    }
+
+    /// After a read of `n` bytes and decoding what was whole.
+    fn read(&mut self, n: usize) {
+        if n >= self.room {
+            self.room = (self.room * 2).min(READ_SIZE);
+        } else if n < FIRST_READ && self.buf.is_empty() && self.buf.capacity() > 4 * FIRST_READ {
+            *self = Incoming::default();
+        }
+    }
+}
 /// File chunks queued for the writer: enough to keep the socket busy, little memory.
 const WRITE_QUEUE: usize = 4;
 
@@ -34,6 +73,8 @@ pub struct SessionParams {
     pub expect: Option<Expected>,
     /// Other files wait for the user's word (`MsrpSession::take`) before they are stored.
     pub ask: bool,
+    /// Bytes per second sent at most, if limited.
+    pub max_upload: Option<u64>,
 }
 
 /// A file announced in SDP: its bytes go to `temp`, which outlives a broken connection so the
@@ -240,12 +281,12 @@ async fn run(
         writer.send(outbox.text("text/plain", &[])).await?;
     }
     let mut inbox = Inbox::new(&params);
-    let (mut decoder, mut buf) = (Decoder::default(), Vec::with_capacity(2 * READ_SIZE));
-    let mut chunk = vec![0u8; READ_SIZE];
+    let (mut decoder, mut incoming) = (Decoder::default(), Incoming::default());
+    let mut pace = Pace::new(params.max_upload);
     loop {
         tokio::select! {
             biased;
-            n = rd.read(&mut chunk) => {
+            n = rd.read_buf(incoming.room()) => {
                 let n = n.map_err(|e| format!("the connection broke: {e}"))?;
                 if n == 0 {
                     if inbox.in_flight() || outbox.in_flight() {
@@ -253,8 +294,8 @@ async fn run(
                     }
                     return Ok(());
                 }
-                buf.extend_from_slice(&chunk[..n]);
-                let notes = consume(&mut decoder, &mut buf, &mut inbox)?;
+                let notes = consume(&mut decoder, &mut incoming.buf, &mut inbox)?;
+                incoming.read(n);
                 for note in notes {
                     handle(note, &params, &writer, &mut outbox, report).await?;
                 }
@@ -282,10 +323,13 @@ async fn run(
                     }
                 }
             },
-            permit = writer.data.reserve(), if outbox.busy() => {
+            permit = writer.data.reserve(), if outbox.busy() && pace.ready(Instant::now()) => {
                 let permit = permit.map_err(|_| "the connection closed".to_string())?;
-                permit.send(outbox.next_chunk(report)?);
+                let chunk = outbox.next_chunk(report)?;
+                pace.sent(chunk.len(), Instant::now());
+                permit.send(chunk);
             }
+            _ = tokio::time::sleep_until(pace.next().into()), if outbox.busy() && !pace.ready(Instant::now()) => {}
         }
     }
 }

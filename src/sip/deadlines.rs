@@ -70,6 +70,14 @@ impl<K: Ord + Hash + Clone> Deadlines<K> {
         self.live.is_empty()
     }
 
+    /// Gives back the room of a burst that is over.
+    pub fn shrink_sparse(&mut self) {
+        crate::memory::shrink_sparse(&mut self.live);
+        if self.heap.capacity() > 64 && self.heap.len() * 4 <= self.heap.capacity() {
+            self.heap.shrink_to(self.heap.len() * 2);
+        }
+    }
+
     /// Rebuilds the heap from the live deadlines when stale entries outnumber them, so memory
     /// follows the transactions alive, not how often their deadlines moved.
     fn compact(&mut self) {

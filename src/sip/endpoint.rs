@@ -804,6 +804,10 @@ impl Core {
         for (peer, bytes) in resend {
             self.send(peer, bytes, None);
         }
+        crate::memory::shrink_sparse(&mut self.clients);
+        crate::memory::shrink_sparse(&mut self.servers);
+        crate::memory::shrink_sparse(&mut self.acks);
+        self.deadlines.shrink_sparse();
     }
 
     fn server_timer(&mut self, key: &TxKey, now: Instant, resend: &mut Vec<(Peer, Vec<u8>)>) {

@@ -122,6 +122,24 @@ pub struct CallRecord {
     pub reason: Option<String>,
 }
 
+const CALL_COLUMNS: &str = "SELECT id, account, sip_call_id, direction, peer_uri, started_at, \
+    answered_at, ended_at, status, reason FROM calls";
+
+fn call_row(r: &rusqlite::Row) -> rusqlite::Result<CallRecord> {
+    Ok(CallRecord {
+        id: r.get(0)?,
+        account: r.get(1)?,
+        sip_call_id: r.get(2)?,
+        direction: r.get(3)?,
+        peer_uri: r.get(4)?,
+        started_at: r.get(5)?,
+        answered_at: r.get(6)?,
+        ended_at: r.get(7)?,
+        status: r.get(8)?,
+        reason: r.get(9)?,
+    })
+}
+
 impl CallRecord {
     /// Seconds from answer to end; 0 for calls never answered.
     pub fn duration(&self) -> i64 {
@@ -317,25 +335,17 @@ impl Store {
 
     pub fn calls(&self) -> Result<Vec<CallRecord>, StoreError> {
         let c = self.conn.lock().unwrap();
-        let mut st = c.prepare(
-            "SELECT id, account, sip_call_id, direction, peer_uri, started_at, answered_at, ended_at, status, reason
-             FROM calls ORDER BY started_at, id",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(CallRecord {
-                id: r.get(0)?,
-                account: r.get(1)?,
-                sip_call_id: r.get(2)?,
-                direction: r.get(3)?,
-                peer_uri: r.get(4)?,
-                started_at: r.get(5)?,
-                answered_at: r.get(6)?,
-                ended_at: r.get(7)?,
-                status: r.get(8)?,
-                reason: r.get(9)?,
-            })
-        })?;
+        let mut st = c.prepare(&format!("{CALL_COLUMNS} ORDER BY started_at, id"))?;
+        let rows = st.query_map([], call_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One call's record, as `calls` gives it.
+    pub fn call(&self, id: i64) -> Result<Option<CallRecord>, StoreError> {
+        let c = self.conn.lock().unwrap();
+        let mut st = c.prepare(&format!("{CALL_COLUMNS} WHERE id = ?1"))?;
+        let found = st.query_map([id], call_row)?.next().transpose()?;
+        Ok(found)
     }
 
     pub fn accounts(&self) -> Result<Vec<SavedAccount>, StoreError> {

@@ -22,6 +22,7 @@ fn params(local: &str, remote: &str, active: bool, files: PathBuf) -> SessionPar
         max_size: 1 << 30,
         expect: None,
         ask: false,
+        max_upload: None,
     }
 }
 

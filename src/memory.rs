@@ -1,0 +1,25 @@
+//! Handing freed memory back to the system. A call's media (codec, echo canceller, buffers)
+//! is freed when it ends, but glibc's allocator keeps the freed pages in each thread's arena,
+//! where the next call's differently sized pieces fragment them: measured, an agent's memory
+//! rose by 0.8 MB over 100 calls with nothing leaked (heaptrack). Trimming once a call is over
+//! costs a few microseconds per call.
+
+/// Returns free pages of every allocator arena to the system (glibc); elsewhere nothing.
+pub fn give_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory the allocator holds free; no pointers change.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Gives a map's room back once it is mostly empty (a quarter full or less): a hash map keeps
+/// the capacity of its busiest moment, so a burst of transactions would otherwise stay
+/// resident after they end. Halfway room is kept, so maps that breathe do not rehash often.
+pub fn shrink_sparse<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
+    map: &mut std::collections::HashMap<K, V, S>,
+) {
+    if map.capacity() > 64 && map.len() * 4 <= map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
+}
