@@ -88,7 +88,8 @@ enum Cmd {
     },
     /// Print speed and memory figures (SIP decoding, call setup on loopback, resident memory).
     Bench {
-        /// `media` for the voice pipeline's figures, `msrp` for file transfer's; SIP's otherwise.
+        /// `all` for every figure in one run; `media` (voice pipeline), `msrp` (file transfer),
+        /// `proxy` (beside Kamailio), `overload`, `agent` (beside baresip); SIP's otherwise.
         what: Option<String>,
         /// The file size for `msrp`, MiB.
         #[arg(long, default_value_t = 200)]
@@ -261,8 +262,12 @@ fn main() {
             calls,
             ..
         }) if w == "agent" => parley::bench::agent::run(calls).map(|r| print!("{r}")),
+        Some(Cmd::Bench { what: Some(w), .. }) if w == "all" => {
+            parley::bench::all::run(&rt);
+            Ok(())
+        }
         Some(Cmd::Bench { what: Some(w), .. }) => Err(format!(
-            "unknown benchmark {w} (try media, msrp, proxy, overload or agent)"
+            "unknown benchmark {w} (try all, media, msrp, proxy, overload or agent)"
         )),
         Some(Cmd::Bench {
             what: None,

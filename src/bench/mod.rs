@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::sip::message::RFC3261_INVITE as INVITE;
 
 pub mod agent;
+pub mod all;
 pub mod media;
 pub mod msrp;
 pub mod overload;
