@@ -18,7 +18,10 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"' EXIT
 pids+=($!)
 common=(--server "127.0.0.1:$port" --bind 127.0.0.1:0)
 # Bob's account is saved in his profile by registering once, as the window's sign-in would.
-"$bin" --profile "$dir/bob" agent --account sip:bob@calls.test "${common[@]}" | grep -m1 -q '^registered'
+"$bin" --profile "$dir/bob" agent --account sip:bob@calls.test "${common[@]}" >"$dir/agent.out" 2>&1 &
+agent=$!
+until grep -q '^registered' "$dir/agent.out"; do sleep 0.1; done
+kill -INT $agent; wait $agent || true
 ICED_BACKEND=tiny-skia "$bin" --profile "$dir/bob" 2>/dev/null &
 win=$!
 pids+=($win)
