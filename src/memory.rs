@@ -16,10 +16,13 @@ pub fn give_back() {
 /// Gives a map's room back once it is mostly empty (a quarter full or less): a hash map keeps
 /// the capacity of its busiest moment, so a burst of transactions would otherwise stay
 /// resident after they end. Halfway room is kept, so maps that breathe do not rehash often.
+/// Says whether it shrank.
 pub fn shrink_sparse<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
     map: &mut std::collections::HashMap<K, V, S>,
-) {
-    if map.capacity() > 64 && map.len() * 4 <= map.capacity() {
+) -> bool {
+    let sparse = map.capacity() > 64 && map.len() * 4 <= map.capacity();
+    if sparse {
         map.shrink_to(map.len() * 2);
     }
+    sparse
 }

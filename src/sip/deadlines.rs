@@ -70,12 +70,14 @@ impl<K: Ord + Hash + Clone> Deadlines<K> {
         self.live.is_empty()
     }
 
-    /// Gives back the room of a burst that is over.
-    pub fn shrink_sparse(&mut self) {
-        crate::memory::shrink_sparse(&mut self.live);
-        if self.heap.capacity() > 64 && self.heap.len() * 4 <= self.heap.capacity() {
+    /// Gives back the room of a burst that is over; says whether there was any.
+    pub fn shrink_sparse(&mut self) -> bool {
+        let live = crate::memory::shrink_sparse(&mut self.live);
+        let heap = self.heap.capacity() > 64 && self.heap.len() * 4 <= self.heap.capacity();
+        if heap {
             self.heap.shrink_to(self.heap.len() * 2);
         }
+        live || heap
     }
 
     /// Rebuilds the heap from the live deadlines when stale entries outnumber them, so memory

@@ -804,10 +804,16 @@ impl Core {
         for (peer, bytes) in resend {
             self.send(peer, bytes, None);
         }
-        crate::memory::shrink_sparse(&mut self.clients);
-        crate::memory::shrink_sparse(&mut self.servers);
-        crate::memory::shrink_sparse(&mut self.acks);
-        self.deadlines.shrink_sparse();
+        // Once a burst's transactions have all run out, their memory goes back to the system.
+        let shrunk = [
+            crate::memory::shrink_sparse(&mut self.clients),
+            crate::memory::shrink_sparse(&mut self.servers),
+            crate::memory::shrink_sparse(&mut self.acks),
+            self.deadlines.shrink_sparse(),
+        ];
+        if shrunk.contains(&true) {
+            crate::memory::give_back();
+        }
     }
 
     fn server_timer(&mut self, key: &TxKey, now: Instant, resend: &mut Vec<(Peer, Vec<u8>)>) {
