@@ -120,8 +120,9 @@ enum Cmd {
 }
 
 /// `parley agent` is the lean `parley-agent` beside this binary when it is there (as packaged:
-/// built with `cargo lean-agent`, none of the window's code, measured 7.2 MB resident idle
-/// instead of 14.3 MB); it gets the same arguments. Returns only when there is no such binary or it cannot start.
+/// built with `cargo lean-agent`, none of the window's code, measured 6.9-7.1 MB resident idle
+/// instead of 14.3 MB); it gets the same arguments. Returns only when there is no such binary
+/// or it cannot start.
 #[cfg(unix)]
 fn hand_over_to_lean_agent() {
     use std::os::unix::process::CommandExt;
