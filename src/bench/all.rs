@@ -1,32 +1,23 @@
 //! `parley bench all`: every benchmark in one run, each beside its anchor where the anchor is
 //! installed (Kamailio for the proxy and overload, baresip for the agent, raw TCP for MSRP), so
 //! the README's figures table comes from one sitting on one machine. A part that cannot run
-//! here says why in its place; the others still run.
+//! here says why in its place; the others still run. Parts measured inside this process (SIP,
+//! media, the MSRP sender) carry what earlier parts left in it: their memory is for alone runs.
 
 use super::proxy::Load;
 use std::time::Instant;
 
-/// One part's heading and what it printed (or why it could not run).
-fn part(out: &mut String, title: &str, result: Result<String, String>, t0: Instant) {
-    out.push_str(&format!(
-        "\n== {title} ({:.0} s)\n",
-        t0.elapsed().as_secs_f64()
-    ));
+/// Prints one part's heading, how long it took, and what it measured (or why it could not run).
+fn show(title: &str, t0: Instant, result: Result<String, String>) {
+    println!("\n== {title} ({:.0} s)", t0.elapsed().as_secs_f64());
     match result {
-        Ok(text) => out.push_str(&text),
-        Err(e) => out.push_str(&format!("could not run: {e}\n")),
+        Ok(text) => print!("{text}"),
+        Err(e) => println!("could not run: {e}"),
     }
 }
 
-/// Runs them in turn, printing each part as it ends (the whole takes minutes).
-pub fn run(rt: &tokio::runtime::Runtime) -> String {
-    let mut out = String::new();
-    let mut show = |title: &str, t0: Instant, r: Result<String, String>| {
-        let mut text = String::new();
-        part(&mut text, title, r, t0);
-        print!("{text}");
-        out.push_str(&text);
-    };
+/// Runs them in turn, printing each part as it ends (the whole takes about ten minutes).
+pub fn run(rt: &tokio::runtime::Runtime) {
     let t = Instant::now();
     let sip = rt
         .block_on(super::run(200, 50_000, false))
@@ -62,5 +53,4 @@ pub fn run(rt: &tokio::runtime::Runtime) -> String {
         t,
         rt.block_on(super::msrp::run(200)),
     );
-    out
 }

@@ -1,6 +1,6 @@
 //! `parley bench overload`: each proxy held to a share of one core, its clean capacity found by
-//! rates rising a quarter at a time (the highest rate at which 99.9% of calls completed, in one of two tries), then
-//! offered twice that. A proxy that sheds load honestly (503 + Retry-After for what it cannot
+//! rates rising a quarter at a time (the highest rate at which 99.9% of calls completed, in one
+//! of two tries), then offered twice that. A proxy that sheds load honestly (503 + Retry-After for what it cannot
 //! take) still completes about its capacity; one that queues everything collapses.
 
 use super::proxy::{kamailio_bin, round, start_kamailio, start_parley, Load, Proxy, Round};
@@ -29,7 +29,7 @@ fn clean(r: &Round) -> bool {
     r.completed * 1000 >= r.attempted * 999
 }
 
-/// Rates from `start` up by a quarter until one loses a call; then twice the last clean one.
+/// Rates from `start` up by a quarter until one loses calls twice; then twice the last clean one.
 fn measure(
     kamailio: Option<&str>,
     dir: &Path,
@@ -77,7 +77,7 @@ pub fn run(share: f64, start: u32, load: Load) -> Result<String, String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let quota = Quota::new(share)?;
     let mut out = format!(
-        "Each proxy held to {:.0}% of one core (a cgroup CPU quota); rates rise by a quarter from {start}/s, {} s each, until more than 0.1% of calls are lost; then twice the last clean rate\n",
+        "Each proxy held to {:.0}% of one core (a cgroup CPU quota); rates rise by a quarter from {start}/s, {} s each, until more than 0.1% of calls are lost twice at one rate; then twice the last clean rate\n",
         share * 100.0,
         load.seconds
     );

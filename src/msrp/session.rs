@@ -56,6 +56,7 @@ impl Incoming {
         }
     }
 }
+
 /// File chunks queued for the writer: enough to keep the socket busy, little memory.
 const WRITE_QUEUE: usize = 4;
 
