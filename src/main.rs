@@ -157,14 +157,8 @@ fn runtime(command: &Option<Cmd>) -> tokio::runtime::Runtime {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
-                // winit warns about X setups it merely dislikes; a user need not read those.
-                .unwrap_or_else(|_| "warn,winit=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // winit warns about X setups it merely dislikes; a user need not read those.
+    cli::init_logging("warn,winit=error");
     let args = Args::parse();
     if args.command.is_none() && std::env::var_os("ICED_BACKEND").is_none() {
         // The software renderer draws this UI as well as the GPU one at a third of the memory

@@ -13,6 +13,11 @@ pub fn give_back() {
     }
 }
 
+/// Room worth giving back: more than a little, and at most a quarter used.
+pub fn is_sparse(len: usize, capacity: usize) -> bool {
+    capacity > 64 && len * 4 <= capacity
+}
+
 /// Gives a map's room back once it is mostly empty (a quarter full or less): a hash map keeps
 /// the capacity of its busiest moment, so a burst of transactions would otherwise stay
 /// resident after they end. Halfway room is kept, so maps that breathe do not rehash often.
@@ -20,7 +25,7 @@ pub fn give_back() {
 pub fn shrink_sparse<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
     map: &mut std::collections::HashMap<K, V, S>,
 ) -> bool {
-    let sparse = map.capacity() > 64 && map.len() * 4 <= map.capacity();
+    let sparse = is_sparse(map.len(), map.capacity());
     if sparse {
         map.shrink_to(map.len() * 2);
     }

@@ -514,8 +514,11 @@ async fn tcp_connections_past_the_limit_are_closed() {
         )
     };
     let mut first = tokio::net::TcpStream::connect(s).await.unwrap();
-    let port = first.local_addr().unwrap().port();
-    first.write_all(options(port, 1).as_bytes()).await.unwrap();
+    let first_port = first.local_addr().unwrap().port();
+    first
+        .write_all(options(first_port, 1).as_bytes())
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 4096];
     let n = first.read(&mut buf).await.unwrap();
     assert!(
@@ -528,7 +531,10 @@ async fn tcp_connections_past_the_limit_are_closed() {
     let _ = second.write_all(options(port, 2).as_bytes()).await;
     let n = second.read(&mut buf).await.unwrap_or(0);
     assert_eq!(n, 0, "the second connection is closed unanswered");
-    first.write_all(options(port, 3).as_bytes()).await.unwrap();
+    first
+        .write_all(options(first_port, 3).as_bytes())
+        .await
+        .unwrap();
     let n = first.read(&mut buf).await.unwrap();
     assert!(
         buf[..n].starts_with(b"SIP/2.0 200"),

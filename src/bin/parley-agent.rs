@@ -18,13 +18,7 @@ struct Args {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    parley::cli::init_logging("warn");
     let args = Args::parse();
     // One thread: an agent has one call's signalling, media and files to move, and each
     // worker thread costs its stack and an allocator arena (measured: 6.9 MB resident idle on

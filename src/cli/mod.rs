@@ -279,6 +279,17 @@ async fn start_engine(
     Ok((h, ev))
 }
 
+/// Logs to stderr, filtered by `PARLEY_LOG` (e.g. `info`, `debug`), else by `default`.
+pub fn init_logging(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 pub async fn serve(
     bind: SocketAddr,
     domain: String,

@@ -73,7 +73,7 @@ impl<K: Ord + Hash + Clone> Deadlines<K> {
     /// Gives back the room of a burst that is over; says whether there was any.
     pub fn shrink_sparse(&mut self) -> bool {
         let live = crate::memory::shrink_sparse(&mut self.live);
-        let heap = self.heap.capacity() > 64 && self.heap.len() * 4 <= self.heap.capacity();
+        let heap = crate::memory::is_sparse(self.heap.len(), self.heap.capacity());
         if heap {
             self.heap.shrink_to(self.heap.len() * 2);
         }
