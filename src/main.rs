@@ -41,6 +41,10 @@ enum Cmd {
         /// Shortest registration interval accepted, seconds.
         #[arg(long, default_value_t = 60)]
         min_expires: u32,
+        /// Digest algorithms to challenge with, in order (clients that read only the first
+        /// challenge use the first).
+        #[arg(long, value_delimiter = ',', default_value = "md5,sha-256")]
+        digest: Vec<String>,
     },
     /// Register and stay, printing events.
     Agent {
@@ -175,6 +179,7 @@ fn main() {
             users_file,
             open,
             min_expires,
+            digest,
         }) => rt.block_on(cli::serve(
             bind,
             domain,
@@ -182,6 +187,7 @@ fn main() {
             users_file,
             open,
             min_expires,
+            digest,
         )),
         Some(Cmd::Agent {
             account,

@@ -57,9 +57,13 @@ fn send_with(dir: &Path, addr: &str, file: &Path, extra: &[&str]) -> Proc {
     Proc::spawn(&args)
 }
 
-fn parts(dir: &Path) -> Vec<u64> {
-    std::fs::read_dir(dir)
-        .unwrap()
+/// The sizes of the temporary files left in the inbox and in Bob's profile (where they live).
+fn parts(inbox: &Path) -> Vec<u64> {
+    let partial = inbox.parent().unwrap().join("bob").join("partial");
+    [inbox, partial.as_path()]
+        .into_iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
         .map(|e| e.unwrap())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
         .map(|e| e.metadata().unwrap().len())

@@ -320,8 +320,9 @@ async fn timer_c_ends_a_branch_that_rings_forever() {
     assert_eq!(code_of(&r), 408, "{r}");
 }
 
-/// The server offers SHA-256 before MD5 (RFC 8760), and refuses credentials whose digest uri
-/// is not the Request-URI (a replay against another resource) with 400.
+/// The server offers MD5 and SHA-256 (RFC 8760; MD5 first for clients that read only the first
+/// challenge, while ours picks SHA-256), and refuses credentials whose digest uri is not the
+/// Request-URI (a replay against another resource) with 400.
 #[tokio::test]
 async fn digest_offers_sha256_and_checks_the_uri() {
     use parley::sip::digest::Challenge;
@@ -346,8 +347,10 @@ async fn digest_offers_sha256_and_checks_the_uri() {
     assert_eq!(code_of(&r), 401);
     let offers = get_lines(&r.headers, "WWW-Authenticate");
     assert_eq!(offers.len(), 2, "{offers:?}");
-    assert!(offers[0].contains("algorithm=SHA-256") && offers[1].contains("algorithm=MD5"));
-    let ch = Challenge::parse(&offers[0]).unwrap();
+    // MD5 first, for clients that read only the first challenge; SHA-256 beside it.
+    assert!(offers[0].contains("algorithm=MD5") && offers[1].contains("algorithm=SHA-256"));
+    let ch = Challenge::parse(&offers[1]).unwrap();
+    assert_eq!(Challenge::best_per_realm(&offers), vec![ch.clone()]);
     let answer = ch.answer(
         "REGISTER",
         "sip:elsewhere.org",

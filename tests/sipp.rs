@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use parley::engine::{AccountConfig, CallState, Command, Engine, EngineConfig, Event};
+use parley::sip::digest::Algorithm;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -280,4 +281,36 @@ async fn sipp_relay_attempt_is_refused() {
     ])
     .await;
     assert_sipp_passed(out);
+}
+
+/// sipp answers only the first challenge it reads: with the default `--digest md5,sha-256`
+/// it registers, and with `sha-256` alone (which sipp cannot do) it is refused.
+#[tokio::test]
+async fn sipp_registers_with_a_password_at_the_embedded_server() {
+    require_sipp();
+    for (digest, ok) in [(None, true), (Some(vec![Algorithm::Sha256]), false)] {
+        let mut cfg = parley::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+        cfg.users.insert("carol".into(), "secret".into());
+        if let Some(d) = digest {
+            cfg.digest = d;
+        }
+        let server = parley::server::Server::start(cfg).await.unwrap();
+        let out = run_sipp(&[
+            "-sf".into(),
+            scenario("register-auth"),
+            "-s".into(),
+            "carol".into(),
+            "-p".into(),
+            free_udp_port().to_string(),
+            server.local_addr().to_string(),
+        ])
+        .await;
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "sipp: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

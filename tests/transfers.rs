@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 
 async fn agent(user: &str, server: std::net::SocketAddr, files: PathBuf) -> Agent {
     let password = USERS.iter().find(|(u, _)| *u == user).unwrap().1;
-    let mut a =
-        Agent::start_engine(user, password, Some(server), |e| e.files = files, |_| {}).await;
+    // Temporaries live apart from received files, as in a profile (`user-partial`).
+    let partial = files.with_file_name(format!("{user}-partial"));
+    let engine =
+        |e: &mut parley::engine::EngineConfig| (e.files, e.partial) = (files, Some(partial));
+    let mut a = Agent::start_engine(user, password, Some(server), engine, |_| {}).await;
     a.registered().await;
     a
 }
@@ -127,6 +130,7 @@ async fn a_file_outside_a_call_is_offered_accepted_and_delivered_whole() {
     let got = t.bob.store.transfers().unwrap();
     assert_eq!(got[0].state, "received");
     assert_eq!(listing(&t.dir.path().join("bob")), ["minutes 2026.pdf"]);
+    assert!(listing(&t.dir.path().join("bob-partial")).is_empty());
 }
 
 #[tokio::test]
@@ -146,6 +150,7 @@ async fn a_declined_offer_leaves_nothing_behind() {
         .wait(|e| matches!(e, Event::TransferCancelled { by_peer: false, .. }))
         .await;
     assert!(listing(&t.dir.path().join("bob")).is_empty());
+    assert!(listing(&t.dir.path().join("bob-partial")).is_empty());
     assert_eq!(
         t.alice.store.transfers().unwrap().len(),
         0,
@@ -179,6 +184,7 @@ async fn the_receiver_cancels_and_both_sides_clean_up() {
         .wait(|e| matches!(e, Event::TransferCancelled { by_peer: false, .. }))
         .await;
     assert!(listing(&t.dir.path().join("bob")).is_empty());
+    assert!(listing(&t.dir.path().join("bob-partial")).is_empty());
     let states: Vec<String> = t
         .alice
         .store
@@ -215,8 +221,12 @@ async fn the_sender_cancels_and_both_sides_clean_up() {
         .wait(|e| matches!(e, Event::TransferCancelled { by_peer: false, .. }))
         .await;
     assert!(listing(&t.dir.path().join("bob")).is_empty());
+    assert!(listing(&t.dir.path().join("bob-partial")).is_empty());
 }
 
+/// A chat session outside a call. Bob has never written to Alice and she is no contact of
+/// his: her first chat rings and waits for his answer; once he has written to her, the next
+/// one is taken at once.
 #[tokio::test]
 async fn an_msrp_chat_session_outside_a_call() {
     let mut t = two().await;
@@ -227,6 +237,17 @@ async fn an_msrp_chat_session_outside_a_call() {
             target: "bob".into(),
         })
         .await;
+    let offered = t.bob.wait(|e| matches!(e, Event::ChatOffered { .. })).await;
+    let Event::ChatOffered { call, from, .. } = offered else {
+        unreachable!()
+    };
+    assert_eq!(from, "sip:alice@company.com");
+    assert!(!t
+        .bob
+        .seen
+        .iter()
+        .any(|e| matches!(e, Event::ChatStarted { .. })));
+    t.bob.send(Command::Answer(call)).await;
     let call = match t
         .alice
         .wait(|e| matches!(e, Event::ChatStarted { .. }))
@@ -276,4 +297,18 @@ async fn an_msrp_chat_session_outside_a_call() {
         .map(|m| m.body)
         .collect();
     assert_eq!(texts, ["lunch at 1?", "yes"]);
+    // Bob wrote to Alice: her next chat is taken without asking.
+    t.alice
+        .send(Command::StartChat {
+            account,
+            target: "bob".into(),
+        })
+        .await;
+    t.bob.seen.clear();
+    t.bob.wait(|e| matches!(e, Event::ChatStarted { .. })).await;
+    assert!(!t
+        .bob
+        .seen
+        .iter()
+        .any(|e| matches!(e, Event::ChatOffered { .. })));
 }

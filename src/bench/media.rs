@@ -5,7 +5,7 @@
 
 use crate::engine::{Command, Event};
 use crate::media::codec::{CodecKind, Decoder, Encoder};
-use crate::media::jitter::{JitterBuffer, Playout};
+use crate::media::jitter::{JitterBuffer, Playout, Voice};
 use crate::media::rtp;
 use crate::media::tone::Tone;
 use std::time::{Duration, Instant};
@@ -47,12 +47,19 @@ fn pipeline(codec: CodecKind) -> Result<PipelineCost, String> {
         let parsed = rtp::parse(&packet).map_err(|e| e.to_string())?;
         // Arrival times as the network would give them: one frame every 20 ms.
         let now = t0 + Duration::from_millis(u64::from(i) * 20);
-        jb.push(parsed.sequence, parsed.timestamp, parsed.payload, now);
+        let voice = Voice {
+            payload_type: parsed.payload_type,
+            payload: parsed.payload.to_vec(),
+        };
+        jb.push(parsed.sequence, parsed.timestamp, voice, now);
         match jb.pop(now) {
-            Playout::Frame(f) => dec.decode(&f, &mut out).map_err(|e| e.to_string())?,
-            Playout::Lost { next } => dec
-                .conceal(next.as_deref(), &mut out)
+            Playout::Frame(f) => dec
+                .decode(&f.payload, &mut out)
                 .map_err(|e| e.to_string())?,
+            Playout::Lost { next } => dec
+                .conceal(next.as_ref().map(|v| v.payload.as_slice()), &mut out)
+                .map_err(|e| e.to_string())?,
+            Playout::Empty => dec.conceal(None, &mut out).map_err(|e| e.to_string())?,
             Playout::Wait => {}
         }
     }

@@ -31,6 +31,7 @@ fn params(local: &str, remote: &str, active: bool, inbox: &Path) -> SessionParam
         remote_path: remote.into(),
         active,
         files: inbox.to_path_buf(),
+        partial: inbox.join(".partial"),
         max_size: u64::MAX,
         expect: None,
         ask: false,

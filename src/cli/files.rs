@@ -66,6 +66,9 @@ pub async fn send_file(
     };
     one_shot(&args, profile, "file", first, |ev| match ev {
         Event::FileSent { .. } => Step::Done(Ok(())),
+        Event::FileSentUnconfirmed { name, .. } => Step::Done(Err(format!(
+            "{name} was sent, not confirmed: the other side ended before saying it arrived whole"
+        ))),
         Event::TransferFailed { message, .. } => Step::Done(Err(message)),
         Event::TransferCancelled { name, by_peer, .. } => Step::Done(Err(match by_peer {
             true => format!("{name} was cancelled by the other side"),

@@ -161,6 +161,12 @@ fn print_event(ev: &Event, json: bool) {
             name,
             size,
         } => format!("call {call}: sent {name} to {peer} ({size} bytes, confirmed)"),
+        Event::FileSentUnconfirmed {
+            call,
+            peer,
+            name,
+            size,
+        } => format!("call {call}: sent {name} to {peer} ({size} bytes), not confirmed"),
         Event::TransferFailed { call, message, .. } => format!("call {call}: {message}"),
         Event::TransferProgress {
             call,
@@ -180,6 +186,9 @@ fn print_event(ev: &Event, json: bool) {
             size,
             ..
         } => format!("call {call}: {from} offers {name} ({size} bytes)"),
+        Event::ChatOffered { call, from, .. } => {
+            format!("call {call}: {from} wants to chat (answer to take it)")
+        }
         Event::TransferStarted {
             call,
             name,
@@ -215,11 +224,16 @@ fn print_event(ev: &Event, json: bool) {
             jitter_ms,
             rtt_ms,
             peer_lost_percent,
+            no_media_secs,
         } => {
             let rtt = rtt_ms
                 .map(|r| format!(", round trip {r} ms"))
                 .unwrap_or_default();
-            format!("call {call}: sent {sent}, received {received}, lost {lost}, late {late}, jitter {jitter_ms} ms, they lost {peer_lost_percent}%{rtt}")
+            let silent = match no_media_secs {
+                0 => String::new(),
+                s => format!(", nothing heard for {s} s"),
+            };
+            format!("call {call}: sent {sent}, received {received}, lost {lost}, late {late}, jitter {jitter_ms} ms, they lost {peer_lost_percent}%{rtt}{silent}")
         }
         Event::AccountRemoved { account } => format!("account {account} removed"),
         Event::Restored { accounts } => format!("{accounts} saved account(s)"),
@@ -258,8 +272,9 @@ async fn start_engine(
         &args.accept_files,
         Profile::new(profile.map(|p| p.as_path())),
     ) {
-        (Some(dir), _) => cfg.files = dir.clone(),
-        (None, Ok(p)) => cfg.files = p.files(),
+        (Some(dir), Ok(p)) => (cfg.files, cfg.partial) = (dir.clone(), Some(p.partial())),
+        (Some(dir), Err(_)) => cfg.files = dir.clone(),
+        (None, Ok(p)) => (cfg.files, cfg.partial) = (p.files(), Some(p.partial())),
         (None, Err(_)) => {}
     }
     (cfg.microphone, cfg.speaker) = args.devices();
@@ -297,10 +312,21 @@ pub async fn serve(
     users_file: Option<PathBuf>,
     open: bool,
     min_expires: u32,
+    digest: Vec<String>,
 ) -> Result<(), String> {
     let mut cfg = ServerConfig::new(bind, &domain);
     cfg.open = open;
     cfg.min_expires = min_expires;
+    cfg.digest = digest
+        .iter()
+        .map(|d| {
+            crate::sip::digest::Algorithm::parse(d.trim())
+                .ok_or_else(|| format!("--digest takes md5 and sha-256, got {d}"))
+        })
+        .collect::<Result<_, _>>()?;
+    if cfg.digest.is_empty() {
+        return Err("--digest needs at least one of md5, sha-256".into());
+    }
     let mut pairs = users;
     if let Some(f) = users_file {
         let text =
@@ -348,7 +374,9 @@ pub async fn agent(
                 let Some(ev) = ev else { break };
                 print_event(&ev, args.json);
                 match ev {
-                    Event::IncomingCall { call, .. } if auto_answer => h.send(Command::Answer(call)).await,
+                    Event::IncomingCall { call, .. } | Event::ChatOffered { call, .. } if auto_answer => {
+                        h.send(Command::Answer(call)).await
+                    }
                     // Files are taken only into a folder the user named; otherwise declined.
                     Event::FileOffered { call, name, during_call, .. } => {
                         let accept = args.accept_files.is_some();

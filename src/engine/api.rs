@@ -255,6 +255,15 @@ pub enum Event {
         content_type: String,
         text: String,
     },
+    /// Someone who is not a saved contact, and whom the user never wrote to, opens a chat
+    /// session (an INVITE with only a message line). It rings like a call and is not taken by
+    /// itself: Answer takes it, Decline refuses it (603).
+    ChatOffered {
+        call: CallId,
+        account: AccountId,
+        from: String,
+        display_name: Option<String>,
+    },
     /// Someone offers us a file. Outside a call (`during_call` false) Answer accepts it and
     /// Decline refuses it (603); on a call's or chat's line, `TakeFile` says yes or no.
     FileOffered {
@@ -318,6 +327,14 @@ pub enum Event {
         name: String,
         size: u64,
     },
+    /// Every byte of a file we sent was taken, but the other side ended the session before it
+    /// confirmed the file arrived whole: sent, not confirmed (not "not delivered").
+    FileSentUnconfirmed {
+        call: CallId,
+        peer: String,
+        name: String,
+        size: u64,
+    },
     /// A message or file could not be carried, in words.
     TransferFailed {
         call: CallId,
@@ -347,6 +364,8 @@ pub enum Event {
         jitter_ms: u32,
         rtt_ms: Option<u32>,
         peer_lost_percent: u8,
+        /// Seconds nothing has come from a peer that should be sending (0 while voice flows).
+        no_media_secs: u32,
     },
     CallEnded {
         call: CallId,

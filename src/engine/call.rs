@@ -69,6 +69,8 @@ pub(crate) struct Call {
     pub(super) finished: bool,
     /// The connection broke mid-file: what arrived stays for the next attempt to resume.
     pub(super) keep_partial: bool,
+    /// Every chunk of the file we send was answered 200 (its report may still not come).
+    pub(super) all_answered: bool,
 }
 
 /// The RTP socket (even port) and the RTCP one (the port above it, RFC 3550 11).
@@ -121,6 +123,7 @@ impl Call {
             purpose: Purpose::Voice,
             finished: false,
             keep_partial: false,
+            all_answered: false,
         }
     }
 }
@@ -715,7 +718,7 @@ impl Core {
     fn purpose_of(&self, neg: &sdp::Negotiated, peer: &str) -> Purpose {
         match (&neg.audio, &neg.message_use) {
             (None, Some(sdp::file::MessageUse::Receive(file))) => Purpose::ReceiveFile {
-                temp: transfer::partial_path(&self.config.files, file, peer),
+                temp: transfer::partial_path(&self.config.partial_dir(), file, peer),
                 file: file.clone(),
             },
             (None, Some(sdp::file::MessageUse::Chat)) => Purpose::Chat,

@@ -20,6 +20,10 @@ async fn socket_of(address: &Address, port: u16) -> Option<SocketAddr> {
     }
 }
 
+/// How often a held call's path is kept open: well inside the 20-30 s after which many NATs
+/// forget an idle UDP mapping (RFC 6263 suggests at most 15 s).
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// RFC 3550's minimum interval between reports in a two-party call.
 const RTCP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -37,11 +41,18 @@ async fn params_of(a: &AudioStream) -> Option<MediaParams> {
         remote: socket_of(&a.remote, a.port).await?,
         rtcp,
         rtcp_interval: RTCP_INTERVAL,
+        keepalive: KEEPALIVE,
         payload_type: a.payload_type,
         codec,
+        decodes: a
+            .formats
+            .iter()
+            .filter_map(|(pt, name)| Some((*pt, CodecKind::from_name(name)?)))
+            .collect(),
         send: matches!(a.direction, "sendrecv" | "sendonly"),
         receive: matches!(a.direction, "sendrecv" | "recvonly"),
         telephone_event: a.telephone_event,
+        event_rate: a.telephone_event_rate,
     })
 }
 
@@ -147,8 +158,18 @@ impl Core {
             tracing::info!("call {id}: no audio negotiated");
             return;
         };
-        if let Some(m) = &c.media_session {
-            return m.repoint(params);
+        if let Some(m) = &mut c.media_session {
+            if let Some(rate) = m.repoint(params) {
+                // A new codec rate: the sound card's conversion and the echo canceller follow.
+                let (source, sink, trouble) = self.open_devices(rate);
+                if let Some(message) = trouble {
+                    self.emit(Event::Error { message }).await;
+                }
+                if let Some(m) = self.calls.get(&id).and_then(|c| c.media_session.as_ref()) {
+                    m.switch_devices(source, sink);
+                }
+            }
+            return;
         }
         let Some((socket, rtcp)) = c.rtp.take() else {
             return;
@@ -173,6 +194,7 @@ impl Core {
                     jitter_ms: s.jitter_ms,
                     rtt_ms: s.rtt_ms,
                     peer_lost_percent: s.peer_lost_percent,
+                    no_media_secs: s.no_media_secs,
                 },
                 MediaEvent::Key(digit) => Event::Dtmf { call: id, digit },
                 MediaEvent::Levels { input, output } => Event::Levels {

@@ -103,6 +103,7 @@ impl Party {
             SessionEvent::Failed(_)
             | SessionEvent::Progress { .. }
             | SessionEvent::Arriving { .. }
+            | SessionEvent::AllAnswered { .. }
             | SessionEvent::TextDelivered => {}
         }
     }
@@ -118,8 +119,10 @@ pub(super) struct OwnedTransfer {
     pub sha256: Option<String>,
 }
 
-fn event_of(call: CallId, account: AccountId, peer: String, e: SessionEvent) -> Event {
-    match e {
+/// What the user hears of a session event (`None`: nothing, yet).
+fn event_of(call: CallId, account: AccountId, peer: String, e: SessionEvent) -> Option<Event> {
+    Some(match e {
+        SessionEvent::AllAnswered { .. } => return None,
         SessionEvent::Text { content_type, text } => Event::Message {
             call,
             peer,
@@ -186,7 +189,7 @@ fn event_of(call: CallId, account: AccountId, peer: String, e: SessionEvent) -> 
             total,
             bytes_per_second,
         },
-    }
+    })
 }
 
 impl Core {
@@ -210,6 +213,7 @@ impl Core {
         let expect = match &c.purpose {
             Purpose::ReceiveFile { file, temp } => Some(Expected {
                 name: file.name.clone(),
+                size: file.size,
                 temp: temp.clone(),
                 sha1: file.sha1.clone(),
             }),
@@ -220,6 +224,7 @@ impl Core {
             remote_path,
             active,
             files,
+            partial: self.config.partial_dir(),
             max_size,
             expect,
             ask: true,
@@ -243,14 +248,22 @@ impl Core {
 
     /// What an MSRP session reported: stored, told, and acted on by file sessions.
     pub(super) async fn msrp_event(&mut self, id: CallId, e: SessionEvent) {
+        if let SessionEvent::AllAnswered { .. } = e {
+            // Said only if the session ends before the report (`session_ended`).
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.all_answered = true;
+            }
+            return;
+        }
         let Some(party) = self.party(id) else { return };
         party.record(&e);
         self.flush_store().await;
         let Some(account) = self.calls.get(&id).map(|c| c.account) else {
             return;
         };
-        self.emit(event_of(id, account, party.peer, e.clone()))
-            .await;
+        if let Some(ev) = event_of(id, account, party.peer, e.clone()) {
+            self.emit(ev).await;
+        }
         self.file_session_reacts(id, &e).await;
     }
 

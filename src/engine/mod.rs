@@ -54,6 +54,9 @@ pub struct EngineConfig {
     pub codecs: Vec<crate::media::codec::CodecKind>,
     /// Where files received in calls are stored.
     pub files: std::path::PathBuf,
+    /// Where arriving files wait until whole: a private folder of the profile (`None`: a
+    /// private `.partial` folder inside `files`).
+    pub partial: Option<std::path::PathBuf>,
     /// Whether the input and output saved in Settings replace `microphone` and `speaker`
     /// (the window: yes; headless agents with `--tone`/`--record`: no).
     pub use_saved_devices: bool,
@@ -76,10 +79,21 @@ impl EngineConfig {
             speaker: crate::media::headless::SinkSpec::Discard,
             codecs: crate::media::codec::CodecKind::ALL.to_vec(),
             use_saved_devices: false,
-            files: std::env::temp_dir().join("parley-files"),
+            // The user's own data folder, never a shared /tmp.
+            files: directories::ProjectDirs::from("org", "Parley", "parley")
+                .map(|d| d.data_dir().join("files"))
+                .unwrap_or_else(|| std::path::PathBuf::from("parley-files")),
+            partial: None,
             max_file_size: 16 * 1024 * 1024 * 1024,
             max_upload: None,
         }
+    }
+
+    /// Where temporary files of arriving files go.
+    pub fn partial_dir(&self) -> std::path::PathBuf {
+        self.partial
+            .clone()
+            .unwrap_or_else(|| self.files.join(".partial"))
     }
 
     fn codec_names(&self) -> Vec<String> {

@@ -128,7 +128,8 @@ impl Core {
         self.call_with(account, target, Purpose::Chat).await
     }
 
-    /// An offered session that is not a voice call: a file (asks the user) or chat (taken).
+    /// An offered session that is not a voice call: a file (asks the user) or chat (taken
+    /// from someone the user knows, else asked like a call).
     pub(super) async fn offered_session(&mut self, id: CallId) {
         let Some(c) = self.calls.get(&id) else { return };
         let (account, from) = (c.account, c.peer.clone());
@@ -147,8 +148,24 @@ impl Core {
                 };
                 self.emit(ev).await
             }
-            _ => self.answer(id).await,
+            _ if self.knows(&from).await => self.answer(id).await,
+            _ => {
+                let ev = Event::ChatOffered {
+                    call: id,
+                    account,
+                    from,
+                    display_name,
+                };
+                self.emit(ev).await
+            }
         }
+    }
+
+    /// Whether the peer is a saved contact or someone the user wrote to.
+    async fn knows(&self, peer: &str) -> bool {
+        let Some(db) = &self.db else { return false };
+        let peer = peer.to_string();
+        matches!(db.run(move |s| s.knows(&peer)).await, Some(Ok(true)))
     }
 
     /// The session's MSRP line is up: what a file or chat session says about it.
@@ -242,6 +259,16 @@ impl Core {
                 let file = purpose.file().expect("file sessions have a file");
                 let outgoing = matches!(purpose, Purpose::SendFile { .. });
                 match (status, outgoing) {
+                    // Every byte was taken, but the other side ended before its report.
+                    (200, true) if c.all_answered => {
+                        party.outgoing_ended(&file.name, "sent");
+                        Event::FileSentUnconfirmed {
+                            call: id,
+                            peer,
+                            name: file.name.clone(),
+                            size: file.size,
+                        }
+                    }
                     // Connected, then ended by the other side before the end of the file.
                     (200, _) => {
                         match outgoing {

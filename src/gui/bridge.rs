@@ -32,7 +32,7 @@ pub fn subscription(key: Key) -> Subscription<Update> {
                 let store = Store::open(&p.database()).map_err(|e| e.to_string())?;
                 let mut cfg = EngineConfig::new("0.0.0.0:0".parse().unwrap());
                 cfg.store = Some(Arc::new(store));
-                cfg.files = p.files();
+                (cfg.files, cfg.partial) = (p.files(), Some(p.partial()));
                 // The window talks through the sound card: the default one, or Settings' pick.
                 cfg.microphone = SourceSpec::Device(None);
                 cfg.speaker = SinkSpec::Device(None);

@@ -160,6 +160,17 @@ impl State {
                     path: None,
                 });
             }
+            Event::FileSentUnconfirmed {
+                call, peer, name, ..
+            } => {
+                self.transfers.remove(&(call, name.clone()));
+                self.push(Item::Note {
+                    peer,
+                    text: format!(
+                        "{name} was sent, not confirmed: they left before saying it arrived whole"
+                    ),
+                });
+            }
             Event::TransferCancelled {
                 call,
                 peer,

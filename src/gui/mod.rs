@@ -607,6 +607,24 @@ impl App {
         Some(self.notify(who, what))
     }
 
+    /// Someone calls, or asks to chat: their call view rings, and a notification says who.
+    fn ringing_in(
+        &mut self,
+        call: CallId,
+        from: String,
+        display_name: Option<String>,
+        title: &str,
+        detail: Option<&str>,
+    ) -> Task<Message> {
+        let name = self.name_for(&from).or(display_name);
+        let who = name.clone().unwrap_or_else(|| from.clone());
+        let note = self.notify(title.into(), who);
+        let mut v = CallView::new(call, from, name, Direction::Incoming, CallState::Incoming);
+        v.detail = detail.map(String::from);
+        self.calls.insert(call, v);
+        note
+    }
+
     fn handle_event(&mut self, ev: Event) -> Task<Message> {
         match ev {
             Event::Restored { accounts } => {
@@ -695,21 +713,27 @@ impl App {
                     self.screen = Screen::Welcome;
                 }
             }
-            Event::IncomingCall {
+            Event::ChatOffered {
                 call,
                 from,
                 display_name,
                 ..
             } => {
-                let name = self.name_for(&from).or(display_name);
-                let who = name.clone().unwrap_or_else(|| from.clone());
-                let note = self.notify("Incoming call".into(), who);
-                self.calls.insert(
+                let detail = "Wants to chat (text only). Answer to accept.";
+                return self.ringing_in(
                     call,
-                    CallView::new(call, from, name, Direction::Incoming, CallState::Incoming),
+                    from,
+                    display_name,
+                    "Someone wants to chat",
+                    Some(detail),
                 );
-                return note;
             }
+            Event::IncomingCall {
+                call,
+                from,
+                display_name,
+                ..
+            } => return self.ringing_in(call, from, display_name, "Incoming call", None),
             Event::Call {
                 call,
                 state,
@@ -785,6 +809,9 @@ impl App {
                 self.notice = Some(format!("Received {name}, saved as {}", path.display()));
             }
             Event::FileSent { name, .. } => self.notice = Some(format!("{name} was delivered")),
+            Event::FileSentUnconfirmed { name, .. } => {
+                self.notice = Some(format!("{name} was sent, not confirmed"))
+            }
             Event::TransferProgress { .. } => {}
             Event::TransferFailed { message, .. } => self.notice = Some(message),
             Event::FileOffered { .. }
@@ -813,14 +840,19 @@ impl App {
                 jitter_ms,
                 rtt_ms,
                 peer_lost_percent,
+                no_media_secs,
                 ..
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     let rtt = rtt_ms
                         .map(|r| format!(" · round trip {r} ms"))
                         .unwrap_or_default();
+                    let silent = match no_media_secs {
+                        0 => String::new(),
+                        s => format!("No sound from them for {s} s · "),
+                    };
                     c.stats = Some(format!(
-                        "Received {received}, lost {lost} · they lost {peer_lost_percent}% · jitter {jitter_ms} ms{rtt}"
+                        "{silent}Received {received}, lost {lost} · they lost {peer_lost_percent}% · jitter {jitter_ms} ms{rtt}"
                     ));
                 }
             }

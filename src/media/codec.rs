@@ -122,6 +122,8 @@ pub struct Decoder {
     /// G.711's last good frame, repeated (fading) over a loss.
     last: Vec<i16>,
     concealed: u32,
+    /// Samples in the last decoded packet: a lost one is taken to be as long.
+    last_len: usize,
 }
 
 impl Decoder {
@@ -136,6 +138,7 @@ impl Decoder {
             opus,
             last,
             concealed: 0,
+            last_len: kind.frame_samples(),
         })
     }
 
@@ -164,13 +167,26 @@ impl Decoder {
                 self.last.extend_from_slice(out);
             }
         }
+        if !out.is_empty() {
+            self.last_len = out.len();
+        }
         Ok(())
     }
 
-    /// One frame standing in for a lost one; `next` is the packet after it, when it is already
-    /// here (Opus rebuilds the lost frame from the FEC data it carries).
+    /// One packet standing in for a lost one, as long as the last one decoded; `next` is the
+    /// packet after it, when it is already here (Opus rebuilds the lost frame from the FEC data
+    /// it carries).
     pub fn conceal(&mut self, next: Option<&[u8]>, out: &mut Vec<i16>) -> Result<(), CodecError> {
-        let frame = self.kind.frame_samples();
+        self.conceal_samples(self.last_len, next, out)
+    }
+
+    /// Concealment of `frame` samples (an underrun stretches by one 20 ms frame).
+    pub fn conceal_samples(
+        &mut self,
+        frame: usize,
+        next: Option<&[u8]>,
+        out: &mut Vec<i16>,
+    ) -> Result<(), CodecError> {
         self.concealed += 1;
         match &mut self.opus {
             Some(d) => {

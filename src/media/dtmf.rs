@@ -4,10 +4,11 @@
 //! and a receiver that reports each key once however many of its packets arrive.
 
 const DIGITS: &str = "0123456789*#ABCD";
-/// How long a key is held: 100 ms, in 8 kHz timestamp units.
-const KEY_UNITS: u16 = 800;
+/// How long a key is held: 100 ms, in 8 kHz timestamp units (scaled to the stream's clock:
+/// telephone-event runs at the audio's rate, 48 kHz beside Opus).
+const KEY_UNITS: u32 = 800;
 /// Units each packet adds: 20 ms.
-const STEP_UNITS: u16 = 160;
+const STEP_UNITS: u32 = 160;
 /// End packets sent for reliability (RFC 4733 2.5.1.4).
 const END_REPEATS: u8 = 3;
 /// Volume field: -10 dBm0.
@@ -36,15 +37,22 @@ pub fn parse(payload: &[u8]) -> Option<(u8, bool, u16)> {
 #[derive(Debug, Clone)]
 pub struct KeySender {
     code: u8,
+    /// The key's length and each packet's step, in the stream's clock units.
+    key_units: u16,
+    step_units: u16,
     duration: u16,
     ends_sent: u8,
     first: bool,
 }
 
 impl KeySender {
-    pub fn new(digit: char) -> Option<KeySender> {
+    /// A key on a stream whose RTP clock runs at `rate` Hz.
+    pub fn new(digit: char, rate: u32) -> Option<KeySender> {
+        let scale = |units: u32| (units * rate / 8000).min(u32::from(u16::MAX)) as u16;
         Some(KeySender {
             code: event_code(digit)?,
+            key_units: scale(KEY_UNITS),
+            step_units: scale(STEP_UNITS),
             duration: 0,
             ends_sent: 0,
             first: true,
@@ -57,10 +65,13 @@ impl KeySender {
             return None;
         }
         let marker = std::mem::take(&mut self.first);
-        if self.duration < KEY_UNITS {
-            self.duration = (self.duration + STEP_UNITS).min(KEY_UNITS);
+        if self.duration < self.key_units {
+            self.duration = self
+                .duration
+                .saturating_add(self.step_units)
+                .min(self.key_units);
         }
-        let end = self.duration >= KEY_UNITS;
+        let end = self.duration >= self.key_units;
         if end {
             self.ends_sent += 1;
         }
@@ -92,20 +103,23 @@ mod tests {
 
     #[test]
     fn a_key_is_several_packets_with_a_repeated_end() {
-        let mut s = KeySender::new('#').unwrap();
-        let packets: Vec<_> = std::iter::from_fn(|| s.next_packet()).collect();
-        assert_eq!(packets.len(), 5 + 2);
-        assert!(packets[0].1 && packets[1..].iter().all(|p| !p.1));
-        let ends = packets.iter().filter(|p| parse(&p.0).unwrap().1).count();
-        assert_eq!(ends, 3);
-        assert_eq!(parse(&packets[6].0), Some((11, true, 800)));
-        assert!(KeySender::new('x').is_none());
+        for (rate, units) in [(8000, 800), (48_000, 4800)] {
+            let mut s = KeySender::new('#', rate).unwrap();
+            let packets: Vec<_> = std::iter::from_fn(|| s.next_packet()).collect();
+            assert_eq!(packets.len(), 5 + 2);
+            assert!(packets[0].1 && packets[1..].iter().all(|p| !p.1));
+            let ends = packets.iter().filter(|p| parse(&p.0).unwrap().1).count();
+            assert_eq!(ends, 3);
+            // 100 ms in the stream's own clock.
+            assert_eq!(parse(&packets[6].0), Some((11, true, units)));
+        }
+        assert!(KeySender::new('x', 8000).is_none());
     }
 
     #[test]
     fn each_key_is_reported_once() {
         let mut r = KeyReceiver::default();
-        let mut s = KeySender::new('5').unwrap();
+        let mut s = KeySender::new('5', 8000).unwrap();
         let got: Vec<char> = std::iter::from_fn(|| s.next_packet())
             .filter_map(|(p, _)| r.on_packet(1000, &p))
             .collect();

@@ -1,35 +1,56 @@
-//! The jitter buffer, a pure state machine driven by `(packet, now)` and `pop(now)` every 20 ms.
-//! Packets are kept by extended sequence number, so reordering is undone and late or duplicate
-//! packets are dropped. The playout delay adapts: its target follows the measured interarrival
-//! jitter (RFC 3550 A.8's estimator, in milliseconds), growing at once when the network gets
-//! worse (by holding playout one frame) and shrinking a frame at a time once it has been calm for
-//! a second (by dropping one). The same depth control absorbs clock drift between the two ends:
-//! a faster sender fills the buffer and frames are dropped, a slower one empties it and frames are
-//! stretched by concealment, so playout never drifts away.
+//! The jitter buffer, a pure state machine driven by `(packet, now)` and `pop(now)` whenever the
+//! player needs the next packet. Packets are kept by extended sequence number, so reordering is
+//! undone and late or duplicate packets are dropped; a packet may hold 10 to 60 ms (its length
+//! is learnt from the timestamps), and the player asks for packets as its samples run out, so
+//! playout follows the timestamps, not one packet per tick. The playout delay adapts: its target
+//! follows the measured interarrival jitter (RFC 3550 A.8's estimator, in milliseconds), growing
+//! at once when the network gets worse (by holding playout) and shrinking a packet at a time once
+//! it has been calm for a while (by dropping one). The same depth control absorbs clock drift
+//! between the two ends. Sequence numbers spent on key presses (RFC 4733 events) are marked, so
+//! a key press is not a loss.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// Frames the target may reach (200 ms at 20 ms a frame).
-const MAX_TARGET: u32 = 10;
-/// Pops in a row with the buffer deeper than wanted before a frame is dropped (1 s).
-const CALM_POPS: u32 = 50;
-/// Pops with nothing to play before playout starts over (a pause, or hold).
-const RESYNC_POPS: u32 = 10;
+/// The deepest the target may go, in milliseconds.
+const MAX_TARGET_MS: f64 = 200.0;
+/// How long the buffer stays deeper than wanted before a packet is dropped.
+const CALM_MS: f64 = 1000.0;
+/// Silence before playout starts over (a pause, or hold).
+const RESYNC_MS: f64 = 200.0;
 /// A sequence number this far from the expected one is a new stream, not a late packet.
 const RESET_DISTANCE: i64 = 1000;
+/// The player's own frame, what one underrun stretches.
+const FRAME_MS: f64 = 20.0;
 
-/// What to play for the next frame.
+/// One packet's voice: its payload type (a peer may switch among the agreed ones) and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voice {
+    pub payload_type: u8,
+    pub payload: Vec<u8>,
+}
+
+/// What is kept at one sequence number.
+#[derive(Debug, Clone)]
+enum Slot {
+    Voice(Voice),
+    /// A key press's event packet: no sound, and no loss.
+    Skip,
+}
+
+/// What to play next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Playout {
     /// Not started yet (filling to the target): play silence.
     Wait,
-    Frame(Vec<u8>),
-    /// The frame is missing: conceal it; `next` is the following packet when it is here
+    Frame(Voice),
+    /// A packet is missing: conceal it; `next` is the following packet when it is here
     /// (Opus can rebuild the lost frame from it).
     Lost {
-        next: Option<Vec<u8>>,
+        next: Option<Voice>,
     },
+    /// Nothing has arrived yet to play: stretch what was played (this is not a loss).
+    Empty,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,18 +66,22 @@ pub struct JitterStats {
 }
 
 pub struct JitterBuffer {
-    frame_ms: f64,
+    /// The length of one packet, learnt from the timestamps (20 ms until then).
+    packet_ms: f64,
     rate: f64,
-    packets: BTreeMap<i64, Vec<u8>>,
+    packets: BTreeMap<i64, Slot>,
+    /// The timestamp at the highest sequence number, to learn the packet length.
+    highest_ts: Option<u32>,
     /// Extended sequence number of the next frame to play.
     next: Option<i64>,
     /// Highest extended sequence number seen, to extend the next one.
     highest: i64,
     started: bool,
     target: u32,
-    deep_pops: u32,
-    calm_pops: u32,
-    empty_pops: u32,
+    /// Milliseconds the buffer has been too deep, calm (wanting a smaller target), or empty.
+    deep_ms: f64,
+    calm_ms: f64,
+    empty_ms: f64,
     /// Interarrival jitter estimate (ms) and the last transit time.
     jitter: f64,
     last_transit: Option<f64>,
@@ -65,19 +90,20 @@ pub struct JitterBuffer {
 }
 
 impl JitterBuffer {
-    /// A buffer for a stream with this RTP clock rate and frame length.
-    pub fn new(rate: u32, frame_ms: u32) -> JitterBuffer {
+    /// A buffer for a stream with this RTP clock rate and first guess of the packet length.
+    pub fn new(rate: u32, packet_ms: u32) -> JitterBuffer {
         JitterBuffer {
-            frame_ms: f64::from(frame_ms),
+            packet_ms: f64::from(packet_ms),
             rate: f64::from(rate),
             packets: BTreeMap::new(),
+            highest_ts: None,
             next: None,
             highest: 0,
             started: false,
             target: 1,
-            deep_pops: 0,
-            calm_pops: 0,
-            empty_pops: 0,
+            deep_ms: 0.0,
+            calm_ms: 0.0,
+            empty_ms: 0.0,
             jitter: 0.0,
             last_transit: None,
             epoch: None,
@@ -112,8 +138,20 @@ impl JitterBuffer {
         self.packets.range(from..).count() as u32
     }
 
-    /// A packet arrived.
-    pub fn push(&mut self, seq: u16, timestamp: u32, payload: &[u8], now: Instant) {
+    /// A voice packet arrived.
+    pub fn push(&mut self, seq: u16, timestamp: u32, voice: Voice, now: Instant) {
+        if self.insert(seq, Some(timestamp), Slot::Voice(voice)) {
+            self.measure(timestamp, now);
+        }
+    }
+
+    /// A key press's event packet took this sequence number: it is not missing voice.
+    pub fn skip(&mut self, seq: u16) {
+        self.insert(seq, None, Slot::Skip);
+    }
+
+    /// Keeps a slot; `false` when it was late or a duplicate.
+    fn insert(&mut self, seq: u16, timestamp: Option<u32>, slot: Slot) -> bool {
         let mut ext = self.extend(seq);
         if let Some(next) = self.next {
             if (ext - next).abs() > RESET_DISTANCE {
@@ -121,24 +159,48 @@ impl JitterBuffer {
                 ext = i64::from(seq);
             } else if ext < next {
                 self.stats.late += 1;
-                return;
+                return false;
             }
         }
         if self.packets.contains_key(&ext) {
             self.stats.duplicates += 1;
-            return;
+            return false;
         }
-        self.highest = self.highest.max(ext);
         if self.packets.is_empty() && self.next.is_none() {
             self.highest = ext;
+            self.highest_ts = None;
         }
-        self.packets.insert(ext, payload.to_vec());
-        self.measure(timestamp, now);
+        if ext >= self.highest {
+            if let Some(ts) = timestamp {
+                self.learn_length(ext, ts);
+            }
+            self.highest = ext;
+        }
+        self.packets.insert(ext, slot);
+        true
+    }
+
+    /// The packet length from two voice packets in a row (10 to 120 ms; anything else is a
+    /// timestamp jump, not a length).
+    fn learn_length(&mut self, ext: i64, ts: u32) {
+        if let Some(last) = self.highest_ts.filter(|_| ext == self.highest + 1) {
+            let ms = f64::from(ts.wrapping_sub(last)) * 1000.0 / self.rate;
+            if (10.0..=120.0).contains(&ms) {
+                self.packet_ms = ms;
+            }
+        }
+        self.highest_ts = Some(ts);
+    }
+
+    /// The packet length playout works with, in milliseconds.
+    pub fn packet_ms(&self) -> f64 {
+        self.packet_ms
     }
 
     fn restart(&mut self) {
         self.packets.clear();
         (self.next, self.started, self.last_transit) = (None, false, None);
+        self.highest_ts = None;
     }
 
     /// RFC 3550 A.8: J += (|D| - J) / 16, in milliseconds.
@@ -148,7 +210,7 @@ impl JitterBuffer {
         let transit = arrival - f64::from(timestamp) * 1000.0 / self.rate;
         if let Some(last) = self.last_transit {
             let d = (transit - last).abs();
-            // A jump of seconds is a timestamp reset, not jitter.
+            // A jump of seconds is a timestamp reset (or wrap), not jitter.
             if d < 1000.0 {
                 self.jitter += (d - self.jitter) / 16.0;
             }
@@ -157,77 +219,108 @@ impl JitterBuffer {
         self.adapt_target();
     }
 
-    /// The target follows the jitter: one frame, plus room for three times the jitter. It grows
-    /// at once and shrinks only after a calm second.
+    /// At least one player's frame must wait before playout starts (two 10 ms packets).
+    fn min_target(&self) -> u32 {
+        ((FRAME_MS / self.packet_ms).ceil() as u32).max(1)
+    }
+
+    fn max_target(&self) -> u32 {
+        ((MAX_TARGET_MS / self.packet_ms).floor() as u32).max(1)
+    }
+
+    /// The target follows the jitter: one packet, plus room for three times the jitter. It
+    /// grows at once and shrinks only after a calm second.
     fn adapt_target(&mut self) {
-        // Below 2 ms, jitter is clock noise: one frame of buffer is enough.
-        let extra = ((3.0 * self.jitter - 2.0).max(0.0) / self.frame_ms).ceil() as u32;
-        let wanted = extra + 1;
-        let wanted = wanted.clamp(1, MAX_TARGET);
+        // Below 2 ms, jitter is clock noise: one packet of buffer is enough.
+        let extra = ((3.0 * self.jitter - 2.0).max(0.0) / self.packet_ms).ceil() as u32;
+        let wanted = (extra + self.min_target()).clamp(1, self.max_target());
         if wanted > self.target {
             self.target = wanted;
-            self.calm_pops = 0;
+            self.calm_ms = 0.0;
         } else if wanted < self.target {
-            self.calm_pops += 1;
-            if self.calm_pops >= CALM_POPS {
+            self.calm_ms += self.packet_ms;
+            if self.calm_ms >= CALM_MS {
                 self.target -= 1;
-                self.calm_pops = 0;
+                self.calm_ms = 0.0;
             }
         } else {
-            self.calm_pops = 0;
+            self.calm_ms = 0.0;
         }
     }
 
-    /// What to play now.
+    fn voice_count(&self) -> usize {
+        self.packets
+            .values()
+            .filter(|s| matches!(s, Slot::Voice(_)))
+            .count()
+    }
+
+    /// The next packet to play, when the player has played what it had.
     pub fn pop(&mut self, _now: Instant) -> Playout {
         if !self.started {
-            if self.packets.len() < self.target as usize {
+            if self.voice_count() < self.target.max(self.min_target()) as usize {
                 return Playout::Wait;
             }
             self.started = true;
             self.next = self.packets.keys().next().copied();
         }
-        let Some(next) = self.next else {
-            return Playout::Wait;
-        };
-        self.trim_if_deep(next);
-        let next = self.next.unwrap_or(next);
-        if let Some(frame) = self.packets.remove(&next) {
-            self.next = Some(next + 1);
-            self.empty_pops = 0;
-            return Playout::Frame(frame);
+        loop {
+            let Some(next) = self.next else {
+                return Playout::Wait;
+            };
+            self.trim_if_deep(next);
+            let next = self.next.unwrap_or(next);
+            match self.packets.remove(&next) {
+                Some(Slot::Voice(v)) => {
+                    self.next = Some(next + 1);
+                    self.empty_ms = 0.0;
+                    return Playout::Frame(v);
+                }
+                Some(Slot::Skip) => {
+                    self.next = Some(next + 1);
+                    continue;
+                }
+                None => return self.missing(next),
+            }
         }
-        if self.packets.range(next..).next().is_some() {
-            // A gap with later packets waiting: this one is lost.
-            self.stats.lost += 1;
-            self.next = Some(next + 1);
-            let following = self.packets.get(&(next + 1)).cloned();
-            return Playout::Lost { next: following };
-        }
-        // Nothing at all: hold playout (the target grows by a frame), or start over after a pause.
-        self.empty_pops += 1;
-        self.stats.stretched += 1;
-        if self.empty_pops >= RESYNC_POPS {
-            self.started = false;
-            self.next = None;
-            self.empty_pops = 0;
-        }
-        Playout::Lost { next: None }
     }
 
-    /// Drops the oldest frame when the buffer has stayed deeper than the target (a calmer
+    /// Nothing at `next`: a loss when later packets wait, else an underrun.
+    fn missing(&mut self, next: i64) -> Playout {
+        if self.packets.range(next..).next().is_some() {
+            self.stats.lost += 1;
+            self.next = Some(next + 1);
+            let following = match self.packets.get(&(next + 1)) {
+                Some(Slot::Voice(v)) => Some(v.clone()),
+                _ => None,
+            };
+            return Playout::Lost { next: following };
+        }
+        // Nothing at all: hold playout, or start over after a pause. The player stretches
+        // one frame of its own length each time, so the empty time is counted in frames.
+        self.empty_ms += FRAME_MS;
+        self.stats.stretched += 1;
+        if self.empty_ms >= RESYNC_MS {
+            self.started = false;
+            self.next = None;
+            self.empty_ms = 0.0;
+        }
+        Playout::Empty
+    }
+
+    /// Drops the oldest packet when the buffer has stayed deeper than the target (a calmer
     /// network, or a sender whose clock runs fast).
     fn trim_if_deep(&mut self, next: i64) {
         if self.depth() > self.target + 1 {
-            self.deep_pops += 1;
+            self.deep_ms += self.packet_ms;
         } else {
-            self.deep_pops = 0;
+            self.deep_ms = 0.0;
         }
-        if self.deep_pops >= CALM_POPS || self.depth() > self.target + MAX_TARGET {
+        if self.deep_ms >= CALM_MS || self.depth() > self.target + self.max_target() {
             self.packets.remove(&next);
             self.next = Some(next + 1);
             self.stats.dropped += 1;
-            self.deep_pops = 0;
+            self.deep_ms = 0.0;
         }
     }
 }
@@ -239,8 +332,15 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn frame(n: u16) -> Vec<u8> {
-        n.to_be_bytes().to_vec()
+    fn frame(n: u16) -> Voice {
+        voice(&n.to_be_bytes())
+    }
+
+    fn voice(b: &[u8]) -> Voice {
+        Voice {
+            payload_type: 0,
+            payload: b.to_vec(),
+        }
     }
 
     /// Plays `pops` frames from a buffer fed by `arrivals` (seq, arrival ms).
@@ -255,7 +355,7 @@ mod tests {
                 if at > tick * 20 {
                     break;
                 }
-                jb.push(seq, u32::from(seq) * 160, &frame(seq), t0 + MS * at as u32);
+                jb.push(seq, u32::from(seq) * 160, frame(seq), t0 + MS * at as u32);
                 feed.next();
             }
             out.push(jb.pop(now));
@@ -266,7 +366,7 @@ mod tests {
     fn played(out: &[Playout]) -> Vec<u16> {
         out.iter()
             .filter_map(|p| match p {
-                Playout::Frame(f) => Some(u16::from_be_bytes([f[0], f[1]])),
+                Playout::Frame(f) => Some(u16::from_be_bytes([f.payload[0], f.payload[1]])),
                 _ => None,
             })
             .collect()
@@ -280,9 +380,9 @@ mod tests {
         assert_eq!(stats.duplicates, 1);
         let mut jb = JitterBuffer::new(8000, 20);
         let t = Instant::now();
-        jb.push(10, 1600, b"a", t);
-        assert_eq!(jb.pop(t), Playout::Frame(b"a".to_vec()));
-        jb.push(9, 1440, b"late", t);
+        jb.push(10, 1600, voice(b"a"), t);
+        assert_eq!(jb.pop(t), Playout::Frame(voice(b"a")));
+        jb.push(9, 1440, voice(b"late"), t);
         assert_eq!(jb.stats().late, 1);
     }
 
@@ -291,7 +391,7 @@ mod tests {
         let mut jb = JitterBuffer::new(8000, 20);
         let t = Instant::now();
         for s in [0u16, 2, 3] {
-            jb.push(s, u32::from(s) * 160, &frame(s), t);
+            jb.push(s, u32::from(s) * 160, frame(s), t);
         }
         assert_eq!(jb.pop(t), Playout::Frame(frame(0)));
         assert_eq!(
@@ -328,7 +428,7 @@ mod tests {
         for tick in 0..1500u64 {
             while fed < arrivals.len() && arrivals[fed].1 <= tick * 20 {
                 let (s, at) = arrivals[fed];
-                jb.push(s, u32::from(s) * 160, &frame(s), t0 + MS * at as u32);
+                jb.push(s, u32::from(s) * 160, frame(s), t0 + MS * at as u32);
                 fed += 1;
             }
             jb.pop(t0 + MS * (tick * 20) as u32);
@@ -351,7 +451,7 @@ mod tests {
             for tick in 0..6000u64 {
                 while fed < arrivals.len() && arrivals[fed].1 <= tick * 20 {
                     let (s, at) = arrivals[fed];
-                    jb.push(s, u32::from(s) * 160, &frame(s), t0 + MS * at as u32);
+                    jb.push(s, u32::from(s) * 160, frame(s), t0 + MS * at as u32);
                     fed += 1;
                 }
                 jb.pop(t0 + MS * (tick * 20) as u32);
@@ -371,9 +471,75 @@ mod tests {
     fn a_new_stream_restarts_playout() {
         let mut jb = JitterBuffer::new(8000, 20);
         let t = Instant::now();
-        jb.push(100, 0, b"a", t);
-        assert_eq!(jb.pop(t), Playout::Frame(b"a".to_vec()));
-        jb.push(30000, 0, b"b", t);
-        assert_eq!(jb.pop(t), Playout::Frame(b"b".to_vec()));
+        jb.push(100, 0, voice(b"a"), t);
+        assert_eq!(jb.pop(t), Playout::Frame(voice(b"a")));
+        jb.push(30000, 0, voice(b"b"), t);
+        assert_eq!(jb.pop(t), Playout::Frame(voice(b"b")));
+    }
+
+    /// A player that asks for a packet whenever its samples run short of a 20 ms frame, fed
+    /// by packets of `ms` arriving on time; returns what it got (frames, losses, underruns
+    /// after the first second: before the length is learnt, one start-up stretch may happen).
+    fn play_packets_of(ms: u64, seconds: u64) -> (u64, u64, u64, f64) {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(8000, 20);
+        let (mut have_ms, mut frames, mut lost, mut empty) = (0u64, 0, 0, 0);
+        let mut sent = 0u64;
+        for tick in 0..(seconds * 50) {
+            let now_ms = tick * 20;
+            while sent * ms <= now_ms {
+                let ts = (sent * ms * 8) as u32;
+                jb.push(
+                    sent as u16,
+                    ts,
+                    frame(sent as u16),
+                    t0 + MS * (sent * ms) as u32,
+                );
+                sent += 1;
+            }
+            while have_ms < 20 {
+                match jb.pop(t0 + MS * now_ms as u32) {
+                    Playout::Frame(_) => (have_ms, frames) = (have_ms + ms, frames + 1),
+                    Playout::Lost { .. } => (have_ms, lost) = (have_ms + ms, lost + 1),
+                    Playout::Empty => {
+                        have_ms += 20;
+                        empty += u64::from(tick >= 50);
+                    }
+                    Playout::Wait => have_ms += 20,
+                }
+            }
+            have_ms -= 20;
+        }
+        (frames, lost, empty, jb.packet_ms())
+    }
+
+    #[test]
+    fn packets_of_10_to_60_ms_play_continuous() {
+        for ms in [10, 20, 30, 40, 60] {
+            let (frames, lost, empty, learnt) = play_packets_of(ms, 10);
+            assert_eq!((lost, empty), (0, 0), "{ms} ms packets");
+            assert_eq!(learnt, ms as f64);
+            // All ten seconds played, less the start-up wait.
+            assert!(frames * ms >= 9_800, "{ms} ms: {frames} packets played");
+        }
+    }
+
+    #[test]
+    fn key_presses_are_not_losses_and_an_underrun_is_not_a_loss() {
+        let mut jb = JitterBuffer::new(8000, 20);
+        let t = Instant::now();
+        for s in 0..9u16 {
+            match (3..6).contains(&s) {
+                true => jb.skip(s),
+                false => jb.push(s, u32::from(s) * 160, frame(s), t),
+            }
+        }
+        let mut got = Vec::new();
+        while let Playout::Frame(v) = jb.pop(t) {
+            got.push(u16::from_be_bytes([v.payload[0], v.payload[1]]));
+        }
+        assert_eq!(got, [0, 1, 2, 6, 7, 8]);
+        assert_eq!(jb.pop(t), Playout::Empty);
+        assert_eq!(jb.stats().lost, 0);
     }
 }

@@ -10,11 +10,16 @@ pub enum RtcpError {
     Truncated,
     #[error("not RTCP version 2")]
     Version,
+    #[error("not a compound RTCP packet: it must start with a sender or receiver report")]
+    NotCompound,
+    #[error("padding before the last packet of a compound RTCP packet")]
+    Padding,
 }
 
 const SR: u8 = 200;
 const RR: u8 = 201;
 const SDES: u8 = 202;
+const BYE: u8 = 203;
 
 /// One reception report block (RFC 3550 6.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,6 +101,18 @@ pub fn build(report: &Report, cname: &str, out: &mut Vec<u8>) {
     out.resize(out.len() + padded - (chunk - 1), 0);
 }
 
+/// Appends a BYE for `ssrcs` (RFC 3550 6.6) to a compound packet `build` made.
+pub fn push_bye(ssrcs: &[u32], out: &mut Vec<u8>) {
+    if ssrcs.is_empty() {
+        return;
+    }
+    let n = ssrcs.len().min(31);
+    header(out, n as u8, BYE, n);
+    for s in &ssrcs[..n] {
+        push_u32(out, *s);
+    }
+}
+
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
@@ -115,10 +132,18 @@ fn parse_block(b: &[u8]) -> ReportBlock {
     }
 }
 
-/// The SR and RR packets of a compound packet; other packet types are skipped.
+/// The SR and RR packets of a compound packet, checked as RFC 3550 A.2 says: version 2, a
+/// report first, padding only in the last packet, lengths that add up to the datagram.
+/// Other packet types are skipped.
 pub fn parse(buf: &[u8]) -> Result<Vec<Report>, RtcpError> {
     let mut out = Vec::new();
     let mut rest = buf;
+    if buf.len() < 4 {
+        return Err(RtcpError::Truncated);
+    }
+    if !matches!(buf[1], SR | RR) {
+        return Err(RtcpError::NotCompound);
+    }
     while !rest.is_empty() {
         if rest.len() < 4 {
             return Err(RtcpError::Truncated);
@@ -129,6 +154,9 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Report>, RtcpError> {
         let len = (usize::from(u16::from_be_bytes([rest[2], rest[3]])) + 1) * 4;
         let packet = rest.get(..len).ok_or(RtcpError::Truncated)?;
         rest = &rest[len..];
+        if packet[0] & 0x20 != 0 && !rest.is_empty() {
+            return Err(RtcpError::Padding);
+        }
         let count = usize::from(packet[0] & 0x1f);
         let info = match packet[1] {
             SR => 20,
@@ -180,55 +208,60 @@ pub fn round_trip(block: &ReportBlock, arrived: u32) -> Option<Duration> {
     Some(Duration::from_micros(u64::from(rtt) * 1_000_000 / 65_536))
 }
 
-/// What a receiver keeps about one source to fill its report blocks (RFC 3550 A.3, A.8).
+/// What a receiver keeps about one source to fill its report blocks (RFC 3550 A.3, A.8). Its
+/// packets have passed the peer filter's A.1 validation already; a restarted sequence starts
+/// the counts over.
 #[derive(Debug, Clone, Default)]
 pub struct Reception {
-    started: bool,
-    base_seq: u16,
-    max_seq: u16,
-    cycles: u32,
-    received: u32,
+    seq: Option<super::sequence::Sequence>,
     expected_prior: u32,
     received_prior: u32,
     /// Jitter estimate in timestamp units, times 16 (A.8 keeps the fraction this way).
     jitter16: u64,
-    last_transit: Option<i64>,
+    last_transit: Option<u32>,
 }
 
 impl Reception {
-    /// Counts a packet; `arrival` is its arrival time in the stream's timestamp units.
-    pub fn on_packet(&mut self, seq: u16, timestamp: u32, arrival: u32) {
-        if !self.started {
-            (self.started, self.base_seq, self.max_seq) = (true, seq, seq);
-        } else if seq.wrapping_sub(self.max_seq) < 0x8000 {
-            if seq < self.max_seq {
-                self.cycles += 1 << 16;
+    /// A packet arrived at `arrival` (timestamp units); `timed` is false for packets whose
+    /// timestamp says nothing of their sending time (a key press's repeated events).
+    pub fn on_packet(&mut self, seq: u16, timestamp: u32, arrival: u32, timed: bool) {
+        use super::sequence::{SeqVerdict, Sequence};
+        match &mut self.seq {
+            None => self.seq = Some(Sequence::new(seq, 1)),
+            Some(s) => {
+                if s.update(seq) == SeqVerdict::Restarted {
+                    (self.expected_prior, self.received_prior) = (0, 0);
+                }
             }
-            self.max_seq = seq;
         }
-        self.received += 1;
-        let transit = i64::from(arrival) - i64::from(timestamp);
+        if !timed {
+            return;
+        }
+        // Both clocks wrap at 2^32: the difference of transits is taken modulo 2^32 too.
+        let transit = arrival.wrapping_sub(timestamp);
         if let Some(last) = self.last_transit {
-            let d = (transit - last).unsigned_abs();
+            let d = u64::from((transit.wrapping_sub(last) as i32).unsigned_abs());
             // J += (|D| - J) / 16, with J kept times 16 (A.8).
             self.jitter16 = self.jitter16 + d - (self.jitter16 + 8) / 16;
         }
         self.last_transit = Some(transit);
     }
 
+    /// The extended highest sequence number, as a report carries it (32 bits, modular).
     pub fn extended_max(&self) -> u32 {
-        self.cycles + u32::from(self.max_seq)
+        self.seq.as_ref().map_or(0, |s| s.extended_max() as u32)
     }
 
     pub fn expected(&self) -> u32 {
-        match self.started {
-            true => self.extended_max() - u32::from(self.base_seq) + 1,
-            false => 0,
-        }
+        self.seq.as_ref().map_or(0, |s| s.expected() as u32)
+    }
+
+    fn received(&self) -> u32 {
+        self.seq.as_ref().map_or(0, |s| s.received() as u32)
     }
 
     pub fn lost(&self) -> i64 {
-        i64::from(self.expected()) - i64::from(self.received)
+        i64::from(self.expected()) - i64::from(self.received())
     }
 
     pub fn jitter(&self) -> u32 {
@@ -239,8 +272,9 @@ impl Reception {
     pub fn report(&mut self, ssrc: u32, lsr: u32, dlsr: u32) -> ReportBlock {
         let expected = self.expected();
         let interval_expected = expected.wrapping_sub(self.expected_prior);
-        let interval_received = self.received.wrapping_sub(self.received_prior);
-        (self.expected_prior, self.received_prior) = (expected, self.received);
+        let received = self.received();
+        let interval_received = received.wrapping_sub(self.received_prior);
+        (self.expected_prior, self.received_prior) = (expected, received);
         let interval_lost = i64::from(interval_expected) - i64::from(interval_received);
         let fraction_lost = match (interval_expected, interval_lost) {
             (0, _) => 0,
@@ -314,6 +348,36 @@ mod tests {
     }
 
     #[test]
+    fn only_compound_packets_that_add_up_are_taken() {
+        assert_eq!(parse(&[]), Err(RtcpError::Truncated));
+        // An SDES alone, and a padded report before another packet.
+        assert_eq!(parse(&[0x81, 202, 0, 0]), Err(RtcpError::NotCompound));
+        let rr = Report {
+            ssrc: 5,
+            sender: None,
+            blocks: vec![],
+        };
+        let mut out = Vec::new();
+        build(&rr, "x", &mut out);
+        push_bye(&[5, 6], &mut out);
+        assert_eq!(parse(&out), Ok(vec![rr]));
+        out[0] |= 0x20;
+        assert_eq!(parse(&out), Err(RtcpError::Padding));
+    }
+
+    #[test]
+    fn jitter_survives_the_timestamp_wrapping() {
+        let mut r = Reception::default();
+        // A steady stream whose RTP timestamps wrap past 2^32 midway: no jitter at all.
+        let start = u32::MAX - 160 * 5;
+        for i in 0..10u32 {
+            let ts = start.wrapping_add(i * 160);
+            r.on_packet(i as u16, ts, 1000 + i * 160, true);
+        }
+        assert_eq!(r.jitter(), 0);
+    }
+
+    #[test]
     fn round_trip_time_from_lsr_and_dlsr() {
         let b = ReportBlock {
             lsr: 100 << 16,
@@ -332,7 +396,7 @@ mod tests {
         // 65530..=65535 then 0..=9 with 3 and 4 missing: 16 expected, 14 received.
         let seqs = (65530u16..=65535).chain((0..10).filter(|s| *s != 3 && *s != 4));
         for (i, s) in seqs.enumerate() {
-            r.on_packet(s, i as u32 * 160, i as u32 * 160);
+            r.on_packet(s, i as u32 * 160, i as u32 * 160, true);
         }
         assert_eq!(r.expected(), 16);
         assert_eq!(r.lost(), 2);
@@ -342,7 +406,7 @@ mod tests {
         assert_eq!(b.cumulative_lost, 2);
         // Steady arrival: no jitter. Then one packet 80 units late: J grows by 80/16.
         assert_eq!(r.jitter(), 0);
-        r.on_packet(10, 14 * 160, 14 * 160 + 80);
+        r.on_packet(10, 14 * 160, 14 * 160 + 80, true);
         assert_eq!(r.jitter(), 5);
         // A duplicate counts as received, so loss can go negative as the RFC allows.
         let again = r.report(9, 0, 0);

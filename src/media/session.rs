@@ -1,13 +1,16 @@
 //! One call's media: a tokio task ticking every 20 ms that takes a frame from the microphone,
-//! encodes it and sends it as RTP from the port we advertised, and plays the jitter buffer's
-//! next frame (decoded or concealed) to the speaker. Symmetric RTP: it latches onto the address
-//! the peer really sends from. A malformed or foreign packet is counted and dropped. A re-INVITE
-//! re-points the running session (address, codec, direction) instead of restarting it.
+//! encodes it and sends it as RTP from the port we advertised, and plays 20 ms to the speaker
+//! from what the jitter buffer's packets decode to (any agreed payload type, 10 to 60 ms each,
+//! converted to the speaker's rate). Symmetric RTP, but only towards the peer: `peer` decides
+//! which source is the peer's (RFC 3550 A.1 probation), so a stranger cannot take the call. A
+//! malformed or foreign packet is counted and dropped. A re-INVITE re-points the running session
+//! (address, codec, direction) instead of restarting it; at the end an RTCP BYE goes out.
 
 use super::codec::{CodecKind, Decoder, Encoder, FRAME};
 use super::dtmf::{KeyReceiver, KeySender};
 use super::headless::{Sink, Source};
-use super::jitter::{JitterBuffer, Playout};
+use super::jitter::{JitterBuffer, Playout, Voice};
+use super::peer::{PeerFilter, Verdict};
 use super::rtp;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -19,17 +22,25 @@ use tokio::sync::{mpsc, oneshot};
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaParams {
     pub remote: SocketAddr,
+    /// What we send (and the rate the microphone and speaker run at).
     pub payload_type: u8,
     pub codec: CodecKind,
+    /// Every payload type the peer may send us (RFC 3264 6.1), ours among them.
+    pub decodes: Vec<(u8, CodecKind)>,
     /// Whether we send and receive voice (hold: `sendonly`/`recvonly`/`inactive`).
     pub send: bool,
     pub receive: bool,
     /// The telephone-event payload type (RFC 4733), when the other side offered it.
     pub telephone_event: Option<u8>,
+    /// The events' clock rate, which key durations count in.
+    pub event_rate: u32,
     /// Where RTCP goes: its own port, or `None` to share the RTP port (`a=rtcp-mux`).
     pub rtcp: Option<SocketAddr>,
     /// Time between reports (RFC 3550's 5 s minimum in calls; shorter only in tests).
     pub rtcp_interval: std::time::Duration,
+    /// While we send no voice (hold), a keepalive goes out this often so the path (a NAT's
+    /// mapping) stays open (RFC 6263).
+    pub keepalive: std::time::Duration,
 }
 
 /// What a session reports to its owner.
@@ -93,7 +104,12 @@ pub struct MediaStats {
     pub rtt_ms: Option<u32>,
     /// The share of our packets the other side says it lost (its last report).
     pub peer_lost_percent: u8,
+    /// Seconds with no voice from a peer that should be sending (0 while it flows).
+    pub no_media_secs: u32,
 }
+
+/// Silence from a sending peer this long is worth saying.
+const NO_MEDIA_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
 
 enum Control {
     Repoint(MediaParams),
@@ -104,6 +120,8 @@ enum Control {
 
 /// A running session; `stop` ends it and closes the recording.
 pub struct MediaSession {
+    /// The rate the microphone and speaker were opened at (the sending codec's).
+    rate: u32,
     stop: Option<oneshot::Sender<()>>,
     control: mpsc::UnboundedSender<Control>,
     task: tokio::task::JoinHandle<()>,
@@ -130,21 +148,27 @@ impl MediaSession {
             }
             None => None,
         };
+        let rate = params.codec.rate();
         let state = Running::new(params, source, sink)?;
         let (stop, stop_rx) = oneshot::channel();
         let (control, control_rx) = mpsc::unbounded_channel();
         let sockets = Sockets { rtp: socket, rtcp };
         let task = tokio::spawn(state.run(sockets, stop_rx, control_rx, Box::new(report)));
         Ok(MediaSession {
+            rate,
             stop: Some(stop),
             control,
             task,
         })
     }
 
-    /// A re-INVITE changed the media: new address, codec or direction.
-    pub fn repoint(&self, params: MediaParams) {
+    /// A re-INVITE changed the media: new address, codec or direction. Returns the new rate
+    /// when the codec's differs: the caller then opens the devices at it (`switch_devices`),
+    /// which also rebuilds the echo canceller.
+    pub fn repoint(&mut self, params: MediaParams) -> Option<u32> {
+        let rate = params.codec.rate();
         let _ = self.control.send(Control::Repoint(params));
+        (std::mem::replace(&mut self.rate, rate) != rate).then_some(rate)
     }
 
     /// Sends a keypad digit as RFC 4733 events (the caller checks telephone-event was agreed).
@@ -204,15 +228,23 @@ impl Sockets {
 struct Running {
     params: MediaParams,
     enc: Encoder,
-    dec: Decoder,
+    /// A decoder per agreed payload type, and the one that played last (for concealment).
+    decoders: Vec<(u8, Decoder)>,
+    last_type: u8,
     jitter: JitterBuffer,
+    filter: PeerFilter,
+    /// Decoded sound at the speaker's rate not played yet (a packet may hold up to 60 ms).
+    heard: VecDeque<i16>,
+    decoded: Vec<i16>,
     source: Source,
     sink: Option<Sink>,
     ssrc: u32,
     seq: u16,
     timestamp: u32,
-    latched: bool,
     muted: bool,
+    /// When we last sent RTP (for keepalives) and last took the peer's (for "no sound").
+    last_sent: Instant,
+    last_heard: Instant,
     /// Keys waiting to be sent, the first one under way, and its event timestamp.
     keys: VecDeque<KeySender>,
     key_timestamp: Option<u32>,
@@ -238,16 +270,21 @@ impl Running {
         let echo = echo_for(&source, codec);
         Ok(Running {
             enc: Encoder::new(codec)?,
-            dec: Decoder::new(codec)?,
+            decoders: decoders_for(&params, Vec::new())?,
+            last_type: params.payload_type,
             jitter: JitterBuffer::new(codec.rate(), FRAME.as_millis() as u32),
+            filter: PeerFilter::new(params.remote, params.rtcp, params.receive),
+            heard: VecDeque::with_capacity(codec.frame_samples() * 4),
+            decoded: Vec::with_capacity(codec.frame_samples() * 6),
             params,
             source,
             sink: Some(sink),
             ssrc: rand::random(),
             seq: rand::random(),
             timestamp: rand::random(),
-            latched: false,
             muted: false,
+            last_sent: Instant::now(),
+            last_heard: Instant::now(),
             keys: VecDeque::new(),
             key_timestamp: None,
             heard_keys: KeyReceiver::default(),
@@ -279,7 +316,7 @@ impl Running {
                 Some(c) = control.recv() => match c {
                     Control::Repoint(p) => self.repoint(p),
                     Control::Mute(on) => self.muted = on,
-                    Control::Key(d) => self.keys.extend(KeySender::new(d)),
+                    Control::Key(d) => self.keys.extend(KeySender::new(d, self.params.event_rate)),
                     Control::Devices(d) => {
                         let (source, sink) = *d;
                         self.echo = echo_for(&source, self.params.codec);
@@ -312,78 +349,162 @@ impl Running {
                     }
                     if ticks.is_multiple_of(50) {
                         self.stats.jitter_ms = self.jitter.stats().jitter_ms;
+                        self.stats.no_media_secs = self.silent_secs();
                         report(MediaEvent::Stats(self.stats));
                     }
                 }
             }
         }
+        self.send_bye(&sockets);
         if let Some(sink) = self.sink.take() {
             sink.finish();
         }
         report(MediaEvent::Stats(self.stats));
     }
 
-    fn repoint(&mut self, p: MediaParams) {
+    fn repoint(&mut self, mut p: MediaParams) {
         if p.codec != self.params.codec {
-            match (Encoder::new(p.codec), Decoder::new(p.codec)) {
-                (Ok(e), Ok(d)) => {
-                    (self.enc, self.dec) = (e, d);
-                    self.jitter = JitterBuffer::new(p.codec.rate(), FRAME.as_millis() as u32);
+            match Encoder::new(p.codec) {
+                Ok(e) => {
+                    self.enc = e;
+                    if p.codec.rate() != self.params.codec.rate() {
+                        // The speaker's rate changes: what was decoded at the old one goes.
+                        self.jitter = JitterBuffer::new(p.codec.rate(), FRAME.as_millis() as u32);
+                        self.heard.clear();
+                    }
                     self.pcm = vec![0; p.codec.frame_samples()];
                 }
-                _ => tracing::warn!(
-                    "cannot switch to {:?}; keeping {:?}",
-                    p.codec,
-                    self.params.codec
-                ),
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot switch to {:?} ({e}); keeping {:?}",
+                        p.codec,
+                        self.params.codec
+                    );
+                    (p.codec, p.payload_type) = (self.params.codec, self.params.payload_type);
+                }
             }
         }
-        self.latched = self.latched && p.remote == self.params.remote;
+        match decoders_for(&p, std::mem::take(&mut self.decoders)) {
+            Ok(d) => self.decoders = d,
+            Err(e) => tracing::warn!("no decoder for a new payload type: {e}"),
+        }
+        if p.receive != self.params.receive {
+            // The peer starts (or stops) sending now: its silence counts from here.
+            self.last_heard = Instant::now();
+        }
+        self.filter.repoint(p.remote, p.rtcp, p.receive);
+        // The peer's source, if it stays, is still where our packets go.
+        if let Some((addr, _)) = self.filter.source() {
+            p.remote = addr;
+        }
         self.params = p;
     }
 
     /// Takes a datagram; returns a key the other side pressed, if it was one.
     fn receive(&mut self, bytes: &[u8], from: SocketAddr) -> Option<char> {
-        if rtp::is_rtcp(bytes) {
-            return None;
-        }
         let Ok(packet) = rtp::parse(bytes) else {
             self.stats.dropped_foreign += 1;
             return None;
         };
         let event = Some(packet.payload_type) == self.params.telephone_event;
-        if packet.payload_type != self.params.payload_type && !event {
+        let voice = self
+            .decoders
+            .iter()
+            .any(|(pt, _)| *pt == packet.payload_type);
+        if !voice && !event {
             // A payload type nobody agreed to.
             self.stats.dropped_foreign += 1;
             return None;
         }
-        if !self.latched {
-            if from != self.params.remote {
+        match self
+            .filter
+            .on_rtp(from, packet.ssrc, packet.sequence, Instant::now())
+        {
+            Verdict::Drop => {
+                self.stats.dropped_foreign += 1;
+                return None;
+            }
+            Verdict::Switched(addr) if addr != self.params.remote => {
                 tracing::info!(
-                    "RTP comes from {from}, not {}: sending there",
+                    "RTP comes from {addr}, not {}: sending there",
                     self.params.remote
                 );
-                self.params.remote = from;
+                self.params.remote = addr;
             }
-            self.latched = true;
+            _ => {}
         }
+        if packet.ssrc == self.ssrc {
+            self.ssrc_collision();
+        }
+        self.last_heard = Instant::now();
         self.stats.received += 1;
         self.rtcp.remote_ssrc = Some(packet.ssrc);
-        if !event {
-            let arrival = self.rtcp.arrival(self.params.codec.rate());
-            self.rtcp
-                .reception
-                .on_packet(packet.sequence, packet.timestamp, arrival);
-        }
+        let arrival = self.rtcp.arrival(self.params.codec.rate());
+        self.rtcp
+            .reception
+            .on_packet(packet.sequence, packet.timestamp, arrival, !event);
         if event {
+            self.jitter.skip(packet.sequence);
             return self.heard_keys.on_packet(packet.timestamp, packet.payload);
         }
         if self.params.receive {
-            let now = Instant::now();
+            let v = Voice {
+                payload_type: packet.payload_type,
+                payload: packet.payload.to_vec(),
+            };
             self.jitter
-                .push(packet.sequence, packet.timestamp, packet.payload, now);
+                .push(packet.sequence, packet.timestamp, v, Instant::now());
         }
         None
+    }
+
+    /// On hold nothing of ours flows: an RTP packet with a payload type nobody agreed on and
+    /// no payload (RFC 6263 4.6), which receivers drop, keeps the path open.
+    fn keepalive(&mut self, socket: &UdpSocket) {
+        if self.last_sent.elapsed() < self.params.keepalive {
+            return;
+        }
+        let used = |pt: u8| {
+            self.decoders.iter().any(|(t, _)| *t == pt) || self.params.telephone_event == Some(pt)
+        };
+        // 20-24 are unassigned in RFC 3551.
+        let Some(payload_type) = (20..=24).find(|pt| !used(*pt)) else {
+            return;
+        };
+        let p = rtp::Packet {
+            marker: false,
+            payload_type,
+            sequence: self.seq,
+            timestamp: self.timestamp,
+            ssrc: self.ssrc,
+            payload: &[],
+        };
+        rtp::build(&p, &mut self.packet);
+        if socket.try_send_to(&self.packet, self.params.remote).is_ok() {
+            self.last_sent = Instant::now();
+            self.seq = self.seq.wrapping_add(1);
+        }
+    }
+
+    /// How long a peer that should be sending has been silent, once that is worth saying.
+    fn silent_secs(&self) -> u32 {
+        let quiet = self.last_heard.elapsed();
+        match self.params.receive && quiet >= NO_MEDIA_AFTER {
+            true => quiet.as_secs() as u32,
+            false => 0,
+        }
+    }
+
+    /// The peer uses our SSRC (RFC 3550 8.2): ours changes, and the old one is said goodbye to.
+    fn ssrc_collision(&mut self) {
+        tracing::info!(
+            "SSRC {:08x} collides with the peer's: taking another",
+            self.ssrc
+        );
+        self.rtcp.retired.push(self.ssrc);
+        while self.ssrc == self.rtcp.retired[self.rtcp.retired.len() - 1] {
+            self.ssrc = rand::random();
+        }
     }
 
     /// The next telephone-event packet's payload and marker, while a key is being sent.
@@ -412,6 +533,7 @@ impl Running {
             Meter::add(&mut self.meter.input, &mut self.meter.samples_in, &self.pcm);
         }
         if !self.params.send {
+            self.keepalive(socket);
             self.timestamp = self.timestamp.wrapping_add(frame as u32);
             return;
         }
@@ -449,6 +571,7 @@ impl Running {
         rtp::build(&p, &mut self.packet);
         // A full socket buffer loses the packet, as the network might; never wait for it.
         if socket.try_send_to(&self.packet, self.params.remote).is_ok() {
+            self.last_sent = Instant::now();
             self.stats.sent += 1;
             self.rtcp.octets = self.rtcp.octets.wrapping_add(self.payload.len() as u32);
         }
@@ -458,23 +581,11 @@ impl Running {
 
     fn play(&mut self) {
         let frame = self.params.codec.frame_samples();
-        let result = match self.jitter.pop(Instant::now()) {
-            Playout::Wait => {
-                self.out.clear();
-                self.out.resize(frame, 0);
-                Ok(())
-            }
-            Playout::Frame(payload) => self.dec.decode(&payload, &mut self.out),
-            Playout::Lost { next } => {
-                self.stats.lost += 1;
-                self.dec.conceal(next.as_deref(), &mut self.out)
-            }
-        };
-        if let Err(e) = result {
-            tracing::debug!("undecodable frame: {e}");
-            self.out.clear();
-            self.out.resize(frame, 0);
+        while self.heard.len() < frame {
+            self.pull(frame);
         }
+        self.out.clear();
+        self.out.extend(self.heard.drain(..frame));
         if !self.params.receive {
             self.out.iter_mut().for_each(|s| *s = 0);
         }
@@ -492,6 +603,71 @@ impl Running {
             sink.play(&self.out);
         }
     }
+
+    /// Decodes the jitter buffer's next packet (or conceals one) onto what is to be heard.
+    fn pull(&mut self, frame: usize) {
+        let rate = self.params.codec.rate();
+        let playout = self.jitter.pop(Instant::now());
+        if let Playout::Frame(v) = &playout {
+            self.last_type = v.payload_type;
+        }
+        let Some(dec) = decoder_of(&mut self.decoders, self.last_type) else {
+            self.heard.extend(std::iter::repeat_n(0, frame));
+            return;
+        };
+        let from = dec.kind().rate();
+        let result = match playout {
+            Playout::Wait => {
+                self.heard.extend(std::iter::repeat_n(0, frame));
+                return;
+            }
+            Playout::Frame(v) => dec.decode(&v.payload, &mut self.decoded),
+            Playout::Lost { next } => {
+                self.stats.lost += 1;
+                let next = next.filter(|n| n.payload_type == self.last_type);
+                dec.conceal(
+                    next.as_ref().map(|n| n.payload.as_slice()),
+                    &mut self.decoded,
+                )
+            }
+            Playout::Empty => {
+                let samples = (from / 50) as usize;
+                dec.conceal_samples(samples, None, &mut self.decoded)
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!("undecodable frame: {e}");
+            self.decoded.clear();
+        }
+        if self.decoded.is_empty() {
+            self.decoded.resize((from / 50) as usize, 0);
+        }
+        super::resample::convert(&self.decoded, from, rate, &mut self.heard);
+    }
+}
+
+/// The decoders for every payload type `p` takes, reusing those in `old` that still fit.
+fn decoders_for(
+    p: &MediaParams,
+    mut old: Vec<(u8, Decoder)>,
+) -> Result<Vec<(u8, Decoder)>, super::codec::CodecError> {
+    let mut wanted = p.decodes.clone();
+    if !wanted.iter().any(|(pt, _)| *pt == p.payload_type) {
+        wanted.push((p.payload_type, p.codec));
+    }
+    wanted
+        .into_iter()
+        .map(
+            |(pt, kind)| match old.iter().position(|(t, d)| *t == pt && d.kind() == kind) {
+                Some(i) => Ok(old.swap_remove(i)),
+                None => Ok((pt, Decoder::new(kind)?)),
+            },
+        )
+        .collect()
+}
+
+fn decoder_of(decoders: &mut [(u8, Decoder)], pt: u8) -> Option<&mut Decoder> {
+    decoders.iter_mut().find(|(t, _)| *t == pt).map(|(_, d)| d)
 }
 
 /// What RTCP needs to remember (RFC 3550 6.4): the reception counts of the other side's stream,
@@ -505,6 +681,8 @@ struct RtcpState {
     started: Instant,
     next: Option<Instant>,
     out: Vec<u8>,
+    /// Our SSRCs given up after a collision: a BYE goes out for each in the next report.
+    retired: Vec<u32>,
 }
 
 impl RtcpState {
@@ -517,6 +695,7 @@ impl RtcpState {
             started: Instant::now(),
             next: None,
             out: Vec::with_capacity(256),
+            retired: Vec::new(),
         }
     }
 
@@ -546,16 +725,28 @@ impl Running {
         }
         self.rtcp.next = Some(now + interval.mul_f64(rand::random::<f64>() + 0.5));
         let report = self.report(now);
-        super::rtcp::build(
-            &report,
-            &format!("parley-{:08x}", self.ssrc),
-            &mut self.rtcp.out,
-        );
+        let cname = format!("parley-{:08x}", self.ssrc);
+        super::rtcp::build(&report, &cname, &mut self.rtcp.out);
+        let retired = std::mem::take(&mut self.rtcp.retired);
+        super::rtcp::push_bye(&retired, &mut self.rtcp.out);
+        self.send_rtcp(sockets);
+    }
+
+    fn send_rtcp(&self, sockets: &Sockets) {
         let (socket, to) = match (&sockets.rtcp, self.params.rtcp) {
             (Some(s), Some(to)) => (s, to),
             _ => (&sockets.rtp, self.params.remote),
         };
         let _ = socket.try_send_to(&self.rtcp.out, to);
+    }
+
+    /// RFC 3550 6.6: the session ends with a BYE (in a compound packet, after our report).
+    fn send_bye(&mut self, sockets: &Sockets) {
+        let report = self.report(Instant::now());
+        let cname = format!("parley-{:08x}", self.ssrc);
+        super::rtcp::build(&report, &cname, &mut self.rtcp.out);
+        super::rtcp::push_bye(&[self.ssrc], &mut self.rtcp.out);
+        self.send_rtcp(sockets);
     }
 
     fn report(&mut self, now: Instant) -> super::rtcp::Report {
@@ -582,12 +773,16 @@ impl Running {
 
     /// The other side's report: its SR's time (for our LSR) and what it says of our stream.
     fn control_report(&mut self, bytes: &[u8], from: SocketAddr) {
+        if !self.filter.rtcp_ok(from) {
+            self.stats.dropped_foreign += 1;
+            return;
+        }
         let Ok(reports) = super::rtcp::parse(bytes) else {
             self.stats.dropped_foreign += 1;
             return;
         };
-        if self.params.rtcp.is_some_and(|to| to != from) && self.latched {
-            // Symmetric RTCP: answer where the reports really come from.
+        if self.params.rtcp.is_some_and(|to| to != from) && self.filter.rtcp_follows(from) {
+            // Symmetric RTCP: answer where the peer's reports really come from.
             self.params.rtcp = Some(from);
         }
         let now = Instant::now();

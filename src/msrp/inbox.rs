@@ -3,7 +3,14 @@
 //! reassembled by Message-ID, texts kept in memory up to a limit (413 beyond), files written at
 //! their Byte-Range offset into a temporary file (413 over the size limit), hashed as they come
 //! in order, and handed back whole to be checked and stored. Responses and REPORTs to our own
-//! requests are passed up to the outbox.
+//! requests are passed up to the outbox; neither is ever written into a file, and a REPORT is
+//! never answered.
+//!
+//! Consent before bytes: a file the user has not accepted touches no disk. At most `HOLD` bytes
+//! of its first chunk wait in memory; then the session reads nothing more (TCP holds the
+//! sender back) until the user's word, which opens the temporary file or drops the bytes.
+//! Everything else a peer controls is bounded per session: files and texts in flight, and the
+//! bytes of texts waiting for their end.
 
 use super::frame::{self, Continuation, Head, Kind};
 use super::names::safe_name;
@@ -17,6 +24,16 @@ use std::time::{Duration, Instant};
 
 /// The largest text message kept in memory.
 const MAX_TEXT: usize = 1024 * 1024;
+/// Bytes of all unfinished texts of a session together.
+const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
+/// Unfinished texts of a session at once.
+const MAX_TEXTS: usize = 16;
+/// Files arriving on a session at once (each holds an open file).
+const MAX_FILES: usize = 4;
+/// What of a file's first chunk waits in memory for the user's word (one chunk of ours).
+pub(super) const HOLD: usize = 256 * 1024;
+/// More than an end-line's length (dashes, a transaction id, a flag).
+const HOLD_SLACK: usize = 1024;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// A file arriving: its temporary file, what it claims to be, and its hashes so far.
@@ -25,19 +42,48 @@ pub(super) struct Incoming {
     pub temp: PathBuf,
     pub file: std::fs::File,
     pub total: u64,
+    /// The sender gave the size (`Byte-Range: 1-n/total`); with `*` it is known at the end.
+    pub total_known: bool,
     /// A resumable transfer's bytes outlive a broken connection.
     pub keep: bool,
     pub expected_sha1: Option<String>,
-    pub content_type: String,
     /// SHA-256 (and SHA-1 when one was announced to check) of bytes `0..hashed`, while the
     /// chunks arrive in order.
     pub hashes: Option<(Sha256, Option<Sha1>)>,
     pub hashed: u64,
-    /// The user let it be stored (always, when the session does not ask).
-    approved: bool,
     received: u64,
     started: Instant,
     last_report: Instant,
+}
+
+/// A file waiting for the user's word: what it claims to be, and what of its first chunk is
+/// held in memory (from byte `from`, 0-based). Nothing of it is on disk.
+pub(super) struct Asking {
+    name: String,
+    total: Option<u64>,
+    content_type: String,
+    from: u64,
+    held: Vec<u8>,
+    /// Its whole body arrived in that chunk (its end-line was `$`), and where REPORTs go.
+    whole: Option<Reports>,
+}
+
+/// Where the REPORTs on a whole message go, as its sender asked (RFC 4975 7.1.2).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Reports {
+    pub success: Option<String>,
+    /// Failure-Report is `yes` unless the sender said otherwise.
+    pub failure: Option<String>,
+}
+
+impl Reports {
+    /// Where the REPORT with `code` goes, if anywhere.
+    pub fn to(&self, code: u16) -> Option<&String> {
+        match code {
+            200 => self.success.as_ref(),
+            _ => self.failure.as_ref(),
+        }
+    }
 }
 
 /// A message being received (by Message-ID).
@@ -47,6 +93,7 @@ enum Arriving {
         data: Vec<u8>,
     },
     File(Box<Incoming>),
+    Asking(Box<Asking>),
     /// Every further chunk gets this status.
     Refused(u16, &'static str),
 }
@@ -74,42 +121,35 @@ pub(super) enum Note {
         message_id: String,
         code: u16,
     },
-    /// A whole file to check and store; then a REPORT goes to `report_to` when asked for.
+    /// A whole file to check and store; then a REPORT goes where the sender asked.
     Complete {
         file: Box<Incoming>,
         message_id: String,
-        report_to: Option<String>,
+        reports: Reports,
     },
-    /// A whole file the user refused: a REPORT with 413 goes to `report_to` when asked for.
+    /// A whole file the user refused: a REPORT with 413 goes where the sender asked.
     Refused {
         message_id: String,
         total: u64,
-        report_to: Option<String>,
+        reports: Reports,
     },
-}
-
-/// A whole file waiting for the user's word.
-struct Parked {
-    file: Box<Incoming>,
-    message_id: String,
-    report_to: Option<String>,
 }
 
 pub(super) struct Inbox {
     local_path: String,
     remote_path: String,
-    files: PathBuf,
+    /// Where temporary files are made (a private folder of the profile).
+    partial: PathBuf,
     max_size: u64,
     expect: Option<Expected>,
     ask: bool,
     messages: HashMap<String, Arriving>,
-    parked: Vec<Parked>,
     current: Option<Chunk>,
 }
 
 /// `msrp://Host:port/id;tcp` and `msrp://host:port/id;tcp` are the same path (RFC 4975 6.1:
 /// scheme and host compare without case, the session id exactly).
-fn same_path(a: &str, b: &str) -> bool {
+pub(super) fn same_path(a: &str, b: &str) -> bool {
     let split = |p: &str| {
         let first = p.split_whitespace().next().unwrap_or_default().to_string();
         match first
@@ -147,12 +187,11 @@ impl Inbox {
         Inbox {
             local_path: p.local_path.clone(),
             remote_path: p.remote_path.clone(),
-            files: p.files.clone(),
+            partial: p.partial.clone(),
             max_size: p.max_size,
             expect: p.expect.clone(),
             ask: p.ask,
             messages: HashMap::new(),
-            parked: Vec::new(),
             current: None,
         }
     }
@@ -195,18 +234,16 @@ impl Inbox {
             if m == "SEND" && status.is_none() {
                 if !self.messages.contains_key(&id) {
                     let arriving = self.open_message(&h);
-                    if let Arriving::File(f) = &arriving {
-                        if !f.approved {
-                            notes.push(Note::Event(SessionEvent::Arriving {
-                                name: f.name.clone(),
-                                size: f.total,
-                                content_type: f.content_type.clone(),
-                            }));
-                        }
+                    if let Arriving::Asking(a) = &arriving {
+                        notes.push(Note::Event(SessionEvent::Arriving {
+                            name: a.name.clone(),
+                            size: a.total.unwrap_or(0),
+                            content_type: a.content_type.clone(),
+                        }));
                     }
                     self.messages.insert(id.clone(), arriving);
                 }
-                pos = h.byte_range().map_or(0, |r| r.start - 1);
+                pos = h.byte_range().map_or(0, |r| r.start.saturating_sub(1));
                 status = self.seek(&id, pos);
             }
         }
@@ -234,8 +271,30 @@ impl Inbox {
                     Some((400, "Cannot store it"))
                 }
             },
+            Some(Arriving::Asking(a)) if a.held.is_empty() => {
+                a.from = pos;
+                None
+            }
+            Some(Arriving::Asking(a)) if pos != a.from + a.held.len() as u64 => {
+                // Only bytes in order wait for the user; the sender may send the rest again.
+                Some((413, "Not accepted yet"))
+            }
             _ => None,
         }
+    }
+
+    fn counts(&self) -> (usize, usize, usize) {
+        let (mut files, mut texts, mut text_bytes) = (0, 0, 0);
+        for m in self.messages.values() {
+            match m {
+                Arriving::File(_) | Arriving::Asking(_) => files += 1,
+                Arriving::Text { data, .. } => {
+                    (texts, text_bytes) = (texts + 1, text_bytes + data.len())
+                }
+                Arriving::Refused(..) => {}
+            }
+        }
+        (files, texts, text_bytes)
     }
 
     fn open_message(&self, h: &Head) -> Arriving {
@@ -243,55 +302,104 @@ impl Inbox {
         let total = h.byte_range().and_then(|r| r.total);
         let name = file_name_of(h);
         let expected = self.expect.is_some() && total.is_some_and(|t| t > 0);
+        let (files, texts, text_bytes) = self.counts();
         if name.is_none() && !expected && is_text(&content_type) {
+            if texts >= MAX_TEXTS || text_bytes >= MAX_TEXT_BYTES {
+                return Arriving::Refused(413, "Too many messages at once");
+            }
             return Arriving::Text {
                 content_type,
                 data: Vec::new(),
             };
         }
-        let total = total.unwrap_or(self.max_size);
-        if total > self.max_size {
+        if total.is_some_and(|t| t > self.max_size) {
             return Arriving::Refused(413, "Larger than the receiver takes");
         }
-        let (temp, keep, sha1, name) = match (&self.expect, expected) {
-            (Some(e), true) => (e.temp.clone(), true, e.sha1.clone(), e.name.clone()),
-            _ => {
-                let temp = self.files.join(format!(".parley-{}.part", super::new_id()));
-                (temp, false, None, name.unwrap_or_default())
+        if files >= MAX_FILES {
+            return Arriving::Refused(413, "Too many files at once");
+        }
+        if let (Some(e), true) = (&self.expect, expected) {
+            if total != Some(e.size) {
+                // RFC 5547: the file must be the one the SDP announced, size and all.
+                return Arriving::Refused(400, "Not the size the offer announced");
             }
-        };
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(!keep)
-            .write(true)
-            .open(&temp);
-        match file {
-            Ok(file) => Arriving::File(Box::new(Incoming {
-                name: safe_name(&name),
-                temp,
-                file,
+            return self.open_expected(e);
+        }
+        let name = safe_name(&name.unwrap_or_default());
+        if self.ask {
+            return Arriving::Asking(Box::new(Asking {
+                name,
                 total,
-                keep,
-                expected_sha1: sha1.clone(),
-                hashes: Some((Sha256::new(), sha1.is_some().then(Sha1::new))),
-                hashed: 0,
-                // An announced file was accepted with its offer.
-                approved: !self.ask || expected,
                 content_type,
-                received: 0,
-                started: Instant::now(),
-                // In the past, so the first piece is reported at once.
-                last_report: Instant::now() - PROGRESS_EVERY,
-            })),
-            Err(e) => {
-                tracing::warn!("cannot store an incoming file: {e}");
-                Arriving::Refused(400, "Cannot store it")
-            }
+                from: 0,
+                held: Vec::new(),
+                whole: None,
+            }));
+        }
+        self.open_new(name, total)
+    }
+
+    /// The announced file of a file session (accepted with its offer), resumable.
+    fn open_expected(&self, e: &Expected) -> Arriving {
+        let file = super::temp::open_resumable(&e.temp);
+        self.arriving(
+            file,
+            e.temp.clone(),
+            e.name.clone(),
+            Some(e.size),
+            true,
+            e.sha1.clone(),
+        )
+    }
+
+    /// A file the user accepted (or that needs no asking), in a new temporary file.
+    fn open_new(&self, name: String, total: Option<u64>) -> Arriving {
+        match super::temp::create(&self.partial) {
+            Ok((temp, file)) => self.arriving(Ok(file), temp, name, total, false, None),
+            Err(e) => self.arriving(Err(e), PathBuf::new(), name, total, false, None),
         }
     }
 
-    /// Refuses the rest of a message, dropping what arrived of it.
+    #[allow(clippy::too_many_arguments)]
+    fn arriving(
+        &self,
+        file: std::io::Result<std::fs::File>,
+        temp: PathBuf,
+        name: String,
+        total: Option<u64>,
+        keep: bool,
+        sha1: Option<String>,
+    ) -> Arriving {
+        let file = match file {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!("cannot store an incoming file: {e}");
+                return Arriving::Refused(400, "Cannot store it");
+            }
+        };
+        Arriving::File(Box::new(Incoming {
+            name: safe_name(&name),
+            temp,
+            file,
+            total: total.unwrap_or(self.max_size),
+            total_known: total.is_some(),
+            keep,
+            hashes: Some((Sha256::new(), sha1.is_some().then(Sha1::new))),
+            expected_sha1: sha1,
+            hashed: 0,
+            received: 0,
+            started: Instant::now(),
+            // In the past, so the first piece is reported at once.
+            last_report: Instant::now() - PROGRESS_EVERY,
+        }))
+    }
+
+    /// Refuses the rest of a message, dropping what arrived of it (and the rest of its chunk
+    /// now arriving).
     fn refuse(&mut self, id: &str, code: u16, why: &'static str) {
+        if let Some(c) = self.current.as_mut().filter(|c| c.id == id) {
+            c.status.get_or_insert((code, why));
+        }
         if let Some(Arriving::File(f)) = self
             .messages
             .insert(id.into(), Arriving::Refused(code, why))
@@ -300,11 +408,35 @@ impl Inbox {
         }
     }
 
+    /// How many more body bytes may be decoded now: none while a file that waits for the
+    /// user has its first chunk held (the session then stops reading), else any.
+    pub(super) fn room(&self) -> usize {
+        let waiting = self.messages.iter().find_map(|(id, m)| match m {
+            Arriving::Asking(a) => Some((id, a)),
+            _ => None,
+        });
+        let Some((id, a)) = waiting else {
+            return usize::MAX;
+        };
+        let in_its_chunk = self
+            .current
+            .as_ref()
+            .is_some_and(|c| &c.id == id && c.status.is_none() && a.whole.is_none());
+        // The decoder keeps back what could be the start of an end-line, so a little room
+        // left is none: it would take nothing from it.
+        match HOLD.saturating_sub(a.held.len()) {
+            left if in_its_chunk && left > HOLD_SLACK => left,
+            _ => 0,
+        }
+    }
+
     fn body(&mut self, bytes: &[u8], notes: &mut Vec<Note>) {
         let Some(chunk) = self.current.as_mut() else {
             return;
         };
-        if chunk.status.is_some() {
+        // Only a SEND's body is ever kept: never a response's or a REPORT's.
+        let send = matches!(&chunk.head.kind, Kind::Request(m) if m == "SEND");
+        if chunk.status.is_some() || !send {
             return;
         }
         let id = chunk.id.clone();
@@ -319,6 +451,13 @@ impl Inbox {
                 None
             }
             Some(Arriving::File(f)) => write_at(f, at, bytes, notes),
+            Some(Arriving::Asking(a)) if a.held.len() + bytes.len() > HOLD => {
+                Some((413, "Not accepted yet"))
+            }
+            Some(Arriving::Asking(a)) => {
+                a.held.extend_from_slice(bytes);
+                None
+            }
             _ => None,
         };
         if let Some((code, why)) = refusal {
@@ -344,11 +483,14 @@ impl Inbox {
             }
             Kind::Request(m) => m.as_str(),
         };
-        if method == "REPORT" && chunk.status.is_none() {
-            // REPORTs are never answered (RFC 4975 7.1.2).
-            let code = status_code(h.header("Status").unwrap_or_default());
-            let message_id = chunk.id.clone();
-            return notes.push(Note::Report { message_id, code });
+        if method == "REPORT" {
+            // REPORTs are never answered (RFC 4975 7.1.2), even ones we do not take.
+            if chunk.status.is_none() {
+                let code = status_code(h.header("Status").unwrap_or_default());
+                let message_id = chunk.id.clone();
+                notes.push(Note::Report { message_id, code });
+            }
+            return;
         }
         let (code, why) = chunk.status.unwrap_or((200, "OK"));
         let from = h.header("From-Path").unwrap_or_default();
@@ -363,18 +505,21 @@ impl Inbox {
             notes.push(Note::Reply(reply));
         }
         if c != Continuation::More && method == "SEND" {
-            let report_to = (h.header("Success-Report") == Some("yes")).then(|| from.to_string());
-            self.finish(&chunk.id, c, report_to, notes);
+            let reports = Reports {
+                success: (h.header("Success-Report") == Some("yes")).then(|| from.to_string()),
+                failure: (h.header("Failure-Report") != Some("no")).then(|| from.to_string()),
+            };
+            self.finish(&chunk.id, c, reports, notes);
         }
     }
 
-    fn finish(
-        &mut self,
-        id: &str,
-        c: Continuation,
-        report_to: Option<String>,
-        notes: &mut Vec<Note>,
-    ) {
+    fn finish(&mut self, id: &str, c: Continuation, reports: Reports, notes: &mut Vec<Note>) {
+        if let (Some(Arriving::Asking(a)), Continuation::Complete) = (self.messages.get_mut(id), c)
+        {
+            // Whole in its first chunk: it waits, in memory, for the user's word.
+            a.whole = Some(reports);
+            return;
+        }
         let Some(m) = self.messages.remove(id) else {
             return;
         };
@@ -383,69 +528,78 @@ impl Inbox {
                 let (content_type, text) = super::cpim::unwrap(&content_type, &data);
                 notes.push(Note::Event(SessionEvent::Text { content_type, text }));
             }
-            (Arriving::File(f), Continuation::Complete) if !f.approved => {
-                self.parked.push(Parked {
+            (Arriving::File(mut f), Continuation::Complete) => {
+                if !f.total_known {
+                    // `Byte-Range: 1-n/*`: the file is as long as what arrived.
+                    f.total = f.received;
+                }
+                notes.push(Note::Complete {
                     file: f,
                     message_id: id.to_string(),
-                    report_to,
+                    reports,
                 })
             }
-            (Arriving::File(f), Continuation::Complete) => notes.push(Note::Complete {
-                file: f,
-                message_id: id.to_string(),
-                report_to,
-            }),
             (Arriving::File(f), _) => {
                 // The sender gave up on it (`#`): nothing of it is kept, resumable or not.
                 let _ = std::fs::remove_file(&f.temp);
-                let name = f.name.clone();
-                notes.push(Note::Event(SessionEvent::Cancelled {
-                    name,
-                    incoming: true,
-                    by_peer: true,
-                }));
+                notes.push(cancelled(&f.name, true));
             }
+            (Arriving::Asking(a), _) => notes.push(cancelled(&a.name, true)),
             _ => {}
         }
     }
 
-    /// The user's word on a file that asked: kept once whole, or refused (what arrived of it is
-    /// deleted; its further chunks get 413, or a REPORT says 413 when all had arrived).
+    /// The user's word on a file that asked. Accepted, its temporary file is made now and what
+    /// was held goes into it (and it is stored if that was all of it); refused, the held bytes
+    /// are dropped, its further chunks get 413, and a REPORT says 413 if it had all arrived.
     pub(super) fn decide(&mut self, name: &str, accept: bool) -> Vec<Note> {
         let mut notes = Vec::new();
-        if let Some(i) = self.parked.iter().position(|p| p.file.name == name) {
-            let p = self.parked.remove(i);
-            if accept {
-                notes.push(Note::Complete {
-                    file: p.file,
-                    message_id: p.message_id,
-                    report_to: p.report_to,
-                });
-                return notes;
+        let id = self.messages.iter().find_map(|(id, m)| match m {
+            Arriving::Asking(a) if a.name == name => Some(id.clone()),
+            _ => None,
+        });
+        let Some(id) = id else {
+            if !accept {
+                self.cancel(name, &mut notes);
             }
-            let _ = std::fs::remove_file(&p.file.temp);
-            notes.push(Note::Refused {
-                message_id: p.message_id,
-                total: p.file.total,
-                report_to: p.report_to,
-            });
-            notes.push(Note::Event(SessionEvent::Cancelled {
-                name: name.to_string(),
-                incoming: true,
-                by_peer: false,
-            }));
             return notes;
-        }
+        };
+        let Some(Arriving::Asking(a)) = self.messages.remove(&id) else {
+            return notes;
+        };
+        let Asking {
+            name,
+            total,
+            content_type: _,
+            from,
+            held,
+            whole,
+        } = *a;
         if !accept {
-            self.cancel(name, &mut notes);
+            self.refuse(&id, 413, "Refused by the receiver");
+            if let Some(reports) = whole {
+                self.messages.remove(&id);
+                let total = total.unwrap_or(held.len() as u64);
+                notes.push(Note::Refused {
+                    message_id: id,
+                    total,
+                    reports,
+                });
+            }
+            notes.push(cancelled(&name, false));
             return notes;
         }
-        for m in self.messages.values_mut() {
-            if let Arriving::File(f) = m {
-                if f.name == name {
-                    f.approved = true;
-                }
-            }
+        let mut opened = self.open_new(name, total);
+        let failed = match &mut opened {
+            Arriving::File(f) => write_at(f, from, &held, &mut notes),
+            _ => None,
+        };
+        self.messages.insert(id.clone(), opened);
+        if let Some((code, why)) = failed {
+            self.refuse(&id, code, why);
+        }
+        if let Some(reports) = whole {
+            self.finish(&id, Continuation::Complete, reports, &mut notes);
         }
         notes
     }
@@ -454,25 +608,30 @@ impl Inbox {
     pub(super) fn in_flight(&self) -> bool {
         self.messages
             .values()
-            .any(|m| matches!(m, Arriving::File(_)))
+            .any(|m| matches!(m, Arriving::File(_) | Arriving::Asking(_)))
     }
 
     /// We stop receiving a file: its further chunks get 413, what arrived of it is deleted.
     pub(super) fn cancel(&mut self, name: &str, notes: &mut Vec<Note>) -> bool {
         let id = self.messages.iter().find_map(|(id, m)| match m {
             Arriving::File(f) if f.name == name || name.is_empty() => Some(id.clone()),
+            Arriving::Asking(a) if a.name == name || name.is_empty() => Some(id.clone()),
             _ => None,
         });
         let Some(id) = id else { return false };
         self.refuse(&id, 413, "Cancelled by the receiver");
-        let name = name.to_string();
-        notes.push(Note::Event(SessionEvent::Cancelled {
-            name,
-            incoming: true,
-            by_peer: false,
-        }));
+        notes.push(cancelled(name, false));
         true
     }
+}
+
+/// The event for a file that stopped arriving.
+fn cancelled(name: &str, by_peer: bool) -> Note {
+    Note::Event(SessionEvent::Cancelled {
+        name: name.to_string(),
+        incoming: true,
+        by_peer,
+    })
 }
 
 /// The code of a `Status: 000 200 OK` header (RFC 4975 9).
@@ -530,9 +689,6 @@ fn write_at(
 impl Drop for Inbox {
     /// A session that ends mid-file leaves no part behind, unless the transfer can resume.
     fn drop(&mut self) {
-        for p in &self.parked {
-            let _ = std::fs::remove_file(&p.file.temp);
-        }
         for m in self.messages.values() {
             if let Arriving::File(f) = m {
                 if !f.keep {

@@ -12,6 +12,7 @@ mod outbox;
 mod pace;
 pub mod range;
 pub mod session;
+mod temp;
 
 /// A new Message-ID (and temporary-file id).
 fn new_id() -> String {

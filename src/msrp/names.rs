@@ -1,6 +1,7 @@
 //! File names from the network, made safe to store: no directories, no `..`, no control or
-//! reserved characters, never empty or endless, never a Windows device name, and never an
-//! existing file (`name (1).ext`).
+//! reserved characters, no invisible format characters (a right-to-left override turns
+//! `invoice\u{202E}fdp.exe` into what reads as `invoiceexe.pdf`), never empty or endless, never
+//! a Windows device name, and never an existing file (`name (1).ext`).
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ pub fn safe_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !is_format(*c))
         .map(|c| match c {
             '<' | '>' | ':' | '"' | '|' | '?' | '*' => '_',
             c => c,
@@ -34,6 +35,14 @@ pub fn safe_name(raw: &str) -> String {
         name = format!("_{name}");
     }
     name
+}
+
+/// Unicode's format characters (category Cf) that names can hide behind: bidirectional
+/// controls, zero-width characters, the soft hyphen, the byte order mark, tag characters.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// `dir/name`, or `dir/name (1).ext`, `(2)`... whichever does not exist yet.
@@ -68,6 +77,9 @@ mod tests {
         assert_eq!(safe_name("what?.txt"), "what_.txt");
         assert_eq!(safe_name(&"x".repeat(300)).len(), 200);
         assert_eq!(safe_name("report.pdf"), "report.pdf");
+        assert_eq!(safe_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(safe_name("a\u{200B}b\u{FEFF}\u{2066}c.txt"), "abc.txt");
+        assert_eq!(safe_name("naïve résumé.txt"), "naïve résumé.txt");
     }
 
     #[test]

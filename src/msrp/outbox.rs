@@ -225,6 +225,11 @@ impl Outbox {
             return;
         };
         if code == 200 {
+            let last = !self.chunks.values().any(|m| *m == id);
+            if let Some((name, size)) = self.awaiting.get(&id).filter(|_| last) {
+                let (name, size) = (name.clone(), *size);
+                report(SessionEvent::AllAnswered { name, size });
+            }
             return;
         }
         let sending = self.queue.iter().position(|s| s.message_id == id);

@@ -59,6 +59,11 @@ impl Incoming {
 
 /// File chunks queued for the writer: enough to keep the socket busy, little memory.
 const WRITE_QUEUE: usize = 4;
+/// Responses and REPORTs queued for the writer at most: a peer that sends requests and reads
+/// none of our answers is stopped, not buffered without end.
+const REPLY_QUEUE: usize = 256;
+/// How long the answers may wait for a peer that reads none of them.
+const STOPPED_READING: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct SessionParams {
@@ -68,6 +73,8 @@ pub struct SessionParams {
     pub active: bool,
     /// Where received files go.
     pub files: PathBuf,
+    /// Where arriving files are kept until whole (a private folder of the profile).
+    pub partial: PathBuf,
     /// Files larger than this are refused with 413.
     pub max_size: u64,
     /// The file this session was set up to receive (RFC 5547), when it was.
@@ -83,6 +90,8 @@ pub struct SessionParams {
 #[derive(Debug, Clone)]
 pub struct Expected {
     pub name: String,
+    /// The size the SDP announced: the Byte-Range total must say the same.
+    pub size: u64,
     pub temp: PathBuf,
     pub sha1: Option<String>,
 }
@@ -118,6 +127,11 @@ pub enum SessionEvent {
     },
     /// The other side reported a file of ours arrived whole and checked.
     FileSent {
+        name: String,
+        size: u64,
+    },
+    /// Every chunk of a file of ours was answered 200; its report is still to come.
+    AllAnswered {
         name: String,
         size: u64,
     },
@@ -198,27 +212,81 @@ fn authority(path: &str) -> Option<String> {
     Some(rest.split('/').next()?.to_string())
 }
 
+/// The session's connection, and what was read of it already. The passive side takes only a
+/// connection whose first request names this session in its To-Path (RFC 4975 7.3 says the
+/// active side speaks first); anything else (a port scanner, a stranger) is closed and the
+/// listener keeps waiting.
 async fn connect(
     listener: Option<std::net::TcpListener>,
     p: &SessionParams,
-) -> Result<TcpStream, String> {
+) -> Result<(TcpStream, Vec<u8>), String> {
     if p.active {
         let to = authority(&p.remote_path).ok_or("the other side's MSRP path has no address")?;
-        return TcpStream::connect(&to)
+        let s = TcpStream::connect(&to)
             .await
-            .map_err(|e| format!("cannot reach {to}: {e}"));
+            .map_err(|e| format!("cannot reach {to}: {e}"))?;
+        return Ok((s, Vec::new()));
     }
     let l = listener.ok_or("no MSRP port was reserved")?;
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
     let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
-    let (s, _) = l.accept().await.map_err(|e| e.to_string())?;
-    Ok(s)
+    // Connections are heard out side by side, so a silent one cannot hold the real one back.
+    let mut trying = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = l.accept() => {
+                let (s, from) = accepted.map_err(|e| e.to_string())?;
+                if trying.len() >= MAX_TRYING {
+                    tracing::info!("MSRP connection from {from}: too many waiting, closed");
+                    continue;
+                }
+                let ours = p.local_path.clone();
+                trying.spawn(async move {
+                    let first = tokio::time::timeout(FIRST_REQUEST, first_request(s, &ours)).await;
+                    if !matches!(first, Ok(Some(_))) {
+                        tracing::info!("MSRP connection from {from} is not this session's: closed");
+                    }
+                    first.ok().flatten()
+                });
+            }
+            Some(done) = trying.join_next() => {
+                if let Ok(Some(found)) = done {
+                    return Ok(found);
+                }
+            }
+        }
+    }
+}
+
+/// How long a new connection has to name the session, and how many may be heard at once.
+const FIRST_REQUEST: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_TRYING: usize = 16;
+
+/// Reads until the first request's head is whole; the connection and its bytes when its
+/// To-Path is `ours`.
+async fn first_request(mut s: TcpStream, ours: &str) -> Option<(TcpStream, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(FIRST_READ);
+    loop {
+        if buf.len() >= FIRST_READ || s.read_buf(&mut buf).await.ok()? == 0 {
+            return None;
+        }
+        match Decoder::default().next(&buf) {
+            Ok(Some((super::frame::Item::Head(h), _))) => {
+                let named = matches!(h.kind, super::frame::Kind::Request(_))
+                    && h.header("To-Path")
+                        .is_some_and(|t| super::inbox::same_path(t, ours));
+                return named.then_some((s, buf));
+            }
+            Ok(None) => continue,
+            _ => return None,
+        }
+    }
 }
 
 /// Writes answers first, then queued chunks, until both queues are closed.
 async fn write_loop(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
-    mut replies: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut replies: mpsc::Receiver<Vec<u8>>,
     mut data: mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
     loop {
@@ -234,7 +302,7 @@ async fn write_loop(
 
 /// The writer task, stopped with the session.
 struct Writer {
-    replies: mpsc::UnboundedSender<Vec<u8>>,
+    replies: mpsc::Sender<Vec<u8>>,
     data: mpsc::Sender<Vec<u8>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -246,10 +314,18 @@ impl Drop for Writer {
 }
 
 impl Writer {
-    fn reply(&self, bytes: Vec<u8>) -> Result<(), String> {
+    /// Queues an answer. A full queue holds our reading back (so the peer's sending waits);
+    /// one that stays full while the peer reads nothing ends the session.
+    async fn reply(&self, bytes: Vec<u8>) -> Result<(), String> {
         self.replies
-            .send(bytes)
-            .map_err(|_| "the connection closed".to_string())
+            .send_timeout(bytes, STOPPED_READING)
+            .await
+            .map_err(|e| match e {
+                mpsc::error::SendTimeoutError::Timeout(_) => {
+                    "the other side stopped reading our answers".to_string()
+                }
+                mpsc::error::SendTimeoutError::Closed(_) => "the connection closed".to_string(),
+            })
     }
 
     async fn send(&self, bytes: Vec<u8>) -> Result<(), String> {
@@ -266,10 +342,10 @@ async fn run(
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     report: &(dyn Fn(SessionEvent) + Send + Sync),
 ) -> Result<(), String> {
-    let stream = connect(listener, &params).await?;
+    let (stream, first) = connect(listener, &params).await?;
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
-    let (reply_tx, reply_rx) = mpsc::unbounded_channel();
+    let (reply_tx, reply_rx) = mpsc::channel(REPLY_QUEUE);
     let (data_tx, data_rx) = mpsc::channel(WRITE_QUEUE);
     let writer = Writer {
         replies: reply_tx,
@@ -283,11 +359,22 @@ async fn run(
     }
     let mut inbox = Inbox::new(&params);
     let (mut decoder, mut incoming) = (Decoder::default(), Incoming::default());
+    incoming.buf.extend_from_slice(&first);
     let mut pace = Pace::new(params.max_upload);
     loop {
+        // What was read already is decoded first (the first request, or bytes left while a
+        // file waited for the user's word).
+        if !incoming.buf.is_empty() && inbox.room() > 0 {
+            for note in consume(&mut decoder, &mut incoming.buf, &mut inbox)? {
+                handle(note, &params, &writer, &mut outbox, report).await?;
+            }
+        }
+        // What is left undecoded stays under one buffer: while a file waits for the user's
+        // word the sender is held back by TCP, and our memory does not grow.
+        let may_read = incoming.buf.len() < READ_SIZE;
         tokio::select! {
             biased;
-            n = rd.read_buf(incoming.room()) => {
+            n = rd.read_buf(incoming.room()), if may_read => {
                 let n = n.map_err(|e| format!("the connection broke: {e}"))?;
                 if n == 0 {
                     if inbox.in_flight() || outbox.in_flight() {
@@ -342,10 +429,15 @@ fn consume(
     inbox: &mut Inbox,
 ) -> Result<Vec<Note>, String> {
     let mut notes = Vec::new();
-    let mut used_total = 0;
+    let mut used_total: usize = 0;
     loop {
+        // A file waiting for the user's word takes only what it may hold.
+        let end = buf.len().min(used_total.saturating_add(inbox.room()));
+        if end == used_total {
+            break;
+        }
         let next = decoder
-            .next(&buf[used_total..])
+            .next(&buf[used_total..end])
             .map_err(|e| format!("the other side sent a malformed MSRP frame ({e})"))?;
         let Some((item, used)) = next else { break };
         inbox.item(item, &mut notes);
@@ -363,14 +455,14 @@ async fn handle(
     report: &(dyn Fn(SessionEvent) + Send + Sync),
 ) -> Result<(), String> {
     match note {
-        Note::Reply(bytes) => writer.reply(bytes)?,
+        Note::Reply(bytes) => writer.reply(bytes).await?,
         Note::Event(e) => report(e),
         Note::Answered { transaction, code } => outbox.answered(&transaction, code, report),
         Note::Report { message_id, code } => outbox.reported(&message_id, code, report),
         Note::Complete {
             file,
             message_id,
-            report_to,
+            reports,
         } => {
             let total = file.total;
             let files = params.files.clone();
@@ -387,17 +479,21 @@ async fn handle(
                     400
                 }
             };
-            if let Some(to) = report_to {
-                writer.reply(success_report(params, &to, &message_id, total, code))?;
+            if let Some(to) = reports.to(code) {
+                writer
+                    .reply(success_report(params, to, &message_id, total, code))
+                    .await?;
             }
         }
         Note::Refused {
             message_id,
             total,
-            report_to,
+            reports,
         } => {
-            if let Some(to) = report_to {
-                writer.reply(success_report(params, &to, &message_id, total, 413))?;
+            if let Some(to) = reports.to(413) {
+                writer
+                    .reply(success_report(params, to, &message_id, total, 413))
+                    .await?;
             }
         }
     }
@@ -467,14 +563,47 @@ fn store(f: super::inbox::Incoming, files: &std::path::Path) -> Result<SessionEv
     if expected_sha1.is_some() && expected_sha1 != sha1 {
         return fail(format!("{name} arrived damaged (its SHA-1 does not match)"));
     }
-    let path = unique_path(files, &name);
-    std::fs::rename(&temp, &path).map_err(|e| e.to_string())?;
+    let path = place(&temp, files, &name)?;
     Ok(SessionEvent::FileReceived {
         name,
         path,
         size,
         sha256,
     })
+}
+
+/// Moves a checked file under its unique name: linked first, which never replaces a file or
+/// follows a link that appeared meanwhile, then the temporary name removed.
+fn place(temp: &std::path::Path, files: &std::path::Path, name: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(files).map_err(|e| format!("cannot store {name}: {e}"))?;
+    for _ in 0..100 {
+        let path = unique_path(files, name);
+        match std::fs::hard_link(temp, &path) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(temp);
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // Another file system (a folder of the user's elsewhere): a copy, made new.
+            Err(_) => return copy_new(temp, &path).map(|()| path),
+        }
+    }
+    Err(format!("cannot store {name}: no free name"))
+}
+
+fn copy_new(temp: &std::path::Path, path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |e: std::io::Error| format!("cannot store {}: {e}", path.display());
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(err)?;
+    std::io::copy(&mut std::fs::File::open(temp).map_err(err)?, &mut out).map_err(err)?;
+    out.sync_all().map_err(err)?;
+    let _ = std::fs::remove_file(temp);
+    Ok(())
 }
 
 type Digests = (sha2::digest::Output<Sha256>, sha2::digest::Output<Sha1>);

@@ -45,7 +45,14 @@ impl LocalMedia {
                 .filter_map(|want| CODECS.iter().find(|c| name(c) == want.to_ascii_lowercase()))
                 .collect(),
         };
-        out.extend(CODECS.iter().filter(|c| c.1.starts_with("telephone-event")));
+        // Keys at 8 kHz (what many peers send beside Opus too), and at the clock rate of any
+        // other voice codec on offer (48 kHz for Opus).
+        let rate = |map: &str| map.split('/').nth(1).map(str::to_string);
+        let rates: Vec<_> = out.iter().filter_map(|c| rate(c.1)).collect();
+        out.extend(CODECS.iter().filter(|c| {
+            c.1.starts_with("telephone-event")
+                && rate(c.1).is_some_and(|r| r == "8000" || rates.contains(&r))
+        }));
         out
     }
 }
@@ -56,6 +63,8 @@ pub const CODECS: &[(&str, &str, Option<&str>)] = &[
     ("0", "PCMU/8000", None),
     ("8", "PCMA/8000", None),
     ("101", "telephone-event/8000", Some("0-16")),
+    // Keys at Opus's clock (RFC 4733 events use the audio's rate; most Opus peers want this).
+    ("102", "telephone-event/48000", Some("0-16")),
 ];
 
 /// The audio stream as negotiated: what the media layer is handed.
@@ -70,7 +79,12 @@ pub struct AudioStream {
     /// Codec name as in the rtpmap (`opus`, `PCMU`, `PCMA`).
     pub codec: String,
     pub clock_rate: u32,
+    /// Every voice payload type agreed on the line, with its codec name: the peer may send
+    /// any of them (RFC 3264 6.1), and switch among them.
+    pub formats: Vec<(u8, String)>,
     pub telephone_event: Option<u8>,
+    /// Its clock rate (`telephone-event/8000` or `/48000`): key durations count in it.
+    pub telephone_event_rate: u32,
     /// What we do: `sendrecv`, `sendonly` (we hold), `recvonly` (they hold), `inactive`.
     pub direction: &'static str,
 }
@@ -115,6 +129,16 @@ fn msrp_media(path: &str, accept: &str, setup: &str) -> Media {
             ("connection".into(), Some("new".into())),
         ],
     }
+}
+
+/// The same message line again: its connection stays (RFC 4145 5, RFC 6714).
+fn existing(mut m: Media) -> Media {
+    for (k, v) in &mut m.attributes {
+        if k == "connection" {
+            *v = Some("existing".into());
+        }
+    }
+    m
 }
 
 /// A line we do not take: same kind, proto and formats, port 0 (RFC 3264 6).
@@ -202,7 +226,7 @@ pub fn reoffer(prev: &Session, local: &LocalMedia, hold: bool) -> Session {
             ("audio", _) => our_audio(local, offer_direction(hold)),
             ("message", Some(path)) => {
                 let setup = m.attr("setup").unwrap_or("actpass");
-                msrp_media(path, &local.accept_types, setup)
+                existing(msrp_media(path, &local.accept_types, setup))
             }
             _ => rejected(m),
         })
@@ -281,10 +305,27 @@ fn audio_stream(
     let mut parts = map.split('/');
     let codec = parts.next().unwrap_or_default().to_string();
     let clock_rate = parts.next().and_then(|r| r.parse().ok()).unwrap_or(8000);
-    let telephone_event = formats
+    // The events at the voice's clock rate, else any.
+    let dtmf_at = |rate: Option<u32>| {
+        formats.iter().find(|pt| {
+            m.rtpmap(pt).is_some_and(|map| {
+                is_dtmf(&map) && rate.is_none_or(|r| map.ends_with(&format!("/{r}")))
+            })
+        })
+    };
+    let event_pt = dtmf_at(Some(clock_rate)).or_else(|| dtmf_at(None));
+    let telephone_event = event_pt.and_then(|pt| pt.parse().ok());
+    let telephone_event_rate = event_pt
+        .and_then(|pt| m.rtpmap(pt)?.split('/').nth(1)?.parse().ok())
+        .unwrap_or(8000);
+    let voice_formats = formats
         .iter()
-        .find(|pt| m.rtpmap(pt).is_some_and(|map| is_dtmf(&map)))
-        .and_then(|pt| pt.parse().ok());
+        .filter_map(|pt| {
+            let map = m.rtpmap(pt).filter(|map| !is_dtmf(map))?;
+            let name = map.split('/').next().unwrap_or_default().to_string();
+            Some((pt.parse().ok()?, name))
+        })
+        .collect();
     let remote = m.connection.clone().unwrap_or(s.address.clone());
     let mux = m.has("rtcp-mux");
     Some(AudioStream {
@@ -295,7 +336,9 @@ fn audio_stream(
         payload_type: pt.parse().ok()?,
         codec,
         clock_rate,
+        formats: voice_formats,
         telephone_event,
+        telephone_event_rate,
         direction: dir,
     })
 }
@@ -333,7 +376,10 @@ pub fn answer(
                 }
                 attrs.push((dir.into(), None));
                 neg.audio = Some(stream);
-                out.push(audio_media(chosen, local.rtp_port, attrs));
+                let mut line = audio_media(chosen, local.rtp_port, attrs);
+                // An AVPF offer is answered in its own profile (RFC 4585 says we may).
+                line.proto = m.proto.clone();
+                out.push(line);
             }
             ("message", "TCP/MSRP") if m.port != 0 && neg.msrp.is_none() => {
                 match (&local.msrp_path, m.attr("path")) {
@@ -344,6 +390,9 @@ pub fn answer(
                         neg.msrp = Some((remote.to_string(), we_connect));
                         let usage = super::file::message_use(m);
                         let mut ours = msrp_media(path, &local.accept_types, setup);
+                        if m.attr("connection") == Some("existing") {
+                            ours = existing(ours);
+                        }
                         if let super::file::MessageUse::Receive(_) = usage {
                             let from = local.resume_from.max(1);
                             ours.attributes.extend(super::file::answer_attrs(m, from));

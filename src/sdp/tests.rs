@@ -28,6 +28,8 @@ fn answers_the_seed_offer() {
     let audio = neg.audio.unwrap();
     assert_eq!((audio.remote, audio.port), (ip("192.168.1.100"), 5004));
     assert_eq!((audio.payload_type, audio.codec.as_str()), (0, "PCMU"));
+    // Alice may send either (RFC 3264 6.1): both are kept for the media to decode.
+    assert_eq!(audio.formats, [(0, "PCMU".into()), (8, "PCMA".into())]);
     assert_eq!(audio.rtcp, Some((ip("192.168.1.100"), 5005)));
     assert_eq!(audio.direction, "sendrecv");
     assert_eq!(neg.msrp, Some(("msrp://192.168.1.100:5006".into(), false)));
@@ -56,11 +58,23 @@ fn our_offer_round_trips_and_prefers_opus() {
         m.connection = expected.connection.clone();
     }
     assert_eq!(parsed, expected);
-    assert_eq!(parsed.media[0].formats, vec!["111", "0", "8", "101"]);
+    assert_eq!(parsed.media[0].formats, vec!["111", "0", "8", "101", "102"]);
     let (_, neg) = answer(&parsed, &local(5000), 1, false).unwrap();
     let audio = neg.audio.unwrap();
     assert_eq!((audio.codec.as_str(), audio.clock_rate), ("opus", 48000));
-    assert_eq!(audio.telephone_event, Some(101));
+    // Keys at Opus's own clock.
+    assert_eq!(audio.telephone_event, Some(102));
+    // Offered PCMU only, keys at 8 kHz.
+    let mut pcmu = local(4000);
+    pcmu.codecs = vec!["PCMU".into()];
+    let (_, neg) = answer(
+        &Session::parse(&offer(&pcmu, 1, false).to_string()).unwrap(),
+        &local(5000),
+        1,
+        false,
+    )
+    .unwrap();
+    assert_eq!(neg.audio.unwrap().telephone_event, Some(101));
 }
 
 #[test]
@@ -156,6 +170,14 @@ fn rtcp_and_rtcp_mux() {
 }
 
 #[test]
+fn an_avpf_offer_is_answered_as_avpf() {
+    let text = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVPF 0\r\n";
+    let (ans, neg) = answer(&Session::parse(text).unwrap(), &local(6000), 1, false).unwrap();
+    assert_eq!(ans.media[0].proto, "RTP/AVPF");
+    assert_eq!(neg.audio.unwrap().port, 5004);
+}
+
+#[test]
 fn reoffers_keep_the_lines_the_session_id_and_count_versions() {
     // They offered video, audio and MSRP; we answered video with port 0.
     let text = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 31\r\nm=audio 5004 RTP/AVP 0\r\nm=message 5006 TCP/MSRP *\r\na=path:msrp://10.0.0.1:5006/x;tcp\r\n";
@@ -170,6 +192,8 @@ fn reoffers_keep_the_lines_the_session_id_and_count_versions() {
     assert_eq!((hold.session_id, hold.version), (4242, 2));
     assert_eq!(audio_direction(&hold), "sendonly");
     assert_eq!(hold.media[2].attr("setup"), Some("passive"));
+    // The MSRP line is kept, so is its connection (RFC 6714).
+    assert_eq!(hold.media[2].attr("connection"), Some("existing"));
     let resume = reoffer(&hold, &local(6000), false);
     assert_eq!((resume.session_id, resume.version), (4242, 3));
     assert_eq!(audio_direction(&resume), "sendrecv");

@@ -3,7 +3,7 @@
 //! the Request-URI, and a source that keeps failing answered more slowly each time.
 
 use super::Proxy;
-use crate::sip::digest::{Algorithm, Challenge, Credentials};
+use crate::sip::digest::{Challenge, Credentials};
 use crate::sip::endpoint::Incoming;
 use crate::sip::headers::SipUri;
 use crate::sip::message::{self as msg, MessageExt, Request};
@@ -36,16 +36,17 @@ fn same_uri(digest_uri: &str, req: &Request) -> bool {
 }
 
 impl Proxy {
-    /// A challenge header per algorithm, the strongest first (RFC 8760 2.4), one nonce for all.
+    /// A challenge header per configured algorithm, in the configured order, one nonce for all.
     pub(super) fn challenges(&self, stale: bool) -> Vec<String> {
         let nonce = msg::random_token(24);
         let mut nonces = self.nonces.lock().unwrap();
         let now = Instant::now();
         nonces.retain(|_, (t, _)| now.duration_since(*t) < NONCE_LIFETIME);
         nonces.insert(nonce.clone(), (now, 0));
-        [Algorithm::Sha256, Algorithm::Md5]
-            .into_iter()
-            .map(|algorithm| {
+        self.config
+            .digest
+            .iter()
+            .map(|&algorithm| {
                 Challenge {
                     realm: self.config.domain.clone(),
                     nonce: nonce.clone(),
@@ -70,6 +71,10 @@ impl Proxy {
         else {
             return AuthResult::Challenge { stale: false };
         };
+        if !self.config.digest.contains(&creds.algorithm) {
+            // An algorithm the admin turned off: ask again with the ones offered.
+            return AuthResult::Challenge { stale: false };
+        }
         if !same_uri(&creds.uri, req) {
             return AuthResult::Refused(400, "Digest uri does not match the Request-URI");
         }

@@ -43,6 +43,10 @@ pub struct ServerConfig {
     pub max_bindings: usize,
     /// Transactions, queue lag and TCP connections (beyond: 503 + Retry-After, or closed).
     pub limits: Limits,
+    /// Digest algorithms challenged with, in this order. MD5 first by default: many clients
+    /// (sipp among them) answer only the first challenge, and those that know SHA-256 pick it
+    /// from the second (RFC 8760 2.4 lets a client choose).
+    pub digest: Vec<crate::sip::digest::Algorithm>,
 }
 
 impl ServerConfig {
@@ -51,6 +55,10 @@ impl ServerConfig {
             bind,
             domain: domain.to_string(),
             users: HashMap::new(),
+            digest: vec![
+                crate::sip::digest::Algorithm::Md5,
+                crate::sip::digest::Algorithm::Sha256,
+            ],
             open: false,
             min_expires: 60,
             max_expires: 3600,

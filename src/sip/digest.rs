@@ -13,7 +13,8 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn parse(s: &str) -> Option<Algorithm> {
+    /// From its name in a challenge or on the command line (`MD5`, `SHA-256`, any case).
+    pub fn parse(s: &str) -> Option<Algorithm> {
         match s.to_ascii_uppercase().as_str() {
             "MD5" => Some(Algorithm::Md5),
             "SHA-256" => Some(Algorithm::Sha256),

@@ -52,6 +52,21 @@ pub struct TransferRecord {
 }
 
 impl Store {
+    /// Whether the user knows `peer`: a saved contact's address, or someone they wrote to.
+    pub fn knows(&self, peer: &str) -> Result<bool, StoreError> {
+        let bare = peer.trim_start_matches("sip:").to_ascii_lowercase();
+        let full = format!("sip:{bare}");
+        let c = self.conn.lock().unwrap();
+        let known = c.query_row(
+            "SELECT EXISTS(SELECT 1 FROM contact_uris WHERE lower(uri) IN (?1, ?2))
+                 OR EXISTS(SELECT 1 FROM messages
+                           WHERE lower(peer_uri) IN (?1, ?2) AND direction = 'outgoing')",
+            params![bare, full],
+            |r| r.get::<_, bool>(0),
+        )?;
+        Ok(known)
+    }
+
     pub fn add_message(&self, m: &NewMessage<'_>) -> Result<i64, StoreError> {
         let c = self.conn.lock().unwrap();
         c.execute(

@@ -91,6 +91,11 @@ impl Profile {
     pub fn files(&self) -> PathBuf {
         self.data_dir.join("files")
     }
+
+    /// Where arriving files wait until whole (private, created on first use).
+    pub fn partial(&self) -> PathBuf {
+        self.data_dir.join("partial")
+    }
 }
 
 fn create_private_dir(d: &Path) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! Two sessions on loopback, and a raw peer for what a well-behaved one never sends.
 
 use super::*;
+use crate::msrp::Continuation;
 use std::time::Duration;
 
 type Events = mpsc::UnboundedReceiver<SessionEvent>;
@@ -18,6 +19,7 @@ fn params(local: &str, remote: &str, active: bool, files: PathBuf) -> SessionPar
         local_path: local.into(),
         remote_path: remote.into(),
         active,
+        partial: files.join(".partial"),
         files,
         max_size: 1 << 30,
         expect: None,
@@ -118,42 +120,49 @@ async fn text_and_a_file_cross_a_session_and_the_file_is_reported_whole() {
     drop(p.bob);
 }
 
-/// A session that asks: the file waits, whole, until the user says; kept when they accept,
-/// and when they refuse the sender hears 413 and nothing is left.
+/// A session that asks: nothing of the file reaches the disk until the user says (its first
+/// chunk waits in memory, the sender is held back); kept when they accept, and when they
+/// refuse the sender hears 413 and nothing is left.
 #[tokio::test]
 async fn a_file_that_asks_is_kept_or_refused_by_the_users_word() {
     for accept in [true, false] {
         let mut p = pair(|b| b.ask = true);
         let src = p.dir.path().join("slides.pdf");
-        std::fs::write(&src, data(300_000)).unwrap();
+        std::fs::write(&src, data(3_000_000)).unwrap();
         p.alice.send_file(src);
         let asked = SessionEvent::Arriving {
             name: "slides.pdf".into(),
-            size: 300_000,
+            size: 3_000_000,
             content_type: "application/pdf".into(),
         };
         assert_eq!(next(&mut p.b_rx).await, asked);
-        // Every chunk is answered before the user says: the file waits whole, not stored.
-        while !matches!(
-            p.b_rx.recv().await,
-            Some(SessionEvent::Progress { done: 300_000, .. })
-        ) {}
+        let b_files = p.dir.path().join("b");
+        assert_eq!(
+            on_disk(&b_files),
+            0,
+            "bytes reached the disk before the user said"
+        );
         p.bob.take("slides.pdf", accept);
         let bob_said = next(&mut p.b_rx).await;
         let alice_heard = next(&mut p.a_rx).await;
-        let b_files = p.dir.path().join("b");
         if accept {
             assert!(matches!(
                 bob_said,
-                SessionEvent::FileReceived { size: 300_000, .. }
+                SessionEvent::FileReceived {
+                    size: 3_000_000,
+                    ..
+                }
             ));
             assert!(matches!(
                 alice_heard,
-                SessionEvent::FileSent { size: 300_000, .. }
+                SessionEvent::FileSent {
+                    size: 3_000_000,
+                    ..
+                }
             ));
             assert_eq!(
                 std::fs::read(b_files.join("slides.pdf")).unwrap(),
-                data(300_000)
+                data(3_000_000)
             );
         } else {
             let cancelled = |by_peer, incoming| SessionEvent::Cancelled {
@@ -163,13 +172,22 @@ async fn a_file_that_asks_is_kept_or_refused_by_the_users_word() {
             };
             assert_eq!(bob_said, cancelled(false, true));
             assert_eq!(alice_heard, cancelled(true, false));
-            assert_eq!(
-                std::fs::read_dir(&b_files).unwrap().count(),
-                0,
-                "nothing kept"
-            );
+            assert_eq!(on_disk(&b_files), 0, "nothing kept");
         }
     }
+}
+
+/// Files under `dir` (its private `.partial` folder included).
+fn on_disk(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        match e.file_type().unwrap().is_dir() {
+            true => n += on_disk(&e.path()),
+            false => n += 1,
+        }
+    }
+    n
 }
 
 /// Two files and texts at once: their chunks interleave on the one connection and each
@@ -234,7 +252,7 @@ async fn the_sender_cancels_and_the_receiver_keeps_nothing() {
         matches!(theirs, SessionEvent::Cancelled { by_peer: true, incoming: true, ref name } if name == "big.bin"),
         "{theirs:?}"
     );
-    let left = std::fs::read_dir(p.dir.path().join("b")).unwrap().count();
+    let left = on_disk(&p.dir.path().join("b"));
     assert_eq!(left, 0, "nothing of a cancelled file is kept");
 }
 
@@ -263,10 +281,7 @@ async fn the_receiver_cancels_with_413_and_the_sender_stops() {
         ),
         "{theirs:?}"
     );
-    assert_eq!(
-        std::fs::read_dir(p.dir.path().join("b")).unwrap().count(),
-        0
-    );
+    assert_eq!(on_disk(&p.dir.path().join("b")), 0);
 }
 
 #[tokio::test]
@@ -386,6 +401,12 @@ async fn hostile_file_names_are_stored_safely() {
 async fn wrong_paths_and_unknown_methods_get_their_status() {
     let (mut s, _bob, _rx, _dir) = raw_peer(|_| {}).await;
     let to = format!("msrp://{}/bob123;tcp", s.peer_addr().unwrap());
+    // The first request names the session, or the connection is not taken at all.
+    let evil = "msrp://127.0.0.1:9/evil1;tcp";
+    s.write_all(&send("t0abc", &to, evil, "m0", "text/plain", b""))
+        .await
+        .unwrap();
+    assert!(read_some(&mut s).await.starts_with("MSRP t0abc 200"));
     s.write_all(&send(
         "t1abc",
         "msrp://x:1/other;tcp",
@@ -542,4 +563,342 @@ async fn a_500_byte_file_is_one_send_with_its_whole_byte_range() {
         "its whole body, in one piece"
     );
     assert!(text.contains("Content-Type: text/plain"), "{text}");
+}
+
+/// A chunk of message `id` carrying `body` at `range`, ending with `c`.
+fn chunk(
+    tid: &str,
+    to: &str,
+    id: &str,
+    extra: &[(&str, &str)],
+    range: &str,
+    body: &[u8],
+    c: Continuation,
+) -> Vec<u8> {
+    let mut headers = vec![
+        ("To-Path", to),
+        ("From-Path", "msrp://127.0.0.1:9/evil1;tcp"),
+        ("Message-ID", id),
+        ("Byte-Range", range),
+    ];
+    headers.extend_from_slice(extra);
+    let mut out = super::super::frame::request_head(tid, "SEND", &headers, true);
+    out.extend_from_slice(body);
+    out.extend(super::super::frame::end_line(tid, true, c));
+    out
+}
+
+/// The transaction ids and codes of the responses read until `n` have come.
+async fn responses(s: &mut TcpStream, n: usize) -> Vec<(String, u16)> {
+    let mut text = String::new();
+    loop {
+        let got: Vec<(String, u16)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.strip_prefix("MSRP ")?.split(' ');
+                let tid = w.next()?.to_string();
+                Some((tid, w.next()?.parse().ok()?))
+            })
+            .collect();
+        if got.len() >= n {
+            return got;
+        }
+        text.push_str(&read_some(s).await);
+    }
+}
+
+const FILE: (&str, &str) = ("Content-Type", "application/octet-stream; name=\"big.bin\"");
+
+/// A stranger's file on a session that asks: nothing reaches the disk before the user's word,
+/// at most one chunk's worth waits, and a refusal leaves nothing and stops the sender.
+#[tokio::test]
+async fn a_strangers_file_touches_no_disk_before_the_user_says() {
+    let (s, bob, mut rx, dir) = raw_peer(|b| b.ask = true).await;
+    let to = format!("msrp://{}/bob123;tcp", s.peer_addr().unwrap());
+    let (mut rd, mut wr) = s.into_split();
+    // 50 MB announced, sent as 1 MiB chunks that never finish; the writer blocks once TCP
+    // holds what the receiver will not read.
+    let writer = tokio::spawn(async move {
+        for i in 0..50u64 {
+            let range = format!("{}-{}/52428800", i * 1_048_576 + 1, (i + 1) * 1_048_576);
+            let c = chunk(
+                &format!("txn{i:03}"),
+                &to,
+                "f1",
+                &[FILE],
+                &range,
+                &[7u8; 1_048_576],
+                Continuation::More,
+            );
+            if wr.write_all(&c).await.is_err() {
+                return;
+            }
+        }
+    });
+    let asked = next(&mut rx).await;
+    assert!(
+        matches!(asked, SessionEvent::Arriving { ref name, size: 52_428_800, .. } if name == "big.bin"),
+        "{asked:?}"
+    );
+    assert_eq!(
+        on_disk(dir.path()),
+        0,
+        "bytes reached the disk before the user said"
+    );
+    bob.take("big.bin", false);
+    assert!(matches!(
+        next(&mut rx).await,
+        SessionEvent::Cancelled { by_peer: false, .. }
+    ));
+    // The chunks are read again now, and refused.
+    let mut buf = vec![0u8; 65536];
+    let mut heard = String::new();
+    while !heard.contains(" 413 ") {
+        let n = rd.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before a 413: {heard}");
+        heard.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    writer.abort();
+    assert_eq!(on_disk(dir.path()), 0, "a refused file left something");
+}
+
+/// Files and texts a peer starts and never finishes are bounded per session (413 beyond).
+#[tokio::test]
+async fn unfinished_files_and_texts_are_bounded() {
+    let (mut s, _bob, _rx, _dir) = raw_peer(|_| {}).await;
+    let to = format!("msrp://{}/bob123;tcp", s.peer_addr().unwrap());
+    let mut all = Vec::new();
+    for i in 0..6 {
+        let name = format!("application/octet-stream; name=\"f{i}.bin\"");
+        all.extend(chunk(
+            &format!("tfil{i}"),
+            &to,
+            &format!("f{i}"),
+            &[("Content-Type", &name)],
+            "1-3/100",
+            b"abc",
+            Continuation::More,
+        ));
+    }
+    for i in 0..20 {
+        all.extend(chunk(
+            &format!("ttxt{i}"),
+            &to,
+            &format!("t{i}"),
+            &[("Content-Type", "text/plain")],
+            "1-3/100",
+            b"abc",
+            Continuation::More,
+        ));
+    }
+    s.write_all(&all).await.unwrap();
+    let got = responses(&mut s, 26).await;
+    let code = |tid: &str| got.iter().find(|(t, _)| t == tid).map(|(_, c)| *c);
+    let files: Vec<_> = (0..6).map(|i| code(&format!("tfil{i}"))).collect();
+    let texts: Vec<_> = (0..20).map(|i| code(&format!("ttxt{i}"))).collect();
+    assert_eq!(
+        files,
+        [
+            Some(200),
+            Some(200),
+            Some(200),
+            Some(200),
+            Some(413),
+            Some(413)
+        ]
+    );
+    assert_eq!(
+        texts.iter().filter(|c| **c == Some(200)).count(),
+        16,
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts.iter().filter(|c| **c == Some(413)).count(),
+        4,
+        "{texts:?}"
+    );
+}
+
+/// A passive session takes only the connection that names it: a port scanner that comes
+/// first, and one that says nothing, do not take its place.
+#[tokio::test]
+async fn scanners_before_the_peer_do_not_take_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let ours = format!("msrp://{addr}/bob123;tcp");
+    let p = params(
+        &ours,
+        "msrp://127.0.0.1:9/evil1;tcp",
+        false,
+        dir.path().to_path_buf(),
+    );
+    let _bob = MsrpSession::start(Some(listener), p, move |e| {
+        let _ = tx.send(e);
+    });
+    let _silent = TcpStream::connect(addr).await.unwrap();
+    let mut scanner = TcpStream::connect(addr).await.unwrap();
+    scanner.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    // Closed, with nothing said.
+    assert!(matches!(scanner.read(&mut buf).await, Ok(0) | Err(_)));
+    let mut peer = TcpStream::connect(addr).await.unwrap();
+    peer.write_all(&send(
+        "tp1xyz",
+        &ours,
+        "msrp://127.0.0.1:9/evil1;tcp",
+        "m1",
+        "text/plain",
+        b"it's me",
+    ))
+    .await
+    .unwrap();
+    assert!(
+        matches!(next(&mut rx).await, SessionEvent::Text { ref text, .. } if text == "it's me")
+    );
+}
+
+/// `Byte-Range: 1-n/*` (size unknown to the sender) is a file as long as what arrives; REPORTs
+/// and responses naming a file's Message-ID never land in it, and a REPORT is never answered.
+#[tokio::test]
+async fn unknown_totals_work_and_reports_never_land_in_files() {
+    let (mut s, _bob, mut rx, _dir) = raw_peer(|_| {}).await;
+    let to = format!("msrp://{}/bob123;tcp", s.peer_addr().unwrap());
+    let from = "msrp://127.0.0.1:9/evil1;tcp";
+    let mut all = chunk(
+        "ta1xyz",
+        &to,
+        "f1",
+        &[FILE],
+        "1-5/*",
+        b"hello",
+        Continuation::More,
+    );
+    let report = super::super::frame::request(
+        "tr1xyz",
+        "REPORT",
+        &[
+            ("To-Path", &to),
+            ("From-Path", from),
+            ("Message-ID", "f1"),
+            ("Byte-Range", "6-10/*"),
+            ("Status", "000 200 OK"),
+        ],
+        Some(b"EVIL!"),
+    );
+    all.extend(report);
+    all.extend(
+        b"MSRP tq1xyz 200 OK\r\nTo-Path: x\r\nFrom-Path: y\r\nMessage-ID: f1\r\n-------tq1xyz$\r\n",
+    );
+    all.extend(chunk(
+        "ta2xyz",
+        &to,
+        "f1",
+        &[FILE],
+        "6-10/*",
+        b"world",
+        Continuation::Complete,
+    ));
+    s.write_all(&all).await.unwrap();
+    let got = loop {
+        if let SessionEvent::FileReceived { path, size, .. } = next(&mut rx).await {
+            break (std::fs::read(path).unwrap(), size);
+        }
+    };
+    assert_eq!(got, (b"helloworld".to_vec(), 10));
+    let answered = responses(&mut s, 2).await;
+    assert_eq!(answered, [("ta1xyz".into(), 200), ("ta2xyz".into(), 200)]);
+}
+
+/// A peer that sends and never reads our answers is held back, then stopped: the session
+/// ends with a reason instead of queueing answers without end.
+#[tokio::test]
+async fn a_peer_that_reads_nothing_is_stopped() {
+    let (s, _bob, mut rx, _dir) = raw_peer(|_| {}).await;
+    let to = format!("msrp://{}/bob123;tcp", s.peer_addr().unwrap());
+    let (_rd, mut wr) = s.into_split();
+    let flood = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        for i in 0..200_000u32 {
+            let tid = format!("tn{i:08}");
+            batch.extend(send(
+                &tid,
+                &to,
+                "msrp://127.0.0.1:9/evil1;tcp",
+                &format!("m{i}"),
+                "text/plain",
+                b"x",
+            ));
+            if batch.len() > 64 * 1024 && wr.write_all(&std::mem::take(&mut batch)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let ended = loop {
+        let e = tokio::time::timeout(Duration::from_secs(120), rx.recv())
+            .await
+            .expect("the session went on")
+            .expect("the session reports");
+        if let SessionEvent::Failed(why) = e {
+            break why;
+        }
+    };
+    assert!(ended.contains("stopped reading"), "{ended}");
+    flood.abort();
+}
+
+/// A receiver that answers every chunk 200 but never reports: the sender learns every byte
+/// was taken (so a session that then ends is "sent, not confirmed", not "not delivered").
+#[tokio::test]
+async fn every_chunk_answered_without_a_report_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b_path = format!("msrp://{}/rawb1;tcp", listener.local_addr().unwrap());
+    let a_path = "msrp://127.0.0.1:9/alice1;tcp".to_string();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let alice = MsrpSession::start(
+        None,
+        params(&a_path, &b_path, true, dir.path().into()),
+        move |e| {
+            let _ = tx.send(e);
+        },
+    );
+    let src = dir.path().join("notes.bin");
+    std::fs::write(&src, data(600_000)).unwrap();
+    alice.send_file(src);
+    let (mut s, _) = listener.accept().await.unwrap();
+    let receiver = tokio::spawn(async move {
+        let (mut decoder, mut buf, mut tid) = (Decoder::default(), Vec::new(), String::new());
+        loop {
+            if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let mut used = 0;
+            let mut answers = Vec::new();
+            while let Ok(Some((item, n))) = decoder.next(&buf[used..]) {
+                used += n;
+                match item {
+                    super::super::frame::Item::Head(h) => tid = h.transaction.clone(),
+                    super::super::frame::Item::End(_) => answers.extend(
+                        super::super::frame::response(&tid, 200, "OK", &a_path, &b_path),
+                    ),
+                    _ => {}
+                }
+            }
+            buf.drain(..used);
+            if s.write_all(&answers).await.is_err() {
+                return;
+            }
+        }
+    });
+    let got = loop {
+        match next(&mut rx).await {
+            SessionEvent::AllAnswered { name, size } => break (name, size),
+            SessionEvent::FileSent { .. } => panic!("no report was sent"),
+            _ => {}
+        }
+    };
+    assert_eq!(got, ("notes.bin".to_string(), 600_000));
+    receiver.abort();
 }
