@@ -30,6 +30,8 @@ const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
 const MAX_TEXTS: usize = 16;
 /// Files arriving on a session at once (each holds an open file).
 const MAX_FILES: usize = 4;
+/// Refused messages remembered (so their further chunks are refused too).
+const MAX_REFUSED: usize = 64;
 /// What of a file's first chunk waits in memory for the user's word (one chunk of ours).
 pub(super) const HOLD: usize = 256 * 1024;
 /// More than an end-line's length (dashes, a transaction id, a flag).
@@ -233,18 +235,25 @@ impl Inbox {
             status = self.check(&h, m);
             if m == "SEND" && status.is_none() {
                 if !self.messages.contains_key(&id) {
-                    let arriving = self.open_message(&h);
-                    if let Arriving::Asking(a) = &arriving {
-                        notes.push(Note::Event(SessionEvent::Arriving {
-                            name: a.name.clone(),
-                            size: a.total.unwrap_or(0),
-                            content_type: a.content_type.clone(),
-                        }));
+                    match self.open_message(&h) {
+                        // Refused at once: kept nowhere, so refusals cannot fill memory.
+                        Arriving::Refused(code, why) => status = Some((code, why)),
+                        arriving => {
+                            if let Arriving::Asking(a) = &arriving {
+                                notes.push(Note::Event(SessionEvent::Arriving {
+                                    name: a.name.clone(),
+                                    size: a.total.unwrap_or(0),
+                                    content_type: a.content_type.clone(),
+                                }));
+                            }
+                            self.messages.insert(id.clone(), arriving);
+                        }
                     }
-                    self.messages.insert(id.clone(), arriving);
                 }
-                pos = h.byte_range().map_or(0, |r| r.start.saturating_sub(1));
-                status = self.seek(&id, pos);
+                if status.is_none() {
+                    pos = h.byte_range().map_or(0, |r| r.start.saturating_sub(1));
+                    status = self.seek(&id, pos);
+                }
             }
         }
         self.current = Some(Chunk {
@@ -405,6 +414,18 @@ impl Inbox {
             .insert(id.into(), Arriving::Refused(code, why))
         {
             let _ = std::fs::remove_file(&f.temp);
+        }
+        // Refused messages a peer never ends are remembered only so far.
+        let refused: Vec<String> = self
+            .messages
+            .iter()
+            .filter(|(k, m)| matches!(m, Arriving::Refused(..)) && k.as_str() != id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if refused.len() >= MAX_REFUSED {
+            for k in &refused[..refused.len() + 1 - MAX_REFUSED] {
+                self.messages.remove(k);
+            }
         }
     }
 
