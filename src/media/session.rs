@@ -416,10 +416,8 @@ impl Running {
             self.stats.dropped_foreign += 1;
             return None;
         }
-        match self
-            .filter
-            .on_rtp(from, packet.ssrc, packet.sequence, Instant::now())
-        {
+        let now = Instant::now();
+        match self.filter.on_rtp(from, packet.ssrc, packet.sequence, now) {
             Verdict::Drop => {
                 self.stats.dropped_foreign += 1;
                 return None;
@@ -436,7 +434,7 @@ impl Running {
         if packet.ssrc == self.ssrc {
             self.ssrc_collision();
         }
-        self.last_heard = Instant::now();
+        self.last_heard = now;
         self.stats.received += 1;
         self.rtcp.remote_ssrc = Some(packet.ssrc);
         let arrival = self.rtcp.arrival(self.params.codec.rate());
@@ -452,8 +450,7 @@ impl Running {
                 payload_type: packet.payload_type,
                 payload: packet.payload.to_vec(),
             };
-            self.jitter
-                .push(packet.sequence, packet.timestamp, v, Instant::now());
+            self.jitter.push(packet.sequence, packet.timestamp, v, now);
         }
         None
     }
@@ -724,15 +721,16 @@ impl Running {
             return;
         }
         self.rtcp.next = Some(now + interval.mul_f64(rand::random::<f64>() + 0.5));
+        let retired = std::mem::take(&mut self.rtcp.retired);
+        self.send_report(sockets, now, &retired);
+    }
+
+    /// Our report, then a BYE for `bye` (SSRCs we give up) when there are any.
+    fn send_report(&mut self, sockets: &Sockets, now: Instant, bye: &[u32]) {
         let report = self.report(now);
         let cname = format!("parley-{:08x}", self.ssrc);
         super::rtcp::build(&report, &cname, &mut self.rtcp.out);
-        let retired = std::mem::take(&mut self.rtcp.retired);
-        super::rtcp::push_bye(&retired, &mut self.rtcp.out);
-        self.send_rtcp(sockets);
-    }
-
-    fn send_rtcp(&self, sockets: &Sockets) {
+        super::rtcp::push_bye(bye, &mut self.rtcp.out);
         let (socket, to) = match (&sockets.rtcp, self.params.rtcp) {
             (Some(s), Some(to)) => (s, to),
             _ => (&sockets.rtp, self.params.remote),
@@ -742,11 +740,7 @@ impl Running {
 
     /// RFC 3550 6.6: the session ends with a BYE (in a compound packet, after our report).
     fn send_bye(&mut self, sockets: &Sockets) {
-        let report = self.report(Instant::now());
-        let cname = format!("parley-{:08x}", self.ssrc);
-        super::rtcp::build(&report, &cname, &mut self.rtcp.out);
-        super::rtcp::push_bye(&[self.ssrc], &mut self.rtcp.out);
-        self.send_rtcp(sockets);
+        self.send_report(sockets, Instant::now(), &[self.ssrc]);
     }
 
     fn report(&mut self, now: Instant) -> super::rtcp::Report {
