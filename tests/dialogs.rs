@@ -592,3 +592,25 @@ async fn a_reinvite_repoints_the_running_stream_to_a_new_address_and_codec() {
         }
     }
 }
+
+#[tokio::test]
+async fn media_at_a_host_name_is_looked_up_and_flows() {
+    let mut wire = Wire::on("127.0.0.1").await;
+    let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = media.local_addr().unwrap().port();
+    let sdp = format!(
+        "v=0\r\no=w 1 1 IN IP4 localhost\r\ns=-\r\nc=IN IP4 localhost\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n"
+    );
+    let bob = Agent::start_engine(
+        "bob",
+        "",
+        None,
+        |e| e.microphone = parley::media::headless::SourceSpec::Tone(440.0),
+        |_| {},
+    )
+    .await;
+    let ((_bob, ..), _) = answered_by(bob, &mut wire, &sdp).await;
+    // The name went to a lookup of its own; its address came back and the voice went there.
+    let (pt, _) = rtp_on(&media).await;
+    assert_eq!(pt, 0);
+}

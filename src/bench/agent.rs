@@ -58,10 +58,20 @@ fn start_agent(
     if !program.1 {
         c.arg("agent");
     }
-    c.args(["--account", "sip:bob@bench.test", "--auto-answer"])
-        .args(["--server", &format!("127.0.0.1:{server}")])
-        .args(["--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped());
+    // The same work as baresip's: a 440 Hz tone in, what it hears written to a WAV file.
+    let record = dir.join("bob-player.wav");
+    c.args([
+        "--account",
+        "sip:bob@bench.test",
+        "--auto-answer",
+        "--tone",
+        "440",
+    ])
+    .arg("--record")
+    .arg(record)
+    .args(["--server", &format!("127.0.0.1:{server}")])
+    .args(["--bind", "127.0.0.1:0"])
+    .stdout(Stdio::piped());
     let mut child = c.spawn().map_err(|e| e.to_string())?;
     let out = child.stdout.take().ok_or("no agent output")?;
     let p = Proc(child);
@@ -104,28 +114,44 @@ fn start_baresip(dir: &Path, server: u16) -> Result<Proc, String> {
     Ok(Proc(child))
 }
 
-/// One call from a fresh `parley call` to `target`, hung up after `seconds`.
+/// One call from a fresh `parley call` to `target`, hung up after `seconds`, playing the same
+/// tone as either callee and discarding what it hears; its output is piped.
 fn call(dir: &Path, server: u16, target: &str, seconds: f64) -> Result<Proc, String> {
     let mut c = parley(dir, "alice")?;
     c.args(["call", target, "--account", "sip:alice@bench.test"])
         .args(["--server", &format!("127.0.0.1:{server}")])
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--hangup-after",
-            &seconds.to_string(),
-        ])
-        .stdout(Stdio::null());
+        .args(["--bind", "127.0.0.1:0", "--tone", "440"])
+        .args(["--hangup-after", &seconds.to_string()])
+        .stdout(Stdio::piped());
     Ok(Proc(c.spawn().map_err(|e| e.to_string())?))
 }
 
-/// RSS of `pid` in the middle of a 4 s call to `target`.
+/// Whether a caller's output line says it has heard at least two seconds of the callee's audio:
+/// the call connected and the callee is doing a call's work.
+fn heard_enough(line: &str) -> bool {
+    line.split(", ")
+        .find_map(|part| part.rsplit_once("received ").map(|(_, n)| n.parse::<u64>()))
+        .is_some_and(|n| n.is_ok_and(|n| n >= 100))
+}
+
+/// RSS of `pid` in a call to `target`, read once the caller has heard two seconds from it.
 fn during_call(dir: &Path, server: u16, target: &str, pid: u32) -> Result<Option<u64>, String> {
-    let mut caller = call(dir, server, target, 4.0)?;
-    std::thread::sleep(Duration::from_secs(3));
+    let mut caller = call(dir, server, target, 8.0)?;
+    let out = caller.0.stdout.take().ok_or("no caller output")?;
+    let mut lines = BufReader::new(out).lines();
+    let connected = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| heard_enough(&l));
     let rss = rss_kib(pid);
+    lines.for_each(drop);
     let _ = caller.0.wait();
-    Ok(rss)
+    match connected {
+        true => Ok(rss),
+        false => Err(format!(
+            "the call to {target} did not connect or carried no audio"
+        )),
+    }
 }
 
 /// The RSS of `pid` after one short call to `target`, after `n` more, and after `n` more again,
@@ -135,6 +161,9 @@ fn growth(dir: &Path, server: u16, target: &str, pid: u32, n: usize) -> Result<S
     let calls = |k: usize| -> Result<Option<u64>, String> {
         for _ in 0..k {
             let mut c = call(dir, server, target, 0.2)?;
+            if let Some(out) = c.0.stdout.take() {
+                BufReader::new(out).lines().for_each(drop);
+            }
             let _ = c.0.wait();
         }
         std::thread::sleep(Duration::from_secs(34));

@@ -95,6 +95,18 @@ pub fn status_kib(pid: Option<u32>, field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time this thread has used so far (user and system), so that a figure of CPU per second
+/// of work does not count the time the thread waited or was preempted.
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the pointer we pass, which is valid.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// `12.3 MB`, or `n/a` when the figure could not be read.
 pub fn mb(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))

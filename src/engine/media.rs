@@ -10,14 +10,42 @@ use crate::media::session::{MediaEvent, MediaParams, MediaSession};
 use crate::sdp::{Address, AudioStream};
 use std::net::SocketAddr;
 
+/// The stream's RTP and RTCP addresses when the SDP gave numbers (the usual case); `None` when
+/// a name must be looked up first.
+fn literal(a: &AudioStream) -> Option<(SocketAddr, Option<SocketAddr>)> {
+    let ip = |addr: &Address, port: u16| match addr {
+        Address::Ip(ip) => Some(SocketAddr::new(*ip, port)),
+        Address::Name(_) => None,
+    };
+    let rtcp = match &a.rtcp {
+        Some((addr, port)) => Some(ip(addr, *port)?),
+        None => None,
+    };
+    Some((ip(&a.remote, a.port)?, rtcp))
+}
+
+/// A name's address; IPv4 first, as SDP names nearly always come as `c=IN IP4 name` (and
+/// `localhost` lists `::1` first).
 async fn socket_of(address: &Address, port: u16) -> Option<SocketAddr> {
     match address {
         Address::Ip(ip) => Some(SocketAddr::new(*ip, port)),
-        Address::Name(n) => tokio::net::lookup_host((n.as_str(), port))
-            .await
-            .ok()?
-            .next(),
+        Address::Name(n) => {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((n.as_str(), port))
+                .await
+                .ok()?
+                .collect();
+            all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
+        }
     }
+}
+
+/// Looks up the stream's host names (on a task of its own: DNS may take seconds).
+async fn resolve(a: &AudioStream) -> Option<(SocketAddr, Option<SocketAddr>)> {
+    let rtcp = match &a.rtcp {
+        Some((addr, port)) => socket_of(addr, *port).await,
+        None => None,
+    };
+    Some((socket_of(&a.remote, a.port).await?, rtcp))
 }
 
 /// How often a held call's path is kept open: well inside the 20-30 s after which many NATs
@@ -27,18 +55,18 @@ const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(10);
 /// RFC 3550's minimum interval between reports in a two-party call.
 const RTCP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Media parameters from a negotiated audio stream; `None` when there is nothing to play.
-async fn params_of(a: &AudioStream) -> Option<MediaParams> {
+/// Media parameters from a negotiated audio stream and its resolved addresses; `None` when
+/// there is nothing to play.
+fn params_of(
+    a: &AudioStream,
+    (remote, rtcp): (SocketAddr, Option<SocketAddr>),
+) -> Option<MediaParams> {
     let codec = CodecKind::from_name(&a.codec)?;
     if a.port == 0 {
         return None;
     }
-    let rtcp = match &a.rtcp {
-        Some((addr, port)) => socket_of(addr, *port).await,
-        None => None,
-    };
     Some(MediaParams {
-        remote: socket_of(&a.remote, a.port).await?,
+        remote,
         rtcp,
         rtcp_interval: RTCP_INTERVAL,
         keepalive: KEEPALIVE,
@@ -57,11 +85,18 @@ async fn params_of(a: &AudioStream) -> Option<MediaParams> {
 }
 
 impl Core {
-    async fn negotiated_params(&self, id: CallId) -> Option<MediaParams> {
-        let c = self.calls.get(&id)?;
-        let audio = c.negotiated.as_ref()?.audio.clone()?;
-        let held = c.local_hold;
-        let mut p = params_of(&audio).await?;
+    fn audio_of(&self, id: CallId) -> Option<AudioStream> {
+        self.calls.get(&id)?.negotiated.as_ref()?.audio.clone()
+    }
+
+    /// The parameters for the call's audio as negotiated now, at `addrs`.
+    fn negotiated_params(
+        &self,
+        id: CallId,
+        addrs: (SocketAddr, Option<SocketAddr>),
+    ) -> Option<MediaParams> {
+        let held = self.calls.get(&id)?.local_hold;
+        let mut p = params_of(&self.audio_of(id)?, addrs)?;
         if held {
             // On hold, media stops both ways: nothing of ours goes out, nothing is played.
             (p.send, p.receive) = (false, false);
@@ -147,10 +182,47 @@ impl Core {
         self.emit(Event::Muted { call: id, on }).await;
     }
 
-    /// Starts the call's media (once it is connected), or re-points it if it runs.
+    /// Starts the call's media (once it is connected), or re-points it if it runs. Addresses
+    /// given as names are looked up off the loop and come back as `Internal::MediaResolved`.
     pub(super) async fn start_media(&mut self, id: CallId) {
         self.start_msrp(id);
-        let params = self.negotiated_params(id).await;
+        let Some(audio) = self.audio_of(id) else {
+            tracing::info!("call {id}: no audio negotiated");
+            return;
+        };
+        match literal(&audio) {
+            Some(addrs) => self.media_at(id, addrs).await,
+            None => {
+                let internal = self.internal.clone();
+                tokio::spawn(async move {
+                    let addrs = resolve(&audio).await;
+                    let _ = internal.send(super::Internal::MediaResolved { id, audio, addrs });
+                });
+            }
+        }
+    }
+
+    /// A looked-up media address: used if the call still has the audio it was looked up for.
+    pub(super) async fn media_resolved(
+        &mut self,
+        id: CallId,
+        audio: AudioStream,
+        addrs: Option<(SocketAddr, Option<SocketAddr>)>,
+    ) {
+        if self.audio_of(id).as_ref() != Some(&audio) {
+            return;
+        }
+        match addrs {
+            Some(addrs) => self.media_at(id, addrs).await,
+            None => {
+                let message = format!("The call has no sound: {} does not resolve", audio.remote);
+                self.emit(Event::Error { message }).await;
+            }
+        }
+    }
+
+    async fn media_at(&mut self, id: CallId, addrs: (SocketAddr, Option<SocketAddr>)) {
+        let params = self.negotiated_params(id, addrs);
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };

@@ -194,6 +194,12 @@ enum Internal {
         path: std::path::PathBuf,
         file: Result<crate::sdp::file::FileSelector, String>,
     },
+    /// A call's media addresses, looked up off the loop.
+    MediaResolved {
+        id: CallId,
+        audio: crate::sdp::AudioStream,
+        addrs: Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)>,
+    },
 }
 
 pub(crate) struct Core {
@@ -259,6 +265,9 @@ impl Core {
                 path,
                 file,
             } => self.file_ready(account, &target, path, file).await,
+            Internal::MediaResolved { id, audio, addrs } => {
+                self.media_resolved(id, audio, addrs).await
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 //! Sound cards through cpal: capture and playback streams on their own threads (cpal streams
 //! stay on the thread that made them), handing samples to the media clock through lock-free
 //! `rtrb` rings, so the audio callbacks never allocate, lock or make a system call. The media
-//! task resamples between the device's rate and the codec's with `rubato`.
+//! task resamples between the device's rate and the codec's with `rubato`, and matches the
+//! card's clock to the media clock (`drift`): a prebuffer, a ratio steered by the fill, no bursts.
 
+use super::drift::{mic_take, speaker_admit, Admit, Drift, Take};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SizedSample};
 use rubato::{FftFixedInOut, Resampler};
@@ -186,8 +188,14 @@ impl Rate {
 pub struct Capture {
     ring: rtrb::Consumer<f32>,
     rate: Option<Rate>,
+    drift: Drift,
+    /// Codec-rate samples to keep waiting before a frame is taken (a frame and a half).
+    target: usize,
+    /// Ran dry: silence until `target` samples are there again.
+    filling: bool,
     fifo: VecDeque<f32>,
     scratch: Vec<f32>,
+    matched: Vec<f32>,
     _thread: StreamThread,
 }
 
@@ -210,36 +218,51 @@ impl Capture {
             }?;
             Ok((stream, dev_rate))
         })?;
+        let target = (codec_rate / 50 * 3 / 2) as usize;
         Ok(Capture {
             ring,
             rate: Rate::new(rate, codec_rate)?,
+            drift: Drift::new(rate, target).map_err(|e| SoundError::Open(e.to_string()))?,
+            target,
+            filling: true,
             fifo: VecDeque::new(),
             scratch: Vec::new(),
+            matched: Vec::new(),
             _thread: thread,
         })
     }
 
-    /// The next frame at the codec's rate (silence where the device has not delivered yet).
+    /// The next frame at the codec's rate: silence while the card's samples build up after
+    /// running dry, the oldest dropped when a stall piled them up.
     pub fn fill(&mut self, out: &mut [i16]) {
         self.scratch.clear();
         while let Ok(s) = self.ring.pop() {
             self.scratch.push(s);
         }
+        self.matched.clear();
+        self.drift
+            .push(&self.scratch, self.fifo.len(), &mut self.matched);
         match &mut self.rate {
             Some(r) => {
-                r.push(&self.scratch);
+                r.push(&self.matched);
                 self.fifo.extend(r.ready.drain(..));
             }
-            None => self.fifo.extend(self.scratch.iter()),
+            None => self.fifo.extend(self.matched.iter()),
         }
+        match mic_take(self.fifo.len(), self.target, out.len(), self.filling) {
+            Take::Wait => {
+                self.filling = true;
+                return out.fill(0);
+            }
+            Take::DropFirst(n) => {
+                self.fifo.drain(..n);
+                self.drift.reset();
+            }
+            Take::Frame => {}
+        }
+        self.filling = false;
         for s in out.iter_mut() {
             *s = self.fifo.pop_front().map_or(0, |v| v.to_sample::<i16>());
-        }
-        // Never let the queue grow (a device faster than its nominal rate): drop the excess.
-        let keep = out.len() * 3;
-        if self.fifo.len() > keep {
-            let extra = self.fifo.len() - keep;
-            self.fifo.drain(..extra);
         }
     }
 }
@@ -273,7 +296,13 @@ where
 pub struct Playback {
     ring: rtrb::Producer<f32>,
     rate: Option<Rate>,
+    drift: Drift,
+    /// Device-rate samples to keep queued for the card (two frames), and one frame's.
+    target: usize,
+    frame: usize,
     scratch: Vec<f32>,
+    resampled: Vec<f32>,
+    matched: Vec<f32>,
     _thread: StreamThread,
 }
 
@@ -296,33 +325,52 @@ impl Playback {
             }?;
             Ok((stream, dev_rate))
         })?;
+        let frame = (rate / 50) as usize;
         Ok(Playback {
             ring,
             rate: Rate::new(codec_rate, rate)?,
+            drift: Drift::new(rate, 2 * frame).map_err(|e| SoundError::Open(e.to_string()))?,
+            target: 2 * frame,
+            frame,
             scratch: Vec::new(),
+            resampled: Vec::new(),
+            matched: Vec::new(),
             _thread: thread,
         })
     }
 
+    /// Queues a codec-rate frame for the card: after a prebuffer when the card ran dry, not at
+    /// all when a stall piled sound up (it would only be late).
     pub fn play(&mut self, pcm: &[i16]) {
         self.scratch.clear();
         self.scratch
             .extend(pcm.iter().map(|s| s.to_sample::<f32>()));
-        match &mut self.rate {
+        let at_device = match &mut self.rate {
             Some(r) => {
                 r.push(&self.scratch);
-                for s in r.ready.drain(..) {
-                    if self.ring.push(s).is_err() {
-                        break;
-                    }
-                }
+                self.resampled.clear();
+                self.resampled.extend(r.ready.drain(..));
+                &self.resampled
             }
-            None => {
-                for &s in &self.scratch {
-                    if self.ring.push(s).is_err() {
-                        break;
-                    }
+            None => &self.scratch,
+        };
+        let mut fill = self.ring.buffer().capacity() - self.ring.slots();
+        match speaker_admit(fill, self.target, self.frame) {
+            Admit::Drop => return self.drift.reset(),
+            Admit::Prebuffer(n) => {
+                for _ in 0..n.min(self.ring.slots()) {
+                    let _ = self.ring.push(0.0);
                 }
+                fill = self.ring.buffer().capacity() - self.ring.slots();
+                self.drift.reset();
+            }
+            Admit::Play => {}
+        }
+        self.matched.clear();
+        self.drift.push(at_device, fill, &mut self.matched);
+        for &s in &self.matched {
+            if self.ring.push(s).is_err() {
+                break;
             }
         }
     }

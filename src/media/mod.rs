@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod device;
 pub mod devices;
+pub mod drift;
 pub mod dtmf;
 pub mod echo;
 pub mod headless;
