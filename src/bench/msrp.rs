@@ -36,6 +36,7 @@ fn params(local: &str, remote: &str, active: bool, inbox: &Path) -> SessionParam
         expect: None,
         ask: false,
         max_upload: None,
+        budget: Default::default(),
     }
 }
 

@@ -229,6 +229,7 @@ impl Core {
             expect,
             ask: true,
             max_upload: self.config.max_upload,
+            budget: self.msrp_budget.clone(),
         };
         let report = move |e: SessionEvent| {
             let _ = internal.send(Internal::Msrp(id, e));

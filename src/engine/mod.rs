@@ -162,6 +162,7 @@ impl Engine {
             server: None,
             pagers: HashMap::new(),
             next_pager: 1,
+            msrp_budget: Default::default(),
         };
         tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
         Ok((EngineHandle { tx: cmd_tx, local }, ev_rx))
@@ -220,6 +221,8 @@ pub(crate) struct Core {
     /// SIP MESSAGEs awaiting their answer (RFC 3428).
     pagers: HashMap<u32, im::Pending>,
     next_pager: u32,
+    /// What each peer may have in flight across its MSRP sessions.
+    msrp_budget: crate::msrp::budget::Budget,
 }
 
 impl Core {

@@ -10,8 +10,9 @@
 //! of its first chunk wait in memory; then the session reads nothing more (TCP holds the
 //! sender back) until the user's word, which opens the temporary file or drops the bytes.
 //! Everything else a peer controls is bounded per session: files and texts in flight, and the
-//! bytes of texts waiting for their end.
+//! bytes of texts waiting for their end; and per peer across its sessions (`budget`).
 
+use super::budget::{Budget, Ticket};
 use super::frame::{self, Continuation, Head, Kind};
 use super::names::safe_name;
 use super::session::{Expected, SessionEvent, SessionParams};
@@ -53,6 +54,8 @@ pub(super) struct Incoming {
     /// chunks arrive in order.
     pub hashes: Option<(Sha256, Option<Sha1>)>,
     pub hashed: u64,
+    /// Its share of the peer's budget.
+    pub ticket: Option<Ticket>,
     received: u64,
     started: Instant,
     last_report: Instant,
@@ -68,6 +71,7 @@ pub(super) struct Asking {
     held: Vec<u8>,
     /// Its whole body arrived in that chunk (its end-line was `$`), and where REPORTs go.
     whole: Option<Reports>,
+    ticket: Option<Ticket>,
 }
 
 /// Where the REPORTs on a whole message go, as its sender asked (RFC 4975 7.1.2).
@@ -93,6 +97,7 @@ enum Arriving {
     Text {
         content_type: String,
         data: Vec<u8>,
+        ticket: Option<Ticket>,
     },
     File(Box<Incoming>),
     Asking(Box<Asking>),
@@ -147,6 +152,9 @@ pub(super) struct Inbox {
     ask: bool,
     messages: HashMap<String, Arriving>,
     current: Option<Chunk>,
+    /// The peer's address, and what every peer may have in flight.
+    peer: Option<std::net::IpAddr>,
+    budget: Budget,
 }
 
 /// `msrp://Host:port/id;tcp` and `msrp://host:port/id;tcp` are the same path (RFC 4975 6.1:
@@ -185,7 +193,7 @@ fn is_text(content_type: &str) -> bool {
 }
 
 impl Inbox {
-    pub(super) fn new(p: &SessionParams) -> Inbox {
+    pub(super) fn new(p: &SessionParams, peer: Option<std::net::IpAddr>) -> Inbox {
         Inbox {
             local_path: p.local_path.clone(),
             remote_path: p.remote_path.clone(),
@@ -195,6 +203,20 @@ impl Inbox {
             ask: p.ask,
             messages: HashMap::new(),
             current: None,
+            peer,
+            budget: p.budget.clone(),
+        }
+    }
+
+    /// A share of the peer's budget for a file (`text` false) or a text; `Some(None)` when the
+    /// peer is not known (nothing to share), `None` when it has no room.
+    fn share(&self, text: bool) -> Option<Option<Ticket>> {
+        let Some(peer) = self.peer else {
+            return Some(None);
+        };
+        match text {
+            true => self.budget.text(peer).map(Some),
+            false => self.budget.file(peer).map(Some),
         }
     }
 
@@ -316,9 +338,13 @@ impl Inbox {
             if texts >= MAX_TEXTS || text_bytes >= MAX_TEXT_BYTES {
                 return Arriving::Refused(413, "Too many messages at once");
             }
+            let Some(ticket) = self.share(true) else {
+                return Arriving::Refused(413, "Too many messages at once");
+            };
             return Arriving::Text {
                 content_type,
                 data: Vec::new(),
+                ticket,
             };
         }
         if total.is_some_and(|t| t > self.max_size) {
@@ -327,12 +353,15 @@ impl Inbox {
         if files >= MAX_FILES {
             return Arriving::Refused(413, "Too many files at once");
         }
+        let Some(ticket) = self.share(false) else {
+            return Arriving::Refused(413, "Too many files at once");
+        };
         if let (Some(e), true) = (&self.expect, expected) {
             if total != Some(e.size) {
                 // RFC 5547: the file must be the one the SDP announced, size and all.
                 return Arriving::Refused(400, "Not the size the offer announced");
             }
-            return self.open_expected(e);
+            return with_ticket(self.open_expected(e), ticket);
         }
         let name = safe_name(&name.unwrap_or_default());
         if self.ask {
@@ -343,9 +372,10 @@ impl Inbox {
                 from: 0,
                 held: Vec::new(),
                 whole: None,
+                ticket,
             }));
         }
-        self.open_new(name, total)
+        with_ticket(self.open_new(name, total), ticket)
     }
 
     /// The announced file of a file session (accepted with its offer), resumable.
@@ -396,6 +426,7 @@ impl Inbox {
             hashes: Some((Sha256::new(), sha1.is_some().then(Sha1::new))),
             expected_sha1: sha1,
             hashed: 0,
+            ticket: None,
             received: 0,
             started: Instant::now(),
             // In the past, so the first piece is reported at once.
@@ -467,9 +498,14 @@ impl Inbox {
             Some(Arriving::Text { data, .. }) if data.len() + bytes.len() > MAX_TEXT => {
                 Some((413, "Message too large"))
             }
-            Some(Arriving::Text { data, .. }) => {
-                data.extend_from_slice(bytes);
-                None
+            Some(Arriving::Text { data, ticket, .. }) => {
+                match ticket.as_mut().is_none_or(|t| t.grow(bytes.len())) {
+                    true => {
+                        data.extend_from_slice(bytes);
+                        None
+                    }
+                    false => Some((413, "Too many messages at once")),
+                }
             }
             Some(Arriving::File(f)) => write_at(f, at, bytes, notes),
             Some(Arriving::Asking(a)) if a.held.len() + bytes.len() > HOLD => {
@@ -545,7 +581,12 @@ impl Inbox {
             return;
         };
         match (m, c) {
-            (Arriving::Text { content_type, data }, Continuation::Complete) if !data.is_empty() => {
+            (
+                Arriving::Text {
+                    content_type, data, ..
+                },
+                Continuation::Complete,
+            ) if !data.is_empty() => {
                 let (content_type, text) = super::cpim::unwrap(&content_type, &data);
                 notes.push(Note::Event(SessionEvent::Text { content_type, text }));
             }
@@ -595,6 +636,7 @@ impl Inbox {
             from,
             held,
             whole,
+            ticket,
         } = *a;
         if !accept {
             self.refuse(&id, 413, "Refused by the receiver");
@@ -610,7 +652,7 @@ impl Inbox {
             notes.push(cancelled(&name, false));
             return notes;
         }
-        let mut opened = self.open_new(name, total);
+        let mut opened = with_ticket(self.open_new(name, total), ticket);
         let failed = match &mut opened {
             Arriving::File(f) => write_at(f, from, &held, &mut notes),
             _ => None,
@@ -644,6 +686,14 @@ impl Inbox {
         notes.push(cancelled(name, false));
         true
     }
+}
+
+/// A file's share of its peer's budget goes with it.
+fn with_ticket(mut a: Arriving, ticket: Option<Ticket>) -> Arriving {
+    if let Arriving::File(f) = &mut a {
+        f.ticket = ticket;
+    }
+    a
 }
 
 /// The event for a file that stopped arriving.

@@ -2,6 +2,7 @@
 //! `frame` holds the streaming decoder and the writer (pure functions over bytes, never holding
 //! a whole message: bodies pass through in pieces); `range` the Byte-Range header.
 
+pub mod budget;
 pub mod cpim;
 pub mod digest;
 pub mod frame;

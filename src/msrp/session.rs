@@ -83,6 +83,8 @@ pub struct SessionParams {
     pub ask: bool,
     /// Bytes per second sent at most, if limited.
     pub max_upload: Option<u64>,
+    /// What each peer may have in flight across the sessions sharing it.
+    pub budget: super::budget::Budget,
 }
 
 /// A file announced in SDP: its bytes go to `temp`, which outlives a broken connection so the
@@ -344,6 +346,7 @@ async fn run(
 ) -> Result<(), String> {
     let (stream, first) = connect(listener, &params).await?;
     let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok().map(|a| a.ip());
     let (mut rd, wr) = stream.into_split();
     let (reply_tx, reply_rx) = mpsc::channel(REPLY_QUEUE);
     let (data_tx, data_rx) = mpsc::channel(WRITE_QUEUE);
@@ -357,7 +360,7 @@ async fn run(
         // RFC 4975 5.4: the side that connects speaks first, even with nothing to say.
         writer.send(outbox.text("text/plain", &[])).await?;
     }
-    let mut inbox = Inbox::new(&params);
+    let mut inbox = Inbox::new(&params, peer);
     let (mut decoder, mut incoming) = (Decoder::default(), Incoming::default());
     incoming.buf.extend_from_slice(&first);
     let mut pace = Pace::new(params.max_upload);

@@ -25,6 +25,7 @@ fn params(local: &str, remote: &str, active: bool, files: PathBuf) -> SessionPar
         expect: None,
         ask: false,
         max_upload: None,
+        budget: Default::default(),
     }
 }
 
@@ -721,6 +722,61 @@ async fn unfinished_files_and_texts_are_bounded() {
         4,
         "{texts:?}"
     );
+}
+
+/// Unfinished files of one peer in the chunk form the bound test uses, on session `to`; the
+/// codes its `n` first chunks got.
+async fn unfinished_files(s: &mut TcpStream, n: usize) -> Vec<u16> {
+    let to = format!("msrp://{}/bob123;tcp", s.peer_addr().unwrap());
+    let mut all = Vec::new();
+    for i in 0..n {
+        let name = format!("application/octet-stream; name=\"f{i}.bin\"");
+        let (tid, id) = (format!("tfil{i}"), format!("f{i}"));
+        let c = chunk(
+            &tid,
+            &to,
+            &id,
+            &[("Content-Type", &name)],
+            "1-3/100",
+            b"abc",
+            Continuation::More,
+        );
+        all.extend(c);
+    }
+    s.write_all(&all).await.unwrap();
+    let got = responses(s, n).await;
+    (0..n)
+        .map(|i| {
+            got.iter()
+                .find(|(t, _)| *t == format!("tfil{i}"))
+                .map_or(0, |(_, c)| *c)
+        })
+        .collect()
+}
+
+/// One peer with several sessions at once is bounded across them: its third session, with
+/// the first two each holding a session's worth of unfinished files, gets 413 for every file,
+/// and the share comes back when a session ends.
+#[tokio::test]
+async fn unfinished_files_are_bounded_per_peer_across_sessions() {
+    let budget = crate::msrp::budget::Budget::default();
+    let peer: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let b = budget.clone();
+        let (mut s, bob, rx, dir) = raw_peer(move |p| p.budget = b).await;
+        assert_eq!(unfinished_files(&mut s, 4).await, [200; 4]);
+        sessions.push((s, bob, rx, dir));
+    }
+    assert_eq!(budget.files_of(peer), 8);
+    let b = budget.clone();
+    let (mut third, _bob, _rx, _dir) = raw_peer(move |p| p.budget = b).await;
+    assert_eq!(unfinished_files(&mut third, 2).await, [413; 2]);
+    // The first session ends (its events stop once its task is gone): its share comes back.
+    let (s, bob, mut rx, _dir) = sessions.remove(0);
+    drop((s, bob));
+    while rx.recv().await.is_some() {}
+    assert_eq!(budget.files_of(peer), 4);
 }
 
 /// A passive session takes only the connection that names it: a port scanner that comes
