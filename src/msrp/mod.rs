@@ -6,6 +6,7 @@ pub mod budget;
 pub mod cpim;
 pub mod digest;
 pub mod frame;
+mod hasher;
 mod inbox;
 pub mod mime;
 pub mod names;

@@ -538,8 +538,7 @@ fn store(f: super::inbox::Incoming, files: &std::path::Path) -> Result<SessionEv
         file,
         total,
         expected_sha1,
-        hashes,
-        hashed,
+        hasher,
         ..
     } = f;
     let fail = |why: String| {
@@ -556,12 +555,13 @@ fn store(f: super::inbox::Incoming, files: &std::path::Path) -> Result<SessionEv
             "{name} arrived incomplete ({size} bytes of {total})"
         ));
     }
-    let (sha256, sha1) = match hashes.filter(|_| hashed == total) {
-        Some((a, b)) => (hex(&a.finalize()), b.map(|b| hex(&b.finalize()))),
-        None => {
-            let (a, b) = hash_file(&temp)?;
-            (hex(&a), Some(hex(&b)))
-        }
+    let digests = match hasher {
+        Some(h) => h.finish(total),
+        None => hash_file(&temp).map(|(a, b)| (hex(&a), Some(hex(&b)))),
+    };
+    let (sha256, sha1) = match digests {
+        Ok(d) => d,
+        Err(e) => return fail(format!("cannot check {name}: {e}")),
     };
     if expected_sha1.is_some() && expected_sha1 != sha1 {
         return fail(format!("{name} arrived damaged (its SHA-1 does not match)"));

@@ -17,7 +17,11 @@ fn folder(dir: &Path) -> io::Result<()> {
 
 fn options() -> OpenOptions {
     let mut o = OpenOptions::new();
-    o.write(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    // Readable too: the hashing thread reads what was written through a clone of the handle.
+    o.read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW);
     o
 }
 
