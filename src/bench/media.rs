@@ -133,21 +133,21 @@ pub async fn run() -> Result<String, String> {
         let c = pipeline(codec)?;
         let ms = c.per_call_second.as_secs_f64() * 1000.0;
         out += &format!(
-            "Media CPU:    {:<5} {:.2} ms per second of call ({:.2}% of one core): encode, RTP, jitter buffer, decode\n",
+            "Media CPU:    {:<5} {:.2} ms CPU time per second of call ({:.2}% of one core): encode, RTP, jitter buffer, decode\n",
             c.codec.name(),
             ms,
             ms / 10.0
         );
         let target = c.target_frames * 20;
         out += &format!(
-            "Latency:      {:<5} {} ms added one way: 20 ms capture frame + {target} ms jitter target + 0 ms playout (headless; a sound card adds its buffer)\n",
+            "Latency:      {:<5} {} ms added one way: 20 ms capture frame + {target} ms jitter target + 0 ms playout (computed, not measured; headless; a sound card adds its buffer)\n",
             c.codec.name(),
             20 + target
         );
     }
     let ms = echo_cost().as_secs_f64() * 1000.0;
     out += &format!(
-        "Echo + noise: {ms:.2} ms per second of call ({:.2}% of one core) at 48 kHz, on the sound-card path only\n",
+        "Echo + noise: {ms:.2} ms CPU time per second of call ({:.2}% of one core) at 48 kHz, on the sound-card path only\n",
         ms / 10.0
     );
     let (idle, call) = memory().await?;
