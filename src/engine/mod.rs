@@ -6,6 +6,7 @@
 pub mod api;
 mod call;
 mod data;
+mod described;
 mod im;
 mod media;
 mod messages;
@@ -163,6 +164,7 @@ impl Engine {
             pagers: HashMap::new(),
             next_pager: 1,
             msrp_budget: Default::default(),
+            described: Default::default(),
         };
         tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
         Ok((EngineHandle { tx: cmd_tx, local }, ev_rx))
@@ -223,6 +225,8 @@ pub(crate) struct Core {
     next_pager: u32,
     /// What each peer may have in flight across its MSRP sessions.
     msrp_budget: crate::msrp::budget::Budget,
+    /// Files hashed for an offer, so a resend or a resume starts at once.
+    described: described::Described,
 }
 
 impl Core {

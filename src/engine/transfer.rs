@@ -97,8 +97,9 @@ impl Core {
         }
         let internal = self.internal.clone();
         let target = target.to_string();
+        let described = self.described.clone();
         tokio::task::spawn_blocking(move || {
-            let file = describe(&path);
+            let file = described.get(&path, std::time::SystemTime::now(), describe);
             let _ = internal.send(Internal::FileReady {
                 account,
                 target,
