@@ -554,6 +554,18 @@ async fn rtp_on(sock: &tokio::net::UdpSocket) -> (u8, u32) {
     }
 }
 
+/// Bob, with no server, whose microphone plays a tone (so his voice goes out at once).
+async fn bob_playing_a_tone() -> Agent {
+    Agent::start_engine(
+        "bob",
+        "",
+        None,
+        |e| e.microphone = parley::media::headless::SourceSpec::Tone(440.0),
+        |_| {},
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_reinvite_repoints_the_running_stream_to_a_new_address_and_codec() {
     let mut wire = Wire::on("127.0.0.16").await;
@@ -563,14 +575,7 @@ async fn a_reinvite_repoints_the_running_stream_to_a_new_address_and_codec() {
         format!("v=0\r\no=w 1 {port} IN IP4 127.0.0.16\r\ns=-\r\nc=IN IP4 127.0.0.16\r\nt=0 0\r\nm=audio {port} RTP/AVP {fmt}\r\n")
     };
     let pcmu = offer(first.local_addr().unwrap().port(), "0");
-    let bob = Agent::start_engine(
-        "bob",
-        "",
-        None,
-        |e| e.microphone = parley::media::headless::SourceSpec::Tone(440.0),
-        |_| {},
-    )
-    .await;
+    let bob = bob_playing_a_tone().await;
     let ((_bob, text, to, tag), _) = answered_by(bob, &mut wire, &pcmu).await;
     let (pt, ssrc) = rtp_on(&first).await;
     assert_eq!(pt, 0);
@@ -601,14 +606,7 @@ async fn media_at_a_host_name_is_looked_up_and_flows() {
     let sdp = format!(
         "v=0\r\no=w 1 1 IN IP4 localhost\r\ns=-\r\nc=IN IP4 localhost\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n"
     );
-    let bob = Agent::start_engine(
-        "bob",
-        "",
-        None,
-        |e| e.microphone = parley::media::headless::SourceSpec::Tone(440.0),
-        |_| {},
-    )
-    .await;
+    let bob = bob_playing_a_tone().await;
     let ((_bob, ..), _) = answered_by(bob, &mut wire, &sdp).await;
     // The name went to a lookup of its own; its address came back and the voice went there.
     let (pt, _) = rtp_on(&media).await;

@@ -1,7 +1,8 @@
 //! `parley bench media`: the voice pipeline's cost and delay, printed, never asserted. CPU time
-//! (the thread's, not the wall clock's) per second of call for encode + RTP + jitter buffer + decode (Opus and PCMU, one thread,
-//! frames as fast as they go), the one-way delay the pipeline adds, and the resident memory of
-//! headless agents idle and in a call through the embedded server.
+//! (the thread's, not the wall clock's) per second of call for encode + RTP + jitter buffer +
+//! decode (Opus and PCMU, one thread, frames as fast as they go), the one-way delay the pipeline
+//! adds (computed), and the resident memory of headless agents idle and in a call through the
+//! embedded server.
 
 use crate::engine::{Command, Event};
 use crate::media::codec::{CodecKind, Decoder, Encoder};

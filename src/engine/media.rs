@@ -13,30 +13,31 @@ use std::net::SocketAddr;
 /// The stream's RTP and RTCP addresses when the SDP gave numbers (the usual case); `None` when
 /// a name must be looked up first.
 fn literal(a: &AudioStream) -> Option<(SocketAddr, Option<SocketAddr>)> {
-    let ip = |addr: &Address, port: u16| match addr {
-        Address::Ip(ip) => Some(SocketAddr::new(*ip, port)),
-        Address::Name(_) => None,
-    };
     let rtcp = match &a.rtcp {
-        Some((addr, port)) => Some(ip(addr, *port)?),
+        Some((addr, port)) => Some(ip_of(addr, *port)?),
         None => None,
     };
-    Some((ip(&a.remote, a.port)?, rtcp))
+    Some((ip_of(&a.remote, a.port)?, rtcp))
+}
+
+fn ip_of(address: &Address, port: u16) -> Option<SocketAddr> {
+    match address {
+        Address::Ip(ip) => Some(SocketAddr::new(*ip, port)),
+        Address::Name(_) => None,
+    }
 }
 
 /// A name's address; IPv4 first, as SDP names nearly always come as `c=IN IP4 name` (and
 /// `localhost` lists `::1` first).
 async fn socket_of(address: &Address, port: u16) -> Option<SocketAddr> {
-    match address {
-        Address::Ip(ip) => Some(SocketAddr::new(*ip, port)),
-        Address::Name(n) => {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((n.as_str(), port))
-                .await
-                .ok()?
-                .collect();
-            all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
-        }
-    }
+    let Address::Name(n) = address else {
+        return ip_of(address, port);
+    };
+    let all: Vec<SocketAddr> = tokio::net::lookup_host((n.as_str(), port))
+        .await
+        .ok()?
+        .collect();
+    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
 }
 
 /// Looks up the stream's host names (on a task of its own: DNS may take seconds).

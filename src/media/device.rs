@@ -354,14 +354,14 @@ impl Playback {
             }
             None => &self.scratch,
         };
-        let mut fill = self.ring.buffer().capacity() - self.ring.slots();
+        let mut fill = queued(&self.ring);
         match speaker_admit(fill, self.target, self.frame) {
             Admit::Drop => return self.drift.reset(),
             Admit::Prebuffer(n) => {
                 for _ in 0..n.min(self.ring.slots()) {
                     let _ = self.ring.push(0.0);
                 }
-                fill = self.ring.buffer().capacity() - self.ring.slots();
+                fill = queued(&self.ring);
                 self.drift.reset();
             }
             Admit::Play => {}
@@ -374,6 +374,11 @@ impl Playback {
             }
         }
     }
+}
+
+/// Samples in the ring the card has not taken yet.
+fn queued(ring: &rtrb::Producer<f32>) -> usize {
+    ring.buffer().capacity() - ring.slots()
 }
 
 fn output<T: SizedSample + FromSample<f32>>(
