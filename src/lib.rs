@@ -10,6 +10,7 @@ pub mod gui;
 pub mod media;
 pub mod memory;
 pub mod msrp;
+pub mod nat;
 pub mod sdp;
 pub mod server;
 pub mod sip;

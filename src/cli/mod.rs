@@ -53,6 +53,10 @@ pub struct AccountArgs {
     /// uplink); as fast as the connection takes them by default.
     #[arg(long)]
     pub max_upload_mbps: Option<f64>,
+    /// A STUN server HOST:PORT for our public media address behind a NAT (default: the SIP
+    /// server, when it answers STUN).
+    #[arg(long)]
+    pub stun: Option<String>,
     /// Voice codecs to offer and accept, best first (e.g. `pcmu,opus`); all by default.
     #[arg(long, value_delimiter = ',', value_parser = parse_codec)]
     pub codecs: Vec<CodecKind>,
@@ -290,6 +294,7 @@ async fn start_engine(
     acc.auth_user = args.auth_user.clone();
     acc.transport = args.transport;
     acc.expires = args.expires;
+    acc.stun = args.stun.clone();
     h.send(Command::AddAccount(acc)).await;
     Ok((h, ev))
 }

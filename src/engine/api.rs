@@ -24,6 +24,9 @@ pub struct AccountConfig {
     pub expires: u32,
     /// Register as soon as the account is added.
     pub register: bool,
+    /// A STUN server `host[:port]` to learn our public media addresses from; `None` asks the
+    /// SIP server, once it has shown it answers STUN and that we are behind a NAT.
+    pub stun: Option<String>,
 }
 
 impl AccountConfig {
@@ -37,6 +40,7 @@ impl AccountConfig {
             transport: Proto::Udp,
             expires: 3600,
             register: true,
+            stun: None,
         }
     }
 }

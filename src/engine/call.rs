@@ -76,7 +76,7 @@ pub(crate) struct Call {
 /// The RTP socket (even port) and the RTCP one (the port above it, RFC 3550 11).
 pub(super) type RtpPair = (std::net::UdpSocket, std::net::UdpSocket);
 
-type Reserved = (LocalMedia, Option<RtpPair>, Option<std::net::TcpListener>);
+pub(super) type Reserved = (LocalMedia, Option<RtpPair>, Option<std::net::TcpListener>);
 
 impl Call {
     fn new(
@@ -326,6 +326,8 @@ impl Core {
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
         let mut reserved = reserve_media(local_ip, &acc.user());
         reserved.0.codecs = self.config.codec_names();
+        self.reflect(account, &mut reserved).await;
+        let acc = &self.accounts[&account];
         let offer = Self::first_offer(&mut reserved, &purpose);
         let mut h = Headers::default();
         msg::push(
@@ -625,6 +627,7 @@ impl Core {
         let user = self.accounts[&account].user();
         let mut reserved = reserve_media(local_ip, &user);
         reserved.0.codecs = self.config.codec_names();
+        self.reflect(account, &mut reserved).await;
         let from = req.addr_from();
         let peer = from
             .as_ref()

@@ -7,6 +7,7 @@ pub mod api;
 mod call;
 mod data;
 mod described;
+mod flow;
 mod im;
 mod media;
 mod messages;
@@ -149,6 +150,7 @@ impl Engine {
             None => Locator::system(),
         };
         let db = config.store.clone().map(crate::store::Db::spawn);
+        let device = flow::device_id(config.store.as_deref());
         let core = Core {
             endpoint,
             locator,
@@ -165,6 +167,7 @@ impl Engine {
             next_pager: 1,
             msrp_budget: Default::default(),
             described: Default::default(),
+            device,
         };
         tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
         Ok((EngineHandle { tx: cmd_tx, local }, ev_rx))
@@ -227,6 +230,8 @@ pub(crate) struct Core {
     msrp_budget: crate::msrp::budget::Budget,
     /// Files hashed for an offer, so a resend or a resume starts at once.
     described: described::Described,
+    /// This profile's lasting device ID, behind every account's instance ID (RFC 5626).
+    device: String,
 }
 
 impl Core {
@@ -287,7 +292,12 @@ impl Core {
             .values()
             .flat_map(|c| [c.give_up_at, c.reinvite_retry_at])
             .flatten();
-        acc.chain(shut).chain(calls).min().unwrap_or(far)
+        let keep = self.next_keepalive().into_iter();
+        acc.chain(shut)
+            .chain(calls)
+            .chain(keep)
+            .min()
+            .unwrap_or(far)
     }
 
     async fn emit(&self, ev: Event) {
@@ -373,6 +383,7 @@ impl Core {
             EndpointEvent::AckTimeout { call_id } => self.ack_timeout(&call_id).await,
             // A UA has no one to forward these to (RFC 3261 8.1.3.3: discard).
             EndpointEvent::StrayResponse(_) => {}
+            EndpointEvent::Pong { peer, stun } => self.pong(peer, stun).await,
         }
     }
 
@@ -446,6 +457,7 @@ impl Core {
             self.give_up(id).await;
         }
         self.retry_reinvites(now).await;
+        self.keepalives(now).await;
     }
 
     /// Where a request for `uri` goes from `account`, in the order to try: its outbound
@@ -462,8 +474,8 @@ impl Core {
 
     /// Our Contact URI as seen from `toward`.
     fn contact(&self, user: &str, toward: Peer) -> String {
-        let addr = self.endpoint.contact_addr(toward.addr);
+        let (addr, ob) = self.contact_addr_for(toward);
         let t = toward.proto.as_str().to_ascii_lowercase();
-        format!("<sip:{user}@{addr};transport={t}>")
+        format!("<sip:{user}@{addr};transport={t}{ob}>")
     }
 }

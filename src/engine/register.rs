@@ -27,6 +27,17 @@ pub(crate) struct Account {
     pending: Option<(Request, Peer)>,
     /// Servers still to try for the REGISTER in flight (RFC 3263 4.3).
     fallbacks: Vec<Peer>,
+    /// This device's lasting name for RFC 5626 outbound (`urn:uuid:...`).
+    pub instance: String,
+    /// The flow the registration holds open, and its keepalives (RFC 5626).
+    pub flow: Option<super::flow::Flow>,
+    /// Our address as the registrar (the first) sees it, once it differs from ours (behind a
+    /// NAT, over UDP): what our Contacts toward it carry.
+    pub public: Option<(Peer, std::net::SocketAddr)>,
+    /// The Contact of the last REGISTER: a changed one is unbound in the next.
+    sent_contact: Option<String>,
+    /// The STUN server named for this account, looked up.
+    pub stun: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +154,16 @@ impl Core {
             },
             None => Vec::new(),
         };
+        let stun = match &cfg.stun {
+            Some(s) => match super::flow::stun_server(s).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    let message = format!("Cannot find STUN server {s}: {e}");
+                    return self.emit(Event::Error { message }).await;
+                }
+            },
+            None => None,
+        };
         let id = self.mint();
         let register = cfg.register;
         let expires = cfg.expires;
@@ -158,6 +179,11 @@ impl Core {
             failures: 0,
             pending: None,
             fallbacks: Vec::new(),
+            instance: super::flow::instance_id(&cfg.aor, &self.device),
+            flow: None,
+            public: None,
+            sent_contact: None,
+            stun,
             cfg,
         };
         if let Some(db) = &self.db {
@@ -207,6 +233,7 @@ impl Core {
         let Some(peer) = targets.next() else { return };
         let contact = self.contact(&acc.user(), peer);
         let acc = self.accounts.get_mut(&id).unwrap();
+        let old_contact = acc.sent_contact.replace(contact.clone());
         acc.fallbacks = targets.collect();
         acc.cseq += 1;
         acc.auth.clear();
@@ -225,8 +252,17 @@ impl Core {
         msg::push(&mut h, "To", acc.name_addr());
         msg::push(&mut h, "Call-ID", acc.call_id.clone());
         msg::push(&mut h, "CSeq", format!("{} REGISTER", acc.cseq));
-        msg::push(&mut h, "Contact", contact);
+        msg::push(
+            &mut h,
+            "Contact",
+            super::flow::outbound_contact(&contact, acc),
+        );
+        if let Some(old) = old_contact.filter(|o| *o != contact && !remove) {
+            // Our address changed (a NAT's mapping, a new network): the old one is let go.
+            msg::push(&mut h, "Contact", format!("{old};expires=0"));
+        }
         msg::push(&mut h, "Expires", expires.to_string());
+        msg::push(&mut h, "Supported", "outbound, path");
         msg::push(&mut h, "User-Agent", super::USER_AGENT);
         msg::push(&mut h, "Allow", super::ALLOW);
         let req = Request {
@@ -305,7 +341,7 @@ impl Core {
                     .unwrap_or(acc.expires);
                 acc.state = RegState::Registered;
                 acc.failures = 0;
-                acc.pending = None;
+                let server = acc.pending.take().map(|(_, p)| p);
                 // Refresh well before expiry: at half the interval for short ones, else 30 s early.
                 let refresh = if granted <= 60 {
                     Duration::from_millis(u64::from(granted) * 500)
@@ -313,6 +349,10 @@ impl Core {
                     Duration::from_secs(u64::from(granted) - 30)
                 };
                 acc.timer = Some(Instant::now() + refresh.max(Duration::from_millis(500)));
+                if server.is_some_and(|p| self.flow_registered(id, p, &resp)) {
+                    // Registering again at once, with the address the server saw.
+                    return self.register(id, false).await;
+                }
                 self.emit(Event::Registered {
                     account: id,
                     aor,
@@ -391,7 +431,11 @@ impl Core {
         acc.cseq += 1;
         msg::set(&mut req.headers, "CSeq", format!("{} REGISTER", acc.cseq));
         let (user, aor) = (acc.user(), acc.uri.aor());
-        msg::set(&mut req.headers, "Contact", self.contact(&user, peer));
+        let contact = self.contact(&user, peer);
+        let acc = self.accounts.get_mut(&id).unwrap();
+        acc.sent_contact = Some(contact.clone());
+        let contact = super::flow::outbound_contact(&contact, acc);
+        msg::set(&mut req.headers, "Contact", contact);
         tracing::info!("{aor}: trying the next server, {peer:?}");
         let acc = self.accounts.get_mut(&id).unwrap();
         acc.pending = Some((req.clone(), peer));

@@ -4,11 +4,10 @@
 //! the best final goes upstream. Timer C (16.6 step 11) bounds an INVITE branch that rings
 //! forever, and one whose callee never answers our CANCEL is given up 64*T1 later.
 
-use super::{route, Proxy, COMPLETED_ELSEWHERE};
+use super::{nat, nat::Target, route, Proxy, COMPLETED_ELSEWHERE};
 use crate::sip::endpoint::{Incoming, TxKey};
-use crate::sip::headers::SipUri;
-use crate::sip::locate;
 use crate::sip::message::{self as msg, MessageExt, Method, Response};
+use crate::sip::transport::Peer;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -29,6 +28,8 @@ fn better_final(new: u16, old: u16) -> bool {
 
 /// One forwarded copy of the request.
 struct Branch {
+    /// The flow it went down, if any: its responses' Contact is reached down it too.
+    flow: Option<Peer>,
     key: TxKey,
     done: bool,
     provisional: bool,
@@ -88,7 +89,7 @@ impl Proxy {
     }
 
     /// Forwards to every target at once and relays what comes back (see the module comment).
-    pub(super) async fn forward(&self, inc: Incoming, targets: Vec<SipUri>) {
+    pub(super) async fn forward(&self, inc: Incoming, targets: Vec<Target>) {
         let Some(server_key) = inc.key.clone() else {
             return;
         };
@@ -105,17 +106,20 @@ impl Proxy {
         };
         let branch = route::branches(&inc.request, &self.secret);
         for target in targets.iter().take(n) {
-            let Ok(peer) = locate::resolve(target).await else {
+            let Some(peer) = target.peer().await else {
                 continue;
             };
             let mut req = inc.request.clone();
-            self.rewrite_for_forward(&mut req, target, is_invite, peer);
+            self.rewrite_for_forward(&mut req, &target.uri, is_invite, peer);
+            let own = nat::sent_by(inc.request.top_via().as_ref());
+            self.alias_contact(&mut req.headers, own, inc.source);
             msg::set(&mut req.headers, "Max-Breadth", per_branch.to_string());
             let mut handle =
                 self.endpoint
                     .send_request_branch(req, peer, branch(fork.branches.len()));
             let (i, tx) = (fork.branches.len(), tx.clone());
             fork.branches.push(Branch {
+                flow: target.flow,
                 key: handle.key.clone(),
                 done: false,
                 provisional: false,
@@ -186,6 +190,9 @@ impl Proxy {
             return; // hop-by-hop; we sent our own
         }
         msg::pop_first(&mut resp.headers, "Via");
+        if let Some(flow) = fork.branches[i].flow {
+            self.alias_contact(&mut resp.headers, None, flow);
+        }
         if code < 200 {
             let b = &mut fork.branches[i];
             b.provisional = true;

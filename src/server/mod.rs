@@ -7,15 +7,16 @@
 
 mod auth;
 mod fork;
+mod nat;
 mod registrar;
 mod route;
 
 use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming, Limits, TxKey};
 use crate::sip::headers::{split_host_port, NameAddr, SipUri, Via};
-use crate::sip::locate;
 use crate::sip::message::{self as msg, MessageExt, Method, Request, Response};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{Peer, Proto};
+use nat::Target;
 use registrar::Binding;
 use route::{Routed, Secret};
 use std::collections::HashMap;
@@ -156,7 +157,7 @@ impl Proxy {
                     tokio::spawn(async move { this.handle(*inc).await });
                 }
                 EndpointEvent::StrayResponse(resp) => self.forward_stray(*resp),
-                EndpointEvent::AckTimeout { .. } => {}
+                EndpointEvent::AckTimeout { .. } | EndpointEvent::Pong { .. } => {}
             }
         }
     }
@@ -257,13 +258,17 @@ impl Proxy {
         self.forward(inc, targets).await;
     }
 
-    /// Where a routed request goes next: its top Route, else its Request-URI.
-    fn next_hop(&self, req: &Request, ruri: &SipUri) -> SipUri {
-        msg::get_all(&req.headers, "Route")
+    /// Where a routed request goes next: its top Route, else its Request-URI (down the flow
+    /// its alias names, when we put one there).
+    fn next_hop(&self, req: &Request, ruri: &SipUri) -> Target {
+        match msg::get_all(&req.headers, "Route")
             .first()
             .and_then(|r| NameAddr::parse(r).ok())
             .and_then(|a| SipUri::parse(&a.uri).ok())
-            .unwrap_or_else(|| ruri.clone())
+        {
+            Some(route) => Target::direct(route),
+            None => self.dealias(ruri.clone()),
+        }
     }
 
     /// A new request: only for our own users (after our outbound Route, if preloaded).
@@ -300,9 +305,9 @@ impl Proxy {
         }
     }
 
-    async fn forward_ack(&self, mut ack: Request, target: &SipUri) {
-        if let Ok(peer) = locate::resolve(target).await {
-            self.rewrite_for_forward(&mut ack, target, false, peer);
+    async fn forward_ack(&self, mut ack: Request, target: &Target) {
+        if let Some(peer) = target.peer().await {
+            self.rewrite_for_forward(&mut ack, &target.uri, false, peer);
             self.endpoint.send_stateless(ack, peer);
         }
     }
@@ -361,11 +366,11 @@ impl Proxy {
         };
         let upstream = via.branch().unwrap_or_default().to_string();
         for target in targets {
-            let Ok(peer) = locate::resolve(&target).await else {
+            let Some(peer) = target.peer().await else {
                 continue;
             };
             let mut cancel = inc.request.clone();
-            self.rewrite_for_forward(&mut cancel, &target, false, peer);
+            self.rewrite_for_forward(&mut cancel, &target.uri, false, peer);
             let token = self
                 .secret
                 .token(&["sl", &inc.request.call_id(), &upstream]);

@@ -3,21 +3,35 @@
 //! server is never a target (it could only make the request come back here).
 
 use super::auth::AuthResult;
+use super::nat::{behind, sent_by, Target};
 use super::Proxy;
 use crate::sip::endpoint::Incoming;
 use crate::sip::headers::{NameAddr, SipUri};
 use crate::sip::message::{self as msg, MessageExt};
+use crate::sip::transport::Peer;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub(super) struct Binding {
     pub contact: String,
     pub expires_at: Instant,
+    /// The flow its REGISTER came on, when the contact cannot be reached as written (a NAT)
+    /// or the client asked for outbound (RFC 5626): requests for it go down this flow.
+    pub flow: Option<Peer>,
+    /// `+sip.instance` and `reg-id` (RFC 5626): a new flow of the same pair replaces it.
+    pub instance: Option<String>,
+}
+
+/// The instance and registration ID of an outbound Contact.
+fn outbound_key(addr: &NameAddr) -> Option<String> {
+    let instance = addr.params.get("+sip.instance")?;
+    let reg_id = addr.params.get("reg-id")?;
+    Some(format!("{instance} {reg_id}"))
 }
 
 impl Proxy {
     /// Every live contact of a user of ours, newest first, or the status to answer.
-    pub(super) fn lookup(&self, ruri: &SipUri) -> Result<Vec<SipUri>, u16> {
+    pub(super) fn lookup(&self, ruri: &SipUri) -> Result<Vec<Target>, u16> {
         let user = ruri.user.clone().unwrap_or_default();
         let mut loc = self.location.lock().unwrap();
         let now = Instant::now();
@@ -30,8 +44,9 @@ impl Proxy {
             targets = bindings
                 .iter()
                 .rev()
-                .filter_map(|b| SipUri::parse(&b.contact).ok())
-                .filter(|u| !self.is_us(u))
+                .filter_map(|b| Some((SipUri::parse(&b.contact).ok()?, b.flow)))
+                .filter(|(u, flow)| flow.is_some() || !self.is_us(u))
+                .map(|(uri, flow)| Target { uri, flow })
                 .collect();
             if !had {
                 loc.remove(&user);
@@ -106,22 +121,34 @@ impl Proxy {
                 self.interval_too_brief(inc);
                 return Ok(());
             }
-            wanted.push((addr.uri, exp));
+            wanted.push((addr.uri.clone(), exp, outbound_key(&addr)));
         }
+        let outbound = wanted.iter().any(|w| w.2.is_some())
+            && req.header("Supported").is_some_and(|v| {
+                v.split(',')
+                    .any(|o| o.trim().eq_ignore_ascii_case("outbound"))
+            });
+        let replaced = |b: &Binding, (c, _, key): &(String, u32, Option<String>)| {
+            *c == b.contact || key.is_some() && *key == b.instance
+        };
         let kept = bindings
             .iter()
-            .filter(|b| !wanted.iter().any(|(c, _)| *c == b.contact))
+            .filter(|b| !wanted.iter().any(|w| replaced(b, w)))
             .count();
-        let added = wanted.iter().filter(|(_, exp)| *exp > 0).count();
+        let added = wanted.iter().filter(|(_, exp, _)| *exp > 0).count();
         if kept + added > self.config.max_bindings {
             return Err((403, "Too Many Registered Contacts"));
         }
-        for (contact, exp) in wanted {
-            bindings.retain(|b| b.contact != contact);
+        for w in wanted {
+            bindings.retain(|b| !replaced(b, &w));
+            let (contact, exp, instance) = w;
             if exp > 0 {
+                let flow = flow_of(&contact, inc, outbound);
                 bindings.push(Binding {
                     contact,
                     expires_at: now + Duration::from_secs(exp.into()),
+                    flow,
+                    instance,
                 });
             }
         }
@@ -137,6 +164,9 @@ impl Proxy {
         }
         if bindings.is_empty() {
             loc.remove(user); // an unregistered user takes no room
+        }
+        if outbound {
+            msg::push(&mut resp.headers, "Require", "outbound");
         }
         if let Some(key) = &inc.key {
             self.endpoint.respond(key, resp);
@@ -159,4 +189,12 @@ impl Proxy {
         );
         self.endpoint.respond(key, r);
     }
+}
+
+/// The flow to reach a new binding by: the REGISTER's own when outbound was asked for or the
+/// contact cannot be reached as written.
+fn flow_of(contact: &str, inc: &Incoming, outbound: bool) -> Option<Peer> {
+    let uri = SipUri::parse(contact).ok()?;
+    let own = sent_by(inc.request.top_via().as_ref());
+    (outbound || behind(&uri, own, inc.source)).then_some(inc.source)
 }

@@ -42,6 +42,21 @@ pub enum EndpointEvent {
     },
     /// A response matching no client transaction (a proxy forwards these statelessly, 16.11).
     StrayResponse(Box<Response>),
+    /// A keepalive was answered (RFC 5626 4.4): a STUN binding response on UDP, with the
+    /// address the other side saw us at, or a CRLF pong on a TCP connection we opened.
+    Pong {
+        peer: Peer,
+        stun: Option<(crate::nat::stun::TxId, SocketAddr)>,
+    },
+}
+
+/// How to keep a flow open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ping {
+    /// A STUN binding request (UDP), answered with our public address.
+    Stun,
+    /// CRLFCRLF: on TCP answered with CRLF; on UDP to a server without STUN, unanswered.
+    Crlf,
 }
 
 pub struct ClientHandle {
@@ -71,6 +86,7 @@ enum Op {
         peer: Peer,
     },
     Cancel(TxKey, Option<String>),
+    Ping(Peer, Vec<u8>),
     Abandon(TxKey),
     SendFailed(TxKey),
 }
@@ -219,6 +235,20 @@ impl Endpoint {
     /// neither answers nor responds to CANCEL); its response channel closes.
     pub fn abandon(&self, key: &TxKey) {
         let _ = self.ops.send(Op::Abandon(key.clone()));
+    }
+
+    /// Sends a keepalive on the flow to `peer`; a STUN one returns its transaction ID, which
+    /// its `EndpointEvent::Pong` carries.
+    pub fn ping(&self, peer: Peer, how: Ping) -> Option<crate::nat::stun::TxId> {
+        let (id, bytes) = match how {
+            Ping::Stun => {
+                let (id, bytes) = crate::nat::stun::binding_request();
+                (Some(id), bytes)
+            }
+            Ping::Crlf => (None, b"\r\n\r\n".to_vec()),
+        };
+        let _ = self.ops.send(Op::Ping(peer, bytes));
+        id
     }
 
     /// Cancels a pending INVITE client transaction (RFC 3261 9.1).
@@ -513,6 +543,7 @@ impl Core {
                 let (peer, bytes) = self.stamp(&mut req, peer, &branch);
                 self.send(peer, bytes, None);
             }
+            Op::Ping(peer, bytes) => self.send(peer, bytes, None),
             Op::Cancel(key, reason) => {
                 let Some(entry) = self.clients.get_mut(&key) else {
                     return;
@@ -563,6 +594,10 @@ impl Core {
     }
 
     fn handle_inbound(&mut self, bytes: &[u8], source: Peer, at: Instant) {
+        if let Some(stun) = self.pong(bytes, source) {
+            let _ = self.events.send(EndpointEvent::Pong { peer: source, stun });
+            return;
+        }
         match decode(bytes) {
             Inbound::Request(req) => self.on_request(req, source, at),
             Inbound::Response(resp) => self.on_response(resp),
@@ -579,6 +614,28 @@ impl Core {
                 if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
                     tracing::debug!("dropped bytes from {}: {why}", source.addr);
                 }
+            }
+        }
+    }
+
+    /// A keepalive's answer: `Some(None)` for a CRLF pong, `Some(Some(..))` for STUN.
+    fn pong(
+        &self,
+        bytes: &[u8],
+        source: Peer,
+    ) -> Option<Option<(crate::nat::stun::TxId, SocketAddr)>> {
+        use crate::nat::stun;
+        if source.proto == Proto::Tcp && bytes == b"\r\n" {
+            return Some(None);
+        }
+        if source.proto != Proto::Udp || !stun::looks_like_stun(bytes) {
+            return None;
+        }
+        match stun::read(bytes, source.addr) {
+            Some(stun::Stun::Response { id, mapped }) => Some(Some((id, mapped))),
+            _ => {
+                tracing::debug!("ignored a STUN message from {}", source.addr);
+                None
             }
         }
     }

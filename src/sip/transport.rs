@@ -4,6 +4,7 @@
 //! Content-Length. Everything received goes up one channel as `(bytes, Peer)`.
 
 use super::parse;
+use crate::nat::stun;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -45,6 +46,24 @@ impl Proto {
 pub struct Peer {
     pub proto: Proto,
     pub addr: SocketAddr,
+}
+
+/// Which end of a TCP connection we are: it decides what a CRLF keepalive means (RFC 5626
+/// 3.5.1: the side that connected pings with CRLFCRLF, the side that accepted pongs with CRLF).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Accepted,
+    Opened,
+}
+
+/// Keepalives at the front of a stream's buffer: (bytes they take, pings to answer, pongs
+/// seen). On an accepted connection a lone CRLF waits for its other half.
+fn keepalives(buf: &[u8], role: Role) -> (usize, usize, usize) {
+    let crlfs = buf.chunks_exact(2).take_while(|c| *c == b"\r\n").count();
+    match role {
+        Role::Accepted => (crlfs / 2 * 4, crlfs / 2, 0),
+        Role::Opened => (crlfs * 2, 0, crlfs),
+    }
 }
 
 /// What arrived, from whom, and when (so the endpoint can tell how far behind it is).
@@ -215,6 +234,15 @@ impl Transport {
             loop {
                 match udp.recv_from(&mut buf).await {
                     Ok((n, from)) => {
+                        if stun::looks_like_stun(&buf[..n]) {
+                            // Binding requests are answered here, statelessly (RFC 8489 as the
+                            // SIP port's STUN server); responses go up to the keepalives.
+                            if let Some(stun::Stun::Request { reply }) = stun::read(&buf[..n], from)
+                            {
+                                let _ = udp.try_send_to(&reply, from);
+                                continue;
+                            }
+                        }
                         let peer = Peer {
                             proto: Proto::Udp,
                             addr: from,
@@ -258,13 +286,18 @@ impl Transport {
                     drop(stream);
                     continue;
                 }
-                this.adopt(stream, from);
+                this.adopt(stream, from, Role::Accepted);
             }
         }));
     }
 
     /// Pools a connection: a writer task fed by a channel and a reader task that frames messages.
-    fn adopt(&self, stream: TcpStream, remote: SocketAddr) -> mpsc::UnboundedSender<Vec<u8>> {
+    fn adopt(
+        &self,
+        stream: TcpStream,
+        remote: SocketAddr,
+        role: Role,
+    ) -> mpsc::UnboundedSender<Vec<u8>> {
         let (mut rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         self.conns.lock().unwrap().insert(remote, tx.clone());
@@ -289,6 +322,17 @@ impl Transport {
                 match rd.read(&mut chunk).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                let (used, pings, pongs) = keepalives(&buf, role);
+                buf.drain(..used);
+                for _ in 0..pings {
+                    let _ = reply.send(b"\r\n".to_vec());
+                }
+                if pongs > 0 {
+                    let arrival = (b"\r\n".to_vec(), peer, std::time::Instant::now());
+                    if inbox.send(arrival).await.is_err() {
+                        break 'read;
+                    }
                 }
                 loop {
                     match parse::frame_len(&buf) {
@@ -368,7 +412,7 @@ impl Transport {
                         .map_err(|_| {
                             io::Error::new(io::ErrorKind::TimedOut, "connect timed out")
                         })??;
-                        let tx = self.adopt(stream, to);
+                        let tx = self.adopt(stream, to, Role::Opened);
                         if to != peer.addr {
                             // Later sends to the old connection's address use the new one.
                             self.conns.lock().unwrap().insert(peer.addr, tx.clone());
@@ -380,5 +424,18 @@ impl Transport {
                     .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "connection closed"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crlf_keepalives_are_told_apart_by_who_connected() {
+        assert_eq!(keepalives(b"\r\n\r\nREGISTER", Role::Accepted), (4, 1, 0));
+        assert_eq!(keepalives(b"\r\n\r\n\r\n", Role::Accepted), (4, 1, 0));
+        assert_eq!(keepalives(b"\r\n", Role::Opened), (2, 0, 1));
+        assert_eq!(keepalives(b"SIP/2.0 200 OK\r\n", Role::Opened), (0, 0, 0));
     }
 }

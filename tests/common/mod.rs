@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod natlab;
 pub mod proc;
 
 use parley::engine::{

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_parley");
+pub const BIN: &str = env!("CARGO_BIN_EXE_parley");
 
 /// A child process killed on drop, its stdout lines on a channel.
 pub struct Proc {
@@ -15,8 +15,11 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
+        Self::spawn_cmd(Command::new(BIN).args(args))
+    }
+
+    pub fn spawn_cmd(cmd: &mut Command) -> Proc {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -1,0 +1,142 @@
+//! Through home NATs, in a lab of network namespaces the tests build (see `common::natlab`):
+//! registrations that stay reachable, calls that ring and carry voice both ways.
+
+mod common;
+
+use common::natlab::{in_space, Lab, Nat, SERVER_IP};
+use common::proc::{Proc, BIN};
+use std::path::Path;
+const USERS: [&str; 4] = ["--user", "alice:a1", "--user", "bob:b1"];
+
+fn server_addr() -> String {
+    format!("{SERVER_IP}:5060")
+}
+
+/// `parley serve` on the lab's internet.
+fn serve(lab: &Lab, extra: &[&str]) -> Proc {
+    let bind = server_addr();
+    let mut args = vec!["serve", "--bind", &bind, "--domain", "company.com"];
+    args.extend_from_slice(&USERS);
+    args.extend_from_slice(extra);
+    let server = lab.parley(&lab.internet(), &args);
+    server.wait_line(|l| l.contains("listening on"));
+    server
+}
+
+/// The options of an account of company.com registering at the lab's server.
+fn account(profile: &Path, user: &str, password: &str) -> Vec<String> {
+    let args = [
+        "--account",
+        &format!("sip:{user}@company.com"),
+        "--password",
+        password,
+        "--server",
+        &server_addr(),
+        "--json",
+    ];
+    let mut all = vec!["--profile".to_string(), profile.display().to_string()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    all
+}
+
+/// Bob's agent answering by itself in `ns`, once registered.
+fn bob(lab: &Lab, ns: &str, profile: &Path, extra: &[&str]) -> Proc {
+    let mut args = account(profile, "bob", "b1");
+    args.insert(2, "agent".into());
+    args.push("--auto-answer".into());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bob = lab.parley(ns, &refs);
+    bob.wait_line(|l| l.contains(r#""event":"registered""#));
+    bob
+}
+
+/// Alice calls Bob from `ns` and hangs up after `secs`; her JSON events.
+fn alice_calls(ns: &str, profile: &Path, secs: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = account(profile, "alice", "a1");
+    args.splice(
+        2..2,
+        ["call".to_string(), "sip:bob@company.com".to_string()],
+    );
+    args.extend(["--hangup-after".to_string(), secs.to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = in_space(ns, BIN).args(&args).output().unwrap();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        out.status.success(),
+        "the call failed: {events:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    events
+}
+
+fn states(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "call")
+        .filter_map(|e| e["state"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_registration_behind_a_nat_stays_reachable_when_idle() {
+    let mut lab = Lab::new();
+    let (bob_home, alice_home) = (lab.home(Nat::Cone), lab.home(Nat::Cone));
+    let _server = serve(&lab, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let bob = bob(&lab, &bob_home, &dir.path().join("bob"), &[]);
+    // The scenario itself, not a wait for something: 45 s in which nothing but keepalives
+    // passes, more than twice as long as the NAT keeps an idle mapping (20 s).
+    std::thread::sleep(std::time::Duration::from_secs(45));
+    let events = alice_calls(&alice_home, &dir.path().join("alice"), "1", &[]);
+    let states = states(&events);
+    for s in ["ringing", "connected"] {
+        assert!(states.iter().any(|x| x == s), "{states:?}");
+    }
+    bob.wait_line(|l| l.contains(r#""event":"call_ended""#));
+}
+
+/// Alice (880 Hz) calls Bob (440 Hz) for three seconds; the share of each recording in which
+/// the other's tone is heard.
+fn voice_both_ways(lab: &Lab, alice_home: &str, bob_home: &str, extra: &[&str]) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_wav, bob_wav) = (dir.path().join("alice.wav"), dir.path().join("bob.wav"));
+    let mut bob_args = vec!["--tone", "440", "--record", bob_wav.to_str().unwrap()];
+    bob_args.extend_from_slice(extra);
+    let bob = bob(lab, bob_home, &dir.path().join("bob"), &bob_args);
+    let mut alice_args = vec!["--tone", "880", "--record", alice_wav.to_str().unwrap()];
+    alice_args.extend_from_slice(extra);
+    let events = alice_calls(alice_home, &dir.path().join("alice"), "3", &alice_args);
+    assert!(
+        states(&events).iter().any(|s| s == "connected"),
+        "{events:?}"
+    );
+    bob.wait_line(|l| l.contains(r#""event":"call_ended""#));
+    drop(bob);
+    let candidates = [440.0, 880.0];
+    (
+        common::tone_share(&alice_wav, 440.0, &candidates),
+        common::tone_share(&bob_wav, 880.0, &candidates),
+    )
+}
+
+#[test]
+fn voice_goes_both_ways_through_two_cone_nats_with_only_parley_serve() {
+    let mut lab = Lab::new();
+    let (bob_home, alice_home) = (lab.home(Nat::Cone), lab.home(Nat::Cone));
+    let _server = serve(&lab, &[]);
+    let (alice_heard, bob_heard) = voice_both_ways(&lab, &alice_home, &bob_home, &[]);
+    assert!(
+        alice_heard >= 0.9,
+        "Alice heard Bob in {:.0}%",
+        alice_heard * 100.0
+    );
+    assert!(
+        bob_heard >= 0.9,
+        "Bob heard Alice in {:.0}%",
+        bob_heard * 100.0
+    );
+}
