@@ -140,3 +140,21 @@ fn voice_goes_both_ways_through_two_cone_nats_with_only_parley_serve() {
         bob_heard * 100.0
     );
 }
+
+#[test]
+fn after_an_address_change_a_call_still_rings_through() {
+    let mut lab = Lab::new();
+    let (bob_home, alice_home) = (lab.home(Nat::Cone), lab.home(Nat::Cone));
+    let _server = serve(&lab, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let bob = bob(&lab, &bob_home, &dir.path().join("bob"), &[]);
+    lab.readdress(&bob_home, "192.0.2.20");
+    // Bob notices and registers again from the new address, by himself.
+    bob.wait_line(|l| l.contains(r#""event":"registered""#));
+    let events = alice_calls(&alice_home, &dir.path().join("alice"), "1", &[]);
+    let states = states(&events);
+    for s in ["ringing", "connected"] {
+        assert!(states.iter().any(|x| x == s), "{states:?}");
+    }
+    bob.wait_line(|l| l.contains(r#""event":"call_ended""#));
+}

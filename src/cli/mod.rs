@@ -118,6 +118,7 @@ fn print_event(ev: &Event, json: bool) {
             None => format!("registration failed: {message}"),
         },
         Event::Unregistered { aor, .. } => format!("unregistered {aor}"),
+        Event::Connection { message, .. } => message.clone(),
         Event::IncomingCall { call, from, .. } => format!("call {call}: incoming from {from}"),
         Event::Call {
             call,

@@ -213,6 +213,13 @@ pub enum Event {
         account: AccountId,
         aor: String,
     },
+    /// The account lost its connection to the server (a dead flow, a network gone), or has it
+    /// back: what the window shows as offline and back online.
+    Connection {
+        account: AccountId,
+        online: bool,
+        message: String,
+    },
     IncomingCall {
         call: CallId,
         account: AccountId,

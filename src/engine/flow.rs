@@ -165,8 +165,13 @@ impl Core {
         }
         for id in failed {
             tracing::info!("the flow to the registrar failed: registering again");
-            if let Some(acc) = self.accounts.get_mut(&id) {
-                acc.flow = None;
+            let Some(acc) = self.accounts.get_mut(&id) else {
+                continue;
+            };
+            acc.flow = None;
+            if !std::mem::replace(&mut acc.offline, true) {
+                let message = "Offline: the server stopped answering; reconnecting…".into();
+                self.connection(id, false, message).await;
             }
             self.register(id, false).await;
         }
@@ -250,6 +255,39 @@ impl Core {
                 reserved.0.rtp_port = public.port();
             }
             None => tracing::info!("no answer from STUN server {server}: offering our own address"),
+        }
+    }
+}
+
+impl Core {
+    pub(super) async fn connection(&self, account: AccountId, online: bool, message: String) {
+        self.emit(super::Event::Connection {
+            account,
+            online,
+            message,
+        })
+        .await;
+    }
+
+    /// The network changed under us (or we woke up): every flow may be dead and our address
+    /// another, so every account that should be registered registers again now.
+    pub(super) async fn network_changed(&mut self, change: crate::nat::netwatch::Change) {
+        let ids: Vec<AccountId> = self
+            .accounts
+            .iter()
+            .filter(|(_, a)| {
+                a.cfg.register && !a.busy() && (a.registered() || a.next_timer().is_some())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            tracing::info!("{change:?}: registering again");
+            let acc = self.accounts.get_mut(&id).unwrap();
+            acc.flow = None;
+            acc.public = None;
+            acc.clear_timer();
+            acc.reset_backoff();
+            self.register(id, false).await;
         }
     }
 }

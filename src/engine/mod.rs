@@ -151,6 +151,7 @@ impl Engine {
         };
         let db = config.store.clone().map(crate::store::Db::spawn);
         let device = flow::device_id(config.store.as_deref());
+        watch_network(int_tx.clone());
         let core = Core {
             endpoint,
             locator,
@@ -172,6 +173,19 @@ impl Engine {
         tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
         Ok((EngineHandle { tx: cmd_tx, local }, ev_rx))
     }
+}
+
+/// Network changes, as the engine's own input.
+fn watch_network(internal: mpsc::UnboundedSender<Internal>) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    crate::nat::netwatch::spawn(tx);
+    tokio::spawn(async move {
+        while let Some(change) = rx.recv().await {
+            if internal.send(Internal::Network(change)).is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// What a client transaction's responses are about.
@@ -200,6 +214,8 @@ enum Internal {
         path: std::path::PathBuf,
         file: Result<crate::sdp::file::FileSelector, String>,
     },
+    /// The network changed, or we woke from suspend.
+    Network(crate::nat::netwatch::Change),
     /// A call's media addresses, looked up off the loop.
     MediaResolved {
         id: CallId,
@@ -280,6 +296,7 @@ impl Core {
             Internal::MediaResolved { id, audio, addrs } => {
                 self.media_resolved(id, audio, addrs).await
             }
+            Internal::Network(change) => self.network_changed(change).await,
         }
     }
 

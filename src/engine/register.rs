@@ -38,6 +38,9 @@ pub(crate) struct Account {
     sent_contact: Option<String>,
     /// The STUN server named for this account, looked up.
     pub stun: Option<std::net::SocketAddr>,
+    /// Registered once, then lost: the window says offline until it is back.
+    pub offline: bool,
+    was_registered: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +67,11 @@ impl Account {
 
     pub fn clear_timer(&mut self) {
         self.timer = None;
+    }
+
+    /// A new network: the next failure waits as if it were the first.
+    pub fn reset_backoff(&mut self) {
+        self.failures = 0;
     }
 
     pub fn user(&self) -> String {
@@ -183,6 +191,8 @@ impl Core {
             flow: None,
             public: None,
             sent_contact: None,
+            offline: false,
+            was_registered: false,
             stun,
             cfg,
         };
@@ -293,6 +303,8 @@ impl Core {
         };
         acc.state = RegState::Idle;
         acc.failures += 1;
+        let lost = acc.was_registered && !acc.offline && retry.is_some();
+        acc.offline |= lost;
         // Back off: the retry interval grows with each failure, up to 10 minutes.
         let retry = retry.map(|r| (r * u64::from(acc.failures.min(20))).min(600));
         acc.timer = retry.map(|r| Instant::now() + Duration::from_secs(r));
@@ -306,6 +318,10 @@ impl Core {
             retry_in: retry,
         })
         .await;
+        if lost {
+            let message = format!("Offline: {message}");
+            self.connection(id, false, message).await;
+        }
     }
 
     pub(super) async fn register_response(&mut self, id: AccountId, resp: Response) {
@@ -353,12 +369,18 @@ impl Core {
                     // Registering again at once, with the address the server saw.
                     return self.register(id, false).await;
                 }
+                let acc = self.accounts.get_mut(&id).unwrap();
+                let back = std::mem::take(&mut acc.offline);
+                acc.was_registered = true;
                 self.emit(Event::Registered {
                     account: id,
                     aor,
                     expires: granted,
                 })
                 .await;
+                if back {
+                    self.connection(id, true, "Back online".into()).await;
+                }
             }
             401 | 407 => {
                 let Some((mut req, peer)) = acc.pending.clone() else {

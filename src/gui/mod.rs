@@ -701,6 +701,16 @@ impl App {
                     self.send(Command::RemoveAccount(account));
                 }
             }
+            Event::Connection {
+                account,
+                online,
+                message,
+            } => {
+                if let Some(a) = self.accounts.get_mut(&account) {
+                    a.registered = online;
+                    a.status = message;
+                }
+            }
             Event::Unregistered { account, .. } => {
                 if let Some(a) = self.accounts.get_mut(&account) {
                     a.registered = false;

@@ -2,5 +2,6 @@
 //! the SIP outbound flow's keepalive schedule (RFC 5626 4.4).
 
 pub mod keepalive;
+pub mod netwatch;
 pub mod reflexive;
 pub mod stun;

@@ -201,6 +201,30 @@ impl Lab {
         let _ = std::fs::remove_file(path);
     }
 
+    /// The laptop in `laptop` gets a new address in its home (a new lease, another Wi-Fi):
+    /// the old one goes, and with it every NAT mapping made from it.
+    pub fn readdress(&self, laptop: &str, ip: &str) {
+        self.exec(
+            laptop,
+            &[
+                "ip",
+                "addr",
+                "del",
+                &format!("{LAPTOP_IP}/24"),
+                "dev",
+                "eth0",
+            ],
+        );
+        self.exec(
+            laptop,
+            &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+        );
+        self.exec(
+            laptop,
+            &["ip", "route", "add", "default", "via", "192.0.2.1"],
+        );
+    }
+
     /// The real `parley` binary, run in namespace `ns`.
     pub fn parley(&self, ns: &str, args: &[&str]) -> Proc {
         Proc::spawn_cmd(in_space(ns, super::proc::BIN).args(args))
