@@ -6,7 +6,8 @@ mod common;
 use common::natlab::{in_space, Lab, Nat, SERVER_IP};
 use common::proc::{Proc, BIN};
 use std::path::Path;
-const USERS: [&str; 4] = ["--user", "alice:a1", "--user", "bob:b1"];
+/// The passwords Kamailio's configuration checks too ("secret-<user>").
+const USERS: [&str; 4] = ["--user", "alice:secret-alice", "--user", "bob:secret-bob"];
 
 fn server_addr() -> String {
     format!("{SERVER_IP}:5060")
@@ -41,7 +42,7 @@ fn account(profile: &Path, user: &str, password: &str) -> Vec<String> {
 
 /// Bob's agent answering by itself in `ns`, once registered.
 fn bob(lab: &Lab, ns: &str, profile: &Path, extra: &[&str]) -> Proc {
-    let mut args = account(profile, "bob", "b1");
+    let mut args = account(profile, "bob", "secret-bob");
     args.insert(2, "agent".into());
     args.push("--auto-answer".into());
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -53,7 +54,7 @@ fn bob(lab: &Lab, ns: &str, profile: &Path, extra: &[&str]) -> Proc {
 
 /// Alice calls Bob from `ns` and hangs up after `secs`; her JSON events.
 fn alice_calls(ns: &str, profile: &Path, secs: &str, extra: &[&str]) -> Vec<serde_json::Value> {
-    let mut args = account(profile, "alice", "a1");
+    let mut args = account(profile, "alice", "secret-alice");
     args.splice(
         2..2,
         ["call".to_string(), "sip:bob@company.com".to_string()],
@@ -157,4 +158,93 @@ fn after_an_address_change_a_call_still_rings_through() {
         assert!(states.iter().any(|x| x == s), "{states:?}");
     }
     bob.wait_line(|l| l.contains(r#""event":"call_ended""#));
+}
+
+/// A peer's process: stopped on drop (and whatever is left of it, with the lab).
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A program from Debian's packages in `ns`.
+fn peer_in(ns: &str, program: &str, args: &[&str], package: &str) -> Daemon {
+    let found = ["/usr/sbin/", "/usr/bin/"]
+        .iter()
+        .map(|d| format!("{d}{program}"))
+        .find(|p| Path::new(p).exists())
+        .unwrap_or_else(|| panic!("{program} is not installed: sudo apt-get install {package}"));
+    in_space(ns, &found)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(Daemon)
+        .unwrap()
+}
+
+/// Reads a peer's log until a line says `what`.
+fn wait_log(daemon: &mut Daemon, what: &str) {
+    use std::io::BufRead;
+    let out = daemon.0.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(out).lines();
+    let found = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains(what));
+    assert!(found, "the peer ended before saying {what:?}");
+    // Keep draining, so that it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+}
+
+/// coturn as a plain STUN server on the internet, port 3478. It says nothing when ready; it
+/// is started first, and asked only at the first call, after both registrations.
+fn coturn_stun(lab: &Lab) -> Daemon {
+    let args = [
+        "--stun-only",
+        "--listening-ip",
+        SERVER_IP,
+        "--listening-port",
+        "3478",
+        "--no-tls",
+        "--no-dtls",
+        "--no-cli",
+    ];
+    peer_in(&lab.internet(), "turnserver", &args, "coturn")
+}
+
+/// Kamailio with nathelper (tests/data/kamailio-nat.cfg) on 203.0.113.1:5060, once listening.
+fn kamailio_nat(lab: &Lab, run: &Path) -> Daemon {
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kamailio-nat.cfg");
+    let listen = format!("udp:{}", server_addr());
+    let run = run.to_str().unwrap();
+    let args = ["-f", cfg, "-DD", "-E", "-Y", run, "-w", run, "-l", &listen];
+    let mut child = peer_in(&lab.internet(), "kamailio", &args, "kamailio");
+    wait_log(&mut child, "Listening on");
+    child
+}
+
+#[test]
+fn kamailio_with_nathelper_as_the_provider_and_coturn_for_stun() {
+    let mut lab = Lab::new();
+    let (bob_home, alice_home) = (lab.home(Nat::Cone), lab.home(Nat::Cone));
+    let dir = tempfile::tempdir().unwrap();
+    let _coturn = coturn_stun(&lab);
+    let _kamailio = kamailio_nat(&lab, dir.path());
+    let stun = format!("{SERVER_IP}:3478");
+    let extra = ["--stun", &stun];
+    let (alice_heard, bob_heard) = voice_both_ways(&lab, &alice_home, &bob_home, &extra);
+    assert!(
+        alice_heard >= 0.9,
+        "Alice heard Bob in {:.0}%",
+        alice_heard * 100.0
+    );
+    assert!(
+        bob_heard >= 0.9,
+        "Bob heard Alice in {:.0}%",
+        bob_heard * 100.0
+    );
 }
