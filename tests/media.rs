@@ -56,7 +56,7 @@ fn session(
     let (tx, rx) = mpsc::unbounded_channel();
     let src = Source::open(&mic, rate).unwrap();
     let sink = Sink::open(&speaker, rate).unwrap();
-    let m = MediaSession::start(sock, None, p, src, sink, move |ev| {
+    let m = MediaSession::start(sock, None, None, p, src, sink, move |ev| {
         if let MediaEvent::Stats(s) = ev {
             let _ = tx.send(s);
         }
@@ -217,6 +217,7 @@ async fn keys_cross_the_media_as_telephone_events() {
     let b = MediaSession::start(
         b_sock,
         None,
+        None,
         pb,
         Source::open(&SourceSpec::Silence, rate).unwrap(),
         Sink::open(&SinkSpec::Discard, rate).unwrap(),
@@ -283,6 +284,7 @@ async fn rtcp_reports_give_round_trip_time_and_the_peers_loss() {
     let a = MediaSession::start(
         a_sock,
         Some(a_rtcp),
+        None,
         pa,
         Source::open(&SourceSpec::Tone(440.0), rate).unwrap(),
         Sink::open(&SinkSpec::Discard, rate).unwrap(),
@@ -296,6 +298,7 @@ async fn rtcp_reports_give_round_trip_time_and_the_peers_loss() {
     let b = MediaSession::start(
         b_sock,
         Some(b_rtcp),
+        None,
         pb,
         Source::open(&SourceSpec::Silence, rate).unwrap(),
         Sink::open(&SinkSpec::Discard, rate).unwrap(),

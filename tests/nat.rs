@@ -248,3 +248,57 @@ fn kamailio_with_nathelper_as_the_provider_and_coturn_for_stun() {
         bob_heard * 100.0
     );
 }
+
+/// coturn as a TURN server (long-term credentials, user `parley`) on the internet, port 3478.
+fn coturn_turn(lab: &Lab) -> Daemon {
+    let args = [
+        "--listening-ip",
+        SERVER_IP,
+        "--relay-ip",
+        SERVER_IP,
+        "--listening-port",
+        "3478",
+        "--lt-cred-mech",
+        "--realm",
+        "company.com",
+        "--user",
+        "parley:relay-secret",
+        "--min-port",
+        "49152",
+        "--max-port",
+        "49999",
+        "--no-tls",
+        "--no-dtls",
+        "--no-cli",
+        "--fingerprint",
+    ];
+    peer_in(&lab.internet(), "turnserver", &args, "coturn")
+}
+
+#[test]
+fn voice_goes_both_ways_through_two_symmetric_nats_relayed_by_coturn() {
+    let mut lab = Lab::new();
+    let (bob_home, alice_home) = (lab.home(Nat::Symmetric), lab.home(Nat::Symmetric));
+    let _coturn = coturn_turn(&lab);
+    let _server = serve(&lab, &[]);
+    let turn = format!("{SERVER_IP}:3478");
+    let extra = [
+        "--turn",
+        &turn,
+        "--turn-user",
+        "parley",
+        "--turn-password",
+        "relay-secret",
+    ];
+    let (alice_heard, bob_heard) = voice_both_ways(&lab, &alice_home, &bob_home, &extra);
+    assert!(
+        alice_heard >= 0.9,
+        "Alice heard Bob in {:.0}%",
+        alice_heard * 100.0
+    );
+    assert!(
+        bob_heard >= 0.9,
+        "Bob heard Alice in {:.0}%",
+        bob_heard * 100.0
+    );
+}

@@ -57,6 +57,14 @@ pub struct AccountArgs {
     /// server, when it answers STUN).
     #[arg(long)]
     pub stun: Option<String>,
+    /// A TURN server HOST:PORT to relay the call's media through (with --turn-user and
+    /// --turn-password): for NATs that let nothing in.
+    #[arg(long, requires_all = ["turn_user", "turn_password"])]
+    pub turn: Option<String>,
+    #[arg(long)]
+    pub turn_user: Option<String>,
+    #[arg(long)]
+    pub turn_password: Option<String>,
     /// Voice codecs to offer and accept, best first (e.g. `pcmu,opus`); all by default.
     #[arg(long, value_delimiter = ',', value_parser = parse_codec)]
     pub codecs: Vec<CodecKind>,
@@ -296,6 +304,9 @@ async fn start_engine(
     acc.transport = args.transport;
     acc.expires = args.expires;
     acc.stun = args.stun.clone();
+    if let (Some(t), Some(u), Some(p)) = (&args.turn, &args.turn_user, &args.turn_password) {
+        acc.turn = Some((t.clone(), u.clone(), p.clone()));
+    }
     h.send(Command::AddAccount(acc)).await;
     Ok((h, ev))
 }

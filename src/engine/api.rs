@@ -27,6 +27,9 @@ pub struct AccountConfig {
     /// A STUN server `host[:port]` to learn our public media addresses from; `None` asks the
     /// SIP server, once it has shown it answers STUN and that we are behind a NAT.
     pub stun: Option<String>,
+    /// A TURN server to relay our media through (`host[:port]`, user, password): its relayed
+    /// address is what we offer, so that even a NAT that lets nothing in carries the call.
+    pub turn: Option<(String, String, String)>,
 }
 
 impl AccountConfig {
@@ -41,6 +44,7 @@ impl AccountConfig {
             expires: 3600,
             register: true,
             stun: None,
+            turn: None,
         }
     }
 }

@@ -40,6 +40,8 @@ pub(crate) struct Call {
     pub(super) hangup_wanted: bool,
     /// Reserved media ports; held so no one else takes them before the media layer does.
     pub(super) rtp: Option<RtpPair>,
+    /// The RTP socket's TURN relay, when our SDP offers its address.
+    pub(super) relay: Option<crate::nat::turn::Relay>,
     /// The call's media once it connected.
     pub(super) media_session: Option<crate::media::session::MediaSession>,
     pub(super) muted: bool,
@@ -106,6 +108,7 @@ impl Call {
             redirects: 0,
             hangup_wanted: false,
             rtp,
+            relay: None,
             media_session: None,
             muted: false,
             msrp_listener: msrp,
@@ -326,7 +329,7 @@ impl Core {
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
         let mut reserved = reserve_media(local_ip, &acc.user());
         reserved.0.codecs = self.config.codec_names();
-        self.reflect(account, &mut reserved).await;
+        let relay = self.reflect(account, &mut reserved).await;
         let acc = &self.accounts[&account];
         let offer = Self::first_offer(&mut reserved, &purpose);
         let mut h = Headers::default();
@@ -369,6 +372,7 @@ impl Core {
         );
         call.invite_key = Some(key);
         call.invite_peer = Some(peer);
+        call.relay = relay;
         call.local_tag = tag_from;
         call.local_sdp = Some(offer);
         call.fallbacks = targets.collect();
@@ -627,7 +631,7 @@ impl Core {
         let user = self.accounts[&account].user();
         let mut reserved = reserve_media(local_ip, &user);
         reserved.0.codecs = self.config.codec_names();
-        self.reflect(account, &mut reserved).await;
+        let relay = self.reflect(account, &mut reserved).await;
         let from = req.addr_from();
         let peer = from
             .as_ref()
@@ -696,6 +700,7 @@ impl Core {
         );
         call.invite_key = inc.key;
         call.invite_peer = Some(inc.source);
+        call.relay = relay;
         call.dialog = Some(dialog);
         call.local_tag = local_tag;
         call.db_id = db_id;

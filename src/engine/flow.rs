@@ -243,8 +243,31 @@ impl Core {
         (natted && !flow.keepalive.without_stun()).then_some(flow.server.addr)
     }
 
-    /// Puts the RTP socket's public address into what we offer or answer, behind a NAT.
-    pub(super) async fn reflect(&self, account: AccountId, reserved: &mut super::call::Reserved) {
+    /// Puts the RTP socket's public address into what we offer or answer, behind a NAT: its
+    /// relayed one when the account has a TURN server (the relay is returned, for the media
+    /// session to carry), else the one a STUN server sees.
+    pub(super) async fn reflect(
+        &self,
+        account: AccountId,
+        reserved: &mut super::call::Reserved,
+    ) -> Option<crate::nat::turn::Relay> {
+        let turn = self.accounts.get(&account).and_then(|a| a.turn.clone());
+        if let (Some(server), Some((rtp, _))) = (turn, &reserved.1) {
+            match crate::nat::turn::allocate(rtp, &server).await {
+                Ok(relay) => {
+                    tracing::debug!("our media is relayed at {}", relay.relayed());
+                    reserved.0.address = relay.relayed().ip();
+                    reserved.0.rtp_port = relay.relayed().port();
+                    return Some(relay);
+                }
+                Err(e) => tracing::warn!("no relay for this call: {e}"),
+            }
+        }
+        self.reflect_by_stun(account, reserved).await;
+        None
+    }
+
+    async fn reflect_by_stun(&self, account: AccountId, reserved: &mut super::call::Reserved) {
         let (Some(server), Some((rtp, _))) = (self.stun_for(account), &reserved.1) else {
             return;
         };

@@ -247,6 +247,7 @@ impl Core {
         let Some((socket, rtcp)) = c.rtp.take() else {
             return;
         };
+        let relay = c.relay.take();
         let rate = params.codec.rate();
         let (source, sink, trouble) = self.open_devices(rate);
         if let Some(message) = trouble {
@@ -280,7 +281,7 @@ impl Core {
         };
         // With rtcp-mux the RTCP port stays unused (and is closed here).
         let rtcp = params.rtcp.and(Some(rtcp));
-        match MediaSession::start(socket, rtcp, params, source, sink, report) {
+        match MediaSession::start(socket, rtcp, relay, params, source, sink, report) {
             Ok(m) => {
                 m.mute(c.muted);
                 c.media_session = Some(m);

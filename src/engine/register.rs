@@ -38,6 +38,8 @@ pub(crate) struct Account {
     sent_contact: Option<String>,
     /// The STUN server named for this account, looked up.
     pub stun: Option<std::net::SocketAddr>,
+    /// The TURN server named for this account, looked up.
+    pub turn: Option<crate::nat::turn::TurnServer>,
     /// Registered once, then lost: the window says offline until it is back.
     pub offline: bool,
     was_registered: bool,
@@ -172,6 +174,20 @@ impl Core {
             },
             None => None,
         };
+        let turn = match &cfg.turn {
+            Some((host, user, password)) => match super::flow::stun_server(host).await {
+                Ok(addr) => Some(crate::nat::turn::TurnServer {
+                    addr,
+                    user: user.clone(),
+                    password: password.clone(),
+                }),
+                Err(e) => {
+                    let message = format!("Cannot find TURN server {host}: {e}");
+                    return self.emit(Event::Error { message }).await;
+                }
+            },
+            None => None,
+        };
         let id = self.mint();
         let register = cfg.register;
         let expires = cfg.expires;
@@ -194,6 +210,7 @@ impl Core {
             offline: false,
             was_registered: false,
             stun,
+            turn,
             cfg,
         };
         if let Some(db) = &self.db {

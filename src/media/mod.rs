@@ -9,6 +9,7 @@ pub mod dtmf;
 pub mod echo;
 pub mod headless;
 pub mod jitter;
+pub mod link;
 pub mod peer;
 pub mod resample;
 pub mod ringer;

@@ -133,6 +133,7 @@ impl MediaSession {
     pub fn start(
         socket: std::net::UdpSocket,
         rtcp: Option<std::net::UdpSocket>,
+        relay: Option<crate::nat::turn::Relay>,
         params: MediaParams,
         source: Source,
         sink: Sink,
@@ -152,7 +153,10 @@ impl MediaSession {
         let state = Running::new(params, source, sink)?;
         let (stop, stop_rx) = oneshot::channel();
         let (control, control_rx) = mpsc::unbounded_channel();
-        let sockets = Sockets { rtp: socket, rtcp };
+        let sockets = Sockets {
+            rtp: super::link::Link::new(socket, relay),
+            rtcp,
+        };
         let task = tokio::spawn(state.run(sockets, stop_rx, control_rx, Box::new(report)));
         Ok(MediaSession {
             rate,
@@ -212,7 +216,7 @@ fn echo_for(source: &Source, codec: CodecKind) -> Option<super::echo::EchoContro
 }
 
 struct Sockets {
-    rtp: UdpSocket,
+    rtp: super::link::Link,
     rtcp: Option<UdpSocket>,
 }
 
@@ -326,6 +330,7 @@ impl Running {
                         }
                     }
                 },
+                _ = sockets.rtp.relay_due() => sockets.rtp.relay_poll(),
                 r = sockets.rtp.recv_from(&mut buf) => match r {
                     Ok((n, from)) if rtp::is_rtcp(&buf[..n]) => self.control_report(&buf[..n], from),
                     Ok((n, from)) => {
@@ -356,6 +361,7 @@ impl Running {
             }
         }
         self.send_bye(&sockets);
+        sockets.rtp.close();
         if let Some(sink) = self.sink.take() {
             sink.finish();
         }
@@ -457,7 +463,7 @@ impl Running {
 
     /// On hold nothing of ours flows: an RTP packet with a payload type nobody agreed on and
     /// no payload (RFC 6263 4.6), which receivers drop, keeps the path open.
-    fn keepalive(&mut self, socket: &UdpSocket) {
+    fn keepalive(&mut self, socket: &super::link::Link) {
         if self.last_sent.elapsed() < self.params.keepalive {
             return;
         }
@@ -477,7 +483,7 @@ impl Running {
             payload: &[],
         };
         rtp::build(&p, &mut self.packet);
-        if socket.try_send_to(&self.packet, self.params.remote).is_ok() {
+        if socket.send_to(&self.packet, self.params.remote) {
             self.last_sent = Instant::now();
             self.seq = self.seq.wrapping_add(1);
         }
@@ -517,7 +523,7 @@ impl Running {
         }
     }
 
-    fn send(&mut self, socket: &UdpSocket) {
+    fn send(&mut self, socket: &super::link::Link) {
         let frame = self.params.codec.frame_samples();
         self.source.fill(&mut self.pcm[..frame]);
         if let Some(e) = &mut self.echo {
@@ -567,7 +573,7 @@ impl Running {
         };
         rtp::build(&p, &mut self.packet);
         // A full socket buffer loses the packet, as the network might; never wait for it.
-        if socket.try_send_to(&self.packet, self.params.remote).is_ok() {
+        if socket.send_to(&self.packet, self.params.remote) {
             self.last_sent = Instant::now();
             self.stats.sent += 1;
             self.rtcp.octets = self.rtcp.octets.wrapping_add(self.payload.len() as u32);
@@ -731,11 +737,14 @@ impl Running {
         let cname = format!("parley-{:08x}", self.ssrc);
         super::rtcp::build(&report, &cname, &mut self.rtcp.out);
         super::rtcp::push_bye(bye, &mut self.rtcp.out);
-        let (socket, to) = match (&sockets.rtcp, self.params.rtcp) {
-            (Some(s), Some(to)) => (s, to),
-            _ => (&sockets.rtp, self.params.remote),
-        };
-        let _ = socket.try_send_to(&self.rtcp.out, to);
+        match (&sockets.rtcp, self.params.rtcp) {
+            (Some(s), Some(to)) => {
+                let _ = s.try_send_to(&self.rtcp.out, to);
+            }
+            _ => {
+                sockets.rtp.send_to(&self.rtcp.out, self.params.remote);
+            }
+        }
     }
 
     /// RFC 3550 6.6: the session ends with a BYE (in a compound packet, after our report).

@@ -5,3 +5,4 @@ pub mod keepalive;
 pub mod netwatch;
 pub mod reflexive;
 pub mod stun;
+pub mod turn;
