@@ -2,7 +2,6 @@
 
 use clap::{Parser, Subcommand};
 use parley::cli;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -24,28 +23,7 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the embedded SIP registrar and proxy.
-    Serve {
-        #[arg(long, default_value = "0.0.0.0:5060")]
-        bind: SocketAddr,
-        #[arg(long)]
-        domain: String,
-        /// NAME:PASSWORD, repeatable.
-        #[arg(long = "user")]
-        users: Vec<String>,
-        /// File with one NAME:PASSWORD per line.
-        #[arg(long = "users")]
-        users_file: Option<PathBuf>,
-        /// Let anyone register without a password (LAN mode).
-        #[arg(long)]
-        open: bool,
-        /// Shortest registration interval accepted, seconds.
-        #[arg(long, default_value_t = 60)]
-        min_expires: u32,
-        /// Digest algorithms to challenge with, in order (clients that read only the first
-        /// challenge use the first).
-        #[arg(long, value_delimiter = ',', default_value = "md5,sha-256")]
-        digest: Vec<String>,
-    },
+    Serve(cli::ServeArgs),
     /// Register and stay, printing events.
     Agent {
         #[command(flatten)]
@@ -154,7 +132,7 @@ fn hand_over_to_lean_agent() {
 /// (seen in the 200 MiB test, not yet explained), so they stay where they were measured flat.
 fn runtime(command: &Option<Cmd>) -> tokio::runtime::Runtime {
     let mut b = match command {
-        Some(Cmd::Serve { .. }) => tokio::runtime::Builder::new_current_thread(),
+        Some(Cmd::Serve(_)) => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     b.enable_all().build().expect("tokio runtime")
@@ -172,23 +150,7 @@ fn main() {
     }
     let rt = runtime(&args.command);
     let result = match args.command {
-        Some(Cmd::Serve {
-            bind,
-            domain,
-            users,
-            users_file,
-            open,
-            min_expires,
-            digest,
-        }) => rt.block_on(cli::serve(
-            bind,
-            domain,
-            users,
-            users_file,
-            open,
-            min_expires,
-            digest,
-        )),
+        Some(Cmd::Serve(args)) => rt.block_on(cli::serve(args)),
         Some(Cmd::Agent {
             account,
             auto_answer,

@@ -103,13 +103,19 @@ fn a_registration_behind_a_nat_stays_reachable_when_idle() {
 /// Alice (880 Hz) calls Bob (440 Hz) for three seconds; the share of each recording in which
 /// the other's tone is heard.
 fn voice_both_ways(lab: &Lab, alice_home: &str, bob_home: &str, extra: &[&str]) -> (f64, f64) {
+    voice_both_ways_with(lab, (alice_home, extra), (bob_home, extra))
+}
+
+/// As `voice_both_ways`, each side with options of its own.
+fn voice_both_ways_with(lab: &Lab, alice: (&str, &[&str]), bob_at: (&str, &[&str])) -> (f64, f64) {
+    let ((alice_home, alice_extra), (bob_home, bob_extra)) = (alice, bob_at);
     let dir = tempfile::tempdir().unwrap();
     let (alice_wav, bob_wav) = (dir.path().join("alice.wav"), dir.path().join("bob.wav"));
     let mut bob_args = vec!["--tone", "440", "--record", bob_wav.to_str().unwrap()];
-    bob_args.extend_from_slice(extra);
+    bob_args.extend_from_slice(bob_extra);
     let bob = bob(lab, bob_home, &dir.path().join("bob"), &bob_args);
     let mut alice_args = vec!["--tone", "880", "--record", alice_wav.to_str().unwrap()];
-    alice_args.extend_from_slice(extra);
+    alice_args.extend_from_slice(alice_extra);
     let events = alice_calls(alice_home, &dir.path().join("alice"), "3", &alice_args);
     assert!(
         states(&events).iter().any(|s| s == "connected"),
@@ -291,6 +297,44 @@ fn voice_goes_both_ways_through_two_symmetric_nats_relayed_by_coturn() {
         "relay-secret",
     ];
     let (alice_heard, bob_heard) = voice_both_ways(&lab, &alice_home, &bob_home, &extra);
+    assert!(
+        alice_heard >= 0.9,
+        "Alice heard Bob in {:.0}%",
+        alice_heard * 100.0
+    );
+    assert!(
+        bob_heard >= 0.9,
+        "Bob heard Alice in {:.0}%",
+        bob_heard * 100.0
+    );
+}
+
+#[test]
+fn voice_goes_both_ways_through_two_symmetric_nats_relayed_by_parley_serve() {
+    let mut lab = Lab::new();
+    let (bob_home, alice_home) = (lab.home(Nat::Symmetric), lab.home(Nat::Symmetric));
+    let _server = serve(&lab, &["--relay", "--relay-ports", "50000-50100"]);
+    let turn = format!("{SERVER_IP}:3478");
+    let relayed = |user: &'static str, password: &'static str| {
+        [
+            "--turn",
+            &turn,
+            "--turn-user",
+            user,
+            "--turn-password",
+            password,
+        ]
+        .map(String::from)
+    };
+    let (a, b) = (
+        relayed("alice", "secret-alice"),
+        relayed("bob", "secret-bob"),
+    );
+    let (a, b): (Vec<&str>, Vec<&str>) = (
+        a.iter().map(String::as_str).collect(),
+        b.iter().map(String::as_str).collect(),
+    );
+    let (alice_heard, bob_heard) = voice_both_ways_with(&lab, (&alice_home, &a), (&bob_home, &b));
     assert!(
         alice_heard >= 0.9,
         "Alice heard Bob in {:.0}%",

@@ -322,15 +322,62 @@ pub fn init_logging(default: &str) {
         .init();
 }
 
-pub async fn serve(
-    bind: SocketAddr,
-    domain: String,
-    users: Vec<String>,
-    users_file: Option<PathBuf>,
-    open: bool,
-    min_expires: u32,
-    digest: Vec<String>,
-) -> Result<(), String> {
+/// `parley serve`'s options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "0.0.0.0:5060")]
+    pub bind: SocketAddr,
+    #[arg(long)]
+    pub domain: String,
+    /// NAME:PASSWORD, repeatable.
+    #[arg(long = "user")]
+    pub users: Vec<String>,
+    /// File with one NAME:PASSWORD per line.
+    #[arg(long = "users")]
+    pub users_file: Option<PathBuf>,
+    /// Let anyone register without a password (LAN mode).
+    #[arg(long)]
+    pub open: bool,
+    /// Shortest registration interval accepted, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub min_expires: u32,
+    /// Digest algorithms to challenge with, in order (clients that read only the first
+    /// challenge use the first).
+    #[arg(long, value_delimiter = ',', default_value = "md5,sha-256")]
+    pub digest: Vec<String>,
+    /// Also relay media for our users (a TURN server, RFC 8656, with their passwords), for
+    /// those behind NATs that let nothing in.
+    #[arg(long)]
+    pub relay: bool,
+    /// The TURN server's UDP port (on the --bind address).
+    #[arg(long, default_value_t = 3478)]
+    pub turn_port: u16,
+    /// Ports for relayed addresses, FIRST-LAST.
+    #[arg(long, default_value = "49152-65535", value_parser = parse_ports)]
+    pub relay_ports: std::ops::RangeInclusive<u16>,
+}
+
+fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let bad = || format!("--relay-ports takes FIRST-LAST, like 49152-65535; got {s}");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u16, u16) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    (a <= b && a > 0).then_some(a..=b).ok_or_else(bad)
+}
+
+pub async fn serve(args: ServeArgs) -> Result<(), String> {
+    let ServeArgs {
+        bind,
+        domain,
+        users,
+        users_file,
+        open,
+        min_expires,
+        digest,
+        ..
+    } = args.clone();
     let mut cfg = ServerConfig::new(bind, &domain);
     cfg.open = open;
     cfg.min_expires = min_expires;
@@ -364,9 +411,14 @@ pub async fn serve(
     if cfg.users.is_empty() && !open {
         return Err("no users: give --user NAME:PASSWORD, --users FILE or --open".into());
     }
+    let relay_users = cfg.users.clone();
     let server = Server::start(cfg)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let _relay = match args.relay {
+        true => Some(start_relay(&args, &server, relay_users).await?),
+        false => None,
+    };
     println!(
         "parley server for {domain} listening on {} (udp, tcp)",
         server.local_addr()
@@ -376,6 +428,26 @@ pub async fn serve(
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())
+}
+
+/// The TURN relay of `serve --relay`, for the server's own users.
+async fn start_relay(
+    args: &ServeArgs,
+    server: &Server,
+    users: std::collections::HashMap<String, String>,
+) -> Result<crate::server::relay::Relay, String> {
+    let listen = SocketAddr::new(server.local_addr().ip(), args.turn_port);
+    let cfg = crate::server::relay::RelayConfig {
+        listen,
+        ports: args.relay_ports.clone(),
+        realm: args.domain.clone(),
+        users,
+    };
+    let relay = crate::server::relay::Relay::start(cfg)
+        .await
+        .map_err(|e| format!("cannot relay on {listen}: {e}"))?;
+    println!("relaying media (TURN) on {} (udp)", relay.local_addr());
+    Ok(relay)
 }
 
 pub async fn agent(

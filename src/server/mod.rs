@@ -9,6 +9,7 @@ mod auth;
 mod fork;
 mod nat;
 mod registrar;
+pub mod relay;
 mod route;
 
 use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming, Limits, TxKey};
