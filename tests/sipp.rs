@@ -314,3 +314,47 @@ async fn sipp_registers_with_a_password_at_the_embedded_server() {
         );
     }
 }
+
+/// Alice with short session timers (RFC 4028): asks for `secs`, takes down to 1 s.
+async fn alice_with_session_timer(secs: u32) -> Agent {
+    Agent::start_engine(
+        "alice",
+        "",
+        None,
+        |e| {
+            e.session_interval = secs;
+            e.min_se = 1;
+        },
+        |_| {},
+    )
+    .await
+}
+
+/// sipp makes itself the refresher and then never refreshes, as a phone that crashed or lost
+/// its network would: the call is ended with BYE before the interval is up, and says why.
+#[tokio::test]
+async fn a_call_whose_other_side_vanished_ends_by_its_session_timer() {
+    require_sipp();
+    let (port, sipp) = sipp_callee("session_vanishes").await;
+    let mut alice = alice_with_session_timer(3).await;
+    alice.call(&format!("sip:st@127.0.0.1:{port}")).await;
+    alice.reached(CallState::Connected).await;
+    let (status, _, message) = alice.ended().await;
+    assert_eq!(status, 408, "{message}");
+    assert!(message.contains("Session Timer"), "{message}");
+    assert_sipp_passed(sipp.await.unwrap());
+}
+
+/// sipp makes us the refresher with a 2 s interval: two refresh re-INVITEs come within it
+/// (sipp's scenario fails otherwise), and the call goes on until sipp hangs up.
+#[tokio::test]
+async fn as_the_refresher_we_refresh_within_the_interval() {
+    require_sipp();
+    let (port, sipp) = sipp_callee("session_refreshed").await;
+    let mut alice = alice_with_session_timer(2).await;
+    alice.call(&format!("sip:sr@127.0.0.1:{port}")).await;
+    alice.reached(CallState::Connected).await;
+    let (status, _, message) = alice.ended().await;
+    assert_eq!(status, 200, "{message}");
+    assert_sipp_passed(sipp.await.unwrap());
+}

@@ -40,6 +40,8 @@ pub(crate) struct Call {
     pub(super) hangup_wanted: bool,
     /// Reserved media ports; held so no one else takes them before the media layer does.
     pub(super) rtp: Option<RtpPair>,
+    /// RFC 4028's timer, once the call is answered with one.
+    pub(super) session_timer: Option<super::session_timer::SessionTimer>,
     /// The RTP socket's TURN relay, when our SDP offers its address.
     pub(super) relay: Option<crate::nat::turn::Relay>,
     /// The call's media once it connected.
@@ -108,6 +110,7 @@ impl Call {
             redirects: 0,
             hangup_wanted: false,
             rtp,
+            session_timer: None,
             relay: None,
             media_session: None,
             muted: false,
@@ -345,13 +348,16 @@ impl Core {
         msg::push(&mut h, "Allow", super::ALLOW);
         msg::push(&mut h, "User-Agent", super::USER_AGENT);
         msg::push(&mut h, "Content-Type", "application/sdp");
-        let invite = Request {
+        let mut invite = Request {
             method: Method::Invite,
             uri: msg::request_uri(&uri),
             version: Version::V2,
             headers: h,
             body: offer.to_string().into_bytes(),
         };
+        if purpose.is_voice() {
+            self.ask_session_timer(&mut invite);
+        }
         let id = self.mint();
         let peer_uri = uri.aor();
         let db_id = match purpose.is_voice() {
@@ -467,6 +473,7 @@ impl Core {
                 c.answered = Some(Instant::now());
                 c.give_up_at = None;
                 let (db, hangup) = (c.db_id, c.hangup_wanted);
+                self.accept_session_timer(id, &resp, Instant::now());
                 self.send_ack(id, None).await;
                 self.record_answer(db).await;
                 self.start_media(id).await;
@@ -619,7 +626,10 @@ impl Core {
             msg::push(&mut r.headers, "Accept", "application/sdp");
             return self.respond(&inc, r);
         }
-        if let Some(unknown) = req.header("Require") {
+        if let Some(r) = self.too_brief(req) {
+            return self.respond(&inc, r);
+        }
+        if let Some(unknown) = req.header("Require").filter(|r| !requires_only_timer(r)) {
             let mut r = self.reply_for(req, 420);
             msg::push(&mut r.headers, "Unsupported", unknown);
             return self.respond(&inc, r);
@@ -791,6 +801,9 @@ impl Core {
         if let Some(src) = src {
             let contact = self.contact(&user, src);
             msg::push(&mut ok.headers, "Contact", contact);
+        }
+        if self.calls.get(&id).is_some_and(|c| c.purpose.is_voice()) {
+            self.grant_session_timer(id, &mut ok, Instant::now());
         }
         if let Some(k) = key {
             self.endpoint.respond_until_ack(&k, ok);
@@ -994,4 +1007,11 @@ impl Core {
             self.end_call(id, 408, "No ACK received").await;
         }
     }
+}
+
+/// A Require we can meet: session timers only (RFC 4028).
+fn requires_only_timer(require: &str) -> bool {
+    require
+        .split(',')
+        .all(|o| o.trim().eq_ignore_ascii_case("timer"))
 }

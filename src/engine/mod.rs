@@ -15,6 +15,7 @@ mod midcall;
 pub mod reason;
 mod register;
 mod reinvite;
+mod session_timer;
 mod stray;
 mod transfer;
 
@@ -66,6 +67,10 @@ pub struct EngineConfig {
     pub max_file_size: u64,
     /// Bytes per second files are sent at most (`None`: as fast as the connection goes).
     pub max_upload: Option<u64>,
+    /// The session timer interval our calls ask for, and the shortest we accept (RFC 4028),
+    /// seconds.
+    pub session_interval: u32,
+    pub min_se: u32,
 }
 
 impl EngineConfig {
@@ -88,6 +93,8 @@ impl EngineConfig {
             partial: None,
             max_file_size: 16 * 1024 * 1024 * 1024,
             max_upload: None,
+            session_interval: session_timer::DEFAULT_INTERVAL,
+            min_se: session_timer::DEFAULT_MIN_SE,
         }
     }
 
@@ -310,9 +317,11 @@ impl Core {
             .flat_map(|c| [c.give_up_at, c.reinvite_retry_at])
             .flatten();
         let keep = self.next_keepalive().into_iter();
+        let sessions = self.next_session_timer().into_iter();
         acc.chain(shut)
             .chain(calls)
             .chain(keep)
+            .chain(sessions)
             .min()
             .unwrap_or(far)
     }
@@ -475,6 +484,7 @@ impl Core {
         }
         self.retry_reinvites(now).await;
         self.keepalives(now).await;
+        self.session_timers(now).await;
     }
 
     /// Where a request for `uri` goes from `account`, in the order to try: its outbound

@@ -17,6 +17,7 @@ pub fn describe(code: u16) -> &'static str {
         415 => "The other side does not support the call's media format",
         416 => "That kind of address is not supported",
         420 => "The other side needs an extension Parley does not have",
+        422 => "The other side wants its call checked less often (session timer too short)",
         423 => "The server wants a longer registration interval",
         440 => "The server limits how many places a call may ring at once",
         480 => "Not available right now (offline or not signed in)",

@@ -20,6 +20,17 @@ pub(crate) struct Pending {
     auth_tries: u8,
 }
 
+impl Pending {
+    /// A session refresh (RFC 4028): the hold state as it is.
+    pub(super) fn refresh(request: Request, hold: bool) -> Pending {
+        Pending {
+            request,
+            hold,
+            auth_tries: 0,
+        }
+    }
+}
+
 /// RFC 3261 14.1: after a 491 the Call-ID's owner waits 2.1-4 s, the other side 0-2 s, in
 /// units of 10 ms, so the two retries do not collide again.
 fn glare_wait(owner: bool) -> Duration {
@@ -97,6 +108,7 @@ impl Core {
                     c.negotiated = Some(sdp::accept_answer(a, on));
                 }
                 self.send_ack(id, Some(resp.cseq().0)).await;
+                self.session_refreshed(id);
                 self.hold_changed(id, on, theirs).await;
                 self.start_media(id).await;
                 self.offer_hold(id).await;
@@ -275,6 +287,11 @@ impl Core {
             .unwrap_or_default();
         ok.body = sdp.into_bytes();
         msg::push(&mut ok.headers, "Contact", self.contact(&user, inc.source));
+        // Any re-INVITE refreshes the session (RFC 4028 10); its interval is echoed.
+        self.session_refreshed(id);
+        if let Some(e) = self.session_header(id) {
+            msg::push(&mut ok.headers, "Session-Expires", e);
+        }
         if let Some(k) = &inc.key {
             self.endpoint.respond_until_ack(k, ok);
         }

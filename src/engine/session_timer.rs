@@ -1,0 +1,272 @@
+//! Session timers (RFC 4028): a call whose other side vanished (a crash, a lost network, a
+//! NAT that forgot it) is ended instead of left open. Both sides agree on an interval; the
+//! refresher re-INVITEs at half of it, and the other side ends the call with BYE when no
+//! refresh came by the interval less a third (at most 32 s).
+
+use super::{CallId, Core, Ctx};
+use crate::sdp;
+use crate::sip::message::{self as msg, MessageExt, Request, Response};
+use std::time::{Duration, Instant};
+
+/// The interval we ask for, and the shortest we take (RFC 4028 4: 1800 s and 90 s).
+pub const DEFAULT_INTERVAL: u32 = 1800;
+pub const DEFAULT_MIN_SE: u32 = 90;
+
+/// Who refreshes: the caller (`uac`) or the callee (`uas`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refresher {
+    Uac,
+    Uas,
+}
+
+impl Refresher {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refresher::Uac => "uac",
+            Refresher::Uas => "uas",
+        }
+    }
+}
+
+/// A call's session timer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionTimer {
+    pub interval: u32,
+    pub refresher: Refresher,
+    /// Whether we are the refresher.
+    pub ours: bool,
+    /// When to refresh (ours) or give up (theirs).
+    pub due: Instant,
+}
+
+impl SessionTimer {
+    pub fn new(interval: u32, refresher: Refresher, ours: bool, now: Instant) -> SessionTimer {
+        let mut t = SessionTimer {
+            interval,
+            refresher,
+            ours,
+            due: now,
+        };
+        t.refreshed(now);
+        t
+    }
+
+    /// A refresh went through (either way): the interval starts again.
+    pub fn refreshed(&mut self, now: Instant) {
+        let interval = Duration::from_secs(self.interval.into());
+        let slack = (interval / 3).min(Duration::from_secs(32));
+        self.due = match self.ours {
+            true => now + interval / 2,
+            false => now + interval - slack,
+        };
+    }
+
+    /// The Session-Expires header value.
+    pub fn header(&self) -> String {
+        format!("{};refresher={}", self.interval, self.refresher.as_str())
+    }
+}
+
+/// `Session-Expires: 1800;refresher=uac` (or its compact `x`): the interval and refresher.
+pub(crate) fn parse(value: &str) -> Option<(u32, Option<Refresher>)> {
+    let mut parts = value.split(';');
+    let secs = parts.next()?.trim().parse().ok()?;
+    let refresher = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("refresher"))
+        .and_then(|(_, v)| match v.trim().to_ascii_lowercase().as_str() {
+            "uac" => Some(Refresher::Uac),
+            "uas" => Some(Refresher::Uas),
+            _ => None,
+        });
+    Some((secs, refresher))
+}
+
+fn session_expires(m: &impl MessageExt) -> Option<(u32, Option<Refresher>)> {
+    m.header("Session-Expires")
+        .or_else(|| m.header("x"))
+        .and_then(|v| parse(&v))
+}
+
+fn supports_timer(req: &Request) -> bool {
+    msg::get_all(&req.headers, "Supported")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .any(|o| o.trim().eq_ignore_ascii_case("timer"))
+}
+
+impl Core {
+    /// What our INVITE asks for (RFC 4028 7.1).
+    pub(super) fn ask_session_timer(&self, req: &mut Request) {
+        msg::push(&mut req.headers, "Supported", "timer");
+        let (interval, min) = (self.config.session_interval, self.config.min_se);
+        msg::push(&mut req.headers, "Session-Expires", interval.to_string());
+        msg::push(&mut req.headers, "Min-SE", min.to_string());
+    }
+
+    /// An INVITE asking for an interval shorter than we take: 422 with our Min-SE (RFC 4028 8.1).
+    pub(super) fn too_brief(&self, req: &Request) -> Option<Response> {
+        let (secs, _) = session_expires(req)?;
+        if secs >= self.config.min_se {
+            return None;
+        }
+        let mut r = self.reply_for(req, 422);
+        msg::push(&mut r.headers, "Min-SE", self.config.min_se.to_string());
+        Some(r)
+    }
+
+    /// The callee's side (RFC 4028 9): the interval asked for (or ours), the refresher asked
+    /// for (else the caller when it supports timers, else us), written into our 2xx.
+    pub(super) fn grant_session_timer(&mut self, id: CallId, ok: &mut Response, now: Instant) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let asked = session_expires(&c.invite);
+        let interval = asked.map_or(self.config.session_interval, |(s, _)| s);
+        let refresher = match asked.and_then(|(_, r)| r) {
+            Some(r) => r,
+            None if supports_timer(&c.invite) => Refresher::Uac,
+            None => Refresher::Uas,
+        };
+        let t = SessionTimer::new(interval, refresher, refresher == Refresher::Uas, now);
+        msg::push(&mut ok.headers, "Session-Expires", t.header());
+        if refresher == Refresher::Uac {
+            msg::push(&mut ok.headers, "Require", "timer");
+        }
+        c.session_timer = Some(t);
+    }
+
+    /// The caller's side: what the callee's 2xx says (none: the callee keeps no timer).
+    pub(super) fn accept_session_timer(&mut self, id: CallId, ok: &Response, now: Instant) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        c.session_timer = session_expires(ok).map(|(secs, r)| {
+            let refresher = r.unwrap_or(Refresher::Uac);
+            SessionTimer::new(secs, refresher, refresher == Refresher::Uac, now)
+        });
+    }
+
+    /// A refresh went through: a re-INVITE answered 2xx, either way.
+    pub(super) fn session_refreshed(&mut self, id: CallId) {
+        if let Some(t) = self
+            .calls
+            .get_mut(&id)
+            .and_then(|c| c.session_timer.as_mut())
+        {
+            t.refreshed(Instant::now());
+        }
+    }
+
+    /// The Session-Expires a refresh re-INVITE (or our answer to one) carries.
+    pub(super) fn session_header(&self, id: CallId) -> Option<String> {
+        let t = self.calls.get(&id)?.session_timer?;
+        Some(t.header())
+    }
+
+    pub(super) fn next_session_timer(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter_map(|c| c.session_timer.map(|t| t.due))
+            .min()
+    }
+
+    /// Refreshes due go out; a call whose refresh never came is ended.
+    pub(super) async fn session_timers(&mut self, now: Instant) {
+        let due: Vec<(CallId, bool)> = self
+            .calls
+            .iter()
+            .filter_map(|(id, c)| {
+                c.session_timer
+                    .filter(|t| t.due <= now)
+                    .map(|t| (*id, t.ours))
+            })
+            .collect();
+        for (id, ours) in due {
+            match ours {
+                true => self.refresh_session(id).await,
+                false => {
+                    tracing::info!("call {id}: no session refresh came; ending it");
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.session_timer = None;
+                    }
+                    self.dialog_gone(id, 408, SESSION_EXPIRED).await;
+                }
+            }
+        }
+    }
+
+    /// A refresh re-INVITE with the SDP as it stands; with another re-INVITE under way, that
+    /// one's answer refreshes, so this waits a second.
+    async fn refresh_session(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let busy = c.reinvite.is_some() || c.reinvite_retry_at.is_some() || c.reinvite_unacked;
+        if busy {
+            if let Some(t) = c.session_timer.as_mut() {
+                t.due = Instant::now() + Duration::from_secs(1);
+            }
+            return;
+        }
+        let hold = c.local_hold;
+        let offer = match &c.local_sdp {
+            Some(prev) => sdp::reoffer(prev, &c.media, hold),
+            None => sdp::offer(&c.media, 1, hold),
+        };
+        let body = offer.to_string();
+        c.local_sdp = Some(offer);
+        if let Some(t) = c.session_timer.as_mut() {
+            // Until it is answered: a refresh that never is ends the call by its 408.
+            t.due = Instant::now() + Duration::from_secs(u64::from(t.interval));
+        }
+        let expires = self.session_header(id);
+        let req = self
+            .send_in_dialog(id, Ctx::ReInvite(id), |req| {
+                msg::push(&mut req.headers, "Content-Type", "application/sdp");
+                msg::push(&mut req.headers, "Supported", "timer");
+                if let Some(e) = expires {
+                    msg::push(&mut req.headers, "Session-Expires", e);
+                }
+                req.body = body.into_bytes();
+            })
+            .await;
+        if let (Some(request), Some(c)) = (req, self.calls.get_mut(&id)) {
+            c.reinvite = Some(super::reinvite::Pending::refresh(request, hold));
+        }
+    }
+}
+
+/// The reason phrase a call ended by its session timer carries.
+pub(crate) const SESSION_EXPIRED: &str = "Session Timer Expired";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_expires_is_read_with_its_refresher() {
+        assert_eq!(
+            parse("1800;refresher=uac"),
+            Some((1800, Some(Refresher::Uac)))
+        );
+        assert_eq!(
+            parse(" 90 ; refresher = UAS"),
+            Some((90, Some(Refresher::Uas)))
+        );
+        assert_eq!(parse("600"), Some((600, None)));
+        assert_eq!(parse("soon"), None);
+    }
+
+    #[test]
+    fn the_refresher_refreshes_at_half_and_the_other_gives_up_before_the_end() {
+        let now = Instant::now();
+        let ours = SessionTimer::new(1800, Refresher::Uac, true, now);
+        assert_eq!(ours.due, now + Duration::from_secs(900));
+        let theirs = SessionTimer::new(1800, Refresher::Uac, false, now);
+        assert_eq!(theirs.due, now + Duration::from_secs(1800 - 32));
+        let short = SessionTimer::new(90, Refresher::Uas, false, now);
+        assert_eq!(short.due, now + Duration::from_secs(60));
+        assert_eq!(short.header(), "90;refresher=uas");
+    }
+}
