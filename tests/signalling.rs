@@ -600,3 +600,29 @@ async fn server_bound_to_all_interfaces_routes_in_dialog_requests() {
     alice.send(Command::Hangup(ac)).await;
     assert_eq!(bob.ended().await.1, "Remote hung up");
 }
+
+/// Registered over TCP, the server goes away: the closed connection is noticed at once (no
+/// keepalive needs to go unanswered first), a new REGISTER tries, and the account says it is
+/// offline.
+#[tokio::test]
+async fn a_closed_registration_connection_is_noticed_at_once() {
+    let server = server(&[("bob", "pw")]).await;
+    let addr = server.local_addr();
+    let mut bob = Agent::start_engine(
+        "bob",
+        "pw",
+        Some(addr),
+        |_| {},
+        |a| a.transport = parley::sip::transport::Proto::Tcp,
+    )
+    .await;
+    bob.registered().await;
+    drop(server);
+    let offline = bob
+        .wait(|e| matches!(e, Event::Connection { online: false, .. }))
+        .await;
+    let Event::Connection { message, .. } = offline else {
+        unreachable!()
+    };
+    assert!(message.starts_with("Offline"), "{message}");
+}

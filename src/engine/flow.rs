@@ -165,15 +165,38 @@ impl Core {
         }
         for id in failed {
             tracing::info!("the flow to the registrar failed: registering again");
-            let Some(acc) = self.accounts.get_mut(&id) else {
-                continue;
-            };
-            acc.flow = None;
-            if !std::mem::replace(&mut acc.offline, true) {
-                let message = "Offline: the server stopped answering; reconnecting…".into();
-                self.connection(id, false, message).await;
-            }
-            self.register(id, false).await;
+            self.flow_failed(id, "Offline: the server stopped answering; reconnecting…")
+                .await;
+        }
+    }
+
+    /// A registration's flow is gone: offline until a new REGISTER (sent now) gets through.
+    async fn flow_failed(&mut self, id: AccountId, message: &str) {
+        let Some(acc) = self.accounts.get_mut(&id) else {
+            return;
+        };
+        acc.flow = None;
+        if !std::mem::replace(&mut acc.offline, true) {
+            self.connection(id, false, message.to_string()).await;
+        }
+        self.register(id, false).await;
+    }
+
+    /// A TCP connection we opened closed: a registration's flow over it failed at once.
+    pub(super) async fn flow_closed(&mut self, peer: Peer) {
+        let ids: Vec<AccountId> = self
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.registered() && a.flow.as_ref().is_some_and(|f| f.server == peer))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            tracing::info!("the connection to the registrar closed: registering again");
+            self.flow_failed(
+                id,
+                "Offline: the server closed the connection; reconnecting…",
+            )
+            .await;
         }
     }
 

@@ -410,6 +410,7 @@ impl Core {
             // A UA has no one to forward these to (RFC 3261 8.1.3.3: discard).
             EndpointEvent::StrayResponse(_) => {}
             EndpointEvent::Pong { peer, stun } => self.pong(peer, stun).await,
+            EndpointEvent::Closed { peer } => self.flow_closed(peer).await,
         }
     }
 

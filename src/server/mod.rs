@@ -158,7 +158,9 @@ impl Proxy {
                     tokio::spawn(async move { this.handle(*inc).await });
                 }
                 EndpointEvent::StrayResponse(resp) => self.forward_stray(*resp),
-                EndpointEvent::AckTimeout { .. } | EndpointEvent::Pong { .. } => {}
+                EndpointEvent::AckTimeout { .. }
+                | EndpointEvent::Pong { .. }
+                | EndpointEvent::Closed { .. } => {}
             }
         }
     }

@@ -48,6 +48,10 @@ pub enum EndpointEvent {
         peer: Peer,
         stun: Option<(crate::nat::stun::TxId, SocketAddr)>,
     },
+    /// A TCP connection we opened was closed by the other side (or the network).
+    Closed {
+        peer: Peer,
+    },
 }
 
 /// How to keep a flow open.
@@ -594,6 +598,10 @@ impl Core {
     }
 
     fn handle_inbound(&mut self, bytes: &[u8], source: Peer, at: Instant) {
+        if bytes.is_empty() && source.proto == Proto::Tcp {
+            let _ = self.events.send(EndpointEvent::Closed { peer: source });
+            return;
+        }
         if let Some(stun) = self.pong(bytes, source) {
             let _ = self.events.send(EndpointEvent::Pong { peer: source, stun });
             return;

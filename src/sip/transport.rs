@@ -357,6 +357,13 @@ impl Transport {
                 }
             }
             conns.lock().unwrap().remove(&remote);
+            if role == Role::Opened {
+                // An empty arrival says a connection we opened is gone: a registration's flow
+                // over it is dead (RFC 5626 4.4), and the engine registers again at once.
+                let _ = inbox
+                    .send((Vec::new(), peer, std::time::Instant::now()))
+                    .await;
+            }
         }));
         tx
     }
