@@ -183,6 +183,9 @@ fn our_audio(local: &LocalMedia, direction: &str) -> Media {
         }
     }
     attrs.push(("ptime".into(), Some("20".into())));
+    // RTCP on the RTP port when the answer agrees (RFC 5761): one port for a NAT to keep
+    // open and a relay to carry; we still listen on the next port if it does not.
+    attrs.push(("rtcp-mux".into(), None));
     attrs.push((direction.into(), None));
     let formats = codecs.iter().map(|c| c.0.to_string()).collect();
     audio_media(formats, local.rtp_port, attrs)

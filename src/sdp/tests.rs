@@ -255,3 +255,18 @@ fn a_file_offer_has_one_message_line_and_is_answered_recvonly_with_a_range() {
     let back = accept_answer(&Session::parse(&ans.to_string()).unwrap(), false);
     assert_eq!(back.file_from, Some(401));
 }
+
+#[test]
+fn our_offers_ask_for_rtcp_mux_and_a_muxed_answer_drops_the_rtcp_port() {
+    let offer = offer(&local(6000), 1, false);
+    assert!(offer.media[0].has("rtcp-mux"), "{offer}");
+    let muxed = "v=0\r\no=b 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtcp-mux\r\n";
+    let neg = accept_answer(&Session::parse(muxed).unwrap(), false);
+    let audio = neg.audio.unwrap();
+    assert!(audio.rtcp_mux && audio.rtcp.is_none());
+    let plain = muxed.replace("a=rtcp-mux\r\n", "");
+    let audio = accept_answer(&Session::parse(&plain).unwrap(), false)
+        .audio
+        .unwrap();
+    assert!(!audio.rtcp_mux);
+}
