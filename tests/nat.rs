@@ -346,3 +346,50 @@ fn voice_goes_both_ways_through_two_symmetric_nats_relayed_by_parley_serve() {
         bob_heard * 100.0
     );
 }
+
+#[test]
+fn a_call_moves_to_the_new_address_when_the_network_changes_mid_call() {
+    let mut lab = Lab::new();
+    let (bob_home, alice_home) = (lab.home(Nat::Cone), lab.home(Nat::Cone));
+    let _server = serve(&lab, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_wav, bob_wav) = (dir.path().join("alice.wav"), dir.path().join("bob.wav"));
+    let bob_args = ["--tone", "440", "--record", bob_wav.to_str().unwrap()];
+    let bob = bob(&lab, &bob_home, &dir.path().join("bob"), &bob_args);
+    let mut args = account(&dir.path().join("alice"), "alice", "secret-alice");
+    args.splice(
+        2..2,
+        ["call".to_string(), "sip:bob@company.com".to_string()],
+    );
+    for a in [
+        "--hangup-after",
+        "8",
+        "--tone",
+        "880",
+        "--record",
+        alice_wav.to_str().unwrap(),
+    ] {
+        args.push(a.to_string());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let alice = lab.parley(&alice_home, &refs);
+    alice.wait_line(|l| l.contains(r#""state":"connected""#));
+    lab.readdress(&bob_home, "192.0.2.20");
+    alice.wait_line(|l| l.contains(r#""event":"call_ended""#));
+    bob.wait_line(|l| l.contains(r#""event":"call_ended""#));
+    drop((alice, bob));
+    // The last three seconds, well after the move: each hears the other again.
+    let candidates = [440.0, 880.0];
+    let alice_heard = common::tone_share_last(&alice_wav, 440.0, &candidates, 3.0);
+    let bob_heard = common::tone_share_last(&bob_wav, 880.0, &candidates, 3.0);
+    assert!(
+        alice_heard >= 0.9,
+        "Alice heard Bob in {:.0}%",
+        alice_heard * 100.0
+    );
+    assert!(
+        bob_heard >= 0.9,
+        "Bob heard Alice in {:.0}%",
+        bob_heard * 100.0
+    );
+}

@@ -146,7 +146,7 @@ fn offered_audio(body: &[u8]) -> Option<std::net::SocketAddr> {
 }
 
 /// An even RTP port and the RTCP port above it, on `ip`.
-fn reserve_rtp(ip: std::net::IpAddr) -> Option<RtpPair> {
+pub(super) fn reserve_rtp(ip: std::net::IpAddr) -> Option<RtpPair> {
     (0..50).find_map(|_| {
         let rtp = std::net::UdpSocket::bind((ip, 0)).ok()?;
         let port = rtp.local_addr().ok()?.port();

@@ -333,6 +333,8 @@ impl Core {
             acc.public = None;
             acc.clear_timer();
             acc.reset_backoff();
+            // Its calls move once we know how the server sees us from the new network.
+            acc.roaming = true;
             self.register(id, false).await;
         }
     }

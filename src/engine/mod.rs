@@ -15,6 +15,7 @@ mod midcall;
 pub mod reason;
 mod register;
 mod reinvite;
+mod roam;
 mod session_timer;
 mod stray;
 mod transfer;

@@ -42,6 +42,8 @@ pub(crate) struct Account {
     pub turn: Option<crate::nat::turn::TurnServer>,
     /// Registered once, then lost: the window says offline until it is back.
     pub offline: bool,
+    /// The network changed: its calls move once it is registered from the new one.
+    pub roaming: bool,
     was_registered: bool,
 }
 
@@ -208,6 +210,7 @@ impl Core {
             public: None,
             sent_contact: None,
             offline: false,
+            roaming: false,
             was_registered: false,
             stun,
             turn,
@@ -397,6 +400,9 @@ impl Core {
                 .await;
                 if back {
                     self.connection(id, true, "Back online".into()).await;
+                }
+                if std::mem::take(&mut self.accounts.get_mut(&id).unwrap().roaming) {
+                    self.move_calls(id).await;
                 }
             }
             401 | 407 => {

@@ -198,7 +198,7 @@ impl Core {
 
     /// A refresh re-INVITE with the SDP as it stands; with another re-INVITE under way, that
     /// one's answer refreshes, so this waits a second.
-    async fn refresh_session(&mut self, id: CallId) {
+    pub(super) async fn refresh_session(&mut self, id: CallId) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };

@@ -305,6 +305,19 @@ pub async fn open_server_with(tweak: impl FnOnce(&mut ServerConfig)) -> Server {
 /// The share of 20 ms windows, after the first half second, in which `hz` is the strongest of
 /// `candidates` (and clearly there) in a WAV recording's first channel.
 pub fn tone_share(wav: &std::path::Path, hz: f64, candidates: &[f64]) -> f64 {
+    tone_share_since(wav, hz, candidates, 0.5)
+}
+
+/// As `tone_share`, over the last `secs` seconds of the recording only.
+pub fn tone_share_last(wav: &std::path::Path, hz: f64, candidates: &[f64], secs: f64) -> f64 {
+    let r = hound::WavReader::open(wav).unwrap();
+    let total = r.duration() as f64 / f64::from(r.spec().sample_rate);
+    assert!(total > secs, "{} lasts only {total:.1} s", wav.display());
+    tone_share_since(wav, hz, candidates, total - secs)
+}
+
+/// The share of 20 ms windows from `from` seconds on in which `hz` is clearly the strongest.
+fn tone_share_since(wav: &std::path::Path, hz: f64, candidates: &[f64], from: f64) -> f64 {
     use parley::media::tone::{power_at, strongest};
     let mut r = hound::WavReader::open(wav).unwrap();
     let spec = r.spec();
@@ -314,7 +327,8 @@ pub fn tone_share(wav: &std::path::Path, hz: f64, candidates: &[f64]) -> f64 {
         .map(Result::unwrap)
         .collect();
     let window = (spec.sample_rate / 50) as usize;
-    let windows: Vec<&[i16]> = pcm.chunks_exact(window).skip(25).collect();
+    let skip = (from * 50.0) as usize;
+    let windows: Vec<&[i16]> = pcm.chunks_exact(window).skip(skip).collect();
     assert!(!windows.is_empty(), "{} is too short", wav.display());
     let good = windows
         .iter()

@@ -34,12 +34,12 @@ impl Proc {
         Proc { child, lines }
     }
 
+    /// The first line (within a minute) that `pred` accepts: a hang fails the test.
     pub fn wait_line(&self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .expect("no such line");
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.lines.recv_timeout(left).expect("no such line");
             if pred(&line) {
                 return line;
             }
