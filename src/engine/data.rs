@@ -66,6 +66,8 @@ impl Core {
             cfg.server = a.server;
             cfg.auth_user = a.auth_user;
             cfg.transport = Proto::parse(&a.transport).unwrap_or(Proto::Udp);
+            cfg.stun = a.stun;
+            cfg.turn = a.turn;
             self.add_account(cfg).await;
         }
         if self.db.is_some() {

@@ -224,6 +224,8 @@ impl Core {
                 server: c.server.clone(),
                 transport: c.transport.as_str().to_ascii_lowercase(),
                 auth_user: c.auth_user.clone(),
+                stun: c.stun.clone(),
+                turn: c.turn.clone(),
             };
             db.post("save the account", move |s| {
                 s.save_account(&saved).map(|_| ())

@@ -323,10 +323,14 @@ impl App {
                     auth_user,
                     server,
                     tcp,
+                    stun,
+                    turn,
                 }) => {
                     let mut cfg = AccountConfig::new(&aor, &password);
                     cfg.auth_user = auth_user;
                     cfg.server = server;
+                    cfg.stun = stun;
+                    cfg.turn = turn;
                     cfg.transport = if tcp { Proto::Tcp } else { Proto::Udp };
                     self.signing_in = Some(0);
                     self.send(Command::AddAccount(cfg));

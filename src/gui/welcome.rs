@@ -12,6 +12,11 @@ pub struct State {
     pub auth_user: String,
     pub server: String,
     pub transport: Transport,
+    /// Behind a NAT: a STUN server, and a TURN server with its user and password (optional).
+    pub stun: String,
+    pub turn: String,
+    pub turn_user: String,
+    pub turn_password: String,
     /// Your name on the hosted server.
     pub host_user: String,
     /// "Signing in…" or the last error, shown under the form.
@@ -42,6 +47,10 @@ pub enum Message {
     AuthUser(String),
     Server(String),
     Transport(Transport),
+    Stun(String),
+    Turn(String),
+    TurnUser(String),
+    TurnPassword(String),
     HostUser(String),
     SignIn,
     Host,
@@ -54,6 +63,8 @@ pub enum Action {
         auth_user: Option<String>,
         server: Option<String>,
         tcp: bool,
+        stun: Option<String>,
+        turn: Option<(String, String, String)>,
     },
     Host {
         user: String,
@@ -84,9 +95,14 @@ impl State {
             Message::AuthUser(s) => self.auth_user = s,
             Message::Server(s) => self.server = s,
             Message::Transport(t) => self.transport = t,
+            Message::Stun(s) => self.stun = s,
+            Message::Turn(s) => self.turn = s,
+            Message::TurnUser(s) => self.turn_user = s,
+            Message::TurnPassword(s) => self.turn_password = s,
             Message::HostUser(s) => self.host_user = s,
-            Message::SignIn => match normalize_address(&self.address) {
-                Ok(aor) => {
+            Message::SignIn => match (normalize_address(&self.address), self.turn_server()) {
+                (Err(e), _) | (_, Err(e)) => self.status = Some(e),
+                (Ok(aor), Ok(turn)) => {
                     self.busy = true;
                     self.status = Some("Signing in…".into());
                     let server = Some(self.server.trim().to_string()).filter(|s| !s.is_empty());
@@ -97,9 +113,10 @@ impl State {
                             .filter(|s| !s.is_empty()),
                         server,
                         tcp: self.transport == Transport::Tcp,
+                        stun: Some(self.stun.trim().to_string()).filter(|s| !s.is_empty()),
+                        turn,
                     });
                 }
-                Err(e) => self.status = Some(e),
             },
             Message::Host => {
                 let user = self.host_user.trim().to_string();
@@ -113,6 +130,19 @@ impl State {
             }
         }
         None
+    }
+
+    /// The TURN server, user and password, when a server is given: all three, or why not.
+    fn turn_server(&self) -> Result<Option<(String, String, String)>, String> {
+        let server = self.turn.trim();
+        if server.is_empty() {
+            return Ok(None);
+        }
+        let (user, password) = (self.turn_user.trim(), &self.turn_password);
+        if user.is_empty() || password.is_empty() {
+            return Err("A TURN server needs its user name and password too".into());
+        }
+        Ok(Some((server.into(), user.into(), password.clone())))
     }
 
     /// The engine said how signing in went.
@@ -152,6 +182,28 @@ impl State {
                 ),
             ]
             .spacing(8),
+            text("Behind a NAT (optional): where to learn your public address, or relay calls")
+                .size(13)
+                .style(style::muted_text),
+            row![
+                text_input("STUN server, e.g. stun.example.com:3478", &self.stun)
+                    .on_input(Message::Stun)
+                    .on_submit(Message::SignIn),
+                text_input("TURN server", &self.turn)
+                    .on_input(Message::Turn)
+                    .on_submit(Message::SignIn),
+            ]
+            .spacing(8),
+            row![
+                text_input("TURN user", &self.turn_user)
+                    .on_input(Message::TurnUser)
+                    .on_submit(Message::SignIn),
+                text_input("TURN password", &self.turn_password)
+                    .secure(true)
+                    .on_input(Message::TurnPassword)
+                    .on_submit(Message::SignIn),
+            ]
+            .spacing(8),
             button(text("Sign in")).on_press_maybe((!self.busy).then_some(Message::SignIn)),
         ]
         .spacing(10);
@@ -185,5 +237,35 @@ impl State {
             .center_y(Length::Fill)
             .padding(32)
             .into()
+    }
+}
+
+#[cfg(test)]
+mod nat_tests {
+    use super::*;
+
+    #[test]
+    fn a_turn_server_needs_its_credentials_and_goes_with_the_sign_in() {
+        let mut s = State {
+            address: "alice@example.com".into(),
+            turn: "turn.example.com:3478".into(),
+            ..State::default()
+        };
+        assert!(s.update(Message::SignIn).is_none());
+        assert!(s.status.as_deref().unwrap().contains("TURN"));
+        s.update(Message::TurnUser("alice".into()));
+        s.update(Message::TurnPassword("relay".into()));
+        s.update(Message::Stun("stun.example.com".into()));
+        match s.update(Message::SignIn) {
+            Some(Action::SignIn { stun, turn, .. }) => {
+                assert_eq!(stun.as_deref(), Some("stun.example.com"));
+                let turn = turn.unwrap();
+                assert_eq!(
+                    (turn.0.as_str(), turn.1.as_str()),
+                    ("turn.example.com:3478", "alice")
+                );
+            }
+            _ => panic!("no sign-in"),
+        }
     }
 }

@@ -48,6 +48,11 @@ const MIGRATIONS: &[&str] = &[
         bytes_done INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL,
         started_at INTEGER NOT NULL, ended_at INTEGER);
      CREATE INDEX transfers_peer ON transfers(peer_uri, started_at);",
+    // 4: an account's way through NATs: a STUN server, a TURN server and its credentials
+    "ALTER TABLE accounts ADD COLUMN stun TEXT;
+     ALTER TABLE accounts ADD COLUMN turn TEXT;
+     ALTER TABLE accounts ADD COLUMN turn_user TEXT;
+     ALTER TABLE accounts ADD COLUMN turn_password TEXT;",
 ];
 
 /// Where a profile keeps its files.
@@ -174,6 +179,9 @@ pub struct SavedAccount {
     pub transport: String,
     /// The digest user name, when the provider gives one apart from the address.
     pub auth_user: Option<String>,
+    pub stun: Option<String>,
+    /// TURN server, user, password.
+    pub turn: Option<(String, String, String)>,
 }
 
 pub struct Store {
@@ -283,11 +291,22 @@ impl Store {
         let c = self.conn.lock().unwrap();
         let aor = &a.aor;
         c.execute(
-            "INSERT INTO accounts(aor, password, server, transport, auth_user)
-             VALUES(?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO accounts(aor, password, server, transport, auth_user, stun, turn,
+                turn_user, turn_password)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(aor) DO UPDATE SET password = ?2, server = ?3, transport = ?4,
-             auth_user = ?5",
-            params![aor, a.password, a.server, a.transport, a.auth_user],
+             auth_user = ?5, stun = ?6, turn = ?7, turn_user = ?8, turn_password = ?9",
+            params![
+                aor,
+                a.password,
+                a.server,
+                a.transport,
+                a.auth_user,
+                a.stun,
+                a.turn.as_ref().map(|t| &t.0),
+                a.turn.as_ref().map(|t| &t.1),
+                a.turn.as_ref().map(|t| &t.2)
+            ],
         )?;
         Ok(
             c.query_row("SELECT id FROM accounts WHERE aor = ?1", [aor], |r| {
@@ -356,16 +375,23 @@ impl Store {
     pub fn accounts(&self) -> Result<Vec<SavedAccount>, StoreError> {
         let c = self.conn.lock().unwrap();
         let mut st = c.prepare(
-            "SELECT aor, password, server, transport, auth_user FROM accounts
-             WHERE enabled = 1 ORDER BY id",
+            "SELECT aor, password, server, transport, auth_user, stun, turn, turn_user,
+                turn_password FROM accounts WHERE enabled = 1 ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
+            let turn: (Option<String>, Option<String>, Option<String>) =
+                (r.get(6)?, r.get(7)?, r.get(8)?);
             Ok(SavedAccount {
                 aor: r.get(0)?,
                 password: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
                 server: r.get(2)?,
                 transport: r.get(3)?,
                 auth_user: r.get(4)?,
+                stun: r.get(5)?,
+                turn: match turn {
+                    (Some(t), Some(u), Some(p)) => Some((t, u, p)),
+                    _ => None,
+                },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -517,6 +543,8 @@ mod tests {
             server: None,
             transport: "udp".into(),
             auth_user: None,
+            stun: None,
+            turn: None,
         };
         let b = SavedAccount {
             password: "pw2".into(),
@@ -538,6 +566,8 @@ mod tests {
             server: Some("10.0.0.1:5060".into()),
             transport: "tcp".into(),
             auth_user: Some("a-1234".into()),
+            stun: Some("stun.example.com:3478".into()),
+            turn: Some(("turn.example.com".into(), "a".into(), "secret".into())),
         };
         s.save_account(&a).unwrap();
         let all = s.accounts().unwrap();
