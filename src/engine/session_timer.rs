@@ -101,7 +101,10 @@ impl Core {
         msg::push(&mut req.headers, "Supported", "timer");
         let (interval, min) = (self.config.session_interval, self.config.min_se);
         msg::push(&mut req.headers, "Session-Expires", interval.to_string());
-        msg::push(&mut req.headers, "Min-SE", min.to_string());
+        // Absent means 90 s (RFC 4028 5); every byte counts under UDP's 1300 (RFC 3261 18.1.1).
+        if min != DEFAULT_MIN_SE {
+            msg::push(&mut req.headers, "Min-SE", min.to_string());
+        }
     }
 
     /// An INVITE asking for an interval shorter than we take: 422 with our Min-SE (RFC 4028 8.1).
