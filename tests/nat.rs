@@ -54,12 +54,24 @@ fn bob(lab: &Lab, ns: &str, profile: &Path, extra: &[&str]) -> Proc {
 
 /// Alice calls Bob from `ns` and hangs up after `secs`; her JSON events.
 fn alice_calls(ns: &str, profile: &Path, secs: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    alice_calls_from(ns, profile, Some(secs), extra)
+}
+
+/// As `alice_calls`; with no `secs`, the call ends when `extra` says (a file sent).
+fn alice_calls_from(
+    ns: &str,
+    profile: &Path,
+    secs: Option<&str>,
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
     let mut args = account(profile, "alice", "secret-alice");
     args.splice(
         2..2,
         ["call".to_string(), "sip:bob@company.com".to_string()],
     );
-    args.extend(["--hangup-after".to_string(), secs.to_string()]);
+    if let Some(secs) = secs {
+        args.extend(["--hangup-after".to_string(), secs.to_string()]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = in_space(ns, BIN).args(&args).output().unwrap();
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
@@ -391,5 +403,44 @@ fn a_call_moves_to_the_new_address_when_the_network_changes_mid_call() {
         bob_heard >= 0.9,
         "Bob heard Alice in {:.0}%",
         bob_heard * 100.0
+    );
+}
+
+/// Alice on the open internet sends Bob, behind a home NAT, a 3 MiB file during a call: Bob
+/// cannot be connected to, so he takes the MSRP connection's active side (RFC 6135 lets the
+/// answerer choose) and the file arrives whole.
+#[test]
+fn a_file_during_a_call_reaches_a_callee_behind_a_nat_who_connects_out() {
+    let mut lab = Lab::new();
+    let bob_home = lab.home(Nat::Cone);
+    let _server = serve(&lab, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let bob = bob(
+        &lab,
+        &bob_home,
+        &dir.path().join("bob"),
+        &["--accept-files", inbox.to_str().unwrap()],
+    );
+    let file = dir.path().join("plans.bin");
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let extra = ["--send-file", file.to_str().unwrap()];
+    let events = alice_calls_from(&lab.internet(), &dir.path().join("alice"), None, &extra);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "file_sent" && e["size"] == bytes.len()),
+        "{events:?}"
+    );
+    let line = bob.wait_line(|l| l.contains(r#""event":"file_received""#));
+    let got: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let path = std::path::PathBuf::from(got["path"].as_str().unwrap());
+    assert!(
+        std::fs::read(path).unwrap() == bytes,
+        "the file arrived changed"
     );
 }

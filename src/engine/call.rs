@@ -181,6 +181,7 @@ fn reserve_media(ip: std::net::IpAddr, user: &str) -> Reserved {
         codecs: Vec::new(),
         file: None,
         resume_from: 1,
+        connect_out: false,
     };
     (media, rtp, msrp)
 }
@@ -642,6 +643,7 @@ impl Core {
         let mut reserved = reserve_media(local_ip, &user);
         reserved.0.codecs = self.config.codec_names();
         let relay = self.reflect(account, &mut reserved).await;
+        reserved.0.connect_out = relay.is_some() || self.accounts[&account].public.is_some();
         let from = req.addr_from();
         let peer = from
             .as_ref()

@@ -186,7 +186,7 @@ impl State {
                 .size(13)
                 .style(style::muted_text),
             row![
-                text_input("STUN server, e.g. stun.example.com:3478", &self.stun)
+                text_input("STUN server (host:port)", &self.stun)
                     .on_input(Message::Stun)
                     .on_submit(Message::SignIn),
                 text_input("TURN server", &self.turn)

@@ -23,6 +23,9 @@ pub struct LocalMedia {
     pub file: Option<(super::file::FileSelector, String)>,
     /// Answering a file offer: the first byte we want (1, or past what a broken attempt left).
     pub resume_from: u64,
+    /// We sit behind a NAT, where nobody can connect to us: when an offer lets us choose
+    /// (`a=setup:actpass`, RFC 6135), we open the MSRP connection and the offerer listens.
+    pub connect_out: bool,
 }
 
 impl LocalMedia {
@@ -387,8 +390,11 @@ pub fn answer(
             ("message", "TCP/MSRP") if m.port != 0 && neg.msrp.is_none() => {
                 match (&local.msrp_path, m.attr("path")) {
                     (Some(path), Some(remote)) => {
-                        // RFC 6135: the offerer is active unless it said passive.
-                        let we_connect = m.attr("setup") == Some("passive");
+                        // RFC 6135: the offerer is active unless it said passive, or it
+                        // let us choose and we cannot be connected to.
+                        let setup = m.attr("setup");
+                        let we_connect = setup == Some("passive")
+                            || (local.connect_out && setup == Some("actpass"));
                         let setup = if we_connect { "active" } else { "passive" };
                         neg.msrp = Some((remote.to_string(), we_connect));
                         let usage = super::file::message_use(m);

@@ -11,6 +11,7 @@ fn local(port: u16) -> LocalMedia {
         codecs: Vec::new(),
         file: None,
         resume_from: 1,
+        connect_out: false,
     }
 }
 
@@ -269,4 +270,28 @@ fn our_offers_ask_for_rtcp_mux_and_a_muxed_answer_drops_the_rtcp_port() {
         .audio
         .unwrap();
     assert!(!audio.rtcp_mux);
+}
+
+#[test]
+fn behind_a_nat_we_take_the_active_part_when_the_offer_lets_us_choose() {
+    let offer_text = |setup: &str| {
+        format!("v=0\r\no=a 1 1 IN IP4 203.0.113.1\r\ns=-\r\nc=IN IP4 203.0.113.1\r\nt=0 0\r\nm=message 7000 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://203.0.113.1:7000/a1;tcp\r\na=setup:{setup}\r\n")
+    };
+    let natted = LocalMedia {
+        connect_out: true,
+        ..local(6000)
+    };
+    for (setup, nat, connect) in [
+        ("actpass", true, true),
+        ("actpass", false, false),
+        ("active", true, false),
+        ("passive", false, true),
+    ] {
+        let offer = Session::parse(&offer_text(setup)).unwrap();
+        let ours = if nat { natted.clone() } else { local(6000) };
+        let (answer, neg) = answer(&offer, &ours, 1, false).unwrap();
+        assert_eq!(neg.msrp.unwrap().1, connect, "{setup} behind a NAT: {nat}");
+        let want = if connect { "active" } else { "passive" };
+        assert_eq!(answer.media[0].attr("setup"), Some(want));
+    }
 }
