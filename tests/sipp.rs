@@ -358,3 +358,17 @@ async fn as_the_refresher_we_refresh_within_the_interval() {
     assert_eq!(status, 200, "{message}");
     assert_sipp_passed(sipp.await.unwrap());
 }
+
+/// sipp finds our interval too brief (422, Min-SE: 4): the INVITE goes again asking for 4 s
+/// (the scenario checks it) and the call connects.
+#[tokio::test]
+async fn a_422_is_answered_with_the_interval_asked_for() {
+    require_sipp();
+    let (port, sipp) = sipp_callee("session_too_brief").await;
+    let mut alice = alice_with_session_timer(2).await;
+    alice.call(&format!("sip:tb@127.0.0.1:{port}")).await;
+    alice.reached(CallState::Connected).await;
+    let (status, _, message) = alice.ended().await;
+    assert_eq!(status, 200, "{message}");
+    assert_sipp_passed(sipp.await.unwrap());
+}

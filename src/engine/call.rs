@@ -535,6 +535,13 @@ impl Core {
                     _ => self.end_call(id, code, &phrase).await,
                 }
             }
+            422 => {
+                let again = super::session_timer::after_too_brief(&c.invite, &resp);
+                match (again, c.invite_peer, c.hangup_wanted) {
+                    (Some(invite), Some(peer), false) => self.resend_invite(id, invite, peer),
+                    _ => self.end_call(id, code, &phrase).await,
+                }
+            }
             // Our own CANCEL after the ring timeout: say "no answer", not "cancelled".
             487 if c.gave_up => self.end_call(id, 408, "No Answer").await,
             _ => self.end_call(id, code, &phrase).await,

@@ -240,6 +240,28 @@ impl Core {
     }
 }
 
+/// Our INVITE again after a 422 (RFC 4028 7.4): with the interval the other side's Min-SE
+/// asks for, once; `None` when it asks for nothing longer than we already did.
+pub(crate) fn after_too_brief(invite: &Request, resp: &Response) -> Option<Request> {
+    let min: u32 = resp
+        .header("Min-SE")?
+        .split(';')
+        .next()?
+        .trim()
+        .parse()
+        .ok()?;
+    let asked = session_expires(invite).map_or(0, |(s, _)| s);
+    if min <= asked {
+        return None;
+    }
+    let mut again = invite.clone();
+    msg::set(&mut again.headers, "Session-Expires", min.to_string());
+    msg::set(&mut again.headers, "Min-SE", min.to_string());
+    let n = invite.cseq().0 + 1;
+    msg::set(&mut again.headers, "CSeq", format!("{n} INVITE"));
+    Some(again)
+}
+
 /// The reason phrase a call ended by its session timer carries.
 pub(crate) const SESSION_EXPIRED: &str = "Session Timer Expired";
 
