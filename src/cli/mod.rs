@@ -225,6 +225,7 @@ fn print_event(ev: &Event, json: bool) {
         },
         Event::ChatStarted { call, peer } => format!("call {call}: chat with {peer} open"),
         Event::ChatEnded { call, peer } => format!("call {call}: chat with {peer} closed"),
+        Event::MediaPath { call, message, .. } => format!("call {call}: {message}"),
         Event::Muted { call, on } => {
             format!("call {call}: {}", if *on { "muted" } else { "unmuted" })
         }

@@ -362,6 +362,13 @@ pub enum Event {
         input: f32,
         output: f32,
     },
+    /// ICE chose the path the call's audio takes (RFC 8445): `relayed` through a TURN server,
+    /// else straight between the two (through whatever NATs); the words say which addresses.
+    MediaPath {
+        call: CallId,
+        relayed: bool,
+        message: String,
+    },
     /// Our microphone is muted (or not) in this call.
     Muted {
         call: CallId,

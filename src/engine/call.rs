@@ -145,6 +145,19 @@ fn offered_audio(body: &[u8]) -> Option<std::net::SocketAddr> {
     (!ip.is_unspecified()).then(|| std::net::SocketAddr::new(ip, audio.port))
 }
 
+/// Whether an offer's audio line does ICE (RFC 8839): then so does our answer.
+fn offered_ice(body: &[u8]) -> bool {
+    let parsed = std::str::from_utf8(body)
+        .ok()
+        .and_then(|t| Session::parse(t).ok());
+    parsed.is_some_and(|s| {
+        s.media
+            .iter()
+            .find(|m| m.kind == "audio" && m.port != 0)
+            .is_some_and(|m| crate::sdp::ice_of(&s, m).is_some())
+    })
+}
+
 /// An even RTP port and the RTCP port above it, on `ip`.
 pub(super) fn reserve_rtp(ip: std::net::IpAddr) -> Option<RtpPair> {
     (0..50).find_map(|_| {
@@ -182,6 +195,7 @@ fn reserve_media(ip: std::net::IpAddr, user: &str) -> Reserved {
         file: None,
         resume_from: 1,
         connect_out: false,
+        ice: None,
     };
     (media, rtp, msrp)
 }
@@ -333,7 +347,7 @@ impl Core {
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
         let mut reserved = reserve_media(local_ip, &acc.user());
         reserved.0.codecs = self.config.codec_names();
-        let relay = self.reflect(account, &mut reserved).await;
+        let relay = self.reflect(account, &mut reserved, false).await;
         let acc = &self.accounts[&account];
         let offer = Self::first_offer(&mut reserved, &purpose);
         let mut h = Headers::default();
@@ -649,7 +663,8 @@ impl Core {
         let user = self.accounts[&account].user();
         let mut reserved = reserve_media(local_ip, &user);
         reserved.0.codecs = self.config.codec_names();
-        let relay = self.reflect(account, &mut reserved).await;
+        let ice = offered_ice(&req.body);
+        let relay = self.reflect(account, &mut reserved, ice).await;
         reserved.0.connect_out = relay.is_some() || self.accounts[&account].public.is_some();
         let from = req.addr_from();
         let peer = from

@@ -268,40 +268,69 @@ impl Core {
 
     /// Puts the RTP socket's public address into what we offer or answer, behind a NAT: its
     /// relayed one when the account has a TURN server (the relay is returned, for the media
-    /// session to carry), else the one a STUN server sees.
+    /// session to carry), else the one a STUN server sees. With `ice` (the offer we answer had
+    /// it), or whenever there is more than the host's address to give, our ICE candidates go
+    /// in too (RFC 8445 5.1), the address above being the default one peers without ICE use.
     pub(super) async fn reflect(
         &self,
         account: AccountId,
         reserved: &mut super::call::Reserved,
+        ice: bool,
     ) -> Option<crate::nat::turn::Relay> {
-        let turn = self.accounts.get(&account).and_then(|a| a.turn.clone());
-        if let (Some(server), Some((rtp, _))) = (turn, &reserved.1) {
-            match crate::nat::turn::allocate(rtp, &server).await {
-                Ok(relay) => {
-                    tracing::debug!("our media is relayed at {}", relay.relayed());
-                    reserved.0.address = relay.relayed().ip();
-                    reserved.0.rtp_port = relay.relayed().port();
-                    return Some(relay);
-                }
-                Err(e) => tracing::warn!("no relay for this call: {e}"),
-            }
+        let host = reserved.1.as_ref().and_then(|(s, _)| s.local_addr().ok());
+        let relay = self.relay_for(account, reserved).await;
+        let public = self.reflect_by_stun(account, reserved).await;
+        let default = relay.as_ref().map(|r| r.relayed()).or(public);
+        if let Some(addr) = default {
+            reserved.0.address = addr.ip();
+            reserved.0.rtp_port = addr.port();
         }
-        self.reflect_by_stun(account, reserved).await;
-        None
+        reserved.0.ice = None;
+        if let Some(host) = host.filter(|_| ice || default.is_some()) {
+            let (ufrag, pwd) = crate::nat::ice::credentials();
+            let relayed = relay.as_ref().map(|r| r.relayed());
+            reserved.0.ice = Some(crate::sdp::IceAttrs {
+                ufrag,
+                pwd,
+                candidates: crate::nat::ice::candidates(host, public, relayed),
+            });
+        }
+        relay
     }
 
-    async fn reflect_by_stun(&self, account: AccountId, reserved: &mut super::call::Reserved) {
-        let (Some(server), Some((rtp, _))) = (self.stun_for(account), &reserved.1) else {
-            return;
-        };
-        match crate::nat::reflexive::public_address(rtp, server).await {
-            Some(public) => {
-                tracing::debug!("our media is seen at {public}");
-                reserved.0.address = public.ip();
-                reserved.0.rtp_port = public.port();
+    async fn relay_for(
+        &self,
+        account: AccountId,
+        reserved: &super::call::Reserved,
+    ) -> Option<crate::nat::turn::Relay> {
+        let server = self.accounts.get(&account).and_then(|a| a.turn.clone())?;
+        let (rtp, _) = reserved.1.as_ref()?;
+        match crate::nat::turn::allocate(rtp, &server).await {
+            Ok(relay) => {
+                tracing::debug!("our media is relayed at {}", relay.relayed());
+                Some(relay)
             }
+            Err(e) => {
+                tracing::warn!("no relay for this call: {e}");
+                None
+            }
+        }
+    }
+
+    async fn reflect_by_stun(
+        &self,
+        account: AccountId,
+        reserved: &super::call::Reserved,
+    ) -> Option<std::net::SocketAddr> {
+        let (Some(server), Some((rtp, _))) = (self.stun_for(account), &reserved.1) else {
+            return None;
+        };
+        let public = crate::nat::reflexive::public_address(rtp, server).await;
+        match public {
+            Some(p) => tracing::debug!("our media is seen at {p}"),
             None => tracing::info!("no answer from STUN server {server}: offering our own address"),
         }
+        public
     }
 }
 

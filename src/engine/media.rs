@@ -71,6 +71,7 @@ fn params_of(
         rtcp,
         rtcp_interval: RTCP_INTERVAL,
         keepalive: KEEPALIVE,
+        ice: None,
         payload_type: a.payload_type,
         codec,
         decodes: a
@@ -96,8 +97,19 @@ impl Core {
         id: CallId,
         addrs: (SocketAddr, Option<SocketAddr>),
     ) -> Option<MediaParams> {
-        let held = self.calls.get(&id)?.local_hold;
-        let mut p = params_of(&self.audio_of(id)?, addrs)?;
+        let call = self.calls.get(&id)?;
+        let held = call.local_hold;
+        let audio = self.audio_of(id)?;
+        let mut p = params_of(&audio, addrs)?;
+        // The offerer controls (RFC 8445 6.1.1); both sides must have given ICE attributes.
+        p.ice = match (&call.media.ice, audio.ice) {
+            (Some(local), Some(remote)) => Some(crate::nat::ice::IceStart {
+                controlling: call.direction == super::Direction::Outgoing,
+                local: local.clone(),
+                remote,
+            }),
+            _ => None,
+        };
         if held {
             // On hold, media stops both ways: nothing of ours goes out, nothing is played.
             (p.send, p.receive) = (false, false);
@@ -271,6 +283,23 @@ impl Core {
                     no_media_secs: s.no_media_secs,
                 },
                 MediaEvent::Key(digit) => Event::Dtmf { call: id, digit },
+                MediaEvent::Path {
+                    relayed,
+                    local,
+                    remote,
+                } => Event::MediaPath {
+                    call: id,
+                    relayed,
+                    message: match relayed {
+                        true => format!("Audio goes through a relay ({local} to {remote})"),
+                        false => format!("Audio goes straight to them ({local} to {remote})"),
+                    },
+                },
+                MediaEvent::ConsentLost => Event::Error {
+                    message: "The other side no longer confirms it wants our audio (ICE consent \
+                              lost): nothing more is sent"
+                        .into(),
+                },
                 MediaEvent::Levels { input, output } => Event::Levels {
                     call: id,
                     input,

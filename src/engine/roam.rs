@@ -35,7 +35,9 @@ impl Core {
             .as_ref()
             .and_then(|(s, _)| s.local_addr().ok())
             .map_or(9, |a| a.port());
-        let relay = self.reflect(account, &mut reserved).await;
+        // A new ufrag and password with the new candidates: an ICE restart (RFC 8445 9).
+        let ice = c.media.ice.is_some();
+        let relay = self.reflect(account, &mut reserved, ice).await;
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -45,6 +47,7 @@ impl Core {
             reserved.0.rtp_port
         );
         (c.media.address, c.media.rtp_port) = (reserved.0.address, reserved.0.rtp_port);
+        c.media.ice = reserved.0.ice;
         c.rtp = reserved.1;
         c.relay = relay;
         // The old session's socket is on an address we no longer have; the re-INVITE's answer

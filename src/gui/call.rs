@@ -25,6 +25,8 @@ pub struct CallView {
     pub keys: String,
     /// The latest media counts, in words.
     pub stats: Option<String>,
+    /// The way the audio goes, once ICE chose it ("audio relayed: ...").
+    pub path: Option<String>,
     pub muted: bool,
     /// Loudness of our microphone and of the other side, 0..1.
     pub levels: (f32, f32),
@@ -51,6 +53,7 @@ impl CallView {
             keypad: false,
             keys: String::new(),
             stats: None,
+            path: None,
             muted: false,
             levels: (0.0, 0.0),
         }
@@ -140,8 +143,8 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
     if let Some(d) = &v.detail {
         info = info.push(text(d.clone()).size(12).style(style::muted_text));
     }
-    if let Some(st) = &v.stats {
-        info = info.push(text(st.clone()).size(12).style(style::muted_text));
+    for line in [&v.stats, &v.path].into_iter().flatten() {
+        info = info.push(text(line.clone()).size(12).style(style::muted_text));
     }
     if v.state == CallState::Connected {
         info = info.push(meters(v.levels));

@@ -842,6 +842,11 @@ impl App {
                     c.levels = (input, output);
                 }
             }
+            Event::MediaPath { call, message, .. } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.path = Some(message);
+                }
+            }
             Event::Muted { call, on } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.muted = on;

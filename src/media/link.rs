@@ -1,98 +1,231 @@
-//! Where a call's RTP goes: straight to the peer from our socket, or through our TURN relay
-//! (RFC 8656), wrapped on the way out and unwrapped on the way in, so the session above sees
-//! the peer's address either way.
+//! Where a call's RTP goes: straight to the peer from our socket, through our TURN relay
+//! (RFC 8656, wrapped on the way out and unwrapped on the way in), or on the pair ICE chose
+//! (RFC 8445), so the session above sees the peer's address whichever it is.
 
+use crate::nat::ice::{IceLink, IceStart};
 use crate::nat::turn::Relay;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio::net::UdpSocket;
 
+enum Path {
+    Direct,
+    Relay(Box<Relay>),
+    /// The agent, and the address the session knows the peer by (the SDP's `c=`/`m=`).
+    Ice(Box<IceLink>, SocketAddr),
+}
+
 pub struct Link {
     socket: UdpSocket,
-    relay: Option<Mutex<Relay>>,
-    /// When the relay wants to refresh or resend next.
-    relay_at: Mutex<Option<Instant>>,
+    path: Mutex<Path>,
+    /// When the relay or the ICE agent wants to refresh, check or resend next.
+    due_at: Mutex<Option<Instant>>,
 }
 
 impl Link {
-    pub fn new(socket: UdpSocket, relay: Option<Relay>) -> Link {
+    /// `ice` with a peer that does ICE (`peer` is its SDP address); else straight or relayed.
+    pub fn new(
+        socket: UdpSocket,
+        relay: Option<Relay>,
+        ice: Option<IceStart>,
+        peer: SocketAddr,
+    ) -> Link {
+        let path = Mutex::new(Path::Direct);
         let link = Link {
             socket,
-            relay: relay.map(Mutex::new),
-            relay_at: Mutex::new(None),
+            path,
+            due_at: Mutex::new(None),
         };
-        link.relay_poll();
+        *link.path.lock().unwrap() = link.path_for(relay, ice, peer);
+        link.poll();
         link
+    }
+
+    fn path_for(&self, relay: Option<Relay>, ice: Option<IceStart>, peer: SocketAddr) -> Path {
+        let Some(start) = ice else {
+            return relay.map_or(Path::Direct, |r| Path::Relay(Box::new(r)));
+        };
+        let local = match self.socket.local_addr() {
+            Ok(a) => a,
+            Err(_) => return relay.map_or(Path::Direct, |r| Path::Relay(Box::new(r))),
+        };
+        match IceLink::new(start, local, relay) {
+            Ok(agent) => Path::Ice(Box::new(agent), peer),
+            Err(e) => {
+                tracing::warn!("no ICE for this call: {e}; sending to {peer}");
+                Path::Direct
+            }
+        }
+    }
+
+    /// A re-INVITE's new media: other ICE credentials on either side are an ICE restart
+    /// (RFC 8445 9), on the same socket (a relay already handed to the old agent stays
+    /// with it, so the new one has host and reflexive candidates).
+    pub fn repoint(&self, ice: Option<IceStart>, peer: SocketAddr) {
+        let mut path = self.path.lock().unwrap();
+        match (&mut *path, ice) {
+            (Path::Ice(agent, at), Some(start)) if !agent.start().restarted_by(&start) => {
+                *at = peer
+            }
+            (Path::Ice(agent, _), start) => {
+                tracing::info!("ICE restarts (new credentials, or none)");
+                agent.close(Instant::now());
+                let old = std::mem::replace(&mut *path, Path::Direct);
+                drop(path);
+                self.flush(old);
+                let new = self.path_for(None, start, peer);
+                *self.path.lock().unwrap() = new;
+                self.poll();
+            }
+            (_, Some(start)) => {
+                let old = std::mem::replace(&mut *path, Path::Direct);
+                let relay = match old {
+                    Path::Relay(r) => Some(*r),
+                    _ => None,
+                };
+                drop(path);
+                let new = self.path_for(relay, Some(start), peer);
+                *self.path.lock().unwrap() = new;
+                self.poll();
+            }
+            (_, None) => {}
+        }
+    }
+
+    /// Sends what a closed agent still had to say (its allocation's release).
+    fn flush(&self, old: Path) {
+        if let Path::Ice(mut agent, _) = old {
+            let (out, _) = agent.poll(Instant::now());
+            for (bytes, to) in out {
+                let _ = self.socket.try_send_to(&bytes, to);
+            }
+        }
     }
 
     /// Sends without waiting (a full buffer loses the packet, as the network might).
     pub fn send_to(&self, bytes: &[u8], to: SocketAddr) -> bool {
-        let Some(relay) = &self.relay else {
-            return self.socket.try_send_to(bytes, to).is_ok();
-        };
         let now = Instant::now();
-        let mut relay = relay.lock().unwrap();
-        relay.open_to(to, now);
-        let wrapped = relay.wrap(bytes, now);
-        let server = relay.server();
-        drop(relay);
-        self.relay_poll();
-        wrapped.is_some_and(|w| self.socket.try_send_to(&w, server).is_ok())
+        let mut path = self.path.lock().unwrap();
+        let (wrapped, dest) = match &mut *path {
+            Path::Direct => return self.socket.try_send_to(bytes, to).is_ok(),
+            Path::Relay(relay) => {
+                relay.open_to(to, now);
+                (relay.wrap(bytes, now), relay.server())
+            }
+            Path::Ice(agent, _) => match agent.send(bytes, now) {
+                Some((data, to)) => (Some(data.into_vec()), to),
+                None => return false,
+            },
+        };
+        drop(path);
+        self.poll();
+        wrapped.is_some_and(|w| self.socket.try_send_to(&w, dest).is_ok())
     }
 
-    /// The next datagram for the session, with who sent it; the relay's own traffic is handled
-    /// here and not returned.
+    /// The next datagram for the session, with who sent it; the relay's and ICE's own
+    /// traffic is handled here and not returned.
     pub async fn recv_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
         loop {
             let (n, from) = self.socket.recv_from(buf).await?;
-            let Some(relay) = &self.relay else {
-                return Ok((n, from));
-            };
-            let mut relay = relay.lock().unwrap();
-            if from != relay.server() {
-                return Ok((n, from)); // a peer that reached us directly
+            let got = self.take(&buf[..n], from);
+            match got {
+                Taken::Same => return Ok((n, from)),
+                Taken::Data(data, peer) => {
+                    let len = data.len().min(buf.len());
+                    buf[..len].copy_from_slice(&data[..len]);
+                    return Ok((len, peer));
+                }
+                Taken::Nothing => self.poll(),
             }
-            let got = relay.unwrap(&buf[..n], Instant::now());
-            drop(relay);
-            if let Some((data, peer)) = got {
-                let len = data.len().min(buf.len());
-                buf[..len].copy_from_slice(&data[..len]);
-                return Ok((len, peer));
-            }
-            self.relay_poll();
         }
     }
 
-    /// Resolves when the relay has something to do (never without a relay).
-    pub async fn relay_due(&self) {
-        let at = *self.relay_at.lock().unwrap();
+    fn take(&self, datagram: &[u8], from: SocketAddr) -> Taken {
+        let now = Instant::now();
+        let mut path = self.path.lock().unwrap();
+        match &mut *path {
+            Path::Direct => Taken::Same,
+            // A peer that reached us directly.
+            Path::Relay(relay) if from != relay.server() => Taken::Same,
+            Path::Relay(relay) => match relay.unwrap(datagram, now) {
+                Some((data, peer)) => Taken::Data(data, peer),
+                None => Taken::Nothing,
+            },
+            Path::Ice(agent, peer) => {
+                let mut data = agent.recv(datagram, from, now);
+                // RTP and RTCP come one to a datagram; a second one would be a TURN
+                // server's batch, which UDP allocations never send.
+                match data.is_empty() {
+                    true => Taken::Nothing,
+                    false => Taken::Data(data.swap_remove(0), *peer),
+                }
+            }
+        }
+    }
+
+    /// Resolves when the relay or agent has something to do.
+    pub async fn due(&self) {
+        let at = *self.due_at.lock().unwrap();
         match at {
             Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
             None => std::future::pending().await,
         }
     }
 
-    /// The call is over: the relay's allocation goes back to the server at once.
-    pub fn close(&self) {
-        if let Some(relay) = &self.relay {
-            relay.lock().unwrap().release(Instant::now());
-            self.relay_poll();
+    /// The pair ICE chose, once: whether ours is relayed, our address on it and theirs.
+    pub fn take_chosen(&self) -> Option<(bool, SocketAddr, SocketAddr)> {
+        match &mut *self.path.lock().unwrap() {
+            Path::Ice(a, _) => a.take_chosen(),
+            _ => None,
         }
     }
 
-    /// Sends what the relay has due and notes when it next wants attention.
-    pub fn relay_poll(&self) {
-        let Some(relay) = &self.relay else { return };
-        let mut relay = relay.lock().unwrap();
-        let (out, next) = relay.poll(Instant::now());
-        let server = relay.server();
-        drop(relay);
-        for bytes in out {
-            let _ = self.socket.try_send_to(&bytes, server);
+    /// Whether the other side stopped answering ICE's consent checks (RFC 7675).
+    pub fn consent_lost(&self) -> bool {
+        matches!(&*self.path.lock().unwrap(), Path::Ice(a, _) if a.consent_lost())
+    }
+
+    /// The call is over: the relay's allocation goes back to the server at once.
+    pub fn close(&self) {
+        let now = Instant::now();
+        match &mut *self.path.lock().unwrap() {
+            Path::Relay(relay) => relay.release(now),
+            Path::Ice(agent, _) => agent.close(now),
+            Path::Direct => return,
+        }
+        self.poll();
+    }
+
+    /// Sends what the relay or agent has due and notes when it next wants attention.
+    pub fn poll(&self) {
+        let now = Instant::now();
+        let mut path = self.path.lock().unwrap();
+        let (out, next) = match &mut *path {
+            Path::Direct => (Vec::new(), None),
+            Path::Relay(relay) => {
+                let (out, next) = relay.poll(now);
+                let server = relay.server();
+                (out.into_iter().map(|b| (b.into(), server)).collect(), next)
+            }
+            Path::Ice(agent, _) => agent.poll(now),
+        };
+        drop(path);
+        for (bytes, to) in out {
+            let r = self.socket.try_send_to(&bytes, to);
+            tracing::trace!("ICE out: {} bytes to {to}: {r:?}", bytes.len());
         }
         // Never sooner than a tick: a client that asks again at once must not spin us.
-        let soon = Instant::now() + std::time::Duration::from_millis(20);
-        *self.relay_at.lock().unwrap() = next.map(|t| t.max(soon));
+        let soon = now + std::time::Duration::from_millis(20);
+        *self.due_at.lock().unwrap() = next.map(|t| t.max(soon));
     }
+}
+
+enum Taken {
+    /// Media as it came.
+    Same,
+    /// Media out of a relay's or ICE's wrapping, and the peer it is from.
+    Data(Vec<u8>, SocketAddr),
+    /// The relay's or agent's own business.
+    Nothing,
 }

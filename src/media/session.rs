@@ -41,6 +41,9 @@ pub struct MediaParams {
     /// While we send no voice (hold), a keepalive goes out this often so the path (a NAT's
     /// mapping) stays open (RFC 6263).
     pub keepalive: std::time::Duration,
+    /// ICE with a peer that does it (RFC 8445): the pair it picks carries the media, whatever
+    /// `remote` says.
+    pub ice: Option<crate::nat::ice::IceStart>,
 }
 
 /// What a session reports to its owner.
@@ -50,6 +53,14 @@ pub enum MediaEvent {
     Stats(MediaStats),
     /// The other side pressed a key (RFC 4733).
     Key(char),
+    /// The other side stopped answering ICE's consent checks (RFC 7675): we send no more.
+    ConsentLost,
+    /// ICE chose the pair the media takes: through a TURN relay (ours or theirs) or not.
+    Path {
+        relayed: bool,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
     /// Loudness of what we send and what we play, 0 (silence, -60 dBFS) to 1 (full scale),
     /// ten times a second.
     Levels { input: f32, output: f32 },
@@ -112,7 +123,7 @@ pub struct MediaStats {
 const NO_MEDIA_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
 
 enum Control {
-    Repoint(MediaParams),
+    Repoint(Box<MediaParams>),
     Mute(bool),
     Key(char),
     Devices(Box<(Source, Sink)>),
@@ -150,11 +161,12 @@ impl MediaSession {
             None => None,
         };
         let rate = params.codec.rate();
+        let (ice, remote) = (params.ice.clone(), params.remote);
         let state = Running::new(params, source, sink)?;
         let (stop, stop_rx) = oneshot::channel();
         let (control, control_rx) = mpsc::unbounded_channel();
         let sockets = Sockets {
-            rtp: super::link::Link::new(socket, relay),
+            rtp: super::link::Link::new(socket, relay, ice, remote),
             rtcp,
         };
         let task = tokio::spawn(state.run(sockets, stop_rx, control_rx, Box::new(report)));
@@ -171,7 +183,7 @@ impl MediaSession {
     /// which also rebuilds the echo canceller.
     pub fn repoint(&mut self, params: MediaParams) -> Option<u32> {
         let rate = params.codec.rate();
-        let _ = self.control.send(Control::Repoint(params));
+        let _ = self.control.send(Control::Repoint(Box::new(params)));
         (std::mem::replace(&mut self.rate, rate) != rate).then_some(rate)
     }
 
@@ -314,11 +326,15 @@ impl Running {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let (mut buf, mut rbuf) = (vec![0u8; 2048], vec![0u8; 2048]);
         let mut ticks = 0u64;
+        let mut consent_lost = false;
         loop {
             tokio::select! {
                 _ = &mut stop => break,
                 Some(c) = control.recv() => match c {
-                    Control::Repoint(p) => self.repoint(p),
+                    Control::Repoint(p) => {
+                        sockets.rtp.repoint(p.ice.clone(), p.remote);
+                        self.repoint(*p);
+                    }
                     Control::Mute(on) => self.muted = on,
                     Control::Key(d) => self.keys.extend(KeySender::new(d, self.params.event_rate)),
                     Control::Devices(d) => {
@@ -330,7 +346,7 @@ impl Running {
                         }
                     }
                 },
-                _ = sockets.rtp.relay_due() => sockets.rtp.relay_poll(),
+                _ = sockets.rtp.due() => sockets.rtp.poll(),
                 r = sockets.rtp.recv_from(&mut buf) => match r {
                     Ok((n, from)) if rtp::is_rtcp(&buf[..n]) => self.control_report(&buf[..n], from),
                     Ok((n, from)) => {
@@ -351,6 +367,13 @@ impl Running {
                     ticks += 1;
                     if ticks.is_multiple_of(5) {
                         report(self.meter.take());
+                    }
+                    if let Some((relayed, local, remote)) = sockets.rtp.take_chosen() {
+                        report(MediaEvent::Path { relayed, local, remote });
+                    }
+                    if !consent_lost && sockets.rtp.consent_lost() {
+                        consent_lost = true;
+                        report(MediaEvent::ConsentLost);
                     }
                     if ticks.is_multiple_of(50) {
                         self.stats.jitter_ms = self.jitter.stats().jitter_ms;

@@ -61,6 +61,11 @@ impl Relay {
         )
     }
 
+    /// The client and its clock's start, for an ICE agent to carry the allocation on.
+    pub fn into_client(self) -> (TurnClientUdp, Instant) {
+        (self.client, self.epoch)
+    }
+
     /// Relays to and from `peer`: a channel (which also permits it) to it.
     pub fn open_to(&mut self, peer: SocketAddr, now: Instant) {
         if self.peer == Some(peer) {

@@ -4,8 +4,10 @@
 //! This module parses and prints; `negotiate` builds offers and answers.
 
 pub mod file;
+mod ice;
 mod negotiate;
 
+pub use ice::{ice_of, IceAttrs};
 pub use negotiate::*;
 
 use std::fmt;

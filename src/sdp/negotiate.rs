@@ -26,6 +26,8 @@ pub struct LocalMedia {
     /// We sit behind a NAT, where nobody can connect to us: when an offer lets us choose
     /// (`a=setup:actpass`, RFC 6135), we open the MSRP connection and the offerer listens.
     pub connect_out: bool,
+    /// Our ICE credentials and candidates (RFC 8445), when we gathered any beyond the host's.
+    pub ice: Option<super::IceAttrs>,
 }
 
 impl LocalMedia {
@@ -90,6 +92,8 @@ pub struct AudioStream {
     pub telephone_event_rate: u32,
     /// What we do: `sendrecv`, `sendonly` (we hold), `recvonly` (they hold), `inactive`.
     pub direction: &'static str,
+    /// The other side's ICE attributes, when it does ICE (RFC 8839).
+    pub ice: Option<super::IceAttrs>,
 }
 
 /// The negotiated result the media and MSRP layers are handed.
@@ -189,6 +193,9 @@ fn our_audio(local: &LocalMedia, direction: &str) -> Media {
     // RTCP on the RTP port when the answer agrees (RFC 5761): one port for a NAT to keep
     // open and a relay to carry; we still listen on the next port if it does not.
     attrs.push(("rtcp-mux".into(), None));
+    if let Some(ice) = &local.ice {
+        super::ice::push_ice(&mut attrs, ice);
+    }
     attrs.push((direction.into(), None));
     let formats = codecs.iter().map(|c| c.0.to_string()).collect();
     audio_media(formats, local.rtp_port, attrs)
@@ -346,6 +353,7 @@ fn audio_stream(
         telephone_event,
         telephone_event_rate,
         direction: dir,
+        ice: super::ice_of(s, m),
     })
 }
 
@@ -379,6 +387,10 @@ pub fn answer(
                 attrs.push(("ptime".into(), Some("20".into())));
                 if stream.rtcp_mux {
                     attrs.push(("rtcp-mux".into(), None));
+                }
+                // ICE only with a peer that offered it (RFC 8839 4.2).
+                if let (Some(ice), Some(_)) = (&local.ice, &stream.ice) {
+                    super::ice::push_ice(&mut attrs, ice);
                 }
                 attrs.push((dir.into(), None));
                 neg.audio = Some(stream);

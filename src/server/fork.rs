@@ -114,9 +114,11 @@ impl Proxy {
             let own = nat::sent_by(inc.request.top_via().as_ref());
             self.alias_contact(&mut req.headers, own, inc.source);
             msg::set(&mut req.headers, "Max-Breadth", per_branch.to_string());
-            let mut handle =
-                self.endpoint
-                    .send_request_branch(req, peer, branch(fork.branches.len()));
+            let b = branch(fork.branches.len());
+            let mut handle = match target.flow {
+                Some(_) => self.endpoint.send_request_down_flow(req, peer, b),
+                None => self.endpoint.send_request_branch(req, peer, b),
+            };
             let (i, tx) = (fork.branches.len(), tx.clone());
             fork.branches.push(Branch {
                 flow: target.flow,

@@ -74,6 +74,8 @@ enum Op {
         peer: Peer,
         branch: String,
         responses: Option<mpsc::UnboundedSender<Response>>,
+        /// Down a flow (RFC 5626): on its transport whatever the size, there being no other way.
+        pinned: bool,
     },
     Respond {
         key: TxKey,
@@ -189,6 +191,16 @@ impl Endpoint {
 
     /// Like `send_request` with the caller's branch (a proxy's carries its loop-detection hash).
     pub fn send_request_branch(&self, req: Request, peer: Peer, branch: String) -> ClientHandle {
+        self.request_op(req, peer, branch, false)
+    }
+
+    /// Like `send_request_branch`, down a flow a UA behind a NAT opened: over that flow's
+    /// transport even when big (RFC 3261 18.1.1's move to TCP cannot get through the NAT).
+    pub fn send_request_down_flow(&self, req: Request, peer: Peer, branch: String) -> ClientHandle {
+        self.request_op(req, peer, branch, true)
+    }
+
+    fn request_op(&self, req: Request, peer: Peer, branch: String, pinned: bool) -> ClientHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let key = TxKey {
             branch,
@@ -199,6 +211,7 @@ impl Endpoint {
             peer,
             branch: key.branch.clone(),
             responses: Some(tx),
+            pinned,
         });
         ClientHandle { key, responses: rx }
     }
@@ -396,12 +409,15 @@ impl Core {
 
     /// Adds our Via (and Max-Forwards) and encodes the request, moving it to TCP when it is
     /// too big for UDP.
-    fn stamp(&self, req: &mut Request, peer: Peer, branch: &str) -> (Peer, Vec<u8>) {
+    fn stamp(&self, req: &mut Request, peer: Peer, branch: &str, pinned: bool) -> (Peer, Vec<u8>) {
         msg::prepend(&mut req.headers, "Via", self.via_for(peer, branch));
         if req.header("Max-Forwards").is_none() {
             msg::push(&mut req.headers, "Max-Forwards", "70");
         }
         let bytes = msg::encode_request(req);
+        if pinned {
+            return (peer, bytes);
+        }
         let safe = self.congestion_safe(req, bytes.len(), peer);
         if safe == peer {
             return (peer, bytes);
@@ -473,8 +489,9 @@ impl Core {
                 peer,
                 branch,
                 responses,
+                pinned,
             } => {
-                let (peer, bytes) = self.stamp(&mut req, peer, &branch);
+                let (peer, bytes) = self.stamp(&mut req, peer, &branch, pinned);
                 let kind = if req.method == Method::Invite {
                     Kind::Invite
                 } else {
@@ -544,7 +561,7 @@ impl Core {
                 peer,
                 branch,
             } => {
-                let (peer, bytes) = self.stamp(&mut req, peer, &branch);
+                let (peer, bytes) = self.stamp(&mut req, peer, &branch, false);
                 self.send(peer, bytes, None);
             }
             Op::Ping(peer, bytes) => self.send(peer, bytes, None),

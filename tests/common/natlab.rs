@@ -113,6 +113,10 @@ impl Lab {
                 "br0",
             ],
         );
+        // Like any host on the internet, the server has a default route: a packet to an
+        // address nobody has (a private one from an ICE candidate) leaves and is lost, instead
+        // of failing at the socket (which makes coturn drop the whole allocation).
+        lab.exec(&inet, &["ip", "route", "add", "default", "dev", "br0"]);
         lab
     }
 

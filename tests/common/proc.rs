@@ -21,7 +21,11 @@ impl Proc {
     pub fn spawn_cmd(cmd: &mut Command) -> Proc {
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // With PARLEY_LOG set, the child's log shows beside the test's output.
+            .stderr(match std::env::var_os("PARLEY_LOG") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
             .spawn()
             .unwrap();
         let out = child.stdout.take().unwrap();
