@@ -424,12 +424,28 @@ fn a_file_during_a_call_reaches_a_callee_behind_a_nat_who_connects_out() {
     let mut lab = Lab::new();
     let bob_home = lab.home(Nat::Cone);
     let _server = serve(&lab, &[]);
+    let internet = lab.internet();
+    a_file_during_a_call(&lab, &internet, &bob_home);
+}
+
+#[test]
+fn a_file_during_a_call_between_two_parties_behind_nats_goes_through_the_msrp_relay() {
+    let mut lab = Lab::new();
+    let (bob_home, alice_home) = (lab.home(Nat::Cone), lab.home(Nat::Symmetric));
+    // Its MSRP relay listens once it says it is listening.
+    let _server = serve(&lab, &["--relay", "--relay-ports", "50000-50100"]);
+    a_file_during_a_call(&lab, &alice_home, &bob_home);
+}
+
+/// Alice, in `alice_at`, calls Bob and sends him a 3 MiB file during the call; it must arrive
+/// whole.
+fn a_file_during_a_call(lab: &Lab, alice_at: &str, bob_home: &str) {
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("inbox");
     std::fs::create_dir_all(&inbox).unwrap();
     let bob = bob(
-        &lab,
-        &bob_home,
+        lab,
+        bob_home,
         &dir.path().join("bob"),
         &["--accept-files", inbox.to_str().unwrap()],
     );
@@ -439,13 +455,7 @@ fn a_file_during_a_call_reaches_a_callee_behind_a_nat_who_connects_out() {
         .collect();
     std::fs::write(&file, &bytes).unwrap();
     let extra = ["--send-file", file.to_str().unwrap()];
-    let events = alice_calls_to(
-        &lab.internet(),
-        &dir.path().join("alice"),
-        BOB,
-        None,
-        &extra,
-    );
+    let events = alice_calls_to(alice_at, &dir.path().join("alice"), BOB, None, &extra);
     assert!(
         events
             .iter()

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// What an event means for a one-shot command.
 enum Step {
     Wait,
-    Send(Command),
+    Send(Box<Command>),
     Done(Result<(), String>),
 }
 
@@ -31,7 +31,7 @@ async fn one_shot(
                 if !sent =>
             {
                 sent = true;
-                Step::Send(first(account))
+                Step::Send(Box::new(first(account)))
             }
             Event::Error { message } => Step::Done(Err(message)),
             Event::Stopped => break,
@@ -39,7 +39,7 @@ async fn one_shot(
         };
         match s {
             Step::Wait => {}
-            Step::Send(cmd) => h.send(cmd).await,
+            Step::Send(cmd) => h.send(*cmd).await,
             Step::Done(r) => {
                 result = r;
                 h.send(Command::Shutdown).await;
@@ -104,7 +104,7 @@ pub async fn chat(
         Event::ChatStarted { call, .. } => {
             session = Some(call);
             let text = text.clone();
-            Step::Send(Command::SendText { call, text })
+            Step::Send(Box::new(Command::SendText { call, text }))
         }
         Event::MessageSent { .. } => Step::Done(Ok(())),
         Event::ChatEnded { .. } if session.is_none() => {

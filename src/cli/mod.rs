@@ -61,6 +61,10 @@ pub struct AccountArgs {
     /// --turn-password): for NATs that let nothing in.
     #[arg(long, requires_all = ["turn_user", "turn_password"])]
     pub turn: Option<String>,
+    /// An MSRP relay HOST[:PORT] (RFC 4976) for chat and files from behind a NAT (default:
+    /// the SIP server's, port 2855, as `parley serve --relay` runs it, once behind a NAT).
+    #[arg(long)]
+    pub msrp_relay: Option<String>,
     #[arg(long)]
     pub turn_user: Option<String>,
     #[arg(long)]
@@ -305,6 +309,7 @@ async fn start_engine(
     acc.transport = args.transport;
     acc.expires = args.expires;
     acc.stun = args.stun.clone();
+    acc.msrp_relay = args.msrp_relay.clone();
     if let (Some(t), Some(u), Some(p)) = (&args.turn, &args.turn_user, &args.turn_password) {
         acc.turn = Some((t.clone(), u.clone(), p.clone()));
     }
@@ -356,6 +361,9 @@ pub struct ServeArgs {
     /// Ports for relayed addresses, FIRST-LAST.
     #[arg(long, default_value = "49152-65535", value_parser = parse_ports)]
     pub relay_ports: std::ops::RangeInclusive<u16>,
+    /// The MSRP relay's TCP port (RFC 4976; on the --bind address), for chat and files.
+    #[arg(long, default_value_t = 2855)]
+    pub msrp_port: u16,
 }
 
 fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -413,11 +421,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         return Err("no users: give --user NAME:PASSWORD, --users FILE or --open".into());
     }
     let relay_users = cfg.users.clone();
+    let digest = cfg.digest.clone();
     let server = Server::start(cfg)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let _relay = match args.relay {
-        true => Some(start_relay(&args, &server, relay_users).await?),
+        true => Some(start_relay(&args, &server, relay_users.clone()).await?),
+        false => None,
+    };
+    let _msrp_relay = match args.relay {
+        true => Some(start_msrp_relay(&args, &server, relay_users, digest).await?),
         false => None,
     };
     println!(
@@ -448,6 +461,30 @@ async fn start_relay(
         .await
         .map_err(|e| format!("cannot relay on {listen}: {e}"))?;
     println!("relaying media (TURN) on {} (udp)", relay.local_addr());
+    Ok(relay)
+}
+
+/// The MSRP relay of `serve --relay` (RFC 4976), for the server's own users.
+async fn start_msrp_relay(
+    args: &ServeArgs,
+    server: &Server,
+    users: std::collections::HashMap<String, String>,
+    digest: Vec<crate::sip::digest::Algorithm>,
+) -> Result<crate::server::msrp_relay::MsrpRelay, String> {
+    let listen = SocketAddr::new(server.local_addr().ip(), args.msrp_port);
+    let cfg = crate::server::msrp_relay::MsrpRelayConfig {
+        listen,
+        realm: args.domain.clone(),
+        users,
+        digest,
+    };
+    let relay = crate::server::msrp_relay::MsrpRelay::start(cfg)
+        .await
+        .map_err(|e| format!("cannot relay MSRP on {listen}: {e}"))?;
+    println!(
+        "relaying chat and files (MSRP) on {} (tcp)",
+        relay.local_addr()
+    );
     Ok(relay)
 }
 

@@ -30,6 +30,10 @@ pub struct AccountConfig {
     /// A TURN server to relay our media through (`host[:port]`, user, password): its relayed
     /// address is what we offer, so that even a NAT that lets nothing in carries the call.
     pub turn: Option<(String, String, String)>,
+    /// An MSRP relay `host[:port]` (RFC 4976) for chat and files from behind a NAT; `None`
+    /// tries the SIP server's (port 2855, as `parley serve --relay` runs it) once we are
+    /// behind a NAT.
+    pub msrp_relay: Option<String>,
 }
 
 impl AccountConfig {
@@ -45,6 +49,7 @@ impl AccountConfig {
             register: true,
             stun: None,
             turn: None,
+            msrp_relay: None,
         }
     }
 }

@@ -44,6 +44,8 @@ pub(crate) struct Call {
     pub(super) session_timer: Option<super::session_timer::SessionTimer>,
     /// The RTP socket's TURN relay, when our SDP offers its address.
     pub(super) relay: Option<crate::nat::turn::Relay>,
+    /// Our connection to an MSRP relay, when our MSRP path starts there.
+    pub(super) msrp_relay: Option<crate::msrp::relay::Granted>,
     /// The call's media once it connected.
     pub(super) media_session: Option<crate::media::session::MediaSession>,
     pub(super) muted: bool,
@@ -112,6 +114,7 @@ impl Call {
             rtp,
             session_timer: None,
             relay: None,
+            msrp_relay: None,
             media_session: None,
             muted: false,
             msrp_listener: msrp,
@@ -196,6 +199,7 @@ fn reserve_media(ip: std::net::IpAddr, user: &str) -> Reserved {
         resume_from: 1,
         connect_out: false,
         ice: None,
+        msrp_relayed: false,
     };
     (media, rtp, msrp)
 }
@@ -348,6 +352,7 @@ impl Core {
         let mut reserved = reserve_media(local_ip, &acc.user());
         reserved.0.codecs = self.config.codec_names();
         let relay = self.reflect(account, &mut reserved, false).await;
+        let msrp_relay = self.relay_msrp(account, &mut reserved).await;
         let acc = &self.accounts[&account];
         let offer = Self::first_offer(&mut reserved, &purpose);
         let mut h = Headers::default();
@@ -394,6 +399,7 @@ impl Core {
         call.invite_key = Some(key);
         call.invite_peer = Some(peer);
         call.relay = relay;
+        call.msrp_relay = msrp_relay;
         call.local_tag = tag_from;
         call.local_sdp = Some(offer);
         call.fallbacks = targets.collect();
@@ -665,6 +671,7 @@ impl Core {
         reserved.0.codecs = self.config.codec_names();
         let ice = offered_ice(&req.body);
         let relay = self.reflect(account, &mut reserved, ice).await;
+        let msrp_relay = self.relay_msrp(account, &mut reserved).await;
         reserved.0.connect_out = relay.is_some() || self.accounts[&account].public.is_some();
         let from = req.addr_from();
         let peer = from
@@ -735,6 +742,7 @@ impl Core {
         call.invite_key = inc.key;
         call.invite_peer = Some(inc.source);
         call.relay = relay;
+        call.msrp_relay = msrp_relay;
         call.dialog = Some(dialog);
         call.local_tag = local_tag;
         call.db_id = db_id;

@@ -207,6 +207,20 @@ impl Core {
         else {
             return;
         };
+        // Through our relay: our own URI is the last of our path, and what we send goes to
+        // the relay first.
+        let relayed = c.msrp_relay.take();
+        let (local_path, remote_path, active) = match &relayed {
+            Some(g) => {
+                let own = local_path.split_whitespace().last().unwrap_or_default();
+                (
+                    own.to_string(),
+                    format!("{} {remote_path}", g.use_path),
+                    active,
+                )
+            }
+            None => (local_path, remote_path, active),
+        };
         if let Err(e) = std::fs::create_dir_all(&files) {
             tracing::warn!("cannot create {}: {e}", files.display());
         }
@@ -234,7 +248,10 @@ impl Core {
         let report = move |e: SessionEvent| {
             let _ = internal.send(Internal::Msrp(id, e));
         };
-        c.msrp = Some(MsrpSession::start(c.msrp_listener.take(), params, report));
+        c.msrp = Some(match relayed {
+            Some(g) => MsrpSession::start_relayed(g.stream, params, report),
+            None => MsrpSession::start(c.msrp_listener.take(), params, report),
+        });
         self.session_started(id);
     }
 

@@ -12,6 +12,7 @@ mod im;
 mod media;
 mod messages;
 mod midcall;
+mod msrp_nat;
 pub mod reason;
 mod register;
 mod reinvite;
@@ -340,7 +341,18 @@ impl Core {
 
     /// Starts a client transaction whose responses come back as `Internal::Response(ctx, _)`.
     fn send(&self, ctx: Ctx, req: Request, peer: Peer) -> crate::sip::endpoint::TxKey {
-        let mut handle = self.endpoint.send_request(req, peer);
+        // Behind a NAT, requests to the server go down the registration's flow (RFC 5626
+        // 4.3) whatever their size: an INVITE with ICE candidates is past 1300 bytes, and a
+        // server that takes only UDP would never see it over TCP.
+        let down_flow = self
+            .accounts
+            .values()
+            .any(|a| a.public.is_some() && a.flow.as_ref().is_some_and(|f| f.server == peer));
+        let branch = crate::sip::message::new_branch();
+        let mut handle = match down_flow {
+            true => self.endpoint.send_request_down_flow(req, peer, branch),
+            false => self.endpoint.send_request_branch(req, peer, branch),
+        };
         let internal = self.internal.clone();
         tokio::spawn(async move {
             while let Some(r) = handle.responses.recv().await {

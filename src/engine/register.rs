@@ -44,6 +44,8 @@ pub(crate) struct Account {
     pub offline: bool,
     /// The network changed: its calls move once it is registered from the new one.
     pub roaming: bool,
+    /// When its MSRP relay last could not be had.
+    pub msrp_relay_failed: Option<std::time::Instant>,
     was_registered: bool,
 }
 
@@ -211,6 +213,7 @@ impl Core {
             sent_contact: None,
             offline: false,
             roaming: false,
+            msrp_relay_failed: None,
             was_registered: false,
             stun,
             turn,

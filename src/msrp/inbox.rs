@@ -175,6 +175,13 @@ pub(super) fn same_path(a: &str, b: &str) -> bool {
     split(a) == split(b)
 }
 
+/// Whether two paths end at the same URI: the sender's own, which relays on the way
+/// (RFC 4976) put theirs in front of.
+pub(super) fn same_origin(a: &str, b: &str) -> bool {
+    let last = |p: &str| p.split_whitespace().last().unwrap_or_default().to_string();
+    same_path(&last(a), &last(b))
+}
+
 /// The file name a SEND carries: `Content-Disposition: ...; filename="x"` or a `name=`
 /// parameter of its Content-Type.
 fn file_name_of(h: &Head) -> Option<String> {
@@ -241,7 +248,7 @@ impl Inbox {
         }
         if !h
             .header("From-Path")
-            .is_some_and(|p| same_path(p, &self.remote_path))
+            .is_some_and(|p| same_origin(p, &self.remote_path))
         {
             return Some((403, "Forbidden"));
         }

@@ -13,6 +13,7 @@ pub mod names;
 mod outbox;
 mod pace;
 pub mod range;
+pub mod relay;
 pub mod session;
 mod temp;
 

@@ -164,9 +164,27 @@ impl MsrpSession {
         params: SessionParams,
         report: impl Fn(SessionEvent) + Send + Sync + 'static,
     ) -> MsrpSession {
+        Self::spawn(Link::Own(listener), params, report)
+    }
+
+    /// A session over a connection already open to our MSRP relay (RFC 4976), which carries
+    /// it in whichever SDP role; `params.remote_path` starts with the relay's URI.
+    pub fn start_relayed(
+        stream: std::net::TcpStream,
+        params: SessionParams,
+        report: impl Fn(SessionEvent) + Send + Sync + 'static,
+    ) -> MsrpSession {
+        Self::spawn(Link::Relay(stream), params, report)
+    }
+
+    fn spawn(
+        link: Link,
+        params: SessionParams,
+        report: impl Fn(SessionEvent) + Send + Sync + 'static,
+    ) -> MsrpSession {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
-            if let Err(e) = run(listener, params, rx, &report).await {
+            if let Err(e) = run(link, params, rx, &report).await {
                 report(SessionEvent::Failed(e));
             }
         });
@@ -208,6 +226,12 @@ impl Drop for MsrpSession {
     }
 }
 
+/// How the session's connection comes: ours to make or take, or our relay's.
+enum Link {
+    Own(Option<std::net::TcpListener>),
+    Relay(std::net::TcpStream),
+}
+
 /// `host:port` of an `msrp://host:port/id;tcp` path.
 fn authority(path: &str) -> Option<String> {
     let rest = path.strip_prefix("msrp://")?;
@@ -218,10 +242,17 @@ fn authority(path: &str) -> Option<String> {
 /// connection whose first request names this session in its To-Path (RFC 4975 7.3 says the
 /// active side speaks first); anything else (a port scanner, a stranger) is closed and the
 /// listener keeps waiting.
-async fn connect(
-    listener: Option<std::net::TcpListener>,
-    p: &SessionParams,
-) -> Result<(TcpStream, Vec<u8>), String> {
+async fn connect(link: Link, p: &SessionParams) -> Result<(TcpStream, Vec<u8>), String> {
+    let listener = match link {
+        Link::Own(l) => l,
+        Link::Relay(s) => {
+            s.set_nonblocking(true).map_err(|e| e.to_string())?;
+            return Ok((
+                TcpStream::from_std(s).map_err(|e| e.to_string())?,
+                Vec::new(),
+            ));
+        }
+    };
     if p.active {
         let to = authority(&p.remote_path).ok_or("the other side's MSRP path has no address")?;
         let s = TcpStream::connect(&to)
@@ -339,12 +370,12 @@ impl Writer {
 }
 
 async fn run(
-    listener: Option<std::net::TcpListener>,
+    link: Link,
     params: SessionParams,
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     report: &(dyn Fn(SessionEvent) + Send + Sync),
 ) -> Result<(), String> {
-    let (stream, first) = connect(listener, &params).await?;
+    let (stream, first) = connect(link, &params).await?;
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok().map(|a| a.ip());
     let (mut rd, wr) = stream.into_split();

@@ -28,6 +28,19 @@ pub struct LocalMedia {
     pub connect_out: bool,
     /// Our ICE credentials and candidates (RFC 8445), when we gathered any beyond the host's.
     pub ice: Option<super::IceAttrs>,
+    /// Our MSRP path starts at our MSRP relay (RFC 4976): the other side connects to it, so
+    /// we offer `a=setup:passive` and answer passive unless the offer is.
+    pub msrp_relayed: bool,
+}
+
+impl LocalMedia {
+    /// The `a=setup` we offer (RFC 6135).
+    fn msrp_offer_setup(&self) -> &'static str {
+        match self.msrp_relayed {
+            true => "passive",
+            false => "actpass",
+        }
+    }
 }
 
 impl LocalMedia {
@@ -213,7 +226,11 @@ fn offer_direction(hold: bool) -> &'static str {
 pub fn offer(local: &LocalMedia, version: u64, hold: bool) -> Session {
     let mut media = vec![our_audio(local, offer_direction(hold))];
     if let Some(path) = &local.msrp_path {
-        media.push(msrp_media(path, &local.accept_types, "actpass"));
+        media.push(msrp_media(
+            path,
+            &local.accept_types,
+            local.msrp_offer_setup(),
+        ));
     }
     session(local, version, media)
 }
@@ -221,7 +238,7 @@ pub fn offer(local: &LocalMedia, version: u64, hold: bool) -> Session {
 /// An offer of a message line alone: a file to send (RFC 5547) or a chat session.
 pub fn message_offer(local: &LocalMedia) -> Session {
     let path = local.msrp_path.clone().unwrap_or_default();
-    let mut m = msrp_media(&path, &local.accept_types, "actpass");
+    let mut m = msrp_media(&path, &local.accept_types, local.msrp_offer_setup());
     if let Some((file, id)) = &local.file {
         m.attributes.extend(super::file::offer_attrs(file, id));
     }
@@ -406,7 +423,9 @@ pub fn answer(
                         // let us choose and we cannot be connected to.
                         let setup = m.attr("setup");
                         let we_connect = setup == Some("passive")
-                            || (local.connect_out && setup == Some("actpass"));
+                            || (local.connect_out
+                                && !local.msrp_relayed
+                                && setup == Some("actpass"));
                         let setup = if we_connect { "active" } else { "passive" };
                         neg.msrp = Some((remote.to_string(), we_connect));
                         let usage = super::file::message_use(m);

@@ -13,6 +13,7 @@ fn local(port: u16) -> LocalMedia {
         resume_from: 1,
         connect_out: false,
         ice: None,
+        msrp_relayed: false,
     }
 }
 
@@ -281,6 +282,7 @@ fn behind_a_nat_we_take_the_active_part_when_the_offer_lets_us_choose() {
     let natted = LocalMedia {
         connect_out: true,
         ice: None,
+        msrp_relayed: false,
         ..local(6000)
     };
     for (setup, nat, connect) in [

@@ -7,6 +7,7 @@
 
 mod auth;
 mod fork;
+pub mod msrp_relay;
 mod nat;
 mod registrar;
 pub mod relay;

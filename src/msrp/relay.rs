@@ -1,0 +1,133 @@
+//! A client of an MSRP relay (RFC 4976): from behind a NAT we connect out to the relay and
+//! authenticate with `AUTH`; the URI it grants goes first in our `a=path`, and the call's MSRP
+//! session then runs over this same connection, in whichever SDP role.
+
+use super::frame::{self, Decoder, Head, Item, Kind};
+use crate::sip::digest::Challenge;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long the relay may take to connect and answer both AUTHs.
+const WITHIN: Duration = Duration::from_secs(5);
+
+#[derive(thiserror::Error, Debug)]
+pub enum RelayError {
+    #[error("cannot reach the MSRP relay {0}: {1}")]
+    Unreachable(SocketAddr, String),
+    #[error("the MSRP relay {0} did not answer")]
+    Silent(SocketAddr),
+    #[error("the MSRP relay {0} refused us: {1}")]
+    Refused(SocketAddr, String),
+}
+
+/// An authenticated connection to a relay and the URI it granted us.
+#[derive(Debug)]
+pub struct Granted {
+    pub stream: std::net::TcpStream,
+    pub use_path: String,
+}
+
+/// Connects to `relay` and authenticates as `user` for our URI `own`.
+pub async fn authenticate(
+    relay: SocketAddr,
+    own: &str,
+    user: &str,
+    password: &str,
+) -> Result<Granted, RelayError> {
+    match tokio::time::timeout(WITHIN, exchange(relay, own, user, password)).await {
+        Ok(r) => r,
+        Err(_) => Err(RelayError::Silent(relay)),
+    }
+}
+
+async fn exchange(
+    relay: SocketAddr,
+    own: &str,
+    user: &str,
+    password: &str,
+) -> Result<Granted, RelayError> {
+    let unreachable = |e: std::io::Error| RelayError::Unreachable(relay, e.to_string());
+    let mut s = TcpStream::connect(relay).await.map_err(unreachable)?;
+    let to = format!("msrp://{relay};tcp");
+    let paths = [("To-Path", to.as_str()), ("From-Path", own)];
+    s.write_all(&frame::request(
+        &frame::new_transaction(),
+        "AUTH",
+        &paths,
+        None,
+    ))
+    .await
+    .map_err(unreachable)?;
+    let first = read_response(&mut s, relay).await?;
+    let challenge = first
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("WWW-Authenticate"))
+        .map(|(_, v)| v.clone())
+        .collect::<Vec<_>>();
+    let Some(ch) = Challenge::best_per_realm(&challenge).into_iter().next() else {
+        return Err(refused(relay, &first));
+    };
+    let answer = ch.answer("AUTH", &to, user, password, &frame::new_transaction(), 1);
+    let headers = [paths[0], paths[1], ("Authorization", answer.as_str())];
+    s.write_all(&frame::request(
+        &frame::new_transaction(),
+        "AUTH",
+        &headers,
+        None,
+    ))
+    .await
+    .map_err(unreachable)?;
+    let granted = read_response(&mut s, relay).await?;
+    let use_path = granted.header("Use-Path").map(str::to_string);
+    let (true, Some(use_path)) = (status(&granted) == 200, use_path) else {
+        return Err(refused(relay, &granted));
+    };
+    let stream = s.into_std().map_err(unreachable)?;
+    Ok(Granted { stream, use_path })
+}
+
+fn status(h: &Head) -> u16 {
+    match &h.kind {
+        Kind::Response { code, .. } => *code,
+        Kind::Request(_) => 0,
+    }
+}
+
+fn refused(relay: SocketAddr, h: &Head) -> RelayError {
+    let words = match &h.kind {
+        Kind::Response { code, comment } => format!("{code} {comment}"),
+        Kind::Request(m) => format!("a {m} instead of an answer"),
+    };
+    RelayError::Refused(relay, words)
+}
+
+/// The next whole response's head (the relay's answers have no body).
+async fn read_response(s: &mut TcpStream, relay: SocketAddr) -> Result<Head, RelayError> {
+    let mut buf = Vec::with_capacity(2048);
+    let mut head = None;
+    loop {
+        let n = s
+            .read_buf(&mut buf)
+            .await
+            .map_err(|_| RelayError::Silent(relay))?;
+        if n == 0 {
+            return Err(RelayError::Silent(relay));
+        }
+        let mut dec = Decoder::default();
+        let mut used = 0;
+        while let Ok(Some((item, n))) = dec.next(&buf[used..]) {
+            used += n;
+            match item {
+                Item::Head(h) => head = Some(h),
+                Item::End(_) => return head.ok_or(RelayError::Silent(relay)),
+                Item::Body(_) => {}
+            }
+        }
+        if buf.len() > frame::MAX_HEAD {
+            return Err(RelayError::Silent(relay));
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The MSRP relay of `parley serve --relay` (RFC 4976), for the server's own users: a client
+//! behind a NAT, which nobody can connect to, connects out to the relay, authenticates with
+//! `AUTH` (digest, its SIP password) and is given a URI to put first in its SDP `a=path`.
+//! What arrives for that URI goes down the client's own connection; what the client sends
+//! goes on toward the rest of its To-Path. Each hop takes itself off the To-Path and puts
+//! itself on the front of the From-Path, so answers find their way back. Nothing is relayed
+//! for strangers: a message must name one of our users' sessions, and only a user's own
+//! connection may send beyond the relay. Plain TCP for now (RFC 4976 wants TLS, which comes
+//! with encryption).
+
+use crate::msrp::frame::{self, Continuation, Decoder, Head, Item, Kind};
+use crate::sip::digest::{Algorithm, Challenge, Credentials};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// How long a session's URI is granted for (RFC 4976 `Expires`); it also ends with the
+/// client's connection.
+const GRANT: u32 = 3600;
+/// Messages queued toward one connection: a slow reader holds the sender back.
+const QUEUE: usize = 64;
+const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone)]
+pub struct MsrpRelayConfig {
+    pub listen: SocketAddr,
+    pub realm: String,
+    pub users: HashMap<String, String>,
+    pub digest: Vec<Algorithm>,
+}
+
+/// A running relay; dropping it stops it.
+pub struct MsrpRelay {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MsrpRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MsrpRelay {
+    pub async fn start(cfg: MsrpRelayConfig) -> std::io::Result<MsrpRelay> {
+        let listener = TcpListener::bind(cfg.listen).await?;
+        let addr = listener.local_addr()?;
+        // The URIs we grant name the address clients reach us at: the domain when we listen
+        // on every address.
+        let me = match addr.ip().is_unspecified() {
+            true => format!("{}:{}", cfg.realm, addr.port()),
+            false => addr.to_string(),
+        };
+        let shared = Arc::new(Shared {
+            me,
+            cfg,
+            sessions: Mutex::default(),
+            peers: Mutex::default(),
+            nonces: Mutex::default(),
+        });
+        let task = tokio::spawn(async move {
+            while let Ok((stream, from)) = listener.accept().await {
+                tracing::debug!("MSRP relay: connection from {from}");
+                tokio::spawn(connection(shared.clone(), stream));
+            }
+        });
+        Ok(MsrpRelay { addr, task })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+type Queue = mpsc::Sender<Vec<u8>>;
+
+struct Shared {
+    /// Our `host:port`, as it appears in the URIs we grant.
+    me: String,
+    cfg: MsrpRelayConfig,
+    /// Granted session ids and the connection of the user they belong to.
+    sessions: Mutex<HashMap<String, Queue>>,
+    /// Peers without a session here (the other side of a call) by their URI, so that a
+    /// user's answers reach them down the connection they opened.
+    peers: Mutex<HashMap<String, Queue>>,
+    nonces: Mutex<HashMap<String, Instant>>,
+}
+
+/// One connection: a reader that routes each message as its head arrives and streams its
+/// body after it, and a writer fed by everyone routing to this connection.
+async fn connection(shared: Arc<Shared>, stream: TcpStream) {
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let writer = tokio::spawn(write_loop(wr, rx));
+    let mut conn = Conn {
+        shared: shared.clone(),
+        tx,
+        own: Vec::new(),
+        current: None,
+    };
+    if let Err(e) = conn.read_loop(rd).await {
+        tracing::debug!("MSRP relay: connection ends: {e}");
+    }
+    let mut sessions = shared.sessions.lock().unwrap();
+    for sid in &conn.own {
+        sessions.remove(sid);
+    }
+    drop(sessions);
+    writer.abort();
+}
+
+async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+    while let Some(bytes) = rx.recv().await {
+        if wr.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Where the message being read goes, and whether its body began.
+struct Forward {
+    to: Queue,
+    tid: String,
+    body: bool,
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    tx: Queue,
+    /// The sessions granted on this connection (gone with it).
+    own: Vec<String>,
+    current: Option<Forward>,
+}
+
+impl Conn {
+    async fn read_loop(&mut self, mut rd: tokio::net::tcp::OwnedReadHalf) -> Result<(), String> {
+        let (mut dec, mut buf) = (Decoder::default(), Vec::with_capacity(16 * 1024));
+        loop {
+            if rd.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
+                return Ok(());
+            }
+            let mut used = 0;
+            while let Some((item, n)) = dec.next(&buf[used..]).map_err(|e| e.to_string())? {
+                used += n;
+                let out = self.item(item).await;
+                if let Some((to, bytes)) = out {
+                    to.send(bytes).await.map_err(|_| "the next hop went away")?;
+                }
+            }
+            buf.drain(..used);
+            if buf.capacity() > 1024 * 1024 && buf.len() < 16 * 1024 {
+                buf.shrink_to(16 * 1024);
+            }
+        }
+    }
+
+    /// What one decoded item becomes: bytes for some connection, or nothing.
+    async fn item(&mut self, item: Item<'_>) -> Option<(Queue, Vec<u8>)> {
+        match item {
+            Item::Head(h) => self.head(h).await,
+            Item::Body(b) => {
+                let f = self.current.as_mut()?;
+                let mut out = Vec::with_capacity(b.len() + 2);
+                if !f.body {
+                    // The blank line between headers and body.
+                    out.extend_from_slice(b"\r\n");
+                    f.body = true;
+                }
+                out.extend_from_slice(b);
+                Some((f.to.clone(), out))
+            }
+            Item::End(c) => {
+                let f = self.current.take()?;
+                Some((f.to, frame::end_line(&f.tid, f.body, c)))
+            }
+        }
+    }
+
+    async fn head(&mut self, h: Head) -> Option<(Queue, Vec<u8>)> {
+        self.current = None;
+        let is_auth = matches!(&h.kind, Kind::Request(m) if m == "AUTH");
+        if is_auth {
+            let reply = self.auth(&h);
+            return Some((self.tx.clone(), reply));
+        }
+        match self.route(&h) {
+            Ok((to, head)) => {
+                self.current = Some(Forward {
+                    to: to.clone(),
+                    tid: h.transaction.clone(),
+                    body: false,
+                });
+                Some((to, head))
+            }
+            Err((code, why)) => {
+                // Requests are refused in words; a response that leads nowhere is dropped.
+                let Kind::Request(_) = &h.kind else {
+                    return None;
+                };
+                self.current = None;
+                let reply = refusal(&h, code, why, &self.shared.me);
+                Some((self.tx.clone(), reply))
+            }
+        }
+    }
+}
+
+/// The URI's `host:port` and session id (`msrp://host:port/sid;tcp`).
+fn parts(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri
+        .strip_prefix("msrp://")
+        .or_else(|| uri.strip_prefix("msrps://"))?;
+    let (authority, tail) = rest
+        .split_once('/')
+        .unwrap_or((rest.trim_end_matches(";tcp"), ""));
+    Some((authority, tail.split(';').next().unwrap_or_default()))
+}
+
+impl Conn {
+    fn is_me(&self, uri: &str) -> bool {
+        parts(uri).is_some_and(|(a, _)| a.eq_ignore_ascii_case(&self.shared.me))
+    }
+
+    /// The next hop of a message and its head as it leaves: our URIs off the front of its
+    /// To-Path and onto the front of its From-Path (RFC 4976 6.3).
+    fn route(&mut self, h: &Head) -> Result<(Queue, Vec<u8>), (u16, &'static str)> {
+        let to: Vec<&str> = h
+            .header("To-Path")
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let from: Vec<&str> = h
+            .header("From-Path")
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let ours = to.iter().take_while(|u| self.is_me(u)).count();
+        let (popped, rest) = to.split_at(ours);
+        let (Some(last), Some(next), Some(origin)) = (popped.last(), rest.first(), from.first())
+        else {
+            return Err((403, "Not through this relay"));
+        };
+        let sid = parts(last).map(|(_, s)| s.to_string()).unwrap_or_default();
+        let queue = match self.own.contains(&sid) {
+            // Our user sends on, to a peer who reached us.
+            true => self.shared.peers.lock().unwrap().get(*next).cloned(),
+            // Anyone (our user, or a peer) sends to one of our users' sessions.
+            false => {
+                let q = self.shared.sessions.lock().unwrap().get(&sid).cloned();
+                if q.is_some() && self.own.is_empty() {
+                    let mut peers = self.shared.peers.lock().unwrap();
+                    peers.insert(origin.to_string(), self.tx.clone());
+                }
+                q
+            }
+        };
+        let queue = queue.ok_or((481, "No such session"))?;
+        let new_from: Vec<&str> = popped.iter().rev().chain(from.iter()).copied().collect();
+        Ok((queue, rewrite(h, &rest.join(" "), &new_from.join(" "))))
+    }
+
+    /// RFC 4976 5: a 401 with a challenge, then 200 with the URI granted once the answer
+    /// checks out with the user's password.
+    fn auth(&mut self, h: &Head) -> Vec<u8> {
+        let to = h.header("To-Path").unwrap_or_default().to_string();
+        let from = h.header("From-Path").unwrap_or_default().to_string();
+        let reply = |code, why: &str, extra: Vec<(&str, String)>| {
+            let mut headers = vec![("To-Path", from.clone()), ("From-Path", to.clone())];
+            headers.extend(extra);
+            response(&h.transaction, code, why, &headers)
+        };
+        if !self.is_me(to.split_whitespace().next().unwrap_or_default()) {
+            return reply(403, "Not this relay", Vec::new());
+        }
+        let creds = h.header("Authorization").and_then(Credentials::parse);
+        let Some(creds) = creds.filter(|c| c.realm == self.shared.cfg.realm) else {
+            let challenges = self.challenges();
+            let extra = challenges
+                .into_iter()
+                .map(|c| ("WWW-Authenticate", c))
+                .collect();
+            return reply(401, "Unauthorized", extra);
+        };
+        if !self.check(&creds) {
+            return reply(403, "Forbidden", Vec::new());
+        }
+        let sid = crate::sip::message::random_token(16);
+        let grant = format!("msrp://{}/{sid};tcp", self.shared.me);
+        let tx = self.tx.clone();
+        self.shared.sessions.lock().unwrap().insert(sid.clone(), tx);
+        self.own.push(sid);
+        tracing::info!("MSRP relay: {} has {grant}", creds.username);
+        let extra = vec![("Use-Path", grant), ("Expires", GRANT.to_string())];
+        reply(200, "OK", extra)
+    }
+
+    fn challenges(&self) -> Vec<String> {
+        let nonce = crate::sip::message::random_token(24);
+        let mut nonces = self.shared.nonces.lock().unwrap();
+        let now = Instant::now();
+        nonces.retain(|_, t| now.duration_since(*t) < NONCE_LIFETIME);
+        nonces.insert(nonce.clone(), now);
+        let challenge = |algorithm| Challenge {
+            realm: self.shared.cfg.realm.clone(),
+            nonce: nonce.clone(),
+            opaque: None,
+            algorithm,
+            qop_auth: true,
+            stale: false,
+        };
+        self.shared
+            .cfg
+            .digest
+            .iter()
+            .map(|a| challenge(*a).to_header())
+            .collect()
+    }
+
+    /// A known user's answer to one of our nonces (used once).
+    fn check(&self, creds: &Credentials) -> bool {
+        let fresh = self.shared.nonces.lock().unwrap().remove(&creds.nonce);
+        let fresh = fresh.is_some_and(|t| t.elapsed() < NONCE_LIFETIME);
+        let password = self.shared.cfg.users.get(&creds.username);
+        fresh
+            && self.shared.cfg.digest.contains(&creds.algorithm)
+            && password.is_some_and(|p| creds.verify("AUTH", p))
+    }
+}
+
+/// The head again with new paths, up to (not including) the blank line before a body; a
+/// bodiless message's end-line is written when the decoder reaches it.
+fn rewrite(h: &Head, to: &str, from: &str) -> Vec<u8> {
+    let what = match &h.kind {
+        Kind::Request(m) => m.clone(),
+        Kind::Response { code, comment } if comment.is_empty() => code.to_string(),
+        Kind::Response { code, comment } => format!("{code} {comment}"),
+    };
+    let mut out = format!("MSRP {} {what}\r\n", h.transaction).into_bytes();
+    out.extend_from_slice(format!("To-Path: {to}\r\nFrom-Path: {from}\r\n").as_bytes());
+    for (name, value) in &h.headers {
+        if !name.eq_ignore_ascii_case("To-Path") && !name.eq_ignore_ascii_case("From-Path") {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+    }
+    out
+}
+
+fn response(tid: &str, code: u16, why: &str, headers: &[(&str, String)]) -> Vec<u8> {
+    let mut out = format!("MSRP {tid} {code} {why}\r\n").into_bytes();
+    for (name, value) in headers {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend(frame::end_line(tid, false, Continuation::Complete));
+    out
+}
+
+/// A relay's refusal of a request: back to where it came from, from us.
+fn refusal(h: &Head, code: u16, why: &str, me: &str) -> Vec<u8> {
+    let to = h.header("From-Path").unwrap_or_default().to_string();
+    let headers = [("To-Path", to), ("From-Path", format!("msrp://{me};tcp"))];
+    response(&h.transaction, code, why, &headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msrp::relay::{authenticate, RelayError};
+
+    async fn relay() -> MsrpRelay {
+        let cfg = MsrpRelayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            realm: "company.com".into(),
+            users: HashMap::from([("alice".to_string(), "secret".to_string())]),
+            digest: vec![Algorithm::Sha256, Algorithm::Md5],
+        };
+        MsrpRelay::start(cfg).await.unwrap()
+    }
+
+    /// Sends one request on a fresh connection and reads what comes back.
+    async fn stranger(relay: SocketAddr, to: &str, body: &[u8]) -> String {
+        let mut s = TcpStream::connect(relay).await.unwrap();
+        let from = "msrp://198.51.100.7:9999/xyz;tcp";
+        let req = frame::request(
+            "tx0001",
+            "SEND",
+            &[("To-Path", to), ("From-Path", from)],
+            Some(body),
+        );
+        s.write_all(&req).await.unwrap();
+        read_some(&mut s).await
+    }
+
+    async fn read_some(s: &mut (impl AsyncReadExt + Unpin)) -> String {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("nothing came")
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    }
+
+    #[tokio::test]
+    async fn a_user_gets_a_path_and_what_comes_for_it_goes_down_its_connection() {
+        let r = relay().await;
+        let own = "msrp://192.0.2.10:7000/own;tcp";
+        let wrong = authenticate(r.local_addr(), own, "alice", "wrong").await;
+        assert!(matches!(wrong, Err(RelayError::Refused(_, ref w)) if w.starts_with("403")));
+        let granted = authenticate(r.local_addr(), own, "alice", "secret")
+            .await
+            .unwrap();
+        assert!(granted
+            .use_path
+            .starts_with(&format!("msrp://{}/", r.local_addr())));
+        // A message for a session nobody was given is refused.
+        let unknown = format!("msrp://{}/nobody;tcp {own}", r.local_addr());
+        let reply = stranger(r.local_addr(), &unknown, b"hi").await;
+        assert!(reply.contains(" 481 "), "{reply}");
+        // Nor may a stranger send past the relay to anyone else.
+        let onward = format!("msrp://{}/x;tcp msrp://203.0.113.9:1/y;tcp", r.local_addr());
+        assert!(stranger(r.local_addr(), &onward, b"hi")
+            .await
+            .contains(" 481 "));
+        // For Alice's path: delivered to her, the relay off the To-Path, onto the From-Path.
+        let mut alice = TcpStream::from_std(granted.stream).unwrap();
+        let to = format!("{} {own}", granted.use_path);
+        let relay_addr = r.local_addr();
+        tokio::spawn(async move { stranger(relay_addr, &to, b"hello").await });
+        let got = read_some(&mut alice).await;
+        assert!(got.contains(&format!("To-Path: {own}\r\n")), "{got}");
+        let from = format!(
+            "From-Path: {} msrp://198.51.100.7:9999/xyz;tcp",
+            granted.use_path
+        );
+        assert!(got.contains(&from), "{got}");
+        assert!(got.contains("hello\r\n-------tx0001$"), "{got}");
+    }
+}
