@@ -396,7 +396,12 @@ fn a_call_moves_to_the_new_address_when_the_network_changes_mid_call() {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let alice = lab.parley(&alice_home, &refs);
     alice.wait_line(|l| l.contains(r#""state":"connected""#));
+    let path = |l: &str| l.contains(r#""event":"media_path""#);
+    let first = bob.wait_line(path);
     lab.readdress(&bob_home, "192.0.2.20");
+    // Bob's re-INVITE carries new ICE credentials: both restart ICE and find the new path.
+    let again = bob.wait_line(path);
+    assert_ne!(first, again);
     alice.wait_line(|l| l.contains(r#""event":"call_ended""#));
     bob.wait_line(|l| l.contains(r#""event":"call_ended""#));
     drop((alice, bob));

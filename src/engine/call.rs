@@ -65,6 +65,9 @@ pub(crate) struct Call {
     pub(super) reinvite_retry_at: Option<Instant>,
     /// We answered the other side's re-INVITE and wait for its ACK.
     pub(super) reinvite_unacked: bool,
+    /// Our media moved (a new network): a re-offer is owed, sent once no other re-INVITE is
+    /// under way.
+    pub(super) reoffer_owed: bool,
     /// INFO requests awaiting their answer, with the digest answers tried for each.
     pub(super) infos: Vec<(Request, u8)>,
     /// Servers still to try for our INVITE (RFC 3263 4.3).
@@ -126,6 +129,7 @@ impl Call {
             want_hold: false,
             reinvite: None,
             reinvite_retry_at: None,
+            reoffer_owed: false,
             reinvite_unacked: false,
             infos: Vec::new(),
             fallbacks: Vec::new(),

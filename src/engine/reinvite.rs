@@ -209,10 +209,14 @@ impl Core {
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            if let Some(c) = self.calls.get_mut(&id) {
-                c.reinvite_retry_at = None;
+            let Some(c) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            c.reinvite_retry_at = None;
+            match c.reoffer_owed {
+                true => self.refresh_session(id).await,
+                false => self.offer_hold(id).await,
             }
-            self.offer_hold(id).await;
         }
     }
 

@@ -53,9 +53,11 @@ impl Core {
         // The old session's socket is on an address we no longer have; the re-INVITE's answer
         // starts a new one on the new socket.
         let old = c.media_session.take();
+        c.reoffer_owed = true;
         if let Some(m) = old {
             m.stop().await;
         }
+        // Now, or once a re-INVITE under way in either direction is done.
         self.refresh_session(id).await;
     }
 }

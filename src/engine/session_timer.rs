@@ -210,8 +210,13 @@ impl Core {
             if let Some(t) = c.session_timer.as_mut() {
                 t.due = Instant::now() + Duration::from_secs(1);
             }
+            if c.reoffer_owed && c.reinvite_retry_at.is_none() {
+                // Asked again in a second, by the glare retry, until the other one is done.
+                c.reinvite_retry_at = Some(Instant::now() + Duration::from_secs(1));
+            }
             return;
         }
+        c.reoffer_owed = false;
         let hold = c.local_hold;
         let offer = match &c.local_sdp {
             Some(prev) => sdp::reoffer(prev, &c.media, hold),
