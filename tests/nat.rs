@@ -11,6 +11,11 @@ const USERS: [&str; 4] = ["--user", "alice:secret-alice", "--user", "bob:secret-
 
 const BOB: &str = "sip:bob@company.com";
 
+/// `share`, of a recording, in which the other side's tone was heard: 90% at least.
+fn assert_heard(who_heard_whom: &str, share: f64) {
+    assert!(share >= 0.9, "{who_heard_whom} in {:.0}%", share * 100.0);
+}
+
 fn server_addr() -> String {
     format!("{SERVER_IP}:5060")
 }
@@ -157,16 +162,8 @@ fn voice_goes_both_ways_through_two_cone_nats_with_only_parley_serve() {
     let (bob_home, alice_home) = (lab.home(Nat::Cone), lab.home(Nat::Cone));
     let _server = serve(&lab, &[]);
     let (alice_heard, bob_heard) = voice_both_ways(&lab, (&alice_home, &bob_home), &[], false);
-    assert!(
-        alice_heard >= 0.9,
-        "Alice heard Bob in {:.0}%",
-        alice_heard * 100.0
-    );
-    assert!(
-        bob_heard >= 0.9,
-        "Bob heard Alice in {:.0}%",
-        bob_heard * 100.0
-    );
+    assert_heard("Alice heard Bob", alice_heard);
+    assert_heard("Bob heard Alice", bob_heard);
 }
 
 #[test]
@@ -264,16 +261,8 @@ fn kamailio_with_nathelper_as_the_provider_and_coturn_for_stun() {
     let stun = format!("{SERVER_IP}:3478");
     let extra = ["--stun", &stun];
     let (alice_heard, bob_heard) = voice_both_ways(&lab, (&alice_home, &bob_home), &extra, false);
-    assert!(
-        alice_heard >= 0.9,
-        "Alice heard Bob in {:.0}%",
-        alice_heard * 100.0
-    );
-    assert!(
-        bob_heard >= 0.9,
-        "Bob heard Alice in {:.0}%",
-        bob_heard * 100.0
-    );
+    assert_heard("Alice heard Bob", alice_heard);
+    assert_heard("Bob heard Alice", bob_heard);
 }
 
 /// coturn as a TURN server (long-term credentials, user `parley`) on the internet, port 3478.
@@ -318,16 +307,8 @@ fn voice_goes_both_ways_through_two_symmetric_nats_relayed_by_coturn() {
         "relay-secret",
     ];
     let (alice_heard, bob_heard) = voice_both_ways(&lab, (&alice_home, &bob_home), &extra, true);
-    assert!(
-        alice_heard >= 0.9,
-        "Alice heard Bob in {:.0}%",
-        alice_heard * 100.0
-    );
-    assert!(
-        bob_heard >= 0.9,
-        "Bob heard Alice in {:.0}%",
-        bob_heard * 100.0
-    );
+    assert_heard("Alice heard Bob", alice_heard);
+    assert_heard("Bob heard Alice", bob_heard);
 }
 
 #[test]
@@ -357,16 +338,8 @@ fn voice_goes_both_ways_through_two_symmetric_nats_relayed_by_parley_serve() {
     );
     let (alice_heard, bob_heard) =
         voice_both_ways_with(&lab, (&alice_home, &a), (&bob_home, &b), true);
-    assert!(
-        alice_heard >= 0.9,
-        "Alice heard Bob in {:.0}%",
-        alice_heard * 100.0
-    );
-    assert!(
-        bob_heard >= 0.9,
-        "Bob heard Alice in {:.0}%",
-        bob_heard * 100.0
-    );
+    assert_heard("Alice heard Bob", alice_heard);
+    assert_heard("Bob heard Alice", bob_heard);
 }
 
 #[test]
@@ -409,16 +382,8 @@ fn a_call_moves_to_the_new_address_when_the_network_changes_mid_call() {
     let candidates = [440.0, 880.0];
     let alice_heard = common::tone_share_last(&alice_wav, 440.0, &candidates, 3.0);
     let bob_heard = common::tone_share_last(&bob_wav, 880.0, &candidates, 3.0);
-    assert!(
-        alice_heard >= 0.9,
-        "Alice heard Bob in {:.0}%",
-        alice_heard * 100.0
-    );
-    assert!(
-        bob_heard >= 0.9,
-        "Bob heard Alice in {:.0}%",
-        bob_heard * 100.0
-    );
+    assert_heard("Alice heard Bob", alice_heard);
+    assert_heard("Bob heard Alice", bob_heard);
 }
 
 /// Alice on the open internet sends Bob, behind a home NAT, a 3 MiB file during a call: Bob
@@ -592,16 +557,8 @@ fn parley_calls_baresip_with_ice_behind_a_nat_and_both_hear() {
     carol.wait("terminated");
     let alice_heard = heard_at_last(&alice_wav, 660.0);
     let carol_heard = heard_at_last(&baresip_heard(&carol_dir), 880.0);
-    assert!(
-        alice_heard >= 0.9,
-        "Alice heard baresip in {:.0}%",
-        alice_heard * 100.0
-    );
-    assert!(
-        carol_heard >= 0.9,
-        "baresip heard Alice in {:.0}%",
-        carol_heard * 100.0
-    );
+    assert_heard("Alice heard baresip", alice_heard);
+    assert_heard("baresip heard Alice", carol_heard);
 }
 
 #[test]
@@ -624,14 +581,6 @@ fn baresip_with_ice_behind_a_nat_calls_parley_and_both_hear() {
     drop(bob);
     let bob_heard = heard_at_last(&bob_wav, 660.0);
     let carol_heard = heard_at_last(&baresip_heard(&carol_dir), 440.0);
-    assert!(
-        bob_heard >= 0.9,
-        "Bob heard baresip in {:.0}%",
-        bob_heard * 100.0
-    );
-    assert!(
-        carol_heard >= 0.9,
-        "baresip heard Bob in {:.0}%",
-        carol_heard * 100.0
-    );
+    assert_heard("Bob heard baresip", bob_heard);
+    assert_heard("baresip heard Bob", carol_heard);
 }

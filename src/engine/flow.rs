@@ -362,8 +362,10 @@ impl Core {
             acc.public = None;
             acc.clear_timer();
             acc.reset_backoff();
-            // Its calls move once we know how the server sees us from the new network.
+            // Its calls move once we know how the server sees us from the new network, where
+            // an MSRP relay may be had again.
             acc.roaming = true;
+            acc.msrp_relay_failed = None;
             self.register(id, false).await;
         }
     }

@@ -9,9 +9,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// How long the relay may take to connect and answer both AUTHs.
-const WITHIN: Duration = Duration::from_secs(5);
-
 #[derive(thiserror::Error, Debug)]
 pub enum RelayError {
     #[error("cannot reach the MSRP relay {0}: {1}")]
@@ -29,14 +26,14 @@ pub struct Granted {
     pub use_path: String,
 }
 
-/// Connects to `relay` and authenticates as `user` for our URI `own`.
+/// Connects to `relay` and authenticates as `user` for our URI `own`, all `within`.
 pub async fn authenticate(
     relay: SocketAddr,
     own: &str,
-    user: &str,
-    password: &str,
+    (user, password): (&str, &str),
+    within: Duration,
 ) -> Result<Granted, RelayError> {
-    match tokio::time::timeout(WITHIN, exchange(relay, own, user, password)).await {
+    match tokio::time::timeout(within, exchange(relay, own, user, password)).await {
         Ok(r) => r,
         Err(_) => Err(RelayError::Silent(relay)),
     }
@@ -52,15 +49,7 @@ async fn exchange(
     let mut s = TcpStream::connect(relay).await.map_err(unreachable)?;
     let to = format!("msrp://{relay};tcp");
     let paths = [("To-Path", to.as_str()), ("From-Path", own)];
-    s.write_all(&frame::request(
-        &frame::new_transaction(),
-        "AUTH",
-        &paths,
-        None,
-    ))
-    .await
-    .map_err(unreachable)?;
-    let first = read_response(&mut s, relay).await?;
+    let first = ask(&mut s, relay, &paths).await?;
     let challenge = first
         .headers
         .iter()
@@ -72,21 +61,26 @@ async fn exchange(
     };
     let answer = ch.answer("AUTH", &to, user, password, &frame::new_transaction(), 1);
     let headers = [paths[0], paths[1], ("Authorization", answer.as_str())];
-    s.write_all(&frame::request(
-        &frame::new_transaction(),
-        "AUTH",
-        &headers,
-        None,
-    ))
-    .await
-    .map_err(unreachable)?;
-    let granted = read_response(&mut s, relay).await?;
+    let granted = ask(&mut s, relay, &headers).await?;
     let use_path = granted.header("Use-Path").map(str::to_string);
     let (true, Some(use_path)) = (status(&granted) == 200, use_path) else {
         return Err(refused(relay, &granted));
     };
     let stream = s.into_std().map_err(unreachable)?;
     Ok(Granted { stream, use_path })
+}
+
+/// Sends an AUTH with `headers` and reads the relay's answer.
+async fn ask(
+    s: &mut TcpStream,
+    relay: SocketAddr,
+    headers: &[(&str, &str)],
+) -> Result<Head, RelayError> {
+    let auth = frame::request(&frame::new_transaction(), "AUTH", headers, None);
+    s.write_all(&auth)
+        .await
+        .map_err(|e| RelayError::Unreachable(relay, e.to_string()))?;
+    read_response(s, relay).await
 }
 
 fn status(h: &Head) -> u16 {

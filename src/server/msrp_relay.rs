@@ -370,6 +370,8 @@ mod tests {
     use super::*;
     use crate::msrp::relay::{authenticate, RelayError};
 
+    const WITHIN: Duration = Duration::from_secs(5);
+
     async fn relay() -> MsrpRelay {
         let cfg = MsrpRelayConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -407,9 +409,9 @@ mod tests {
     async fn a_user_gets_a_path_and_what_comes_for_it_goes_down_its_connection() {
         let r = relay().await;
         let own = "msrp://192.0.2.10:7000/own;tcp";
-        let wrong = authenticate(r.local_addr(), own, "alice", "wrong").await;
+        let wrong = authenticate(r.local_addr(), own, ("alice", "wrong"), WITHIN).await;
         assert!(matches!(wrong, Err(RelayError::Refused(_, ref w)) if w.starts_with("403")));
-        let granted = authenticate(r.local_addr(), own, "alice", "secret")
+        let granted = authenticate(r.local_addr(), own, ("alice", "secret"), WITHIN)
             .await
             .unwrap();
         assert!(granted
