@@ -5,7 +5,8 @@
 //! goes on toward the rest of its To-Path. Each hop takes itself off the To-Path and puts
 //! itself on the front of the From-Path, so answers find their way back. Nothing is relayed
 //! for strangers: a message must name one of our users' sessions, and only a user's own
-//! connection may send beyond the relay. Plain TCP for now (RFC 4976 wants TLS, which comes
+//! connection may send beyond the relay, to whoever is next on its To-Path (another relay,
+//! or a peer that waits for a connection), which we connect to if it has not reached us. Plain TCP for now (RFC 4976 wants TLS, which comes
 //! with encryption).
 
 use crate::msrp::frame::{self, Continuation, Decoder, Head, Item, Kind};
@@ -55,17 +56,29 @@ impl MsrpRelay {
             true => format!("{}:{}", cfg.realm, addr.port()),
             false => addr.to_string(),
         };
+        let (opened, mut opened_rx) = mpsc::unbounded_channel::<Opened>();
         let shared = Arc::new(Shared {
             me,
             cfg,
             sessions: Mutex::default(),
             peers: Mutex::default(),
             nonces: Mutex::default(),
+            opened,
         });
+        // Connections we open are run from here too (a connection's own task cannot start
+        // another like itself).
         let task = tokio::spawn(async move {
-            while let Ok((stream, from)) = listener.accept().await {
-                tracing::debug!("MSRP relay: connection from {from}");
-                tokio::spawn(connection(shared.clone(), stream));
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, from)) = accepted else { return };
+                        tracing::debug!("MSRP relay: connection from {from}");
+                        tokio::spawn(connection(shared.clone(), stream));
+                    }
+                    Some((stream, queue)) = opened_rx.recv() => {
+                        tokio::spawn(carry(shared.clone(), stream, queue));
+                    }
+                }
             }
         });
         Ok(MsrpRelay { addr, task })
@@ -77,6 +90,8 @@ impl MsrpRelay {
 }
 
 type Queue = mpsc::Sender<Vec<u8>>;
+/// A connection we opened to a next hop, with the queue to write it from.
+type Opened = (TcpStream, (Queue, mpsc::Receiver<Vec<u8>>));
 
 struct Shared {
     /// Our `host:port`, as it appears in the URIs we grant.
@@ -88,13 +103,20 @@ struct Shared {
     /// user's answers reach them down the connection they opened.
     peers: Mutex<HashMap<String, Queue>>,
     nonces: Mutex<HashMap<String, Instant>>,
+    /// Where connections we open go to be run.
+    opened: mpsc::UnboundedSender<Opened>,
 }
 
 /// One connection: a reader that routes each message as its head arrives and streams its
 /// body after it, and a writer fed by everyone routing to this connection.
 async fn connection(shared: Arc<Shared>, stream: TcpStream) {
-    let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel(QUEUE);
+    carry(shared, stream, (tx, rx)).await;
+}
+
+/// Runs a connection, accepted or opened by us toward the next relay, on its queue.
+async fn carry(shared: Arc<Shared>, stream: TcpStream, (tx, rx): (Queue, mpsc::Receiver<Vec<u8>>)) {
+    let (rd, wr) = stream.into_split();
     let writer = tokio::spawn(write_loop(wr, rx));
     let mut conn = Conn {
         shared: shared.clone(),
@@ -119,6 +141,12 @@ async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Recei
             return;
         }
     }
+}
+
+/// Where a message goes next: a connection we have, or one to open to the next relay.
+enum Next {
+    Queue(Queue),
+    Open(String),
 }
 
 /// Where the message being read goes, and whether its body began.
@@ -187,7 +215,12 @@ impl Conn {
             let reply = self.auth(&h);
             return Some((self.tx.clone(), reply));
         }
-        match self.route(&h) {
+        let routed = match self.route(&h) {
+            Ok((Next::Open(uri), head)) => self.open(&uri).await.map(|q| (q, head)),
+            Ok((Next::Queue(q), head)) => Ok((q, head)),
+            Err(e) => Err(e),
+        };
+        match routed {
             Ok((to, head)) => {
                 self.current = Some(Forward {
                     to: to.clone(),
@@ -227,7 +260,24 @@ impl Conn {
 
     /// The next hop of a message and its head as it leaves: our URIs off the front of its
     /// To-Path and onto the front of its From-Path (RFC 4976 6.3).
-    fn route(&mut self, h: &Head) -> Result<(Queue, Vec<u8>), (u16, &'static str)> {
+    /// A connection of ours to the next relay on a user's To-Path (RFC 4976 6.3), kept for
+    /// whatever else goes there and for what comes back on it.
+    async fn open(&self, uri: &str) -> Result<Queue, (u16, &'static str)> {
+        let unreachable = (408, "The next hop cannot be reached");
+        let (authority, _) = parts(uri).ok_or(unreachable)?;
+        let connect = TcpStream::connect(authority.to_string());
+        let stream = match tokio::time::timeout(Duration::from_secs(5), connect).await {
+            Ok(Ok(s)) => s,
+            _ => return Err(unreachable),
+        };
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let key = uri.to_string();
+        self.shared.peers.lock().unwrap().insert(key, tx.clone());
+        let _ = self.shared.opened.send((stream, (tx.clone(), rx)));
+        Ok(tx)
+    }
+
+    fn route(&mut self, h: &Head) -> Result<(Next, Vec<u8>), (u16, &'static str)> {
         let to: Vec<&str> = h
             .header("To-Path")
             .unwrap_or_default()
@@ -245,9 +295,18 @@ impl Conn {
             return Err((403, "Not through this relay"));
         };
         let sid = parts(last).map(|(_, s)| s.to_string()).unwrap_or_default();
+        let new_from: Vec<&str> = popped.iter().rev().chain(from.iter()).copied().collect();
+        let head = rewrite(h, &rest.join(" "), &new_from.join(" "));
         let queue = match self.own.contains(&sid) {
-            // Our user sends on, to a peer who reached us.
-            true => self.shared.peers.lock().unwrap().get(*next).cloned(),
+            // Our user sends on: to a peer or relay that reached us, else we connect to it
+            // (the next relay, or a peer that waits for a connection).
+            true => {
+                let known = self.shared.peers.lock().unwrap().get(*next).cloned();
+                if known.is_none() {
+                    return Ok((Next::Open(next.to_string()), head));
+                }
+                known
+            }
             // Anyone (our user, or a peer) sends to one of our users' sessions.
             false => {
                 let q = self.shared.sessions.lock().unwrap().get(&sid).cloned();
@@ -259,8 +318,7 @@ impl Conn {
             }
         };
         let queue = queue.ok_or((481, "No such session"))?;
-        let new_from: Vec<&str> = popped.iter().rev().chain(from.iter()).copied().collect();
-        Ok((queue, rewrite(h, &rest.join(" "), &new_from.join(" "))))
+        Ok((Next::Queue(queue), head))
     }
 
     /// RFC 4976 5: a 401 with a challenge, then 200 with the URI granted once the answer
@@ -439,5 +497,41 @@ mod tests {
         );
         assert!(got.contains(&from), "{got}");
         assert!(got.contains("hello\r\n-------tx0001$"), "{got}");
+    }
+
+    #[tokio::test]
+    async fn two_users_of_two_relays_reach_each_other() {
+        let (r1, r2) = (relay().await, relay().await);
+        let (a_own, b_own) = (
+            "msrp://192.0.2.10:7000/a;tcp",
+            "msrp://192.0.2.20:7000/b;tcp",
+        );
+        let a = authenticate(r1.local_addr(), a_own, ("alice", "secret"), WITHIN);
+        let b = authenticate(r2.local_addr(), b_own, ("alice", "secret"), WITHIN);
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        let mut alice = TcpStream::from_std(a.stream).unwrap();
+        let mut bob = TcpStream::from_std(b.stream).unwrap();
+        // Alice's relay first, then Bob's path as his SDP gives it.
+        let to = format!("{} {} {b_own}", a.use_path, b.use_path);
+        let req = frame::request(
+            "tx0002",
+            "SEND",
+            &[("To-Path", &to), ("From-Path", a_own)],
+            Some(b"hi"),
+        );
+        alice.write_all(&req).await.unwrap();
+        let got = read_some(&mut bob).await;
+        assert!(got.contains(&format!("To-Path: {b_own}\r\n")), "{got}");
+        let from = format!("From-Path: {} {} {a_own}", b.use_path, a.use_path);
+        assert!(got.contains(&from), "{got}");
+        // Bob's answer goes back the way it came.
+        let back = frame::response("tx0002", 200, "OK", &from["From-Path: ".len()..], b_own);
+        bob.write_all(&back).await.unwrap();
+        let answer = read_some(&mut alice).await;
+        assert!(answer.contains("MSRP tx0002 200 OK"), "{answer}");
+        assert!(
+            answer.contains(&format!("To-Path: {a_own}\r\n")),
+            "{answer}"
+        );
     }
 }
