@@ -68,6 +68,7 @@ impl Core {
             cfg.transport = Proto::parse(&a.transport).unwrap_or(Proto::Udp);
             cfg.stun = a.stun;
             cfg.turn = a.turn;
+            cfg.msrp_relay = a.msrp_relay;
             self.add_account(cfg).await;
         }
         if self.db.is_some() {

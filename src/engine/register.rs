@@ -229,6 +229,7 @@ impl Core {
                 auth_user: c.auth_user.clone(),
                 stun: c.stun.clone(),
                 turn: c.turn.clone(),
+                msrp_relay: c.msrp_relay.clone(),
             };
             db.post("save the account", move |s| {
                 s.save_account(&saved).map(|_| ())

@@ -325,8 +325,10 @@ impl App {
                     tcp,
                     stun,
                     turn,
+                    msrp_relay,
                 }) => {
                     let mut cfg = AccountConfig::new(&aor, &password);
+                    cfg.msrp_relay = msrp_relay;
                     cfg.auth_user = auth_user;
                     cfg.server = server;
                     cfg.stun = stun;

@@ -17,6 +17,8 @@ pub struct State {
     pub turn: String,
     pub turn_user: String,
     pub turn_password: String,
+    /// An MSRP relay for chat and files (optional; the server's is tried behind a NAT).
+    pub msrp_relay: String,
     /// Your name on the hosted server.
     pub host_user: String,
     /// "Signing in…" or the last error, shown under the form.
@@ -51,6 +53,7 @@ pub enum Message {
     Turn(String),
     TurnUser(String),
     TurnPassword(String),
+    MsrpRelay(String),
     HostUser(String),
     SignIn,
     Host,
@@ -65,6 +68,7 @@ pub enum Action {
         tcp: bool,
         stun: Option<String>,
         turn: Option<(String, String, String)>,
+        msrp_relay: Option<String>,
     },
     Host {
         user: String,
@@ -99,6 +103,7 @@ impl State {
             Message::Turn(s) => self.turn = s,
             Message::TurnUser(s) => self.turn_user = s,
             Message::TurnPassword(s) => self.turn_password = s,
+            Message::MsrpRelay(s) => self.msrp_relay = s,
             Message::HostUser(s) => self.host_user = s,
             Message::SignIn => match (normalize_address(&self.address), self.turn_server()) {
                 (Err(e), _) | (_, Err(e)) => self.status = Some(e),
@@ -115,6 +120,8 @@ impl State {
                         tcp: self.transport == Transport::Tcp,
                         stun: Some(self.stun.trim().to_string()).filter(|s| !s.is_empty()),
                         turn,
+                        msrp_relay: Some(self.msrp_relay.trim().to_string())
+                            .filter(|s| !s.is_empty()),
                     });
                 }
             },
@@ -204,6 +211,13 @@ impl State {
                     .on_submit(Message::SignIn),
             ]
             .spacing(8),
+            row![text_input(
+                "MSRP relay for chat and files (host:port)",
+                &self.msrp_relay
+            )
+            .on_input(Message::MsrpRelay)
+            .on_submit(Message::SignIn),]
+            .spacing(8),
             button(text("Sign in")).on_press_maybe((!self.busy).then_some(Message::SignIn)),
         ]
         .spacing(10);
@@ -256,9 +270,16 @@ mod nat_tests {
         s.update(Message::TurnUser("alice".into()));
         s.update(Message::TurnPassword("relay".into()));
         s.update(Message::Stun("stun.example.com".into()));
+        s.update(Message::MsrpRelay(" relay.example.com ".into()));
         match s.update(Message::SignIn) {
-            Some(Action::SignIn { stun, turn, .. }) => {
+            Some(Action::SignIn {
+                stun,
+                turn,
+                msrp_relay,
+                ..
+            }) => {
                 assert_eq!(stun.as_deref(), Some("stun.example.com"));
+                assert_eq!(msrp_relay.as_deref(), Some("relay.example.com"));
                 let turn = turn.unwrap();
                 assert_eq!(
                     (turn.0.as_str(), turn.1.as_str()),

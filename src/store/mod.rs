@@ -53,6 +53,8 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE accounts ADD COLUMN turn TEXT;
      ALTER TABLE accounts ADD COLUMN turn_user TEXT;
      ALTER TABLE accounts ADD COLUMN turn_password TEXT;",
+    // 5: an account's MSRP relay (RFC 4976), for chat and files from behind a NAT
+    "ALTER TABLE accounts ADD COLUMN msrp_relay TEXT;",
 ];
 
 /// Where a profile keeps its files.
@@ -182,6 +184,7 @@ pub struct SavedAccount {
     pub stun: Option<String>,
     /// TURN server, user, password.
     pub turn: Option<(String, String, String)>,
+    pub msrp_relay: Option<String>,
 }
 
 pub struct Store {
@@ -292,10 +295,11 @@ impl Store {
         let aor = &a.aor;
         c.execute(
             "INSERT INTO accounts(aor, password, server, transport, auth_user, stun, turn,
-                turn_user, turn_password)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                turn_user, turn_password, msrp_relay)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(aor) DO UPDATE SET password = ?2, server = ?3, transport = ?4,
-             auth_user = ?5, stun = ?6, turn = ?7, turn_user = ?8, turn_password = ?9",
+             auth_user = ?5, stun = ?6, turn = ?7, turn_user = ?8, turn_password = ?9,
+             msrp_relay = ?10",
             params![
                 aor,
                 a.password,
@@ -305,7 +309,8 @@ impl Store {
                 a.stun,
                 a.turn.as_ref().map(|t| &t.0),
                 a.turn.as_ref().map(|t| &t.1),
-                a.turn.as_ref().map(|t| &t.2)
+                a.turn.as_ref().map(|t| &t.2),
+                a.msrp_relay
             ],
         )?;
         Ok(
@@ -376,7 +381,7 @@ impl Store {
         let c = self.conn.lock().unwrap();
         let mut st = c.prepare(
             "SELECT aor, password, server, transport, auth_user, stun, turn, turn_user,
-                turn_password FROM accounts WHERE enabled = 1 ORDER BY id",
+                turn_password, msrp_relay FROM accounts WHERE enabled = 1 ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
             let turn: (Option<String>, Option<String>, Option<String>) =
@@ -392,6 +397,7 @@ impl Store {
                     (Some(t), Some(u), Some(p)) => Some((t, u, p)),
                     _ => None,
                 },
+                msrp_relay: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -545,6 +551,7 @@ mod tests {
             auth_user: None,
             stun: None,
             turn: None,
+            msrp_relay: None,
         };
         let b = SavedAccount {
             password: "pw2".into(),
@@ -568,6 +575,7 @@ mod tests {
             auth_user: Some("a-1234".into()),
             stun: Some("stun.example.com:3478".into()),
             turn: Some(("turn.example.com".into(), "a".into(), "secret".into())),
+            msrp_relay: Some("relay.example.com:2855".into()),
         };
         s.save_account(&a).unwrap();
         let all = s.accounts().unwrap();
