@@ -25,6 +25,8 @@ const GRANT: u32 = 3600;
 /// Messages queued toward one connection: a slow reader holds the sender back.
 const QUEUE: usize = 64;
 const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+/// Challenges outstanding at most, so AUTHs nobody answers cannot fill the memory.
+const MAX_NONCES: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct MsrpRelayConfig {
@@ -37,6 +39,7 @@ pub struct MsrpRelayConfig {
 /// A running relay; dropping it stops it.
 pub struct MsrpRelay {
     addr: SocketAddr,
+    shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -67,6 +70,7 @@ impl MsrpRelay {
         });
         // Connections we open are run from here too (a connection's own task cannot start
         // another like itself).
+        let ours = shared.clone();
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -81,11 +85,20 @@ impl MsrpRelay {
                 }
             }
         });
-        Ok(MsrpRelay { addr, task })
+        Ok(MsrpRelay {
+            addr,
+            shared: ours,
+            task,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many peers without a session here it can reach now (connections open to it).
+    pub fn peers(&self) -> usize {
+        self.shared.peers.lock().unwrap().len()
     }
 }
 
@@ -132,6 +145,13 @@ async fn carry(shared: Arc<Shared>, stream: TcpStream, (tx, rx): (Queue, mpsc::R
         sessions.remove(sid);
     }
     drop(sessions);
+    // Nothing more reaches a peer down this connection: strangers' connections leave no trace.
+    let tx = conn.tx.clone();
+    shared
+        .peers
+        .lock()
+        .unwrap()
+        .retain(|_, q| !q.same_channel(&tx));
     writer.abort();
 }
 
@@ -361,6 +381,10 @@ impl Conn {
         let mut nonces = self.shared.nonces.lock().unwrap();
         let now = Instant::now();
         nonces.retain(|_, t| now.duration_since(*t) < NONCE_LIFETIME);
+        if nonces.len() >= MAX_NONCES {
+            // A flood of unanswered AUTHs: the oldest challenges go (their users ask again).
+            nonces.clear();
+        }
         nonces.insert(nonce.clone(), now);
         let challenge = |algorithm| Challenge {
             realm: self.shared.cfg.realm.clone(),
@@ -488,7 +512,13 @@ mod tests {
         let mut alice = TcpStream::from_std(granted.stream).unwrap();
         let to = format!("{} {own}", granted.use_path);
         let relay_addr = r.local_addr();
-        tokio::spawn(async move { stranger(relay_addr, &to, b"hello").await });
+        // It sends and goes away.
+        let mut s = TcpStream::connect(relay_addr).await.unwrap();
+        let from = "msrp://198.51.100.7:9999/xyz;tcp";
+        let headers = [("To-Path", to.as_str()), ("From-Path", from)];
+        s.write_all(&frame::request("tx0001", "SEND", &headers, Some(b"hello")))
+            .await
+            .unwrap();
         let got = read_some(&mut alice).await;
         assert!(got.contains(&format!("To-Path: {own}\r\n")), "{got}");
         let from = format!(
@@ -497,6 +527,13 @@ mod tests {
         );
         assert!(got.contains(&from), "{got}");
         assert!(got.contains("hello\r\n-------tx0001$"), "{got}");
+        // The stranger is gone: so is the way back to it.
+        drop(s);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while r.peers() > 0 && Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(r.peers(), 0);
     }
 
     #[tokio::test]
