@@ -210,16 +210,12 @@ impl Core {
         // Through our relay: our own URI is the last of our path, and what we send goes to
         // the relay first.
         let relayed = c.msrp_relay.take();
-        let (local_path, remote_path, active) = match &relayed {
+        let (local_path, remote_path) = match &relayed {
             Some(g) => {
                 let own = local_path.split_whitespace().last().unwrap_or_default();
-                (
-                    own.to_string(),
-                    format!("{} {remote_path}", g.use_path),
-                    active,
-                )
+                (own.to_string(), format!("{} {remote_path}", g.use_path))
             }
-            None => (local_path, remote_path, active),
+            None => (local_path, remote_path),
         };
         if let Err(e) = std::fs::create_dir_all(&files) {
             tracing::warn!("cannot create {}: {e}", files.display());

@@ -25,7 +25,7 @@ pub struct CallView {
     pub keys: String,
     /// The latest media counts, in words.
     pub stats: Option<String>,
-    /// The way the audio goes, once ICE chose it ("audio relayed: ...").
+    /// The way the audio goes, once ICE chose it ("Audio goes through a relay (...)").
     pub path: Option<String>,
     pub muted: bool,
     /// Loudness of our microphone and of the other side, 0..1.

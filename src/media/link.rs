@@ -16,6 +16,25 @@ enum Path {
     Ice(Box<IceLink>, SocketAddr),
 }
 
+/// ICE when both sides do it (and our socket has an address), else straight or relayed.
+fn path_for(
+    local: Option<SocketAddr>,
+    relay: Option<Relay>,
+    ice: Option<IceStart>,
+    peer: SocketAddr,
+) -> Path {
+    let (Some(start), Some(local)) = (ice, local) else {
+        return relay.map_or(Path::Direct, |r| Path::Relay(Box::new(r)));
+    };
+    match IceLink::new(start, local, relay) {
+        Ok(agent) => Path::Ice(Box::new(agent), peer),
+        Err(e) => {
+            tracing::warn!("no ICE for this call: {e}; sending to {peer}");
+            Path::Direct
+        }
+    }
+}
+
 pub struct Link {
     socket: UdpSocket,
     path: Mutex<Path>,
@@ -31,32 +50,14 @@ impl Link {
         ice: Option<IceStart>,
         peer: SocketAddr,
     ) -> Link {
-        let path = Mutex::new(Path::Direct);
+        let path = path_for(socket.local_addr().ok(), relay, ice, peer);
         let link = Link {
             socket,
-            path,
+            path: Mutex::new(path),
             due_at: Mutex::new(None),
         };
-        *link.path.lock().unwrap() = link.path_for(relay, ice, peer);
         link.poll();
         link
-    }
-
-    fn path_for(&self, relay: Option<Relay>, ice: Option<IceStart>, peer: SocketAddr) -> Path {
-        let Some(start) = ice else {
-            return relay.map_or(Path::Direct, |r| Path::Relay(Box::new(r)));
-        };
-        let local = match self.socket.local_addr() {
-            Ok(a) => a,
-            Err(_) => return relay.map_or(Path::Direct, |r| Path::Relay(Box::new(r))),
-        };
-        match IceLink::new(start, local, relay) {
-            Ok(agent) => Path::Ice(Box::new(agent), peer),
-            Err(e) => {
-                tracing::warn!("no ICE for this call: {e}; sending to {peer}");
-                Path::Direct
-            }
-        }
     }
 
     /// A re-INVITE's new media: other ICE credentials on either side are an ICE restart
@@ -64,42 +65,37 @@ impl Link {
     /// with it, so the new one has host and reflexive candidates).
     pub fn repoint(&self, ice: Option<IceStart>, peer: SocketAddr) {
         let mut path = self.path.lock().unwrap();
-        match (&mut *path, ice) {
-            (Path::Ice(agent, at), Some(start)) if !agent.start().restarted_by(&start) => {
-                *at = peer
+        match (&mut *path, &ice) {
+            (Path::Ice(agent, at), Some(start)) if !agent.start().restarted_by(start) => {
+                *at = peer;
+                return;
             }
-            (Path::Ice(agent, _), start) => {
-                tracing::info!("ICE restarts (new credentials, or none)");
-                agent.close(Instant::now());
-                let old = std::mem::replace(&mut *path, Path::Direct);
-                drop(path);
-                self.flush(old);
-                let new = self.path_for(None, start, peer);
-                *self.path.lock().unwrap() = new;
-                self.poll();
-            }
-            (_, Some(start)) => {
-                let old = std::mem::replace(&mut *path, Path::Direct);
-                let relay = match old {
-                    Path::Relay(r) => Some(*r),
-                    _ => None,
-                };
-                drop(path);
-                let new = self.path_for(relay, Some(start), peer);
-                *self.path.lock().unwrap() = new;
-                self.poll();
-            }
-            (_, None) => {}
+            (Path::Ice(..), _) => tracing::info!("ICE restarts (new credentials, or none)"),
+            (_, None) => return,
+            (_, Some(_)) => {}
         }
+        let old = std::mem::replace(&mut *path, Path::Direct);
+        drop(path);
+        let relay = match old {
+            Path::Relay(r) => Some(*r),
+            Path::Ice(agent, _) => {
+                self.close_agent(agent);
+                None
+            }
+            Path::Direct => None,
+        };
+        *self.path.lock().unwrap() = path_for(self.socket.local_addr().ok(), relay, ice, peer);
+        self.poll();
     }
 
-    /// Sends what a closed agent still had to say (its allocation's release).
-    fn flush(&self, old: Path) {
-        if let Path::Ice(mut agent, _) = old {
-            let (out, _) = agent.poll(Instant::now());
-            for (bytes, to) in out {
-                let _ = self.socket.try_send_to(&bytes, to);
-            }
+    /// Closes an agent we no longer use and sends what it still has to say (its
+    /// allocation's release).
+    fn close_agent(&self, mut agent: Box<IceLink>) {
+        let now = Instant::now();
+        agent.close(now);
+        let (out, _) = agent.poll(now);
+        for (bytes, to) in out {
+            let _ = self.socket.try_send_to(&bytes, to);
         }
     }
 
@@ -213,7 +209,7 @@ impl Link {
         drop(path);
         for (bytes, to) in out {
             let r = self.socket.try_send_to(&bytes, to);
-            tracing::trace!("ICE out: {} bytes to {to}: {r:?}", bytes.len());
+            tracing::trace!("media link out: {} bytes to {to}: {r:?}", bytes.len());
         }
         // Never sooner than a tick: a client that asks again at once must not spin us.
         let soon = now + std::time::Duration::from_millis(20);

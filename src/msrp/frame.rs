@@ -258,6 +258,31 @@ fn start(out: &mut Vec<u8>, tid: &str, what: &str, headers: &[(&str, &str)]) {
     }
 }
 
+/// A response's status as its start line has it: `200` or `200 OK`.
+fn status(code: u16, comment: &str) -> String {
+    match comment.is_empty() {
+        true => code.to_string(),
+        false => format!("{code} {comment}"),
+    }
+}
+
+impl Kind {
+    /// What follows the transaction id on the start line: the method, or the status.
+    pub fn word(&self) -> String {
+        match self {
+            Kind::Request(m) => m.clone(),
+            Kind::Response { code, comment } => status(*code, comment),
+        }
+    }
+}
+
+/// A head's start line and headers, without the blank line a body would follow.
+pub fn head(tid: &str, kind: &Kind, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    start(&mut out, tid, &kind.word(), headers);
+    out
+}
+
 /// A request's head, up to where its body starts (`body` false: up to its end-line).
 pub fn request_head(tid: &str, method: &str, headers: &[(&str, &str)], body: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
@@ -293,17 +318,14 @@ pub fn request(tid: &str, method: &str, headers: &[(&str, &str)], body: Option<&
 
 /// A response (RFC 4975 7.2): To-Path is the request's From-Path, From-Path ours.
 pub fn response(tid: &str, code: u16, comment: &str, to_path: &str, from_path: &str) -> Vec<u8> {
+    let paths = [("To-Path", to_path), ("From-Path", from_path)];
+    response_with(tid, code, comment, &paths)
+}
+
+/// A bodiless response with these headers (the paths first).
+pub fn response_with(tid: &str, code: u16, comment: &str, headers: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
-    let what = match comment.is_empty() {
-        true => code.to_string(),
-        false => format!("{code} {comment}"),
-    };
-    start(
-        &mut out,
-        tid,
-        &what,
-        &[("To-Path", to_path), ("From-Path", from_path)],
-    );
+    start(&mut out, tid, &status(code, comment), headers);
     out.extend(end_line(tid, false, Continuation::Complete));
     out
 }

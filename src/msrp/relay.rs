@@ -22,7 +22,7 @@ pub enum RelayError {
 /// An authenticated connection to a relay and the URI it granted us.
 #[derive(Debug)]
 pub struct Granted {
-    pub stream: std::net::TcpStream,
+    pub stream: TcpStream,
     pub use_path: String,
 }
 
@@ -45,8 +45,9 @@ async fn exchange(
     user: &str,
     password: &str,
 ) -> Result<Granted, RelayError> {
-    let unreachable = |e: std::io::Error| RelayError::Unreachable(relay, e.to_string());
-    let mut s = TcpStream::connect(relay).await.map_err(unreachable)?;
+    let mut s = TcpStream::connect(relay)
+        .await
+        .map_err(|e| RelayError::Unreachable(relay, e.to_string()))?;
     let to = format!("msrp://{relay};tcp");
     let paths = [("To-Path", to.as_str()), ("From-Path", own)];
     let first = ask(&mut s, relay, &paths).await?;
@@ -66,8 +67,10 @@ async fn exchange(
     let (true, Some(use_path)) = (status(&granted) == 200, use_path) else {
         return Err(refused(relay, &granted));
     };
-    let stream = s.into_std().map_err(unreachable)?;
-    Ok(Granted { stream, use_path })
+    Ok(Granted {
+        stream: s,
+        use_path,
+    })
 }
 
 /// Sends an AUTH with `headers` and reads the relay's answer.

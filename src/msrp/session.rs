@@ -170,7 +170,7 @@ impl MsrpSession {
     /// A session over a connection already open to our MSRP relay (RFC 4976), which carries
     /// it in whichever SDP role; `params.remote_path` starts with the relay's URI.
     pub fn start_relayed(
-        stream: std::net::TcpStream,
+        stream: TcpStream,
         params: SessionParams,
         report: impl Fn(SessionEvent) + Send + Sync + 'static,
     ) -> MsrpSession {
@@ -229,7 +229,7 @@ impl Drop for MsrpSession {
 /// How the session's connection comes: ours to make or take, or our relay's.
 enum Link {
     Own(Option<std::net::TcpListener>),
-    Relay(std::net::TcpStream),
+    Relay(TcpStream),
 }
 
 /// `host:port` of an `msrp://host:port/id;tcp` path.
@@ -245,13 +245,7 @@ fn authority(path: &str) -> Option<String> {
 async fn connect(link: Link, p: &SessionParams) -> Result<(TcpStream, Vec<u8>), String> {
     let listener = match link {
         Link::Own(l) => l,
-        Link::Relay(s) => {
-            s.set_nonblocking(true).map_err(|e| e.to_string())?;
-            return Ok((
-                TcpStream::from_std(s).map_err(|e| e.to_string())?,
-                Vec::new(),
-            ));
-        }
+        Link::Relay(s) => return Ok((s, Vec::new())),
     };
     if p.active {
         let to = authority(&p.remote_path).ok_or("the other side's MSRP path has no address")?;

@@ -243,11 +243,7 @@ impl IceLink {
         if !self.connected() {
             return None;
         }
-        let at = self.at(now);
-        let mut s = self.agent.mut_stream(self.stream)?;
-        let mut c = s.mut_component(1)?;
-        let t = c.send(data, at).ok()?;
-        Some((t.data, t.to))
+        self.send_raw(data, now)
     }
 
     /// A datagram that arrived on our socket from `from`: the media in it, if any (checks,
@@ -445,7 +441,10 @@ impl Consent {
     /// inside a TURN server's ChannelData or Data indication, so the search is for the STUN
     /// header anywhere in the datagram.
     fn answered(&mut self, data: &[u8], remote_pwd: &str) -> bool {
-        if self.pending.is_empty() {
+        // RTP and RTCP straight from the peer (version 2: the top bits 10) are never it,
+        // and they are nearly every datagram: no search for them.
+        let rtp = data.first().is_some_and(|b| b & 0xC0 == 0x80);
+        if self.pending.is_empty() || rtp {
             return false;
         }
         let Some((i, at)) = self.pending.iter().enumerate().find_map(|(i, id)| {

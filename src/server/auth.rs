@@ -43,21 +43,7 @@ impl Proxy {
         let now = Instant::now();
         nonces.retain(|_, (t, _)| now.duration_since(*t) < NONCE_LIFETIME);
         nonces.insert(nonce.clone(), (now, 0));
-        self.config
-            .digest
-            .iter()
-            .map(|&algorithm| {
-                Challenge {
-                    realm: self.config.domain.clone(),
-                    nonce: nonce.clone(),
-                    opaque: None,
-                    algorithm,
-                    qop_auth: true,
-                    stale,
-                }
-                .to_header()
-            })
-            .collect()
+        Challenge::offers(&self.config.domain, &nonce, &self.config.digest, stale)
     }
 
     /// Checks credentials of `user` in `header` (Authorization or Proxy-Authorization).

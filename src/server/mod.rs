@@ -80,16 +80,19 @@ impl ServerConfig {
     }
 }
 
+/// A service's task (the proxy, the TURN server, the MSRP relay), stopped when dropped.
+struct Running(tokio::task::JoinHandle<()>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A running server; dropping it stops it.
 pub struct Server {
     addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    task: Running,
 }
 
 impl Server {
@@ -106,7 +109,7 @@ impl Server {
             failures: Arc::default(),
             forwarded: Arc::default(),
         };
-        let task = tokio::spawn(proxy.run(events));
+        let task = Running(tokio::spawn(proxy.run(events)));
         Ok(Server { addr, task })
     }
 
@@ -116,7 +119,7 @@ impl Server {
 
     /// Runs until the task ends (used by `parley serve`).
     pub async fn wait(mut self) {
-        let _ = (&mut self.task).await;
+        let _ = (&mut self.task.0).await;
     }
 }
 

@@ -6,10 +6,10 @@
 //! itself on the front of the From-Path, so answers find their way back. Nothing is relayed
 //! for strangers: a message must name one of our users' sessions, and only a user's own
 //! connection may send beyond the relay, to whoever is next on its To-Path (another relay,
-//! or a peer that waits for a connection), which we connect to if it has not reached us. Plain TCP for now (RFC 4976 wants TLS, which comes
-//! with encryption).
+//! or a peer that waits for a connection), which we connect to if it has not reached us.
+//! Plain TCP for now (RFC 4976 wants TLS, which comes with encryption).
 
-use crate::msrp::frame::{self, Continuation, Decoder, Head, Item, Kind};
+use crate::msrp::frame::{self, Decoder, Head, Item, Kind};
 use crate::sip::digest::{Algorithm, Challenge, Credentials};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,13 +40,7 @@ pub struct MsrpRelayConfig {
 pub struct MsrpRelay {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for MsrpRelay {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: super::Running,
 }
 
 impl MsrpRelay {
@@ -71,24 +65,25 @@ impl MsrpRelay {
         // Connections we open are run from here too (a connection's own task cannot start
         // another like itself).
         let ours = shared.clone();
-        let task = tokio::spawn(async move {
+        let task = super::Running(tokio::spawn(async move {
             loop {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((stream, from)) = accepted else { return };
                         tracing::debug!("MSRP relay: connection from {from}");
-                        tokio::spawn(connection(shared.clone(), stream));
+                        let queue = mpsc::channel(QUEUE);
+                        tokio::spawn(carry(shared.clone(), stream, queue));
                     }
                     Some((stream, queue)) = opened_rx.recv() => {
                         tokio::spawn(carry(shared.clone(), stream, queue));
                     }
                 }
             }
-        });
+        }));
         Ok(MsrpRelay {
             addr,
             shared: ours,
-            task,
+            _task: task,
         })
     }
 
@@ -120,14 +115,9 @@ struct Shared {
     opened: mpsc::UnboundedSender<Opened>,
 }
 
-/// One connection: a reader that routes each message as its head arrives and streams its
-/// body after it, and a writer fed by everyone routing to this connection.
-async fn connection(shared: Arc<Shared>, stream: TcpStream) {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    carry(shared, stream, (tx, rx)).await;
-}
-
-/// Runs a connection, accepted or opened by us toward the next relay, on its queue.
+/// One connection, accepted or opened by us toward the next hop: a reader that routes each
+/// message as its head arrives and streams its body after it, and a writer fed through the
+/// queue by everyone routing to this connection.
 async fn carry(shared: Arc<Shared>, stream: TcpStream, (tx, rx): (Queue, mpsc::Receiver<Vec<u8>>)) {
     let (rd, wr) = stream.into_split();
     let writer = tokio::spawn(write_loop(wr, rx));
@@ -254,7 +244,6 @@ impl Conn {
                 let Kind::Request(_) = &h.kind else {
                     return None;
                 };
-                self.current = None;
                 let reply = refusal(&h, code, why, &self.shared.me);
                 Some((self.tx.clone(), reply))
             }
@@ -278,9 +267,7 @@ impl Conn {
         parts(uri).is_some_and(|(a, _)| a.eq_ignore_ascii_case(&self.shared.me))
     }
 
-    /// The next hop of a message and its head as it leaves: our URIs off the front of its
-    /// To-Path and onto the front of its From-Path (RFC 4976 6.3).
-    /// A connection of ours to the next relay on a user's To-Path (RFC 4976 6.3), kept for
+    /// A connection of ours to the next hop on a user's To-Path (RFC 4976 6.3), kept for
     /// whatever else goes there and for what comes back on it.
     async fn open(&self, uri: &str) -> Result<Queue, (u16, &'static str)> {
         let unreachable = (408, "The next hop cannot be reached");
@@ -297,6 +284,8 @@ impl Conn {
         Ok(tx)
     }
 
+    /// The next hop of a message and its head as it leaves: our URIs off the front of its
+    /// To-Path and onto the front of its From-Path (RFC 4976 6.3).
     fn route(&mut self, h: &Head) -> Result<(Next, Vec<u8>), (u16, &'static str)> {
         let to: Vec<&str> = h
             .header("To-Path")
@@ -347,9 +336,9 @@ impl Conn {
         let to = h.header("To-Path").unwrap_or_default().to_string();
         let from = h.header("From-Path").unwrap_or_default().to_string();
         let reply = |code, why: &str, extra: Vec<(&str, String)>| {
-            let mut headers = vec![("To-Path", from.clone()), ("From-Path", to.clone())];
-            headers.extend(extra);
-            response(&h.transaction, code, why, &headers)
+            let mut headers = vec![("To-Path", from.as_str()), ("From-Path", to.as_str())];
+            headers.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
+            frame::response_with(&h.transaction, code, why, &headers)
         };
         if !self.is_me(to.split_whitespace().next().unwrap_or_default()) {
             return reply(403, "Not this relay", Vec::new());
@@ -386,20 +375,8 @@ impl Conn {
             nonces.clear();
         }
         nonces.insert(nonce.clone(), now);
-        let challenge = |algorithm| Challenge {
-            realm: self.shared.cfg.realm.clone(),
-            nonce: nonce.clone(),
-            opaque: None,
-            algorithm,
-            qop_auth: true,
-            stale: false,
-        };
-        self.shared
-            .cfg
-            .digest
-            .iter()
-            .map(|a| challenge(*a).to_header())
-            .collect()
+        let cfg = &self.shared.cfg;
+        Challenge::offers(&cfg.realm, &nonce, &cfg.digest, false)
     }
 
     /// A known user's answer to one of our nonces (used once).
@@ -416,35 +393,22 @@ impl Conn {
 /// The head again with new paths, up to (not including) the blank line before a body; a
 /// bodiless message's end-line is written when the decoder reaches it.
 fn rewrite(h: &Head, to: &str, from: &str) -> Vec<u8> {
-    let what = match &h.kind {
-        Kind::Request(m) => m.clone(),
-        Kind::Response { code, comment } if comment.is_empty() => code.to_string(),
-        Kind::Response { code, comment } => format!("{code} {comment}"),
-    };
-    let mut out = format!("MSRP {} {what}\r\n", h.transaction).into_bytes();
-    out.extend_from_slice(format!("To-Path: {to}\r\nFrom-Path: {from}\r\n").as_bytes());
-    for (name, value) in &h.headers {
-        if !name.eq_ignore_ascii_case("To-Path") && !name.eq_ignore_ascii_case("From-Path") {
-            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
-    }
-    out
-}
-
-fn response(tid: &str, code: u16, why: &str, headers: &[(&str, String)]) -> Vec<u8> {
-    let mut out = format!("MSRP {tid} {code} {why}\r\n").into_bytes();
-    for (name, value) in headers {
-        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-    }
-    out.extend(frame::end_line(tid, false, Continuation::Complete));
-    out
+    let paths = [("To-Path", to), ("From-Path", from)];
+    let others = h.headers.iter().filter(|(name, _)| {
+        !name.eq_ignore_ascii_case("To-Path") && !name.eq_ignore_ascii_case("From-Path")
+    });
+    let headers: Vec<(&str, &str)> = paths
+        .into_iter()
+        .chain(others.map(|(n, v)| (n.as_str(), v.as_str())))
+        .collect();
+    frame::head(&h.transaction, &h.kind, &headers)
 }
 
 /// A relay's refusal of a request: back to where it came from, from us.
 fn refusal(h: &Head, code: u16, why: &str, me: &str) -> Vec<u8> {
-    let to = h.header("From-Path").unwrap_or_default().to_string();
-    let headers = [("To-Path", to), ("From-Path", format!("msrp://{me};tcp"))];
-    response(&h.transaction, code, why, &headers)
+    let to = h.header("From-Path").unwrap_or_default();
+    let us = format!("msrp://{me};tcp");
+    frame::response(&h.transaction, code, why, to, &us)
 }
 
 #[cfg(test)]
@@ -509,7 +473,7 @@ mod tests {
             .await
             .contains(" 481 "));
         // For Alice's path: delivered to her, the relay off the To-Path, onto the From-Path.
-        let mut alice = TcpStream::from_std(granted.stream).unwrap();
+        let mut alice = granted.stream;
         let to = format!("{} {own}", granted.use_path);
         let relay_addr = r.local_addr();
         // It sends and goes away.
@@ -546,8 +510,8 @@ mod tests {
         let a = authenticate(r1.local_addr(), a_own, ("alice", "secret"), WITHIN);
         let b = authenticate(r2.local_addr(), b_own, ("alice", "secret"), WITHIN);
         let (a, b) = (a.await.unwrap(), b.await.unwrap());
-        let mut alice = TcpStream::from_std(a.stream).unwrap();
-        let mut bob = TcpStream::from_std(b.stream).unwrap();
+        let mut alice = a.stream;
+        let mut bob = b.stream;
         // Alice's relay first, then Bob's path as his SDP gives it.
         let to = format!("{} {} {b_own}", a.use_path, b.use_path);
         let req = frame::request(

@@ -27,13 +27,7 @@ pub struct RelayConfig {
 /// A running relay; dropping it stops it.
 pub struct Relay {
     addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: super::Running,
 }
 
 impl Relay {
@@ -51,8 +45,8 @@ impl Relay {
             relayed: HashMap::new(),
             ports: cfg.ports,
         };
-        let task = tokio::spawn(core.run());
-        Ok(Relay { addr, task })
+        let task = super::Running(tokio::spawn(core.run()));
+        Ok(Relay { addr, _task: task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -108,6 +108,20 @@ impl Challenge {
         })
     }
 
+    /// `WWW-Authenticate` values for a fresh `nonce`, one per algorithm offered, in order
+    /// (qop=auth): what the proxy and the MSRP relay both challenge with.
+    pub fn offers(realm: &str, nonce: &str, algorithms: &[Algorithm], stale: bool) -> Vec<String> {
+        let offer = |&algorithm| Challenge {
+            realm: realm.to_string(),
+            nonce: nonce.to_string(),
+            opaque: None,
+            algorithm,
+            qop_auth: true,
+            stale,
+        };
+        algorithms.iter().map(|a| offer(a).to_header()).collect()
+    }
+
     /// The strongest challenge of each realm, in the order the realms first appear.
     pub fn best_per_realm<'a>(values: impl IntoIterator<Item = &'a String>) -> Vec<Challenge> {
         let mut out: Vec<Challenge> = Vec::new();
