@@ -15,4 +15,5 @@ pub mod sdp;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod tls;
 pub mod vcard;

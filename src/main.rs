@@ -150,7 +150,7 @@ fn main() {
     }
     let rt = runtime(&args.command);
     let result = match args.command {
-        Some(Cmd::Serve(args)) => rt.block_on(cli::serve(args)),
+        Some(Cmd::Serve(serve)) => rt.block_on(cli::serve(serve, args.profile)),
         Some(Cmd::Agent {
             account,
             auto_answer,

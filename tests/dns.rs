@@ -29,10 +29,10 @@ async fn account_domain_is_found_by_srv() {
     cfg.dns = Some(dns);
     let (handle, mut events) = Engine::start(cfg).await.unwrap();
     handle
-        .send(Command::AddAccount(AccountConfig::new(
+        .send(Command::AddAccount(Box::new(AccountConfig::new(
             "sip:alice@company.com",
             "a-secret",
-        )))
+        ))))
         .await;
     loop {
         let ev = tokio::time::timeout(std::time::Duration::from_secs(20), events.recv())

@@ -301,7 +301,7 @@ async fn a_sip_link_opens_the_app_ready_to_call() {
     let (handle, events) = Engine::start(cfg).await.unwrap();
     let mut acc = parley::engine::AccountConfig::new("sip:alice@company.com", "a-secret");
     acc.server = Some(server.local_addr().to_string());
-    handle.send(Command::AddAccount(acc)).await;
+    handle.send(Command::AddAccount(Box::new(acc))).await;
     handle.send(Command::Restore).await;
     let mut app = App::with_engine(handle.clone());
     app.set_pending_call("sip:bob@company.com".into());
@@ -419,7 +419,7 @@ async fn hosting_a_local_server_lets_colleagues_call() {
         .unwrap();
     let mut acc = parley::engine::AccountConfig::new(&format!("sip:bob@{domain}"), "");
     acc.server = Some(format!("127.0.0.1:{port}"));
-    handle.send(Command::AddAccount(acc)).await;
+    handle.send(Command::AddAccount(Box::new(acc))).await;
     loop {
         match tokio::time::timeout(Duration::from_secs(10), events.recv())
             .await

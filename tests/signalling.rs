@@ -464,7 +464,7 @@ async fn hosted_server_comes_back_after_a_restart() {
             port = addr.port();
             let mut acc = parley::engine::AccountConfig::new("sip:alice@lan.test", "");
             acc.server = Some(addr.to_string());
-            h.send(Command::AddAccount(acc)).await;
+            h.send(Command::AddAccount(Box::new(acc))).await;
             loop {
                 if matches!(next(&mut events).await, Event::Registered { .. }) {
                     break;
@@ -547,7 +547,7 @@ async fn unanswered_call_is_given_up() {
     let (alice, mut events) = parley::engine::Engine::start(cfg).await.unwrap();
     let mut acc = parley::engine::AccountConfig::new("sip:alice@company.com", "a-secret");
     acc.server = Some(server.local_addr().to_string());
-    alice.send(Command::AddAccount(acc)).await;
+    alice.send(Command::AddAccount(Box::new(acc))).await;
     let account = loop {
         if let Event::Registered { account, .. } = next(&mut events).await {
             break account;

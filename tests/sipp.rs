@@ -141,7 +141,7 @@ async fn sipp_calls_through_the_embedded_server() {
         .unwrap();
     let mut acc = AccountConfig::new("sip:bob@company.com", "");
     acc.server = Some(server.local_addr().to_string());
-    handle.send(Command::AddAccount(acc)).await;
+    handle.send(Command::AddAccount(Box::new(acc))).await;
     // sipp's first try must find bob registered.
     let mut seen = Vec::new();
     let registration = async {

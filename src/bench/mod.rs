@@ -133,7 +133,7 @@ async fn agent(
         .map_err(|e| e.to_string())?;
     let mut acc = AccountConfig::new(&format!("sip:{user}@bench.test"), "");
     acc.server = Some(server.to_string());
-    h.send(Command::AddAccount(acc)).await;
+    h.send(Command::AddAccount(Box::new(acc))).await;
     loop {
         match next(&mut ev).await? {
             Event::Registered { account, .. } => return Ok((h, ev, account)),

@@ -29,8 +29,16 @@ pub struct AccountArgs {
     /// Local SIP address to listen on.
     #[arg(long, default_value = "0.0.0.0:0")]
     pub bind: SocketAddr,
+    /// udp, tcp or tls (a sips: account is TLS whatever this says).
     #[arg(long, default_value = "udp", value_parser = parse_proto)]
     pub transport: Proto,
+    /// A CA certificate file (PEM) to trust for TLS, beside the system's (a company's own CA).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Trust the server certificate with this SHA-256 fingerprint (AB:CD:...) as it is: for a
+    /// self-signed server such as `parley serve`'s, which prints it at start.
+    #[arg(long, value_parser = parse_fingerprint)]
+    pub tls_fingerprint: Option<crate::tls::Fingerprint>,
     /// Registration interval to ask for, seconds.
     #[arg(long, default_value_t = 3600)]
     pub expires: u32,
@@ -94,7 +102,12 @@ impl AccountArgs {
 }
 
 fn parse_proto(s: &str) -> Result<Proto, String> {
-    Proto::parse(s).ok_or_else(|| format!("unknown transport {s} (udp or tcp)"))
+    Proto::parse(s).ok_or_else(|| format!("unknown transport {s} (udp, tcp or tls)"))
+}
+
+fn parse_fingerprint(s: &str) -> Result<crate::tls::Fingerprint, String> {
+    crate::tls::Fingerprint::parse(s)
+        .ok_or_else(|| format!("{s} is not a SHA-256 fingerprint (32 bytes in hex, AB:CD:...)"))
 }
 
 fn print_event(ev: &Event, json: bool) {
@@ -130,6 +143,18 @@ fn print_event(ev: &Event, json: bool) {
             None => format!("registration failed: {message}"),
         },
         Event::Unregistered { aor, .. } => format!("unregistered {aor}"),
+        Event::ServerUntrusted {
+            server,
+            fingerprint,
+            can_pin,
+            ..
+        } => match can_pin {
+            true => format!(
+                "{server}'s certificate has the SHA-256 fingerprint {fingerprint}: if whoever runs \
+                 it confirms that, trust it with --tls-fingerprint {fingerprint}"
+            ),
+            false => format!("{server} no longer shows the certificate trusted before"),
+        },
         Event::Connection { message, .. } => message.clone(),
         Event::IncomingCall { call, from, .. } => format!("call {call}: incoming from {from}"),
         Event::Call {
@@ -310,10 +335,12 @@ async fn start_engine(
     acc.expires = args.expires;
     acc.stun = args.stun.clone();
     acc.msrp_relay = args.msrp_relay.clone();
+    acc.ca_file = args.ca_file.clone();
+    acc.tls_fingerprint = args.tls_fingerprint;
     if let (Some(t), Some(u), Some(p)) = (&args.turn, &args.turn_user, &args.turn_password) {
         acc.turn = Some((t.clone(), u.clone(), p.clone()));
     }
-    h.send(Command::AddAccount(acc)).await;
+    h.send(Command::AddAccount(Box::new(acc))).await;
     Ok((h, ev))
 }
 
@@ -364,6 +391,16 @@ pub struct ServeArgs {
     /// The MSRP relay's TCP port (RFC 4976; on the --bind address), for chat and files.
     #[arg(long, default_value_t = 2855)]
     pub msrp_port: u16,
+    /// Also take SIP over TLS here (e.g. 0.0.0.0:5061).
+    #[arg(long)]
+    pub tls_bind: Option<SocketAddr>,
+    /// The TLS certificate chain (PEM); without it a self-signed one is made at first start
+    /// and kept in the profile, and its fingerprint printed for users to pin.
+    #[arg(long, requires_all = ["tls_key", "tls_bind"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -376,7 +413,29 @@ fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
     (a <= b && a > 0).then_some(a..=b).ok_or_else(bad)
 }
 
-pub async fn serve(args: ServeArgs) -> Result<(), String> {
+/// The certificate `serve` shows over TLS: the one given, or the profile's own.
+fn server_identity(
+    args: &ServeArgs,
+    profile: Option<&PathBuf>,
+) -> Result<crate::tls::Identity, String> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        return crate::tls::Identity::load(cert, key).map_err(|e| e.to_string());
+    }
+    let dir = Profile::new(profile.map(|p| p.as_path()))
+        .map_err(|e| format!("no profile to keep a certificate in: {e}"))?
+        .tls_dir();
+    let mut names = vec![args.domain.clone()];
+    if let Some(ip) = args
+        .tls_bind
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_unspecified())
+    {
+        names.push(ip.to_string());
+    }
+    crate::tls::Identity::own_in(&dir, &names).map_err(|e| e.to_string())
+}
+
+pub async fn serve(args: ServeArgs, profile: Option<PathBuf>) -> Result<(), String> {
     let ServeArgs {
         bind,
         domain,
@@ -422,6 +481,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let relay_users = cfg.users.clone();
     let digest = cfg.digest.clone();
+    let mut fingerprint = None;
+    if let Some(at) = args.tls_bind {
+        let id = server_identity(&args, profile.as_ref())?;
+        fingerprint = Some(id.fingerprint());
+        cfg.tls = Some((at, id.server_config().map_err(|e| e.to_string())?));
+    }
     let server = Server::start(cfg)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
@@ -437,6 +502,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         "parley server for {domain} listening on {} (udp, tcp)",
         server.local_addr()
     );
+    if let (Some(at), Some(f)) = (server.tls_addr(), fingerprint) {
+        println!("listening on {at} (tls); certificate SHA-256 {f}");
+    }
     tokio::select! {
         _ = server.wait() => {}
         _ = tokio::signal::ctrl_c() => {}

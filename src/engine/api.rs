@@ -34,6 +34,10 @@ pub struct AccountConfig {
     /// tries the SIP server's (port 2855, as `parley serve --relay` runs it) once we are
     /// behind a NAT.
     pub msrp_relay: Option<String>,
+    /// A CA certificate file (PEM) this account's TLS trusts beside the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A server certificate trusted as it is (a self-signed server), by SHA-256 fingerprint.
+    pub tls_fingerprint: Option<crate::tls::Fingerprint>,
 }
 
 impl AccountConfig {
@@ -50,13 +54,16 @@ impl AccountConfig {
             stun: None,
             turn: None,
             msrp_relay: None,
+            ca_file: None,
+            tls_fingerprint: None,
         }
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum Command {
-    AddAccount(AccountConfig),
+    /// Boxed: an account's settings dwarf every other command.
+    AddAccount(Box<AccountConfig>),
     Register(AccountId),
     Unregister(AccountId),
     /// Call a SIP URI, or a bare user/number completed with the account's domain.
@@ -128,6 +135,12 @@ pub enum Command {
     Restore,
     /// Forget an account: un-REGISTER and delete it from the store.
     RemoveAccount(AccountId),
+    /// Trust the server certificate with this fingerprint for the account from now on (the
+    /// answer to `Event::ServerUntrusted`), and sign in again.
+    TrustServer {
+        account: AccountId,
+        fingerprint: crate::tls::Fingerprint,
+    },
     /// Insert (id 0) or update a contact.
     SaveContact(Contact),
     DeleteContact(i64),
@@ -221,6 +234,19 @@ pub enum Event {
     Unregistered {
         account: AccountId,
         aor: String,
+    },
+    /// The account's server showed a certificate we do not trust; nothing was sent to it.
+    /// With `can_pin`, the user may trust this one certificate (`Command::TrustServer`) after
+    /// comparing its fingerprint with the one the server's keeper gives.
+    ServerUntrusted {
+        account: AccountId,
+        aor: String,
+        /// The name the certificate was checked against.
+        server: String,
+        fingerprint: crate::tls::Fingerprint,
+        /// Why, in words: "it is not signed by an authority this computer trusts ...".
+        why: String,
+        can_pin: bool,
     },
     /// The account lost its connection to the server (a dead flow, a network gone), or has it
     /// back: what the window shows as offline and back online.

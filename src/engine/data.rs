@@ -5,6 +5,7 @@ use super::{AccountConfig, AccountId, Contact, Core, Event};
 use crate::server::{Server, ServerConfig};
 use crate::sip::transport::Proto;
 use crate::store::{Store, StoreError};
+use crate::tls::Fingerprint;
 use std::net::SocketAddr;
 
 /// The setting that says this profile hosts a server: `BIND DOMAIN`.
@@ -69,6 +70,8 @@ impl Core {
             cfg.stun = a.stun;
             cfg.turn = a.turn;
             cfg.msrp_relay = a.msrp_relay;
+            cfg.ca_file = a.ca_file.map(std::path::PathBuf::from);
+            cfg.tls_fingerprint = a.tls_fingerprint.as_deref().and_then(Fingerprint::parse);
             self.add_account(cfg).await;
         }
         if self.db.is_some() {

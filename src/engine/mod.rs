@@ -17,6 +17,7 @@ pub mod reason;
 mod register;
 mod reinvite;
 mod roam;
+mod secure;
 mod session_timer;
 mod stray;
 mod transfer;
@@ -177,6 +178,7 @@ impl Engine {
             next_pager: 1,
             msrp_budget: Default::default(),
             described: Default::default(),
+            tls_default: None,
             device,
         };
         tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
@@ -231,6 +233,8 @@ enum Internal {
         audio: crate::sdp::AudioStream,
         addrs: Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)>,
     },
+    /// An account's TLS connection, opened before its first REGISTER (or refused).
+    Opened(secure::Opened),
 }
 
 pub(crate) struct Core {
@@ -257,6 +261,8 @@ pub(crate) struct Core {
     described: described::Described,
     /// This profile's lasting device ID, behind every account's instance ID (RFC 5626).
     device: String,
+    /// The TLS client config for targets no account names (the system's roots).
+    tls_default: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Core {
@@ -306,6 +312,7 @@ impl Core {
                 self.media_resolved(id, audio, addrs).await
             }
             Internal::Network(change) => self.network_changed(change).await,
+            Internal::Opened(o) => self.opened(o).await,
         }
     }
 
@@ -366,7 +373,7 @@ impl Core {
 
     async fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::AddAccount(cfg) => self.add_account(cfg).await,
+            Command::AddAccount(cfg) => self.add_account(*cfg).await,
             Command::Register(id) => self.register(id, false).await,
             Command::Unregister(id) => self.register(id, true).await,
             Command::Call { account, target } => self.call(account, &target).await,
@@ -393,6 +400,10 @@ impl Core {
             Command::Dtmf { call, digit } => self.dtmf(call, digit).await,
             Command::Restore => self.restore().await,
             Command::RemoveAccount(id) => self.remove_account(id).await,
+            Command::TrustServer {
+                account,
+                fingerprint,
+            } => self.trust_server(account, fingerprint).await,
             Command::SaveContact(c) => self.save_contact(c).await,
             Command::DeleteContact(id) => self.delete_contact(id).await,
             Command::SaveSetting { key, value } => self.save_setting(&key, &value).await,
@@ -503,14 +514,21 @@ impl Core {
 
     /// Where a request for `uri` goes from `account`, in the order to try: its outbound
     /// server if it has one, else the servers RFC 3263 finds over the account's transport.
-    async fn route_targets(&self, account: AccountId, uri: &SipUri) -> std::io::Result<Vec<Peer>> {
+    async fn route_targets(
+        &mut self,
+        account: AccountId,
+        uri: &SipUri,
+    ) -> std::io::Result<Vec<Peer>> {
         crate::sip::locate::check_transport(uri)?;
         let acc = self.accounts.get(&account);
-        match acc.map(|a| (&a.servers, a.cfg.transport)) {
-            Some((servers, _)) if !servers.is_empty() => Ok(servers.clone()),
-            Some((_, proto)) => self.locator.targets(uri, Some(proto)).await,
-            None => self.locator.targets(uri, None).await,
-        }
+        let targets = match acc.map(|a| (&a.servers, a.cfg.transport)) {
+            Some((servers, _)) if !servers.is_empty() => servers.clone(),
+            Some((_, proto)) => self.locator.targets(uri, Some(proto)).await?,
+            None => self.locator.targets(uri, None).await?,
+        };
+        let known = acc.map(|_| account);
+        self.expect_tls(known, uri, &targets);
+        Ok(targets)
     }
 
     /// Our Contact URI as seen from `toward`.

@@ -47,6 +47,8 @@ pub(crate) struct Account {
     /// When its MSRP relay last could not be had.
     pub msrp_relay_failed: Option<std::time::Instant>,
     was_registered: bool,
+    /// Its TLS client config, built when first needed (from `cfg`'s CA file and pin).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,30 +219,39 @@ impl Core {
             was_registered: false,
             stun,
             turn,
+            tls: None,
             cfg,
         };
-        if let Some(db) = &self.db {
-            let c = &account.cfg;
-            let saved = crate::store::SavedAccount {
-                aor: c.aor.clone(),
-                password: c.password.clone(),
-                server: c.server.clone(),
-                transport: c.transport.as_str().to_ascii_lowercase(),
-                auth_user: c.auth_user.clone(),
-                stun: c.stun.clone(),
-                turn: c.turn.clone(),
-                msrp_relay: c.msrp_relay.clone(),
-            };
-            db.post("save the account", move |s| {
-                s.save_account(&saved).map(|_| ())
-            });
-        }
         let aor = account.uri.aor();
         self.accounts.insert(id, account);
+        self.save_account(id);
         self.emit(Event::AccountAdded { account: id, aor }).await;
         if register {
             self.register(id, false).await;
         }
+    }
+
+    /// Keeps the account in the store, to sign in again at the next start.
+    pub(super) fn save_account(&self, id: AccountId) {
+        let (Some(db), Some(acc)) = (&self.db, self.accounts.get(&id)) else {
+            return;
+        };
+        let c = &acc.cfg;
+        let saved = crate::store::SavedAccount {
+            aor: c.aor.clone(),
+            password: c.password.clone(),
+            server: c.server.clone(),
+            transport: c.transport.as_str().to_ascii_lowercase(),
+            auth_user: c.auth_user.clone(),
+            stun: c.stun.clone(),
+            turn: c.turn.clone(),
+            msrp_relay: c.msrp_relay.clone(),
+            ca_file: c.ca_file.as_ref().map(|p| p.display().to_string()),
+            tls_fingerprint: c.tls_fingerprint.map(|f| f.to_string()),
+        };
+        db.post("save the account", move |s| {
+            s.save_account(&saved).map(|_| ())
+        });
     }
 
     /// Sends REGISTER (or un-REGISTER with Expires: 0).
@@ -249,17 +260,17 @@ impl Core {
             return;
         };
         let registrar = SipUri {
-            scheme: "sip".into(),
+            scheme: acc.uri.scheme.clone(),
             user: None,
             host: acc.uri.host.clone(),
             port: None,
             params: Default::default(),
         };
+        let (aor, host) = (acc.uri.aor(), acc.uri.host.clone());
         let mut targets = match self.route_targets(id, &registrar).await {
             Ok(t) => t.into_iter(),
             Err(e) => {
-                let aor = acc.uri.aor();
-                let message = format!("Cannot find the server for {}: {e}", acc.uri.host);
+                let message = format!("Cannot find the server for {host}: {e}");
                 self.fail_registration(id, 0, "No Server", &message, Some(60))
                     .await;
                 tracing::warn!("{aor}: {message}");
@@ -267,6 +278,10 @@ impl Core {
             }
         };
         let Some(peer) = targets.next() else { return };
+        if self.open_first(id, peer, remove) {
+            return;
+        }
+        let acc = self.accounts.get(&id).unwrap();
         let contact = self.contact(&acc.user(), peer);
         let acc = self.accounts.get_mut(&id).unwrap();
         let old_contact = acc.sent_contact.replace(contact.clone());
@@ -316,7 +331,7 @@ impl Core {
         }
     }
 
-    async fn fail_registration(
+    pub(super) async fn fail_registration(
         &mut self,
         id: AccountId,
         status: u16,

@@ -335,7 +335,7 @@ impl App {
                     cfg.turn = turn;
                     cfg.transport = if tcp { Proto::Tcp } else { Proto::Udp };
                     self.signing_in = Some(0);
-                    self.send(Command::AddAccount(cfg));
+                    self.send(Command::AddAccount(Box::new(cfg)));
                     // A silent server takes 32 s to time out (Timer F): say so well before.
                     return Task::perform(tokio::time::sleep(Duration::from_secs(5)), |_| {
                         Message::SignInSlow
@@ -687,6 +687,7 @@ impl App {
                     return operation::focus(dialpad::INPUT_ID);
                 }
             }
+            Event::ServerUntrusted { .. } => {}
             Event::RegistrationFailed {
                 account,
                 message,
@@ -887,7 +888,7 @@ impl App {
                     cfg.server = Some(own_server(addr).to_string());
                     self.signing_in = Some(0);
                     self.notice = Some(format!("Hosting {domain} on port {}: colleagues register as NAME@{domain} with this computer as server", addr.port()));
-                    self.send(Command::AddAccount(cfg));
+                    self.send(Command::AddAccount(Box::new(cfg)));
                 }
             }
             Event::Error { message } => {

@@ -70,7 +70,7 @@ impl Keepalive {
     pub fn new(proto: Proto, flow_timer: Option<u32>, now: Instant) -> Keepalive {
         let default = match proto {
             Proto::Udp => UDP_INTERVAL,
-            Proto::Tcp => TCP_INTERVAL,
+            Proto::Tcp | Proto::Tls => TCP_INTERVAL,
         };
         let interval = flow_timer
             .filter(|s| *s > 0)
@@ -135,7 +135,7 @@ impl Keepalive {
             return None;
         }
         Some(Due::Ping(match (self.proto, self.mode) {
-            (Proto::Udp, Mode::Blind) | (Proto::Tcp, _) => Ping::Crlf,
+            (Proto::Udp, Mode::Blind) | (Proto::Tcp | Proto::Tls, _) => Ping::Crlf,
             (Proto::Udp, _) => Ping::Stun,
         }))
     }
@@ -167,7 +167,7 @@ impl Keepalive {
         };
         let ours = match stun {
             Some((id, _)) => w.ids.contains(&id),
-            None => self.proto == Proto::Tcp,
+            None => self.proto.reliable(),
         };
         if !ours {
             return Answer::Unrelated;

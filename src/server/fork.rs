@@ -110,7 +110,8 @@ impl Proxy {
                 continue;
             };
             let mut req = inc.request.clone();
-            self.rewrite_for_forward(&mut req, &target.uri, is_invite, peer);
+            let record = is_invite.then_some(inc.source.proto);
+            self.rewrite_for_forward(&mut req, &target.uri, record, peer);
             let own = nat::sent_by(inc.request.top_via().as_ref());
             self.alias_contact(&mut req.headers, own, inc.source);
             msg::set(&mut req.headers, "Max-Breadth", per_branch.to_string());

@@ -50,6 +50,8 @@ pub struct ServerConfig {
     /// (sipp among them) answer only the first challenge, and those that know SHA-256 pick it
     /// from the second (RFC 8760 2.4 lets a client choose).
     pub digest: Vec<crate::sip::digest::Algorithm>,
+    /// SIP over TLS too: where, and the certificate shown (RFC 3261 26.3.1, port 5061).
+    pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
 }
 
 impl ServerConfig {
@@ -69,6 +71,7 @@ impl ServerConfig {
             // "Greater than 3 minutes" (16.6 step 11).
             timer_c: Duration::from_secs(181),
             max_forks: 16,
+            tls: None,
             max_users: 100_000,
             max_bindings: 16,
             limits: Limits {
@@ -92,6 +95,7 @@ impl Drop for Running {
 /// A running server; dropping it stops it.
 pub struct Server {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     task: Running,
 }
 
@@ -100,6 +104,10 @@ impl Server {
         let (endpoint, events) =
             Endpoint::start_with(config.bind, config.timers, config.limits).await?;
         let addr = endpoint.local_addr();
+        let tls_addr = match &config.tls {
+            Some((at, tls)) => Some(endpoint.listen_tls(*at, tls.clone()).await?),
+            None => None,
+        };
         let proxy = Proxy {
             endpoint,
             config,
@@ -110,11 +118,20 @@ impl Server {
             forwarded: Arc::default(),
         };
         let task = Running(tokio::spawn(proxy.run(events)));
-        Ok(Server { addr, task })
+        Ok(Server {
+            addr,
+            tls_addr,
+            task,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where it takes SIP over TLS, when it does.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// Runs until the task ends (used by `parley serve`).
@@ -193,7 +210,16 @@ impl Proxy {
         let Ok(ip) = host.parse::<std::net::IpAddr>() else {
             return false;
         };
-        uri.port.unwrap_or(5060) == local.port()
+        let tls = uri.scheme.eq_ignore_ascii_case("sips")
+            || uri
+                .transport()
+                .is_some_and(|t| t.eq_ignore_ascii_case("tls"));
+        let port = uri.port.unwrap_or(if tls { 5061 } else { 5060 });
+        let ours = [
+            Some(local.port()),
+            self.endpoint.tls_addr().map(|a| a.port()),
+        ];
+        ours.contains(&Some(port))
             && (ip == local.ip() || local.ip().is_unspecified() && is_local_ip(ip))
     }
 
@@ -314,16 +340,19 @@ impl Proxy {
 
     async fn forward_ack(&self, mut ack: Request, target: &Target) {
         if let Some(peer) = target.peer().await {
-            self.rewrite_for_forward(&mut ack, &target.uri, false, peer);
+            self.rewrite_for_forward(&mut ack, &target.uri, None, peer);
             self.endpoint.send_stateless(ack, peer);
         }
     }
 
+    /// Ready to forward toward `peer` (16.6). An INVITE is record-routed with our address
+    /// on the side it leaves by, and on the side it came in by too when the two transports
+    /// differ (RFC 5658's double Record-Route): each party then reaches us over its own.
     fn rewrite_for_forward(
         &self,
         req: &mut Request,
         target: &SipUri,
-        record_route: bool,
+        record_route: Option<Proto>,
         peer: Peer,
     ) {
         if msg::get_all(&req.headers, "Route").is_empty() {
@@ -338,16 +367,26 @@ impl Proxy {
             "Max-Forwards",
             mf.saturating_sub(1).to_string(),
         );
-        if record_route && req.to_tag().is_none() {
-            let me = self.endpoint.contact_addr(peer.addr);
-            let token = self.secret.dialog_token(&req.call_id());
-            let rr = format!(
-                "<sip:{me};transport={};lr;{}={token}>",
-                peer.proto.as_str().to_ascii_lowercase(),
-                route::TOKEN_PARAM
-            );
-            msg::prepend(&mut req.headers, "Record-Route", rr);
+        let Some(came_by) = record_route.filter(|_| req.to_tag().is_none()) else {
+            return;
+        };
+        let token = self.secret.dialog_token(&req.call_id());
+        if came_by != peer.proto {
+            let inside = self.record_route_entry(came_by, peer, &token);
+            msg::prepend(&mut req.headers, "Record-Route", inside);
         }
+        let outside = self.record_route_entry(peer.proto, peer, &token);
+        msg::prepend(&mut req.headers, "Record-Route", outside);
+    }
+
+    /// Our Record-Route over `proto`, as reachable from `toward`.
+    fn record_route_entry(&self, proto: Proto, toward: Peer, token: &str) -> String {
+        let mut me = self.endpoint.contact_addr(toward.addr);
+        if let (Proto::Tls, Some(tls)) = (proto, self.endpoint.tls_addr()) {
+            me.set_port(tls.port());
+        }
+        let t = proto.as_str().to_ascii_lowercase();
+        format!("<sip:{me};transport={t};lr;{}={token}>", route::TOKEN_PARAM)
     }
 
     /// CANCEL (16.10): the branches of the INVITE it matches are cancelled; with no such INVITE
@@ -377,7 +416,7 @@ impl Proxy {
                 continue;
             };
             let mut cancel = inc.request.clone();
-            self.rewrite_for_forward(&mut cancel, &target.uri, false, peer);
+            self.rewrite_for_forward(&mut cancel, &target.uri, None, peer);
             let token = self
                 .secret
                 .token(&["sl", &inc.request.call_id(), &upstream]);

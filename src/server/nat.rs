@@ -93,6 +93,7 @@ impl Proxy {
         let t = match source.proto {
             Proto::Udp => "u",
             Proto::Tcp => "t",
+            Proto::Tls => "s",
         };
         let (ip, port) = (source.addr.ip(), source.addr.port());
         let value = format!("{ip}~{port}~{t}~{}", self.alias_token(source));
@@ -123,6 +124,7 @@ fn parse_alias(value: &str) -> Option<(Peer, String)> {
     let proto = match parts.next()? {
         "u" => Proto::Udp,
         "t" => Proto::Tcp,
+        "s" => Proto::Tls,
         _ => return None,
     };
     let token = parts.next()?.to_string();

@@ -81,11 +81,18 @@ pub fn preprocess(req: &mut Request, is_us: impl Fn(&SipUri) -> bool, secret: &S
     match top {
         Some(u) if is_us(&u) => {
             msg::pop_first(&mut req.headers, "Route");
-            if token_ok(&u) {
-                Routed::ByUs
-            } else {
-                Routed::Forged
+            if !token_ok(&u) {
+                return Routed::Forged;
             }
+            // Our second entry of a double Record-Route (RFC 5658) goes too.
+            let next = msg::get_all(&req.headers, "Route")
+                .first()
+                .and_then(|r| NameAddr::parse(r).ok())
+                .and_then(|a| SipUri::parse(&a.uri).ok());
+            if next.is_some_and(|n| is_us(&n) && token_ok(&n)) {
+                msg::pop_first(&mut req.headers, "Route");
+            }
+            Routed::ByUs
         }
         _ => Routed::NotUs,
     }

@@ -130,6 +130,8 @@ const SHED_TAG: &str = "ovl";
 pub struct Endpoint {
     ops: mpsc::UnboundedSender<Op>,
     local: SocketAddr,
+    /// For what runs beside the transactions: TLS listening, names, connecting ahead.
+    transport: Transport,
     pub timers: Timers,
 }
 
@@ -152,7 +154,7 @@ impl Endpoint {
         let (ops_tx, ops_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let core = Core {
-            transport,
+            transport: transport.clone(),
             limits,
             epoch: Instant::now(),
             deadlines: Deadlines::default(),
@@ -169,6 +171,7 @@ impl Endpoint {
             Endpoint {
                 ops: ops_tx,
                 local,
+                transport,
                 timers,
             },
             ev_rx,
@@ -177,6 +180,39 @@ impl Endpoint {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Listens for SIP over TLS on `addr` too (a server's 5061).
+    pub async fn listen_tls(
+        &self,
+        addr: SocketAddr,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> io::Result<SocketAddr> {
+        self.transport.listen_tls(addr, config).await
+    }
+
+    /// Where we take SIP over TLS, if we do.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.transport.tls_addr()
+    }
+
+    /// What a TLS connection to `addr` must prove; see `Transport::expect`.
+    pub fn expect_tls(&self, addr: SocketAddr, target: super::transport::TlsTarget) {
+        self.transport.expect(addr, target)
+    }
+
+    /// Whether a connection to `peer` is open now (UDP: always).
+    pub fn connected(&self, peer: Peer) -> bool {
+        peer.proto == Proto::Udp || self.transport.connected(peer)
+    }
+
+    /// Opens the connection to `peer` now, so a refused certificate is known before any
+    /// request is written (`tls::CertRefused` inside the error).
+    pub async fn connect(&self, peer: Peer) -> io::Result<()> {
+        match peer.proto {
+            Proto::Udp => Ok(()),
+            _ => self.transport.connection(peer).await.map(|_| ()),
+        }
     }
 
     /// The address peers should use to reach us from `toward` (our IP on the route to it).
@@ -449,7 +485,11 @@ impl Core {
 
     fn via_for(&self, peer: Peer, branch: &str) -> String {
         let ip = local_ip_toward(self.local.ip(), peer.addr);
-        let host = SocketAddr::new(ip, self.local.port());
+        let port = match (peer.proto, self.transport.tls_addr()) {
+            (Proto::Tls, Some(tls)) => tls.port(),
+            _ => self.local.port(),
+        };
+        let host = SocketAddr::new(ip, port);
         format!(
             "SIP/2.0/{} {host};branch={branch};rport",
             peer.proto.as_str()
@@ -615,7 +655,7 @@ impl Core {
     }
 
     fn handle_inbound(&mut self, bytes: &[u8], source: Peer, at: Instant) {
-        if bytes.is_empty() && source.proto == Proto::Tcp {
+        if bytes.is_empty() && source.proto.reliable() {
             let _ = self.events.send(EndpointEvent::Closed { peer: source });
             return;
         }
@@ -650,7 +690,7 @@ impl Core {
         source: Peer,
     ) -> Option<Option<(crate::nat::stun::TxId, SocketAddr)>> {
         use crate::nat::stun;
-        if source.proto == Proto::Tcp && bytes == b"\r\n" {
+        if source.proto.reliable() && bytes == b"\r\n" {
             return Some(None);
         }
         if source.proto != Proto::Udp || !stun::looks_like_stun(bytes) {
@@ -751,10 +791,10 @@ impl Core {
         }
         msg::pop_first(&mut req.headers, "Via");
         msg::prepend(&mut req.headers, "Via", via.to_string());
-        if source.proto == Proto::Tcp {
+        if source.proto.reliable() {
             // RFC 3261 18.2.2: if this connection is gone when we answer, open one to the
             // source IP and the Via's port.
-            let port = via.port.unwrap_or(5060);
+            let port = via.port.unwrap_or(source.proto.default_port());
             let back = SocketAddr::new(source.addr.ip(), port);
             self.transport.remember_sent_by(source.addr, back);
         }
@@ -931,10 +971,10 @@ impl Core {
     }
 }
 
-/// RFC 3261 18.2.2 with RFC 3581: TCP answers on the connection; UDP to the source address when
+/// RFC 3261 18.2.2 with RFC 3581: TCP and TLS answer on the connection; UDP to the source address when
 /// `rport` was asked for, else to the source IP and the Via port.
 fn response_peer(via: &Via, source: Peer) -> Peer {
-    if source.proto == Proto::Tcp || via.params.has("rport") {
+    if source.proto.reliable() || via.params.has("rport") {
         return source;
     }
     Peer {

@@ -1,9 +1,9 @@
 //! Finding the servers for a SIP URI (RFC 3263 4): an IP literal or an explicit port is used as
-//! is; otherwise NAPTR records pick the transports (`SIP+D2U`, `SIP+D2T`), then SRV records
-//! (`_sip._udp`, `_sip._tcp`) give the servers in RFC 2782 order (lowest priority first, weighted
-//! random among equals), then A/AAAA records on port 5060. Every address found is a target, so
-//! a caller can fail over to the next on a timeout or 503 (4.3). TLS (`sips:`, `transport=tls`)
-//! is refused with a clear error until it exists, never sent over UDP instead.
+//! is; otherwise NAPTR records pick the transports (`SIPS+D2T`, `SIP+D2U`, `SIP+D2T`), then SRV
+//! records (`_sips._tcp`, `_sip._udp`, `_sip._tcp`) give the servers in RFC 2782 order (lowest
+//! priority first, weighted random among equals), then A/AAAA records on port 5060 (5061 for
+//! TLS). Every address found is a target, so a caller can fail over to the next on a timeout or
+//! 503 (4.3). A `sips:` URI goes over TLS or not at all: never over UDP or TCP instead.
 //! DNS is hickory-resolver's: asynchronous, and it reads NAPTR and SRV, which libc cannot.
 
 use super::headers::SipUri;
@@ -34,32 +34,31 @@ enum NameServers {
     None,
 }
 
-fn tls_refused(uri: &SipUri) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!(
-            "{} needs TLS (sips: or transport=tls), which Parley does not support yet",
-            uri.aor()
-        ),
-    )
+fn not_secure(uri: &SipUri, t: &str) -> io::Error {
+    let why = format!("{} is a sips: address: it cannot go over {t}", uri.aor());
+    io::Error::new(io::ErrorKind::Unsupported, why)
 }
 
-/// The transport a URI asks for (`None`: ours to choose, `preferred` if given).
+/// The transport a URI asks for (`None`: ours to choose, `preferred` if given). A `sips:`
+/// URI is TLS whatever else is preferred (RFC 3261 26.2.2).
 fn transport_of(uri: &SipUri, preferred: Option<Proto>) -> io::Result<Option<Proto>> {
-    if uri.scheme == "sips" {
-        return Err(tls_refused(uri));
-    }
-    match uri.transport() {
-        None => Ok(preferred),
-        Some(t) if t.eq_ignore_ascii_case("tls") => Err(tls_refused(uri)),
-        Some(t) => Proto::parse(t).map(Some).ok_or_else(|| {
-            let why = format!("transport={t} is not supported (only UDP and TCP)");
+    let named = match uri.transport() {
+        None => None,
+        Some(t) => Some(Proto::parse(t).ok_or_else(|| {
+            let why = format!("transport={t} is not supported (only UDP, TCP and TLS)");
             io::Error::new(io::ErrorKind::Unsupported, why)
-        }),
+        })?),
+    };
+    if uri.scheme.eq_ignore_ascii_case("sips") {
+        return match named {
+            None | Some(Proto::Tls) => Ok(Some(Proto::Tls)),
+            Some(p) => Err(not_secure(uri, p.as_str())),
+        };
     }
+    Ok(named.or(preferred))
 }
 
-/// Refuses a URI we cannot reach at all (TLS, unknown transports), whatever the route.
+/// Refuses a URI we cannot reach at all (unknown transports, sips: over UDP), whatever the route.
 pub fn check_transport(uri: &SipUri) -> io::Result<()> {
     transport_of(uri, None).map(|_| ())
 }
@@ -87,12 +86,22 @@ pub fn order_srv<T>(mut records: Vec<(u16, u16, T)>, mut draw: impl FnMut(u32) -
     out
 }
 
-/// NAPTR services we can use (RFC 3263 4.1): SIP over UDP or TCP, not SIPS.
+/// NAPTR services we can use (RFC 3263 4.1): SIP over UDP or TCP, SIPS over TCP.
 fn naptr_proto(services: &[u8]) -> Option<Proto> {
     match services.to_ascii_uppercase().as_slice() {
         b"SIP+D2U" => Some(Proto::Udp),
         b"SIP+D2T" => Some(Proto::Tcp),
+        b"SIPS+D2T" => Some(Proto::Tls),
         _ => None,
+    }
+}
+
+/// The SRV name for a transport (RFC 3263 4.1): TLS is `_sips._tcp`.
+fn srv_name(proto: Proto, host: &str) -> String {
+    match proto {
+        Proto::Udp => format!("_sip._udp.{host}."),
+        Proto::Tcp => format!("_sip._tcp.{host}."),
+        Proto::Tls => format!("_sips._tcp.{host}."),
     }
 }
 
@@ -145,11 +154,9 @@ impl Locator {
         let proto = transport_of(uri, preferred)?;
         let host = uri.host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
-            let addr = (ip, uri.port.unwrap_or(5060)).into();
-            return Ok(vec![Peer {
-                proto: proto.unwrap_or(Proto::Udp),
-                addr,
-            }]);
+            let proto = proto.unwrap_or(Proto::Udp);
+            let addr = (ip, uri.port.unwrap_or(proto.default_port())).into();
+            return Ok(vec![Peer { proto, addr }]);
         }
         if let Some(port) = uri.port {
             return self
@@ -162,19 +169,19 @@ impl Locator {
                 return Ok(found);
             }
         }
+        // Ours to choose: TLS first where the domain offers it.
         let protos = match proto {
             Some(p) => vec![p],
-            None => vec![Proto::Udp, Proto::Tcp],
+            None => vec![Proto::Tls, Proto::Udp, Proto::Tcp],
         };
         for p in protos {
-            let name = format!("_sip._{}.{host}.", p.as_str().to_ascii_lowercase());
-            let found = self.srv(&name, p).await;
+            let found = self.srv(&srv_name(p, host), p).await;
             if !found.is_empty() {
                 return Ok(found);
             }
         }
-        self.addresses(host, 5060, proto.unwrap_or(Proto::Udp))
-            .await
+        let proto = proto.unwrap_or(Proto::Udp);
+        self.addresses(host, proto.default_port(), proto).await
     }
 
     /// NAPTR (RFC 3263 4.1): the SRV names of the transports we can use, best order first.
@@ -291,12 +298,25 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_unknown_transports_are_refused() {
+    fn sips_is_tls_only_and_unknown_transports_are_refused() {
         let sips = SipUri::parse("sips:bob@example.com").unwrap();
-        let e = transport_of(&sips, None).unwrap_err();
-        assert!(e.to_string().contains("TLS"), "{e}");
+        assert_eq!(
+            transport_of(&sips, Some(Proto::Udp)).unwrap(),
+            Some(Proto::Tls)
+        );
+        let sips_udp = SipUri::parse("sips:bob@example.com;transport=udp").unwrap();
+        let e = transport_of(&sips_udp, None).unwrap_err();
+        assert!(e.to_string().contains("sips:"), "{e}");
         let tls = SipUri::parse("sip:bob@example.com;transport=tls").unwrap();
-        assert!(transport_of(&tls, Some(Proto::Udp)).is_err());
+        assert_eq!(
+            transport_of(&tls, Some(Proto::Udp)).unwrap(),
+            Some(Proto::Tls)
+        );
+        assert_eq!(naptr_proto(b"sips+d2t"), Some(Proto::Tls));
+        assert_eq!(
+            srv_name(Proto::Tls, "example.com"),
+            "_sips._tcp.example.com."
+        );
         let sctp = SipUri::parse("sip:bob@example.com;transport=sctp").unwrap();
         assert!(transport_of(&sctp, None).is_err());
         let tcp = SipUri::parse("sip:bob@example.com;transport=TCP").unwrap();

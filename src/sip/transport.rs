@@ -1,7 +1,10 @@
-//! UDP and TCP transports (RFC 3261 section 18). A UDP socket and a TCP listener on the same
-//! port, for each address family: bound to an unspecified address (`0.0.0.0` or `::`), we listen
-//! on IPv4 and IPv6 alike. TCP connections are pooled by remote address and framed by
-//! Content-Length. Everything received goes up one channel as `(bytes, Peer)`.
+//! UDP, TCP and TLS transports (RFC 3261 section 18, RFC 5630 for TLS). A UDP socket and a TCP
+//! listener on the same port, for each address family: bound to an unspecified address
+//! (`0.0.0.0` or `::`), we listen on IPv4 and IPv6 alike; a TLS listener on a port of its own
+//! when asked (`listen_tls`). Connections are pooled by transport and remote address and framed
+//! by Content-Length. A TLS connection we open checks the server's certificate against the name
+//! set for that address (`expect`), before a byte of SIP is written. Everything received goes
+//! up one channel as `(bytes, Peer)`.
 
 use super::parse;
 use crate::nat::stun;
@@ -9,7 +12,8 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -18,6 +22,7 @@ use tokio::sync::mpsc;
 pub enum Proto {
     Udp,
     Tcp,
+    Tls,
 }
 
 impl Proto {
@@ -25,6 +30,7 @@ impl Proto {
         match self {
             Proto::Udp => "UDP",
             Proto::Tcp => "TCP",
+            Proto::Tls => "TLS",
         }
     }
 
@@ -32,13 +38,30 @@ impl Proto {
         match s.to_ascii_lowercase().as_str() {
             "udp" => Some(Proto::Udp),
             "tcp" => Some(Proto::Tcp),
+            "tls" => Some(Proto::Tls),
             _ => None,
         }
     }
 
+    /// Over a connection (TCP or TLS): no retransmissions, CRLF keepalives.
     pub fn reliable(&self) -> bool {
-        *self == Proto::Tcp
+        *self != Proto::Udp
     }
+
+    /// RFC 3261 19.1.2: 5061 for TLS, 5060 otherwise.
+    pub fn default_port(&self) -> u16 {
+        match self {
+            Proto::Tls => 5061,
+            _ => 5060,
+        }
+    }
+}
+
+/// What a TLS connection to an address must prove: a certificate for `name`, as `config` trusts.
+#[derive(Clone)]
+pub struct TlsTarget {
+    pub name: rustls::pki_types::ServerName<'static>,
+    pub config: Arc<rustls::ClientConfig>,
 }
 
 /// Where a message came from or goes to.
@@ -78,7 +101,10 @@ pub struct Transport {
     udp4: Option<Arc<UdpSocket>>,
     udp6: Option<Arc<UdpSocket>>,
     local: SocketAddr,
-    conns: Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>,
+    tls_local: Arc<Mutex<Option<SocketAddr>>>,
+    conns: Arc<Mutex<HashMap<Peer, mpsc::UnboundedSender<Vec<u8>>>>>,
+    /// What a TLS connection to each address must prove (set by whoever located it).
+    tls_targets: Arc<Mutex<HashMap<SocketAddr, TlsTarget>>>,
     /// For a connection a request came in on: where to connect if it is gone (18.2.2).
     sent_by: Arc<Mutex<HashMap<SocketAddr, SocketAddr>>>,
     inbox: Inbox,
@@ -172,7 +198,9 @@ impl Transport {
             udp4: None,
             udp6: None,
             local,
+            tls_local: Arc::default(),
             conns: Arc::default(),
+            tls_targets: Arc::default(),
             sent_by: Arc::default(),
             inbox,
             tasks: Arc::default(),
@@ -211,6 +239,39 @@ impl Transport {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Where we listen for TLS, if we do.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        *self.tls_local.lock().unwrap()
+    }
+
+    /// Listens for TLS on `addr`, presenting `config`'s certificate.
+    pub async fn listen_tls(
+        &self,
+        addr: SocketAddr,
+        config: Arc<rustls::ServerConfig>,
+    ) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        *self.tls_local.lock().unwrap() = Some(bound);
+        self.spawn_tls_acceptor(listener, tokio_rustls::TlsAcceptor::from(config));
+        Ok(bound)
+    }
+
+    /// Sets what a TLS connection to `addr` must prove (RFC 5922: the name the user gave).
+    pub fn expect(&self, addr: SocketAddr, target: TlsTarget) {
+        let mut map = self.tls_targets.lock().unwrap();
+        if map.len() >= 4096 {
+            map.clear();
+        }
+        map.insert(addr, target);
+    }
+
+    /// Whether a connection to `peer` is open now.
+    pub fn connected(&self, peer: Peer) -> bool {
+        let conns = self.conns.lock().unwrap();
+        conns.get(&peer).is_some_and(|tx| !tx.is_closed())
     }
 
     /// Stops every reader, writer and listener task; the sockets close with them.
@@ -286,36 +347,72 @@ impl Transport {
                     drop(stream);
                     continue;
                 }
-                this.adopt(stream, from, Role::Accepted);
+                let peer = Peer {
+                    proto: Proto::Tcp,
+                    addr: from,
+                };
+                this.adopt(stream, peer, Role::Accepted);
+            }
+        }));
+    }
+
+    /// Accepts TLS connections; each handshake runs in its own task, so a slow or silent
+    /// client holds up nobody.
+    fn spawn_tls_acceptor(&self, listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
+        let this = self.clone();
+        self.track(tokio::spawn(async move {
+            loop {
+                let Ok((stream, from)) = listener.accept().await else {
+                    continue;
+                };
+                if this.inbox.is_closed() {
+                    return;
+                }
+                if this.conns.lock().unwrap().len() >= this.max_connections {
+                    tracing::debug!("refused a TLS connection from {from}: at the limit");
+                    continue;
+                }
+                let (acceptor, this2) = (acceptor.clone(), this.clone());
+                this.track(tokio::spawn(async move {
+                    let shake = tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(stream));
+                    match shake.await {
+                        Ok(Ok(tls)) => {
+                            let peer = Peer {
+                                proto: Proto::Tls,
+                                addr: from,
+                            };
+                            this2.adopt(tls, peer, Role::Accepted);
+                        }
+                        Ok(Err(e)) => tracing::debug!("TLS handshake with {from} failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake with {from} timed out"),
+                    }
+                }));
             }
         }));
     }
 
     /// Pools a connection: a writer task fed by a channel and a reader task that frames messages.
-    fn adopt(
-        &self,
-        stream: TcpStream,
-        remote: SocketAddr,
-        role: Role,
-    ) -> mpsc::UnboundedSender<Vec<u8>> {
-        let (mut rd, mut wr) = stream.into_split();
+    fn adopt<S>(&self, stream: S, peer: Peer, role: Role) -> mpsc::UnboundedSender<Vec<u8>>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let remote = peer.addr;
+        let (mut rd, mut wr) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        self.conns.lock().unwrap().insert(remote, tx.clone());
+        self.conns.lock().unwrap().insert(peer, tx.clone());
         self.track(tokio::spawn(async move {
             while let Some(bytes) = rx.recv().await {
-                if wr.write_all(&bytes).await.is_err() {
+                // A TLS stream holds written bytes until flushed.
+                if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
                     break;
                 }
             }
+            let _ = wr.shutdown().await;
         }));
         let inbox = self.inbox.clone();
         let conns = self.conns.clone();
         let reply = tx.clone();
         self.track(tokio::spawn(async move {
-            let peer = Peer {
-                proto: Proto::Tcp,
-                addr: remote,
-            };
             let mut buf = Vec::with_capacity(4096);
             let mut chunk = [0u8; 8192];
             'read: loop {
@@ -347,7 +444,7 @@ impl Transport {
                         Err(e) => {
                             // A stream we cannot frame cannot be resynchronised: answer what
                             // can be answered (413/400), then close it at once.
-                            tracing::warn!("closing TCP connection from {remote}: {e}");
+                            tracing::warn!("closing connection from {remote}: {e}");
                             if let Some(bytes) = parse::stream_refusal(&buf, &e) {
                                 let _ = reply.send(bytes);
                             }
@@ -356,7 +453,7 @@ impl Transport {
                     }
                 }
             }
-            conns.lock().unwrap().remove(&remote);
+            conns.lock().unwrap().remove(&peer);
             if role == Role::Opened {
                 // An empty arrival says a connection we opened is gone: a registration's flow
                 // over it is dead (RFC 5626 4.4), and the engine registers again at once.
@@ -387,9 +484,9 @@ impl Transport {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
                 Err(e) => Err(e),
             },
-            Proto::Tcp => {
+            Proto::Tcp | Proto::Tls => {
                 let conns = self.conns.lock().unwrap();
-                match conns.get(&peer.addr) {
+                match conns.get(&peer) {
                     Some(tx) if tx.send(bytes.to_vec()).is_ok() => Ok(true),
                     _ => Ok(false),
                 }
@@ -404,35 +501,69 @@ impl Transport {
                 .send_to(&bytes, peer.addr)
                 .await
                 .map(|_| ()),
-            Proto::Tcp => {
-                let existing = self.conns.lock().unwrap().get(&peer.addr).cloned();
-                let tx = match existing {
-                    Some(tx) if !tx.is_closed() => tx,
-                    _ => {
-                        let back = self.sent_by.lock().unwrap().remove(&peer.addr);
-                        let to = back.unwrap_or(peer.addr);
-                        let stream = tokio::time::timeout(
-                            std::time::Duration::from_secs(5),
-                            TcpStream::connect(to),
-                        )
-                        .await
-                        .map_err(|_| {
-                            io::Error::new(io::ErrorKind::TimedOut, "connect timed out")
-                        })??;
-                        let tx = self.adopt(stream, to, Role::Opened);
-                        if to != peer.addr {
-                            // Later sends to the old connection's address use the new one.
-                            self.conns.lock().unwrap().insert(peer.addr, tx.clone());
-                        }
-                        tx
-                    }
-                };
+            Proto::Tcp | Proto::Tls => {
+                let tx = self.connection(peer).await?;
                 tx.send(bytes)
                     .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "connection closed"))
             }
         }
     }
+
+    /// The open connection to `peer`, or a new one: for TLS, only once the server's
+    /// certificate has been accepted (`CertRefused` inside the error if it was not).
+    pub async fn connection(&self, peer: Peer) -> io::Result<mpsc::UnboundedSender<Vec<u8>>> {
+        let existing = self.conns.lock().unwrap().get(&peer).cloned();
+        if let Some(tx) = existing.filter(|tx| !tx.is_closed()) {
+            return Ok(tx);
+        }
+        let back = self.sent_by.lock().unwrap().remove(&peer.addr);
+        let to = Peer {
+            addr: back.unwrap_or(peer.addr),
+            ..peer
+        };
+        let stream = tokio::time::timeout(CONNECT_WITHIN, TcpStream::connect(to.addr))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        let tx = match peer.proto {
+            Proto::Tls => {
+                let tls = self.handshake(stream, to.addr).await?;
+                self.adopt(tls, to, Role::Opened)
+            }
+            _ => self.adopt(stream, to, Role::Opened),
+        };
+        if to != peer {
+            // Later sends to the old connection's address use the new one.
+            self.conns.lock().unwrap().insert(peer, tx.clone());
+        }
+        Ok(tx)
+    }
+
+    /// The client side of a TLS handshake with `addr`, checked as `expect` said (else
+    /// against the address itself, with the system's roots).
+    async fn handshake(
+        &self,
+        stream: TcpStream,
+        addr: SocketAddr,
+    ) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let target = self.tls_targets.lock().unwrap().get(&addr).cloned();
+        let target = match target {
+            Some(t) => t,
+            None => TlsTarget {
+                name: rustls::pki_types::ServerName::IpAddress(addr.ip().into()),
+                config: crate::tls::Trust::default()
+                    .client_config()
+                    .map_err(io::Error::other)?,
+            },
+        };
+        let connector = tokio_rustls::TlsConnector::from(target.config);
+        tokio::time::timeout(HANDSHAKE_WITHIN, connector.connect(target.name, stream))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+    }
 }
+
+const CONNECT_WITHIN: Duration = Duration::from_secs(5);
+const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -55,6 +55,9 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE accounts ADD COLUMN turn_password TEXT;",
     // 5: an account's MSRP relay (RFC 4976), for chat and files from behind a NAT
     "ALTER TABLE accounts ADD COLUMN msrp_relay TEXT;",
+    // 6: whom an account's TLS trusts beyond the system: a CA file, a pinned certificate
+    "ALTER TABLE accounts ADD COLUMN ca_file TEXT;
+     ALTER TABLE accounts ADD COLUMN tls_fingerprint TEXT;",
 ];
 
 /// Where a profile keeps its files.
@@ -97,6 +100,11 @@ impl Profile {
     /// Where received files are kept (created on first use).
     pub fn files(&self) -> PathBuf {
         self.data_dir.join("files")
+    }
+
+    /// Where the profile's own TLS certificate and key are kept.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.config_dir.clone()
     }
 
     /// Where arriving files wait until whole (private, created on first use).
@@ -185,6 +193,10 @@ pub struct SavedAccount {
     /// TURN server, user, password.
     pub turn: Option<(String, String, String)>,
     pub msrp_relay: Option<String>,
+    /// A CA file (PEM) trusted for this account's TLS, beside the system's roots.
+    pub ca_file: Option<String>,
+    /// The SHA-256 fingerprint of a server certificate trusted as it is.
+    pub tls_fingerprint: Option<String>,
 }
 
 pub struct Store {
@@ -295,11 +307,11 @@ impl Store {
         let aor = &a.aor;
         c.execute(
             "INSERT INTO accounts(aor, password, server, transport, auth_user, stun, turn,
-                turn_user, turn_password, msrp_relay)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                turn_user, turn_password, msrp_relay, ca_file, tls_fingerprint)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT(aor) DO UPDATE SET password = ?2, server = ?3, transport = ?4,
              auth_user = ?5, stun = ?6, turn = ?7, turn_user = ?8, turn_password = ?9,
-             msrp_relay = ?10",
+             msrp_relay = ?10, ca_file = ?11, tls_fingerprint = ?12",
             params![
                 aor,
                 a.password,
@@ -310,7 +322,9 @@ impl Store {
                 a.turn.as_ref().map(|t| &t.0),
                 a.turn.as_ref().map(|t| &t.1),
                 a.turn.as_ref().map(|t| &t.2),
-                a.msrp_relay
+                a.msrp_relay,
+                a.ca_file,
+                a.tls_fingerprint
             ],
         )?;
         Ok(
@@ -381,7 +395,8 @@ impl Store {
         let c = self.conn.lock().unwrap();
         let mut st = c.prepare(
             "SELECT aor, password, server, transport, auth_user, stun, turn, turn_user,
-                turn_password, msrp_relay FROM accounts WHERE enabled = 1 ORDER BY id",
+                turn_password, msrp_relay, ca_file, tls_fingerprint FROM accounts
+             WHERE enabled = 1 ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
             let turn: (Option<String>, Option<String>, Option<String>) =
@@ -398,6 +413,8 @@ impl Store {
                     _ => None,
                 },
                 msrp_relay: r.get(9)?,
+                ca_file: r.get(10)?,
+                tls_fingerprint: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -552,6 +569,8 @@ mod tests {
             stun: None,
             turn: None,
             msrp_relay: None,
+            ca_file: None,
+            tls_fingerprint: None,
         };
         let b = SavedAccount {
             password: "pw2".into(),
@@ -576,6 +595,8 @@ mod tests {
             stun: Some("stun.example.com:3478".into()),
             turn: Some(("turn.example.com".into(), "a".into(), "secret".into())),
             msrp_relay: Some("relay.example.com:2855".into()),
+            ca_file: Some("/etc/company-ca.pem".into()),
+            tls_fingerprint: Some("AB:CD".into()),
         };
         s.save_account(&a).unwrap();
         let all = s.accounts().unwrap();

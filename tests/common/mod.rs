@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod dns;
 pub mod natlab;
 pub mod proc;
@@ -70,7 +71,7 @@ impl Agent {
         acc.server = server.map(|s| s.to_string());
         acc.register = server.is_some();
         tweak(&mut acc);
-        handle.send(Command::AddAccount(acc)).await;
+        handle.send(Command::AddAccount(Box::new(acc))).await;
         let mut agent = Agent {
             handle,
             events,
