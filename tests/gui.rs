@@ -59,10 +59,13 @@ impl Gui {
     async fn pump(&mut self, pred: impl Fn(&App) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !pred(&self.app) {
-            let ev = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .expect("the app never got there")
-                .expect("engine stopped");
+            let Ok(ev) = tokio::time::timeout_at(deadline, self.events.recv()).await else {
+                panic!(
+                    "the app never got there: screen {:?}, sign-in {:?}, notice {:?}",
+                    self.app.screen, self.app.welcome.status, self.app.notice
+                );
+            };
+            let ev = ev.expect("engine stopped");
             let _ = self.app.update(Message::Engine(Update::Event(ev)));
         }
     }
@@ -395,7 +398,7 @@ async fn hold_and_keypad_from_the_call_banner() {
 /// "Host a local server": the server runs in the app, the user is signed in to it, and a
 /// colleague registering to it can call them.
 #[tokio::test]
-async fn hosting_a_local_server_lets_colleagues_call() {
+async fn hosting_a_local_server_lets_colleagues_call_over_tls_once_they_trust_it() {
     let mut gui = Gui::start().await;
     gui.app.host_bind = "127.0.0.1:0".parse().unwrap();
     gui.update(Message::Welcome(welcome::Message::HostUser("alice".into())));
@@ -405,40 +408,44 @@ async fn hosting_a_local_server_lets_colleagues_call() {
     let domain = aor.split('@').nth(1).unwrap().to_string();
     let notice = gui.app.notice.clone().unwrap();
     let port: u16 = notice
-        .split("on port ")
+        .split("port ")
         .nth(1)
         .unwrap()
-        .split(':')
+        .split(',')
         .next()
         .unwrap()
         .parse()
         .unwrap();
-    // A colleague on the LAN: open mode, no password.
-    let (handle, mut events) = Engine::start(EngineConfig::new("127.0.0.1:0".parse().unwrap()))
-        .await
-        .unwrap();
-    let mut acc = parley::engine::AccountConfig::new(&format!("sip:bob@{domain}"), "");
-    acc.server = Some(format!("127.0.0.1:{port}"));
-    handle.send(Command::AddAccount(Box::new(acc))).await;
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Event::Registered { account, .. } => {
-                handle
-                    .send(Command::Call {
-                        account,
-                        target: "alice".into(),
-                    })
-                    .await;
-                break;
-            }
-            Event::RegistrationFailed { message, .. } => panic!("{message}"),
-            _ => {}
-        }
-    }
+    let said = notice.split("must read ").nth(1).unwrap();
+    let fingerprint = parley::tls::Fingerprint::parse(said).unwrap();
+    // A colleague's window signs in over TLS, is asked, and trusts what the host showed.
+    let mut bob = Gui::start().await;
+    bob.update(Message::Welcome(welcome::Message::Address(format!(
+        "bob@{domain}"
+    ))));
+    bob.update(Message::Welcome(welcome::Message::Server(format!(
+        "127.0.0.1:{port}"
+    ))));
+    bob.update(Message::Welcome(welcome::Message::Transport(
+        welcome::Transport::Tls,
+    )));
+    bob.click("Sign in");
+    bob.pump(|a| a.trust.is_some()).await;
+    assert_eq!(bob.app.trust.as_ref().unwrap().fingerprint, fingerprint);
+    assert!(bob.shows("Trust 127.0.0.1?"));
+    assert!(
+        bob.app.accounts.len() == 1,
+        "the sign-in waits for the answer"
+    );
+    bob.click("Trust this server");
+    bob.pump(|a| a.screen == Screen::Main).await;
+    let account = *bob.app.accounts.keys().next().unwrap();
+    bob.handle
+        .send(Command::Call {
+            account,
+            target: "alice".into(),
+        })
+        .await;
     gui.pump(|a| a.calls.values().any(|c| c.state == CallState::Incoming))
         .await;
     assert!(gui.shows("Incoming call"));

@@ -280,7 +280,10 @@ fn print_event(ev: &Event, json: bool) {
         }
         Event::AccountRemoved { account } => format!("account {account} removed"),
         Event::Restored { accounts } => format!("{accounts} saved account(s)"),
-        Event::ServerStarted { addr, domain } => format!("hosting {domain} on {addr}"),
+        Event::ServerStarted { addr, domain, tls } => match tls {
+            Some((at, f)) => format!("hosting {domain} on {addr}, TLS on {at} (SHA-256 {f})"),
+            None => format!("hosting {domain} on {addr}"),
+        },
         Event::Contacts { .. }
         | Event::History { .. }
         | Event::CallLogged { .. }

@@ -463,6 +463,8 @@ pub enum Event {
     ServerStarted {
         addr: SocketAddr,
         domain: String,
+        /// Where it takes TLS, and its certificate's fingerprint for colleagues to check.
+        tls: Option<(SocketAddr, crate::tls::Fingerprint)>,
     },
     Error {
         message: String,

@@ -158,13 +158,20 @@ impl Core {
     pub(super) async fn host_server(&mut self, bind: SocketAddr, domain: String) {
         let mut cfg = ServerConfig::new(bind, &domain);
         cfg.open = true;
+        let identity = match self.hosted_identity(&domain) {
+            Ok(id) => id,
+            Err(e) => {
+                let message = format!("Cannot host a server with TLS: {e}");
+                return self.emit(Event::Error { message }).await;
+            }
+        };
         // A previous instance may still be letting go of the port: give it a moment.
-        let mut started = Server::start(cfg.clone()).await;
+        let mut started = start_hosted(&cfg, &identity).await;
         for _ in 0..10 {
             match &started {
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    started = Server::start(cfg.clone()).await;
+                    started = start_hosted(&cfg, &identity).await;
                 }
                 _ => break,
             }
@@ -172,6 +179,7 @@ impl Core {
         match started {
             Ok(server) => {
                 let addr = server.local_addr();
+                let tls = server.tls_addr().map(|a| (a, identity.fingerprint()));
                 self.server = Some(server);
                 // Remembered with the port it got, so saved accounts still find it next time.
                 self.save_setting(
@@ -179,7 +187,7 @@ impl Core {
                     &format!("{} {domain}", SocketAddr::new(bind.ip(), addr.port())),
                 )
                 .await;
-                self.emit(Event::ServerStarted { addr, domain }).await;
+                self.emit(Event::ServerStarted { addr, domain, tls }).await;
             }
             Err(e) => {
                 let message = format!("Cannot host a server on {bind}: {e}");
@@ -187,4 +195,31 @@ impl Core {
             }
         }
     }
+
+    /// The hosted server's certificate: the profile's, made at the first start and kept, so
+    /// the fingerprint colleagues trusted stays the same.
+    fn hosted_identity(&self, domain: &str) -> Result<crate::tls::Identity, String> {
+        let names = vec![domain.to_string()];
+        let made = match &self.config.tls_dir {
+            Some(dir) => crate::tls::Identity::own_in(dir, &names),
+            None => crate::tls::Identity::generate(&names),
+        };
+        made.map_err(|e| e.to_string())
+    }
+}
+
+/// The hosted server: SIP over UDP and TCP on `cfg.bind`, and TLS on the next port (5061
+/// beside 5060, as RFC 3261 and baresip have it); any free port when the OS picks the first.
+async fn start_hosted(
+    cfg: &ServerConfig,
+    identity: &crate::tls::Identity,
+) -> std::io::Result<Server> {
+    let tls = identity.server_config().map_err(std::io::Error::other)?;
+    let port = match cfg.bind.port() {
+        0 => 0,
+        p => p.checked_add(1).unwrap_or(0),
+    };
+    let mut cfg = cfg.clone();
+    cfg.tls = Some((SocketAddr::new(cfg.bind.ip(), port), tls));
+    Server::start(cfg).await
 }

@@ -74,6 +74,9 @@ pub struct EngineConfig {
     /// seconds.
     pub session_interval: u32,
     pub min_se: u32,
+    /// Where the certificate of a hosted server is kept (the profile's; `None`: one made
+    /// for each start).
+    pub tls_dir: Option<std::path::PathBuf>,
 }
 
 impl EngineConfig {
@@ -98,6 +101,7 @@ impl EngineConfig {
             max_upload: None,
             session_interval: session_timer::DEFAULT_INTERVAL,
             min_se: session_timer::DEFAULT_MIN_SE,
+            tls_dir: None,
         }
     }
 

@@ -104,8 +104,7 @@ impl Core {
             Ok(()) => self.register(o.account, o.remove).await,
             Err((_, Some(refused))) => {
                 let message = format!("Not signed in to {aor}: {refused}. Nothing was sent to it.");
-                self.fail_registration(o.account, 0, "Certificate refused", &message, None)
-                    .await;
+                // Asked first, so the window keeps a first sign-in while the user decides.
                 self.emit(Event::ServerUntrusted {
                     account: o.account,
                     aor,
@@ -115,6 +114,8 @@ impl Core {
                     can_pin: refused.can_pin,
                 })
                 .await;
+                self.fail_registration(o.account, 0, "Certificate refused", &message, None)
+                    .await;
             }
             Err((why, None)) => {
                 let message = format!(

@@ -33,6 +33,7 @@ pub fn subscription(key: Key) -> Subscription<Update> {
                 let mut cfg = EngineConfig::new("0.0.0.0:0".parse().unwrap());
                 cfg.store = Some(Arc::new(store));
                 (cfg.files, cfg.partial) = (p.files(), Some(p.partial()));
+                cfg.tls_dir = Some(p.tls_dir());
                 // The window talks through the sound card: the default one, or Settings' pick.
                 cfg.microphone = SourceSpec::Device(None);
                 cfg.speaker = SinkSpec::Device(None);

@@ -14,6 +14,7 @@ pub mod history;
 pub mod notify;
 pub mod settings;
 pub mod style;
+pub mod trust;
 pub mod welcome;
 
 use crate::engine::{
@@ -90,6 +91,8 @@ pub enum Message {
     Attached(Option<PathBuf>),
     /// Accept (true) or decline a file someone offers.
     Offer(chat::Offer, bool),
+    /// The answer to "Trust this server?".
+    Trust(trust::Message),
 }
 
 pub struct App {
@@ -107,6 +110,13 @@ pub struct App {
     pub chat: chat::State,
     /// The last thing worth telling: a failed call's reason, an error.
     pub notice: Option<String>,
+    /// A server certificate the user is asked about; it covers the window until answered.
+    pub trust: Option<trust::Prompt>,
+    /// The account asked about, until it signs in or is let go: the failure that follows
+    /// the question must not discard a first sign-in the user may still trust.
+    trust_asked: Option<AccountId>,
+    /// The server we host: its TLS port and certificate fingerprint, shown in Settings.
+    pub hosted: Option<(String, u16, crate::tls::Fingerprint)>,
     /// A `sip:` URI to call once an account is registered (a clicked link).
     pending_call: Option<String>,
     /// Signing in from the welcome screen: the account being tried.
@@ -145,6 +155,9 @@ impl App {
             calls: BTreeMap::new(),
             chat: chat::State::default(),
             notice: None,
+            trust: None,
+            trust_asked: None,
+            hosted: None,
             pending_call,
             signing_in: None,
             hosting_user: None,
@@ -301,6 +314,30 @@ impl App {
         self.chat.sent(&peer, text);
     }
 
+    fn answer_trust(&mut self, action: trust::Action) {
+        match action {
+            trust::Action::Trust(account, fingerprint) => {
+                if self.signing_in == Some(account) {
+                    self.welcome.busy = true;
+                    self.welcome.status = Some("Signing in…".into());
+                }
+                self.send(Command::TrustServer {
+                    account,
+                    fingerprint,
+                });
+            }
+            trust::Action::Refuse(account) if self.signing_in == Some(account) => {
+                // Not trusted on a first sign-in: nothing is kept.
+                self.trust_asked = None;
+                self.signing_in = None;
+                self.welcome
+                    .failed("Not signed in: the server's certificate was not trusted".into());
+                self.send(Command::RemoveAccount(account));
+            }
+            trust::Action::Refuse(_) => {}
+        }
+    }
+
     fn name_for(&self, uri: &str) -> Option<String> {
         self.contacts.by_uri(uri).map(|c| c.name.clone())
     }
@@ -317,23 +354,30 @@ impl App {
             Message::Engine(bridge::Update::Failed(why)) => self.screen = Screen::Fatal(why),
             Message::Engine(bridge::Update::Event(ev)) => return self.on_event(ev),
             Message::Welcome(m) => match self.welcome.update(m) {
-                Some(welcome::Action::SignIn {
-                    aor,
-                    password,
-                    auth_user,
-                    server,
-                    tcp,
-                    stun,
-                    turn,
-                    msrp_relay,
-                }) => {
+                Some(welcome::Action::SignIn(form)) => {
+                    let welcome::SignIn {
+                        aor,
+                        password,
+                        auth_user,
+                        server,
+                        transport,
+                        stun,
+                        turn,
+                        msrp_relay,
+                        ca_file,
+                    } = *form;
                     let mut cfg = AccountConfig::new(&aor, &password);
                     cfg.msrp_relay = msrp_relay;
+                    cfg.ca_file = ca_file.map(PathBuf::from);
                     cfg.auth_user = auth_user;
                     cfg.server = server;
                     cfg.stun = stun;
                     cfg.turn = turn;
-                    cfg.transport = if tcp { Proto::Tcp } else { Proto::Udp };
+                    cfg.transport = match transport {
+                        welcome::Transport::Udp => Proto::Udp,
+                        welcome::Transport::Tcp => Proto::Tcp,
+                        welcome::Transport::Tls => Proto::Tls,
+                    };
                     self.signing_in = Some(0);
                     self.send(Command::AddAccount(Box::new(cfg)));
                     // A silent server takes 32 s to time out (Timer F): say so well before.
@@ -402,6 +446,11 @@ impl App {
             }
             Message::Attached(Some(path)) => self.send_file(path),
             Message::Attached(None) => {}
+            Message::Trust(m) => {
+                if let Some(prompt) = self.trust.take() {
+                    self.answer_trust(prompt.update(m));
+                }
+            }
             Message::Offer(offer, accept) => {
                 self.chat.offers.retain(|o| *o != offer);
                 let chat::Offer {
@@ -667,6 +716,9 @@ impl App {
                 }
             }
             Event::Registered { account, .. } => {
+                if self.trust_asked == Some(account) {
+                    self.trust_asked = None;
+                }
                 if let Some(a) = self.accounts.get_mut(&account) {
                     a.registered = true;
                     a.status = "Registered".into();
@@ -687,7 +739,24 @@ impl App {
                     return operation::focus(dialpad::INPUT_ID);
                 }
             }
-            Event::ServerUntrusted { .. } => {}
+            Event::ServerUntrusted {
+                account,
+                aor,
+                server,
+                fingerprint,
+                why,
+                can_pin,
+            } => {
+                self.trust_asked = Some(account);
+                self.trust = Some(trust::Prompt {
+                    account,
+                    aor,
+                    server,
+                    fingerprint,
+                    why,
+                    can_pin,
+                });
+            }
             Event::RegistrationFailed {
                 account,
                 message,
@@ -701,7 +770,7 @@ impl App {
                         None => message.clone(),
                     };
                 }
-                if self.signing_in == Some(account) {
+                if self.signing_in == Some(account) && self.trust_asked != Some(account) {
                     // A failed first sign-in is not kept: fix the form and try again.
                     self.signing_in = None;
                     self.welcome.failed(message);
@@ -882,12 +951,22 @@ impl App {
             Event::History { calls } => self.history.calls = calls,
             Event::CallLogged { record } => self.history.log(record),
             Event::Conversations { .. } => {}
-            Event::ServerStarted { addr, domain } => {
+            Event::ServerStarted { addr, domain, tls } => {
+                if let Some((at, fingerprint)) = tls {
+                    self.hosted = Some((domain.clone(), at.port(), fingerprint));
+                }
                 if let Some(user) = self.hosting_user.take() {
                     let mut cfg = AccountConfig::new(&format!("sip:{user}@{domain}"), "");
                     cfg.server = Some(own_server(addr).to_string());
-                    self.signing_in = Some(0);
                     self.notice = Some(format!("Hosting {domain} on port {}: colleagues register as NAME@{domain} with this computer as server", addr.port()));
+                    if let Some((at, fingerprint)) = tls {
+                        // Our own server: its certificate is the one we just made.
+                        cfg.server = Some(own_server(at).to_string());
+                        cfg.transport = Proto::Tls;
+                        cfg.tls_fingerprint = Some(fingerprint);
+                        self.notice = Some(hosting_notice(&domain, at.port(), fingerprint));
+                    }
+                    self.signing_in = Some(0);
                     self.send(Command::AddAccount(Box::new(cfg)));
                 }
             }
@@ -947,6 +1026,9 @@ impl App {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
+        if let (Some(p), Screen::Welcome | Screen::Main) = (&self.trust, &self.screen) {
+            return p.view().map(Message::Trust);
+        }
         match &self.screen {
             Screen::Starting => container(text("Starting…")).center(Length::Fill).into(),
             Screen::Fatal(why) => container(
@@ -1041,7 +1123,11 @@ impl App {
                         status: &a.status,
                     })
                     .collect();
-                self.settings.view(lines).map(Message::Settings)
+                let hosted = self
+                    .hosted
+                    .as_ref()
+                    .map(|(domain, port, f)| hosting_notice(domain, *port, *f));
+                self.settings.view(lines, hosted).map(Message::Settings)
             }
             Tab::Conversation(id) => match self.contacts.get(id) {
                 Some(c) => conversation::view(c, &self.history.calls, &self.chat)
@@ -1159,6 +1245,15 @@ pub fn run(profile: Option<PathBuf>, pending_call: Option<String>) -> iced::Resu
 
 /// Where this computer reaches a server it hosts: the address it is bound to, or the
 /// loopback of that family when it listens on all addresses.
+/// What colleagues need to reach a hosted server over TLS, and to check it is this one.
+pub fn hosting_notice(domain: &str, port: u16, fingerprint: crate::tls::Fingerprint) -> String {
+    format!(
+        "Hosting {domain}, encrypted: colleagues sign in as NAME@{domain} with this computer as \
+         server, port {port}, TLS. When Parley asks them whether to trust it, the fingerprint \
+         must read {fingerprint}"
+    )
+}
+
 fn own_server(addr: std::net::SocketAddr) -> std::net::SocketAddr {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     let ip = match addr.ip() {

@@ -120,7 +120,12 @@ impl State {
         })
     }
 
-    pub fn view<'a>(&'a self, accounts: Vec<AccountLine<'a>>) -> Element<'a, Message> {
+    /// `hosted`: what colleagues need to reach the server this computer hosts, if it does.
+    pub fn view<'a>(
+        &'a self,
+        accounts: Vec<AccountLine<'a>>,
+        hosted: Option<String>,
+    ) -> Element<'a, Message> {
         let mut acc = column![text("Accounts").size(20)].spacing(8);
         for a in accounts {
             acc = acc.push(
@@ -174,6 +179,10 @@ impl State {
                 .on_toggle(Message::AcceptFromContacts),
         ]
         .spacing(8);
-        scrollable(column![acc, audio, look].spacing(28).padding(16)).into()
+        let mut all = column![acc].spacing(28).padding(16);
+        if let Some(h) = hosted {
+            all = all.push(column![text("Hosted server").size(20), text(h)].spacing(8));
+        }
+        scrollable(all.push(audio).push(look)).into()
     }
 }

@@ -19,6 +19,8 @@ pub struct State {
     pub turn_password: String,
     /// An MSRP relay for chat and files (optional; the server's is tried behind a NAT).
     pub msrp_relay: String,
+    /// A CA certificate file (PEM) for TLS, when the provider uses its own CA (optional).
+    pub ca_file: String,
     /// Your name on the hosted server.
     pub host_user: String,
     /// "Signing in…" or the last error, shown under the form.
@@ -31,6 +33,8 @@ pub enum Transport {
     #[default]
     Udp,
     Tcp,
+    /// Encrypted signalling.
+    Tls,
 }
 
 impl std::fmt::Display for Transport {
@@ -38,6 +42,7 @@ impl std::fmt::Display for Transport {
         f.write_str(match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS (encrypted)",
         })
     }
 }
@@ -54,22 +59,28 @@ pub enum Message {
     TurnUser(String),
     TurnPassword(String),
     MsrpRelay(String),
+    CaFile(String),
     HostUser(String),
     SignIn,
     Host,
 }
 
+/// What the sign-in form asks for.
+pub struct SignIn {
+    pub aor: String,
+    pub password: String,
+    pub auth_user: Option<String>,
+    pub server: Option<String>,
+    pub transport: Transport,
+    pub stun: Option<String>,
+    pub turn: Option<(String, String, String)>,
+    pub msrp_relay: Option<String>,
+    pub ca_file: Option<String>,
+}
+
 pub enum Action {
-    SignIn {
-        aor: String,
-        password: String,
-        auth_user: Option<String>,
-        server: Option<String>,
-        tcp: bool,
-        stun: Option<String>,
-        turn: Option<(String, String, String)>,
-        msrp_relay: Option<String>,
-    },
+    /// Boxed: the form is far larger than the other action.
+    SignIn(Box<SignIn>),
     Host {
         user: String,
     },
@@ -104,6 +115,7 @@ impl State {
             Message::TurnUser(s) => self.turn_user = s,
             Message::TurnPassword(s) => self.turn_password = s,
             Message::MsrpRelay(s) => self.msrp_relay = s,
+            Message::CaFile(s) => self.ca_file = s,
             Message::HostUser(s) => self.host_user = s,
             Message::SignIn => match (normalize_address(&self.address), self.turn_server()) {
                 (Err(e), _) | (_, Err(e)) => self.status = Some(e),
@@ -111,18 +123,19 @@ impl State {
                     self.busy = true;
                     self.status = Some("Signing in…".into());
                     let server = Some(self.server.trim().to_string()).filter(|s| !s.is_empty());
-                    return Some(Action::SignIn {
+                    return Some(Action::SignIn(Box::new(SignIn {
                         aor,
                         password: self.password.clone(),
                         auth_user: Some(self.auth_user.trim().to_string())
                             .filter(|s| !s.is_empty()),
                         server,
-                        tcp: self.transport == Transport::Tcp,
+                        transport: self.transport,
                         stun: Some(self.stun.trim().to_string()).filter(|s| !s.is_empty()),
                         turn,
                         msrp_relay: Some(self.msrp_relay.trim().to_string())
                             .filter(|s| !s.is_empty()),
-                    });
+                        ca_file: Some(self.ca_file.trim().to_string()).filter(|s| !s.is_empty()),
+                    })));
                 }
             },
             Message::Host => {
@@ -183,7 +196,7 @@ impl State {
                 .on_input(Message::Server)
                 .on_submit(Message::SignIn),
                 pick_list(
-                    [Transport::Udp, Transport::Tcp],
+                    [Transport::Udp, Transport::Tcp, Transport::Tls],
                     Some(self.transport),
                     Message::Transport
                 ),
@@ -218,6 +231,12 @@ impl State {
             .on_input(Message::MsrpRelay)
             .on_submit(Message::SignIn),]
             .spacing(8),
+            text_input(
+                "CA certificate file for TLS (optional, if your provider has its own CA)",
+                &self.ca_file
+            )
+            .on_input(Message::CaFile)
+            .on_submit(Message::SignIn),
             button(text("Sign in")).on_press_maybe((!self.busy).then_some(Message::SignIn)),
         ]
         .spacing(10);
@@ -272,12 +291,13 @@ mod nat_tests {
         s.update(Message::Stun("stun.example.com".into()));
         s.update(Message::MsrpRelay(" relay.example.com ".into()));
         match s.update(Message::SignIn) {
-            Some(Action::SignIn {
-                stun,
-                turn,
-                msrp_relay,
-                ..
-            }) => {
+            Some(Action::SignIn(form)) => {
+                let SignIn {
+                    stun,
+                    turn,
+                    msrp_relay,
+                    ..
+                } = *form;
                 assert_eq!(stun.as_deref(), Some("stun.example.com"));
                 assert_eq!(msrp_relay.as_deref(), Some("relay.example.com"));
                 let turn = turn.unwrap();

@@ -169,7 +169,9 @@ mod tests {
         let (p, _) = parse_alias("2001:db8::1~5060~t~x").unwrap();
         assert_eq!(p, peer(Proto::Tcp, "[2001:db8::1]:5060"));
         assert!(parse_alias("203.0.113.2~99999~u~x").is_none());
-        assert!(parse_alias("203.0.113.2~5060~s~x").is_none());
+        let (p, _) = parse_alias("203.0.113.2~5060~s~x").unwrap();
+        assert_eq!(p, peer(Proto::Tls, "203.0.113.2:5060"));
+        assert!(parse_alias("203.0.113.2~5060~q~x").is_none());
         assert!(parse_alias("junk").is_none());
     }
 }

@@ -49,6 +49,18 @@ impl Identity {
         Ok(Identity { chain, key })
     }
 
+    /// A self-signed certificate for `names`, kept nowhere.
+    pub fn generate(names: &[String]) -> Result<Identity, IdentityError> {
+        let made = rcgen::generate_simple_self_signed(names.to_vec())
+            .map_err(|e| IdentityError::Generate(e.to_string()))?;
+        let key = PrivateKeyDer::try_from(made.signing_key.serialize_der())
+            .map_err(|e| IdentityError::Generate(e.to_string()))?;
+        Ok(Identity {
+            chain: vec![made.cert.der().clone()],
+            key,
+        })
+    }
+
     /// The profile's own certificate, made on first use for `names` and kept in `dir`.
     pub fn own_in(dir: &Path, names: &[String]) -> Result<Identity, IdentityError> {
         let (cert, key) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
