@@ -4,7 +4,10 @@
 
 mod common;
 
+use common::certs::TestCa;
+use common::dns;
 use common::Agent;
+use hickory_proto::rr::RecordType;
 use parley::engine::{CallState, Command, Event};
 use std::process::Stdio;
 use std::time::Duration;
@@ -26,6 +29,12 @@ impl Drop for Kamailio {
 }
 
 fn kamailio() -> Kamailio {
+    kamailio_with("kamailio.cfg", &[], None)
+}
+
+/// Kamailio on `cfg` (in tests/data) with `defines` (-A), listening on UDP and TCP on one free
+/// port, and on TLS on port `tls` when given.
+fn kamailio_with(cfg: &str, defines: &[String], tls: Option<u16>) -> Kamailio {
     let bin = ["/usr/sbin/kamailio", "/usr/local/sbin/kamailio"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
@@ -39,16 +48,23 @@ fn kamailio() -> Kamailio {
             break p;
         }
     };
-    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kamailio.cfg");
+    let cfg = format!("{}/tests/data/{cfg}", env!("CARGO_MANIFEST_DIR"));
     let run = dir.path().to_str().unwrap().to_string();
-    let child = std::process::Command::new(bin)
-        .args(["-f", cfg, "-DD", "-E", "-Y", &run, "-w", &run])
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["-f", &cfg, "-DD", "-E", "-Y", &run, "-w", &run])
         .args([
             "-l",
             &format!("udp:127.0.0.1:{port}"),
             "-l",
             &format!("tcp:127.0.0.1:{port}"),
-        ])
+        ]);
+    if let Some(tls) = tls {
+        cmd.args(["-l", &format!("tls:127.0.0.1:{tls}")]);
+    }
+    for d in defines {
+        cmd.args(["-A", d]);
+    }
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -116,4 +132,75 @@ async fn seed_flow_through_kamailio() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A TCP port free now (for Kamailio's TLS listener).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kamailio with Debian's TLS module as the provider, its certificate from a CA the test made:
+/// two sips: accounts find it by SRV (`_sips._tcp`), check its certificate against the domain
+/// with that CA, register over TLS, call and hear each other.
+#[tokio::test]
+async fn a_call_over_tls_through_kamailio_checked_against_a_test_ca() {
+    let ca = TestCa::new();
+    let leaf = ca.leaf("kamailio", &["company.com"]);
+    let tls_port = free_port();
+    let defines = [
+        format!("TLS_CERT=\"{}\"", leaf.cert.display()),
+        format!("TLS_KEY=\"{}\"", leaf.key.display()),
+    ];
+    let _k = kamailio_with("kamailio-tls.cfg", &defines, Some(tls_port));
+    let zone = vec![
+        (
+            RecordType::SRV,
+            "_sips._tcp.company.com.".to_string(),
+            dns::srv(0, 5, tls_port, "sip.company.com."),
+        ),
+        (
+            RecordType::A,
+            "sip.company.com.".into(),
+            dns::a([127, 0, 0, 1].into()),
+        ),
+    ];
+    let ns = dns::serve(zone).await;
+    let mut alice = tls_agent("alice", ns, &ca.cert, 440.0).await;
+    let mut bob = tls_agent("bob", ns, &ca.cert, 660.0).await;
+    alice.registered().await;
+    bob.registered().await;
+    alice.call("sips:bob@company.com").await;
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    let ac = alice.reached(CallState::Connected).await;
+    bob.reached(CallState::Connected).await;
+    alice.heard(50).await;
+    bob.heard(50).await;
+    alice.send(Command::Hangup(ac)).await;
+    assert_eq!(alice.ended().await.0, 200);
+    bob.ended().await;
+}
+
+/// A sips: account at company.com, located through `ns`, trusting `ca`, playing a tone.
+async fn tls_agent(user: &str, ns: std::net::SocketAddr, ca: &std::path::Path, hz: f64) -> Agent {
+    let ca = ca.to_path_buf();
+    Agent::start_engine(
+        user,
+        &format!("secret-{user}"),
+        None,
+        |e| {
+            e.dns = Some(ns);
+            e.microphone = parley::media::headless::SourceSpec::Tone(hz);
+        },
+        |a| {
+            a.aor = format!("sips:{user}@company.com");
+            a.ca_file = Some(ca);
+            a.register = true;
+        },
+    )
+    .await
 }

@@ -156,15 +156,14 @@ async fn a_self_signed_server_is_refused_with_nothing_sent_until_the_user_trusts
     assert!(why.contains("not signed by an authority"), "{why}");
     assert!(can_pin);
     assert_eq!(got.recv().await, Some(None), "the handshake was refused");
+    // The question comes first, then the failure it explains.
     let failed = alice
-        .seen
-        .iter()
-        .find_map(|e| match e {
-            Event::RegistrationFailed { message, .. } => Some(message.clone()),
-            _ => None,
-        })
-        .expect("the sign-in failed");
-    assert!(failed.contains("certificate"), "{failed}");
+        .wait(|e| matches!(e, Event::RegistrationFailed { .. }))
+        .await;
+    assert!(
+        matches!(&failed, Event::RegistrationFailed { message, .. } if message.contains("certificate")),
+        "{failed:?}"
+    );
     // Trusted now: the REGISTER goes, and is the first thing this server reads.
     let account = alice.account;
     alice
