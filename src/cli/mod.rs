@@ -39,6 +39,10 @@ pub struct AccountArgs {
     /// self-signed server such as `parley serve`'s, which prints it at start.
     #[arg(long, value_parser = parse_fingerprint)]
     pub tls_fingerprint: Option<crate::tls::Fingerprint>,
+    /// Encrypted audio: off, optional or mandatory (default: mandatory over TLS, otherwise
+    /// optional). SRTP keys only ever travel over TLS.
+    #[arg(long, value_parser = parse_srtp)]
+    pub srtp: Option<crate::engine::SrtpPolicy>,
     /// Registration interval to ask for, seconds.
     #[arg(long, default_value_t = 3600)]
     pub expires: u32,
@@ -103,6 +107,11 @@ impl AccountArgs {
 
 fn parse_proto(s: &str) -> Result<Proto, String> {
     Proto::parse(s).ok_or_else(|| format!("unknown transport {s} (udp, tcp or tls)"))
+}
+
+fn parse_srtp(s: &str) -> Result<crate::engine::SrtpPolicy, String> {
+    crate::engine::SrtpPolicy::parse(s)
+        .ok_or_else(|| format!("--srtp takes off, optional or mandatory, not {s}"))
 }
 
 fn parse_fingerprint(s: &str) -> Result<crate::tls::Fingerprint, String> {
@@ -255,6 +264,7 @@ fn print_event(ev: &Event, json: bool) {
         Event::ChatStarted { call, peer } => format!("call {call}: chat with {peer} open"),
         Event::ChatEnded { call, peer } => format!("call {call}: chat with {peer} closed"),
         Event::MediaPath { call, message, .. } => format!("call {call}: {message}"),
+        Event::CallSecurity { call, message, .. } => format!("call {call}: {message}"),
         Event::Muted { call, on } => {
             format!("call {call}: {}", if *on { "muted" } else { "unmuted" })
         }
@@ -340,6 +350,7 @@ async fn start_engine(
     acc.msrp_relay = args.msrp_relay.clone();
     acc.ca_file = args.ca_file.clone();
     acc.tls_fingerprint = args.tls_fingerprint;
+    acc.srtp = args.srtp;
     if let (Some(t), Some(u), Some(p)) = (&args.turn, &args.turn_user, &args.turn_password) {
         acc.turn = Some((t.clone(), u.clone(), p.clone()));
     }

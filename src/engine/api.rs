@@ -38,6 +38,40 @@ pub struct AccountConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// A server certificate trusted as it is (a self-signed server), by SHA-256 fingerprint.
     pub tls_fingerprint: Option<crate::tls::Fingerprint>,
+    /// Whether calls' audio is encrypted; `None`: mandatory when signalling is TLS, else
+    /// wherever the other side can.
+    pub srtp: Option<SrtpPolicy>,
+}
+
+/// Encrypted audio (SRTP) for an account's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpPolicy {
+    /// Never: plain RTP (for a network that must see the audio, e.g. a recorder).
+    Off,
+    /// When the other side can; a call it cannot encrypt is made anyway, and said so.
+    Optional,
+    /// Encrypted or not at all.
+    Mandatory,
+}
+
+impl SrtpPolicy {
+    pub fn parse(s: &str) -> Option<SrtpPolicy> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Some(SrtpPolicy::Off),
+            "optional" => Some(SrtpPolicy::Optional),
+            "mandatory" => Some(SrtpPolicy::Mandatory),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SrtpPolicy::Off => "off",
+            SrtpPolicy::Optional => "optional",
+            SrtpPolicy::Mandatory => "mandatory",
+        }
+    }
 }
 
 impl AccountConfig {
@@ -56,6 +90,7 @@ impl AccountConfig {
             msrp_relay: None,
             ca_file: None,
             tls_fingerprint: None,
+            srtp: None,
         }
     }
 }
@@ -398,6 +433,12 @@ pub enum Event {
     MediaPath {
         call: CallId,
         relayed: bool,
+        message: String,
+    },
+    /// Whether the call's audio is encrypted, and how, in words for the call view.
+    CallSecurity {
+        call: CallId,
+        encrypted: bool,
         message: String,
     },
     /// Our microphone is muted (or not) in this call.

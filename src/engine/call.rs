@@ -204,6 +204,7 @@ fn reserve_media(ip: std::net::IpAddr, user: &str) -> Reserved {
         connect_out: false,
         ice: None,
         msrp_relayed: false,
+        sdes: None,
     };
     (media, rtp, msrp)
 }
@@ -355,6 +356,13 @@ impl Core {
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
         let mut reserved = reserve_media(local_ip, &acc.user());
         reserved.0.codecs = self.config.codec_names();
+        reserved.0.sdes = match self.sdes_for(account, peer.proto) {
+            Ok(s) => s,
+            Err(why) => {
+                let message = format!("Cannot call {}: {why}", uri.aor());
+                return self.emit(Event::Error { message }).await;
+            }
+        };
         let relay = self.reflect(account, &mut reserved, false).await;
         let msrp_relay = self.relay_msrp(account, &mut reserved).await;
         let acc = &self.accounts[&account];
@@ -491,7 +499,7 @@ impl Core {
                 let neg = std::str::from_utf8(&resp.body)
                     .ok()
                     .and_then(|b| Session::parse(b).ok())
-                    .map(|s| sdp::accept_answer(&s, false));
+                    .map(|s| sdp::accept_answer(&s, false, c.media.sdes.as_ref()));
                 tracing::info!(?neg, "call {id} media negotiated");
                 c.negotiated = neg;
                 c.state = CallState::Connected;
@@ -501,6 +509,12 @@ impl Core {
                 self.accept_session_timer(id, &resp, Instant::now());
                 self.send_ack(id, None).await;
                 self.record_answer(db).await;
+                if !self.encryption_holds(id) {
+                    // No silent downgrade: an answer without our keys ends the call at once.
+                    let message = "Hung up: the other side answered without encryption, which this account requires".to_string();
+                    self.emit(Event::Error { message }).await;
+                    return self.hangup(id).await;
+                }
                 self.start_media(id).await;
                 self.call_event(id, Some(code), Some(phrase)).await;
                 if hangup {
@@ -673,6 +687,13 @@ impl Core {
         let user = self.accounts[&account].user();
         let mut reserved = reserve_media(local_ip, &user);
         reserved.0.codecs = self.config.codec_names();
+        reserved.0.sdes = match self.sdes_for(account, inc.source.proto) {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::info!("refusing call: {why}");
+                return self.respond(&inc, self.not_encrypted(req, local_ip));
+            }
+        };
         let ice = offered_ice(&req.body);
         let relay = self.reflect(account, &mut reserved, ice).await;
         let msrp_relay = self.relay_msrp(account, &mut reserved).await;
@@ -695,6 +716,10 @@ impl Core {
                 }
             };
             match sdp::answer(&offer, &reserved.0, 1, false) {
+                Err(e @ sdp::SdpError::NotEncrypted(_)) => {
+                    tracing::info!("refusing call: {e}");
+                    return self.respond(&inc, self.not_encrypted(req, local_ip));
+                }
                 Err(e) => {
                     tracing::info!("refusing call: {e}");
                     return self.respond(&inc, self.reply_for(req, 488));

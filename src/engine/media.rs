@@ -83,6 +83,7 @@ fn params_of(
         receive: matches!(a.direction, "sendrecv" | "recvonly"),
         telephone_event: a.telephone_event,
         event_rate: a.telephone_event_rate,
+        srtp: a.srtp.clone().map(|(theirs, ours)| crate::media::srtp::SrtpKeys { ours, theirs }),
     })
 }
 
@@ -203,6 +204,7 @@ impl Core {
             tracing::info!("call {id}: no audio negotiated");
             return;
         };
+        self.say_security(id).await;
         match literal(&audio) {
             Some(addrs) => self.media_at(id, addrs).await,
             None => {

@@ -19,6 +19,7 @@ mod reinvite;
 mod roam;
 mod secure;
 mod session_timer;
+mod srtp;
 mod stray;
 mod transfer;
 

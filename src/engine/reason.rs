@@ -26,7 +26,7 @@ pub fn describe(code: u16) -> &'static str {
         484 => "The address is incomplete",
         486 => "Busy",
         487 => "Cancelled",
-        488 => "No common audio codec with the other side",
+        488 => "The other side cannot take the call's media as offered (no common codec, or one side requires encryption)",
         491 => "Request pending, try again",
         500 => "Server error at the other end",
         501 => "The other side does not support this request",

@@ -248,6 +248,7 @@ impl Core {
             msrp_relay: c.msrp_relay.clone(),
             ca_file: c.ca_file.as_ref().map(|p| p.display().to_string()),
             tls_fingerprint: c.tls_fingerprint.map(|f| f.to_string()),
+            srtp: c.srtp.map(|p| p.as_str().to_string()),
         };
         db.post("save the account", move |s| {
             s.save_account(&saved).map(|_| ())

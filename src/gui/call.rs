@@ -27,6 +27,8 @@ pub struct CallView {
     pub stats: Option<String>,
     /// The way the audio goes, once ICE chose it ("Audio goes through a relay (...)").
     pub path: Option<String>,
+    /// Whether the audio is encrypted, and how, in the engine's words.
+    pub security: Option<(bool, String)>,
     pub muted: bool,
     /// Loudness of our microphone and of the other side, 0..1.
     pub levels: (f32, f32),
@@ -54,6 +56,7 @@ impl CallView {
             keys: String::new(),
             stats: None,
             path: None,
+            security: None,
             muted: false,
             levels: (0.0, 0.0),
         }
@@ -142,6 +145,11 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
     info = info.push(text(status).size(15).style(style::ok_text));
     if let Some(d) = &v.detail {
         info = info.push(text(d.clone()).size(12).style(style::muted_text));
+    }
+    if let Some((encrypted, words)) = &v.security {
+        // Said plainly either way: an unencrypted call stands out.
+        let look = if *encrypted { style::ok_text } else { style::danger_text };
+        info = info.push(text(words.clone()).size(13).style(look));
     }
     for line in [&v.stats, &v.path].into_iter().flatten() {
         info = info.push(text(line.clone()).size(12).style(style::muted_text));

@@ -919,6 +919,15 @@ impl App {
                     c.path = Some(message);
                 }
             }
+            Event::CallSecurity {
+                call,
+                encrypted,
+                message,
+            } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.security = Some((encrypted, message));
+                }
+            }
             Event::Muted { call, on } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.muted = on;

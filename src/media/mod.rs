@@ -17,4 +17,5 @@ pub mod rtcp;
 pub mod rtp;
 pub mod sequence;
 pub mod session;
+pub mod srtp;
 pub mod tone;

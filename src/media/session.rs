@@ -44,6 +44,8 @@ pub struct MediaParams {
     /// ICE with a peer that does it (RFC 8445): the pair it picks carries the media, whatever
     /// `remote` says.
     pub ice: Option<crate::nat::ice::IceStart>,
+    /// SRTP keys: every packet either way is encrypted and authenticated, or dropped.
+    pub srtp: Option<super::srtp::SrtpKeys>,
 }
 
 /// What a session reports to its owner.
@@ -274,6 +276,19 @@ struct Running {
     out: Vec<i16>,
     payload: Vec<u8>,
     packet: Vec<u8>,
+    /// The call's SRTP, when it is encrypted.
+    srtp: Option<super::srtp::Srtp>,
+}
+
+/// The SRTP of `params`, if it has keys. Keys that make no context end the media rather than
+/// let it go out in the clear.
+fn srtp_for(params: &MediaParams) -> Result<Option<super::srtp::Srtp>, super::codec::CodecError> {
+    match &params.srtp {
+        Some(keys) => super::srtp::Srtp::new(keys)
+            .map(Some)
+            .map_err(|e| super::codec::CodecError::Io(e.to_string())),
+        None => Ok(None),
+    }
 }
 
 impl Running {
@@ -284,7 +299,9 @@ impl Running {
     ) -> Result<Running, super::codec::CodecError> {
         let codec = params.codec;
         let echo = echo_for(&source, codec);
+        let srtp = srtp_for(&params)?;
         Ok(Running {
+            srtp,
             enc: Encoder::new(codec)?,
             decoders: decoders_for(&params, Vec::new())?,
             last_type: params.payload_type,
@@ -348,16 +365,16 @@ impl Running {
                 },
                 _ = sockets.rtp.due() => sockets.rtp.poll(),
                 r = sockets.rtp.recv_from(&mut buf) => match r {
-                    Ok((n, from)) if rtp::is_rtcp(&buf[..n]) => self.control_report(&buf[..n], from),
+                    Ok((n, from)) if rtp::is_rtcp(&buf[..n]) => self.sealed_report(&buf[..n], from),
                     Ok((n, from)) => {
-                        if let Some(k) = self.receive(&buf[..n], from) {
+                        if let Some(k) = self.sealed_packet(&buf[..n], from) {
                             report(MediaEvent::Key(k));
                         }
                     }
                     Err(e) => tracing::debug!("RTP receive: {e}"),
                 },
                 r = sockets.recv_rtcp(&mut rbuf) => match r {
-                    Ok((n, from)) => self.control_report(&rbuf[..n], from),
+                    Ok((n, from)) => self.sealed_report(&rbuf[..n], from),
                     Err(e) => tracing::debug!("RTCP receive: {e}"),
                 },
                 _ = tick.tick() => {
@@ -417,6 +434,16 @@ impl Running {
             Ok(d) => self.decoders = d,
             Err(e) => tracing::warn!("no decoder for a new payload type: {e}"),
         }
+        if p.srtp != self.params.srtp {
+            // New keys (a re-INVITE's): a context that fails sends nothing rather than plain.
+            self.srtp = srtp_for(&p).unwrap_or_else(|e| {
+                tracing::warn!("no SRTP for the new keys: {e}");
+                None
+            });
+            if self.srtp.is_none() && p.srtp.is_some() {
+                p.send = false;
+            }
+        }
         if p.receive != self.params.receive {
             // The peer starts (or stops) sending now: its silence counts from here.
             self.last_heard = Instant::now();
@@ -427,6 +454,40 @@ impl Running {
             p.remote = addr;
         }
         self.params = p;
+    }
+
+    /// Takes a datagram, opening it first when the call is encrypted (a packet that fails
+    /// SRTP's check counts as foreign).
+    fn sealed_packet(&mut self, bytes: &[u8], from: SocketAddr) -> Option<char> {
+        let Some(srtp) = &mut self.srtp else {
+            return self.receive(bytes, from);
+        };
+        match srtp.open_rtp(bytes) {
+            Some(plain) => self.receive(&plain, from),
+            None => {
+                self.stats.dropped_foreign += 1;
+                None
+            }
+        }
+    }
+
+    fn sealed_report(&mut self, bytes: &[u8], from: SocketAddr) {
+        let Some(srtp) = &mut self.srtp else {
+            return self.control_report(bytes, from);
+        };
+        match srtp.open_rtcp(bytes) {
+            Some(plain) => self.control_report(&plain, from),
+            None => self.stats.dropped_foreign += 1,
+        }
+    }
+
+    /// `self.packet` as it goes on the wire: sealed when the call is encrypted (`None` if
+    /// sealing failed: nothing goes out in the clear).
+    fn wire_packet(&mut self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        match &mut self.srtp {
+            Some(srtp) => srtp.protect_rtp(&self.packet).map(std::borrow::Cow::Owned),
+            None => Some(std::borrow::Cow::Borrowed(&self.packet)),
+        }
     }
 
     /// Takes a datagram; returns a key the other side pressed, if it was one.
@@ -506,7 +567,9 @@ impl Running {
             payload: &[],
         };
         rtp::build(&p, &mut self.packet);
-        if socket.send_to(&self.packet, self.params.remote) {
+        let remote = self.params.remote;
+        let sent = self.wire_packet().is_some_and(|w| socket.send_to(&w, remote));
+        if sent {
             self.last_sent = Instant::now();
             self.seq = self.seq.wrapping_add(1);
         }
@@ -596,7 +659,8 @@ impl Running {
         };
         rtp::build(&p, &mut self.packet);
         // A full socket buffer loses the packet, as the network might; never wait for it.
-        if socket.send_to(&self.packet, self.params.remote) {
+        let remote = self.params.remote;
+        if self.wire_packet().is_some_and(|w| socket.send_to(&w, remote)) {
             self.last_sent = Instant::now();
             self.stats.sent += 1;
             self.rtcp.octets = self.rtcp.octets.wrapping_add(self.payload.len() as u32);
@@ -760,12 +824,19 @@ impl Running {
         let cname = format!("parley-{:08x}", self.ssrc);
         super::rtcp::build(&report, &cname, &mut self.rtcp.out);
         super::rtcp::push_bye(bye, &mut self.rtcp.out);
+        let out = match &mut self.srtp {
+            Some(srtp) => match srtp.protect_rtcp(&self.rtcp.out) {
+                Some(sealed) => std::borrow::Cow::Owned(sealed),
+                None => return,
+            },
+            None => std::borrow::Cow::Borrowed(&self.rtcp.out),
+        };
         match (&sockets.rtcp, self.params.rtcp) {
             (Some(s), Some(to)) => {
-                let _ = s.try_send_to(&self.rtcp.out, to);
+                let _ = s.try_send_to(&out, to);
             }
             _ => {
-                sockets.rtp.send_to(&self.rtcp.out, self.params.remote);
+                sockets.rtp.send_to(&out, self.params.remote);
             }
         }
     }

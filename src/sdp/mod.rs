@@ -3,6 +3,7 @@
 //! RFC 6135). Written by hand: SDP is a line format and no crate covers MSRP's attributes.
 //! This module parses and prints; `negotiate` builds offers and answers.
 
+pub mod crypto;
 pub mod file;
 mod ice;
 mod negotiate;
@@ -22,6 +23,9 @@ pub enum SdpError {
     /// No stream could be accepted: answer 488 Not Acceptable Here.
     #[error("no common media: {0}")]
     NotAcceptable(String),
+    /// The audio cannot be encrypted and must be: answer 488 as well.
+    #[error("not encrypted: {0}")]
+    NotEncrypted(String),
 }
 
 /// An address in `o=` or `c=`: an IP literal, or a host name (RFC 8866 5.7 allows an FQDN).

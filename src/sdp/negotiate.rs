@@ -2,8 +2,23 @@
 //! negotiated (same m-lines in the same order, same `o=` session id, version + 1: section 8),
 //! answers that reject what we cannot do with port 0, and hold kept in every answer we give.
 
+use super::crypto::{CryptoLine, MasterKey};
 use super::{Address, Attributes, Media, SdpError, Session};
 use std::net::IpAddr;
+
+/// SDES (RFC 4568): our SRTP keys, one per suite, for an SDP that travels over TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sdes {
+    pub keys: Vec<MasterKey>,
+    /// Audio goes encrypted or not at all: we offer RTP/SAVP and refuse plain offers.
+    pub mandatory: bool,
+}
+
+impl Sdes {
+    fn ours_for(&self, theirs: &MasterKey) -> Option<&MasterKey> {
+        self.keys.iter().find(|k| k.suite == theirs.suite)
+    }
+}
 
 /// What we can do, and where: the input to building offers and answers.
 #[derive(Debug, Clone)]
@@ -31,6 +46,8 @@ pub struct LocalMedia {
     /// Our MSRP path starts at our MSRP relay (RFC 4976): the other side connects to it, so
     /// we offer `a=setup:passive` and answer passive unless the offer is.
     pub msrp_relayed: bool,
+    /// Our SRTP keys when they may go in this SDP (the signalling is TLS).
+    pub sdes: Option<Sdes>,
 }
 
 impl LocalMedia {
@@ -107,6 +124,8 @@ pub struct AudioStream {
     pub direction: &'static str,
     /// The other side's ICE attributes, when it does ICE (RFC 8839).
     pub ice: Option<super::IceAttrs>,
+    /// SRTP agreed by SDES: the other side's key and ours for the same suite.
+    pub srtp: Option<(MasterKey, MasterKey)>,
 }
 
 /// The negotiated result the media and MSRP layers are handed.
@@ -209,9 +228,54 @@ fn our_audio(local: &LocalMedia, direction: &str) -> Media {
     if let Some(ice) = &local.ice {
         super::ice::push_ice(&mut attrs, ice);
     }
+    let mut proto = "RTP/AVP";
+    if let Some(sdes) = &local.sdes {
+        for (i, key) in sdes.keys.iter().enumerate() {
+            let line = CryptoLine {
+                tag: i as u32 + 1,
+                key: key.clone(),
+            };
+            attrs.push(("crypto".into(), Some(line.value())));
+        }
+        // Optional SRTP offers its keys on a plain profile (best effort, as most phones do),
+        // so a peer without SRTP still answers.
+        if sdes.mandatory {
+            proto = "RTP/SAVP";
+        }
+    }
     attrs.push((direction.into(), None));
     let formats = codecs.iter().map(|c| c.0.to_string()).collect();
-    audio_media(formats, local.rtp_port, attrs)
+    let mut m = audio_media(formats, local.rtp_port, attrs);
+    m.proto = proto.into();
+    m
+}
+
+/// The offered crypto line we take, if any: the first whose suite we have a key for.
+fn chosen_crypto(m: &Media, sdes: &Sdes) -> Option<CryptoLine> {
+    m.attributes
+        .iter()
+        .filter(|(k, _)| k == "crypto")
+        .filter_map(|(_, v)| CryptoLine::parse(v.as_deref()?))
+        .find(|line| sdes.ours_for(&line.key).is_some())
+}
+
+/// What an offered audio line's encryption comes to with our policy: the keys (theirs, ours)
+/// and our answering crypto line, nothing (plain), or why we cannot take it.
+fn srtp_answer(m: &Media, local: &LocalMedia) -> Result<Option<(MasterKey, CryptoLine)>, String> {
+    let secure_profile = m.proto.starts_with("RTP/SAVP");
+    let chosen = local.sdes.as_ref().and_then(|s| Some((s, chosen_crypto(m, s)?)));
+    match chosen {
+        Some((sdes, theirs)) => {
+            let ours = sdes.ours_for(&theirs.key).cloned().expect("chosen for it");
+            let line = CryptoLine { tag: theirs.tag, key: ours };
+            Ok(Some((theirs.key, line)))
+        }
+        None if secure_profile => Err("the offered SRTP keys cannot be used here (no TLS, or no suite in common)".into()),
+        None if local.sdes.as_ref().is_some_and(|s| s.mandatory) => {
+            Err("the call's audio would not be encrypted, and this account requires encryption".into())
+        }
+        None => Ok(None),
+    }
 }
 
 fn offer_direction(hold: bool) -> &'static str {
@@ -371,6 +435,7 @@ fn audio_stream(
         telephone_event_rate,
         direction: dir,
         ice: super::ice_of(s, m),
+        srtp: None,
     })
 }
 
@@ -391,12 +456,24 @@ pub fn answer(
         file_from: None,
     };
     let mut no_codec = None;
+    let mut unencrypted = None;
     for m in &offer.media {
         match (m.kind.as_str(), m.proto.as_str()) {
-            ("audio", "RTP/AVP" | "RTP/AVPF") if m.port != 0 && neg.audio.is_none() => {
+            ("audio", "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF")
+                if m.port != 0 && neg.audio.is_none() =>
+            {
+                let srtp = match srtp_answer(m, local) {
+                    Ok(s) => s,
+                    Err(why) => {
+                        tracing::info!("offered audio refused: {why}");
+                        unencrypted = Some(why);
+                        out.push(rejected(m));
+                        continue;
+                    }
+                };
                 let (chosen, mut attrs) = shared_codecs(m, local);
                 let dir = answer_direction(offer.direction(m), hold);
-                let Some(stream) = audio_stream(offer, m, &chosen, dir) else {
+                let Some(mut stream) = audio_stream(offer, m, &chosen, dir) else {
                     no_codec = Some(m.formats.join(" "));
                     out.push(rejected(m));
                     continue;
@@ -409,10 +486,14 @@ pub fn answer(
                 if let (Some(ice), Some(_)) = (&local.ice, &stream.ice) {
                     super::ice::push_ice(&mut attrs, ice);
                 }
+                if let Some((theirs, line)) = srtp {
+                    attrs.push(("crypto".into(), Some(line.value())));
+                    stream.srtp = Some((theirs, line.key));
+                }
                 attrs.push((dir.into(), None));
                 neg.audio = Some(stream);
                 let mut line = audio_media(chosen, local.rtp_port, attrs);
-                // An AVPF offer is answered in its own profile (RFC 4585 says we may).
+                // Answered in the offer's own profile (AVPF: RFC 4585 says we may).
                 line.proto = m.proto.clone();
                 out.push(line);
             }
@@ -451,6 +532,10 @@ pub fn answer(
             }
         }
     }
+    // No silent downgrade: audio we may not take unencrypted fails the call, whatever else.
+    if let (None, Some(why)) = (&neg.audio, unencrypted) {
+        return Err(SdpError::NotEncrypted(why));
+    }
     if let (None, None, Some(formats)) = (&neg.audio, &neg.msrp, no_codec) {
         let why = format!("none of the offered audio codecs ({formats}) is supported");
         return Err(SdpError::NotAcceptable(why));
@@ -476,8 +561,8 @@ fn our_direction(answered: &str, hold: bool) -> &'static str {
     }
 }
 
-/// Reads the answer to our offer (made holding or not).
-pub fn accept_answer(answer: &Session, hold: bool) -> Negotiated {
+/// Reads the answer to our offer (made holding or not, with `sdes` our keys if we offered any).
+pub fn accept_answer(answer: &Session, hold: bool, sdes: Option<&Sdes>) -> Negotiated {
     let live = |kind: &str| {
         answer
             .media
@@ -486,7 +571,14 @@ pub fn accept_answer(answer: &Session, hold: bool) -> Negotiated {
     };
     let audio = live("audio").and_then(|m| {
         let dir = our_direction(answer.direction(m), hold);
-        audio_stream(answer, m, &m.formats, dir)
+        let mut stream = audio_stream(answer, m, &m.formats, dir)?;
+        // The answer's one crypto line, for a suite we offered (RFC 4568 5.1.2).
+        stream.srtp = sdes.and_then(|s| {
+            let theirs = chosen_crypto(m, s)?;
+            let ours = s.ours_for(&theirs.key)?.clone();
+            Some((theirs.key, ours))
+        });
+        Some(stream)
     });
     let message = live("message");
     let msrp = message.and_then(|m| {

@@ -14,6 +14,7 @@ fn local(port: u16) -> LocalMedia {
         connect_out: false,
         ice: None,
         msrp_relayed: false,
+        sdes: None,
     }
 }
 
@@ -44,7 +45,7 @@ fn answers_the_seed_offer() {
     assert!(text.contains("m=audio 6004 RTP/AVP 0 8\r\n"), "{text}");
     assert!(text.contains("m=message 6006 TCP/MSRP *\r\n"));
     assert!(text.contains("a=setup:passive"));
-    let back = accept_answer(&Session::parse(&text).unwrap(), false);
+    let back = accept_answer(&Session::parse(&text).unwrap(), false, None);
     assert_eq!(back.audio.unwrap().port, 6004);
     assert_eq!(
         back.msrp,
@@ -255,7 +256,7 @@ fn a_file_offer_has_one_message_line_and_is_answered_recvonly_with_a_range() {
     assert!(am.has("recvonly"));
     assert_eq!(am.attr("file-range"), Some("401-1000"));
     assert_eq!(am.attr("file-transfer-id"), Some("t1"));
-    let back = accept_answer(&Session::parse(&ans.to_string()).unwrap(), false);
+    let back = accept_answer(&Session::parse(&ans.to_string()).unwrap(), false, None);
     assert_eq!(back.file_from, Some(401));
 }
 
@@ -264,11 +265,11 @@ fn our_offers_ask_for_rtcp_mux_and_a_muxed_answer_drops_the_rtcp_port() {
     let offer = offer(&local(6000), 1, false);
     assert!(offer.media[0].has("rtcp-mux"), "{offer}");
     let muxed = "v=0\r\no=b 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtcp-mux\r\n";
-    let neg = accept_answer(&Session::parse(muxed).unwrap(), false);
+    let neg = accept_answer(&Session::parse(muxed).unwrap(), false, None);
     let audio = neg.audio.unwrap();
     assert!(audio.rtcp_mux && audio.rtcp.is_none());
     let plain = muxed.replace("a=rtcp-mux\r\n", "");
-    let audio = accept_answer(&Session::parse(&plain).unwrap(), false)
+    let audio = accept_answer(&Session::parse(&plain).unwrap(), false, None)
         .audio
         .unwrap();
     assert!(!audio.rtcp_mux);

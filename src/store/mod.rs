@@ -55,9 +55,11 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE accounts ADD COLUMN turn_password TEXT;",
     // 5: an account's MSRP relay (RFC 4976), for chat and files from behind a NAT
     "ALTER TABLE accounts ADD COLUMN msrp_relay TEXT;",
-    // 6: whom an account's TLS trusts beyond the system: a CA file, a pinned certificate
+    // 6: an account's encryption: whom its TLS trusts beyond the system (a CA file, a pinned
+    // certificate) and its SRTP policy
     "ALTER TABLE accounts ADD COLUMN ca_file TEXT;
-     ALTER TABLE accounts ADD COLUMN tls_fingerprint TEXT;",
+     ALTER TABLE accounts ADD COLUMN tls_fingerprint TEXT;
+     ALTER TABLE accounts ADD COLUMN srtp TEXT;",
 ];
 
 /// Where a profile keeps its files.
@@ -197,6 +199,8 @@ pub struct SavedAccount {
     pub ca_file: Option<String>,
     /// The SHA-256 fingerprint of a server certificate trusted as it is.
     pub tls_fingerprint: Option<String>,
+    /// off, optional or mandatory; `None`: by the transport.
+    pub srtp: Option<String>,
 }
 
 pub struct Store {
@@ -307,11 +311,11 @@ impl Store {
         let aor = &a.aor;
         c.execute(
             "INSERT INTO accounts(aor, password, server, transport, auth_user, stun, turn,
-                turn_user, turn_password, msrp_relay, ca_file, tls_fingerprint)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                turn_user, turn_password, msrp_relay, ca_file, tls_fingerprint, srtp)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT(aor) DO UPDATE SET password = ?2, server = ?3, transport = ?4,
              auth_user = ?5, stun = ?6, turn = ?7, turn_user = ?8, turn_password = ?9,
-             msrp_relay = ?10, ca_file = ?11, tls_fingerprint = ?12",
+             msrp_relay = ?10, ca_file = ?11, tls_fingerprint = ?12, srtp = ?13",
             params![
                 aor,
                 a.password,
@@ -324,7 +328,8 @@ impl Store {
                 a.turn.as_ref().map(|t| &t.2),
                 a.msrp_relay,
                 a.ca_file,
-                a.tls_fingerprint
+                a.tls_fingerprint,
+                a.srtp
             ],
         )?;
         Ok(
@@ -395,7 +400,7 @@ impl Store {
         let c = self.conn.lock().unwrap();
         let mut st = c.prepare(
             "SELECT aor, password, server, transport, auth_user, stun, turn, turn_user,
-                turn_password, msrp_relay, ca_file, tls_fingerprint FROM accounts
+                turn_password, msrp_relay, ca_file, tls_fingerprint, srtp FROM accounts
              WHERE enabled = 1 ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
@@ -415,6 +420,7 @@ impl Store {
                 msrp_relay: r.get(9)?,
                 ca_file: r.get(10)?,
                 tls_fingerprint: r.get(11)?,
+                srtp: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -571,6 +577,7 @@ mod tests {
             msrp_relay: None,
             ca_file: None,
             tls_fingerprint: None,
+            srtp: None,
         };
         let b = SavedAccount {
             password: "pw2".into(),
@@ -597,6 +604,7 @@ mod tests {
             msrp_relay: Some("relay.example.com:2855".into()),
             ca_file: Some("/etc/company-ca.pem".into()),
             tls_fingerprint: Some("AB:CD".into()),
+            srtp: Some("mandatory".into()),
         };
         s.save_account(&a).unwrap();
         let all = s.accounts().unwrap();

@@ -1,0 +1,189 @@
+//! SDES (RFC 4568): `a=crypto:<tag> <suite> inline:<key||salt>` lines carrying SRTP master
+//! keys in the SDP, which is why they may only travel over TLS. Two suites: AES_CM_128_HMAC_SHA1_80
+//! (RFC 4568, what every SRTP peer has) and AEAD_AES_128_GCM (RFC 7714). Lines with session
+//! parameters, a key lifetime below 2^31 or several keys (MKI) are not taken.
+
+use base64::Engine as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suite {
+    AesCm128HmacSha1_80,
+    AeadAes128Gcm,
+}
+
+impl Suite {
+    /// Ours, best first.
+    pub const ALL: [Suite; 2] = [Suite::AeadAes128Gcm, Suite::AesCm128HmacSha1_80];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Suite::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
+            Suite::AeadAes128Gcm => "AEAD_AES_128_GCM",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Suite> {
+        Suite::ALL
+            .into_iter()
+            .find(|x| x.name().eq_ignore_ascii_case(s))
+    }
+
+    /// Master key and salt lengths (RFC 3711 8.2, RFC 7714 12).
+    pub fn key_len(&self) -> usize {
+        16
+    }
+
+    pub fn salt_len(&self) -> usize {
+        match self {
+            Suite::AesCm128HmacSha1_80 => 14,
+            Suite::AeadAes128Gcm => 12,
+        }
+    }
+}
+
+/// A master key with its salt, as one `inline:` value carries them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MasterKey {
+    pub suite: Suite,
+    /// key || salt
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys stay out of logs.
+        write!(f, "MasterKey({})", self.suite.name())
+    }
+}
+
+impl MasterKey {
+    /// A fresh key from the system's random source.
+    pub fn random(suite: Suite) -> MasterKey {
+        use rand::RngCore;
+        let mut bytes = vec![0u8; suite.key_len() + suite.salt_len()];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        MasterKey { suite, bytes }
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.bytes[..self.suite.key_len()]
+    }
+
+    pub fn salt(&self) -> &[u8] {
+        &self.bytes[self.suite.key_len()..]
+    }
+}
+
+/// One `a=crypto` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CryptoLine {
+    pub tag: u32,
+    pub key: MasterKey,
+}
+
+impl CryptoLine {
+    /// The attribute's value: `1 AES_CM_128_HMAC_SHA1_80 inline:...`.
+    pub fn value(&self) -> String {
+        let inline = base64::engine::general_purpose::STANDARD.encode(&self.key.bytes);
+        format!("{} {} inline:{inline}", self.tag, self.key.suite.name())
+    }
+
+    /// Reads a value; `None` for a suite we lack or anything we cannot honour.
+    pub fn parse(value: &str) -> Option<CryptoLine> {
+        let mut f = value.split_whitespace();
+        let tag: u32 = f.next()?.parse().ok().filter(|t| *t < 1_000_000_000)?;
+        let suite = Suite::parse(f.next()?)?;
+        let params = f.next()?;
+        // Session parameters (UNENCRYPTED_SRTP, KDR...) change what the key means: not ours.
+        if f.next().is_some() || params.contains(';') {
+            return None;
+        }
+        let inline = params.strip_prefix("inline:")?;
+        let mut parts = inline.split('|');
+        let b64 = parts.next()?;
+        // An MKI (`1:4`) means several keys in turn; a lifetime shorter than SRTCP's 2^31
+        // packets would need rekeying, which we never do.
+        for extra in parts {
+            if extra.contains(':') || lifetime(extra)? < 1 << 31 {
+                return None;
+            }
+        }
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+        if bytes.len() != suite.key_len() + suite.salt_len() {
+            return None;
+        }
+        Some(CryptoLine {
+            tag,
+            key: MasterKey { suite, bytes },
+        })
+    }
+}
+
+/// A key lifetime in packets: `2^N` or a number.
+fn lifetime(s: &str) -> Option<u64> {
+    match s.strip_prefix("2^") {
+        Some(p) => Some(1u64.checked_shl(p.parse().ok()?).unwrap_or(u64::MAX)),
+        None => s.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_and_rfc_4568s_example_reads() {
+        for suite in Suite::ALL {
+            let line = CryptoLine {
+                tag: 2,
+                key: MasterKey::random(suite),
+            };
+            assert_eq!(CryptoLine::parse(&line.value()), Some(line));
+        }
+        // RFC 4568 section 4's example, with its lifetime of 2^20 packets: a lifetime that
+        // short is refused (we never rekey), the same key without it is read.
+        let rfc =
+            "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4";
+        assert_eq!(CryptoLine::parse(rfc), None);
+        let plain = "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR";
+        let line = CryptoLine::parse(plain).unwrap();
+        assert_eq!(line.key.key().len(), 16);
+        assert_eq!(line.key.salt().len(), 14);
+        assert!(CryptoLine::parse(&format!("{plain}|2^31")).is_some());
+    }
+
+    #[test]
+    fn what_we_cannot_honour_is_not_taken() {
+        let key = "inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR";
+        assert_eq!(
+            CryptoLine::parse(&format!("1 F8_128_HMAC_SHA1_80 {key}")),
+            None
+        );
+        assert_eq!(
+            CryptoLine::parse(&format!("1 AES_CM_128_HMAC_SHA1_80 {key} UNENCRYPTED_SRTP")),
+            None
+        );
+        // A GCM key is 28 bytes, not 30.
+        assert_eq!(
+            CryptoLine::parse(&format!("1 AEAD_AES_128_GCM {key}")),
+            None
+        );
+        assert_eq!(
+            CryptoLine::parse("x AES_CM_128_HMAC_SHA1_80 inline:@@@"),
+            None
+        );
+        assert_eq!(
+            CryptoLine::parse("1 AES_CM_128_HMAC_SHA1_80 inline:@@@"),
+            None
+        );
+        assert_eq!(CryptoLine::parse(""), None);
+    }
+
+    #[test]
+    fn keys_are_fresh_and_never_logged() {
+        let a = MasterKey::random(Suite::AesCm128HmacSha1_80);
+        let b = MasterKey::random(Suite::AesCm128HmacSha1_80);
+        assert_ne!(a, b);
+        assert_eq!(format!("{a:?}"), "MasterKey(AES_CM_128_HMAC_SHA1_80)");
+    }
+}
