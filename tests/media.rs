@@ -43,6 +43,7 @@ fn params(remote: SocketAddr, codec: CodecKind, send: bool, receive: bool) -> Me
         rtcp_interval: Duration::from_millis(200),
         keepalive: Duration::from_millis(100),
         ice: None,
+        srtp: None,
     }
 }
 

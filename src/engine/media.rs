@@ -83,7 +83,10 @@ fn params_of(
         receive: matches!(a.direction, "sendrecv" | "recvonly"),
         telephone_event: a.telephone_event,
         event_rate: a.telephone_event_rate,
-        srtp: a.srtp.clone().map(|(theirs, ours)| crate::media::srtp::SrtpKeys { ours, theirs }),
+        srtp: a
+            .srtp
+            .clone()
+            .map(|(theirs, ours)| crate::media::srtp::SrtpKeys { ours, theirs }),
     })
 }
 

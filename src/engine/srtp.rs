@@ -26,7 +26,11 @@ impl Core {
 
     /// What our SDP says of SRTP for a call whose first hop is over `hop`: fresh keys when
     /// that hop is TLS; `Err` when the policy wants encryption that cannot be had.
-    pub(super) fn sdes_for(&self, account: AccountId, hop: Proto) -> Result<Option<Sdes>, &'static str> {
+    pub(super) fn sdes_for(
+        &self,
+        account: AccountId,
+        hop: Proto,
+    ) -> Result<Option<Sdes>, &'static str> {
         let mandatory = match self.srtp_policy(account) {
             SrtpPolicy::Off => return Ok(None),
             SrtpPolicy::Optional => false,
@@ -71,7 +75,11 @@ impl Core {
 
     /// Tells the window whether the call's audio is encrypted, and how.
     pub(super) async fn say_security(&self, id: CallId) {
-        let Some(audio) = self.calls.get(&id).and_then(|c| c.negotiated.as_ref()?.audio.clone()) else {
+        let Some(audio) = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.negotiated.as_ref()?.audio.clone())
+        else {
             return;
         };
         let (encrypted, message) = match &audio.srtp {

@@ -148,7 +148,11 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
     }
     if let Some((encrypted, words)) = &v.security {
         // Said plainly either way: an unencrypted call stands out.
-        let look = if *encrypted { style::ok_text } else { style::danger_text };
+        let look = if *encrypted {
+            style::ok_text
+        } else {
+            style::danger_text
+        };
         info = info.push(text(words.clone()).size(13).style(look));
     }
     for line in [&v.stats, &v.path].into_iter().flatten() {

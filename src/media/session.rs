@@ -568,7 +568,9 @@ impl Running {
         };
         rtp::build(&p, &mut self.packet);
         let remote = self.params.remote;
-        let sent = self.wire_packet().is_some_and(|w| socket.send_to(&w, remote));
+        let sent = self
+            .wire_packet()
+            .is_some_and(|w| socket.send_to(&w, remote));
         if sent {
             self.last_sent = Instant::now();
             self.seq = self.seq.wrapping_add(1);
@@ -660,7 +662,10 @@ impl Running {
         rtp::build(&p, &mut self.packet);
         // A full socket buffer loses the packet, as the network might; never wait for it.
         let remote = self.params.remote;
-        if self.wire_packet().is_some_and(|w| socket.send_to(&w, remote)) {
+        if self
+            .wire_packet()
+            .is_some_and(|w| socket.send_to(&w, remote))
+        {
             self.last_sent = Instant::now();
             self.stats.sent += 1;
             self.rtcp.octets = self.rtcp.octets.wrapping_add(self.payload.len() as u32);

@@ -119,6 +119,36 @@ impl CryptoLine {
     }
 }
 
+/// Why keys may not be forwarded onto a hop in the clear.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KeysWouldLeak;
+
+/// A body as it may cross a hop that is not TLS (what a proxy forwards, RFC 4568 8.1): the
+/// same when it carries no keys, else without its `a=crypto` lines (a plain profile then
+/// carries plain audio, as best-effort SRTP allows). An RTP/SAVP line needs its keys: with
+/// `refuse_secure` that is an error, else its keys go too (an answer to an offer that
+/// already crossed in the clear).
+pub fn without_keys(body: &[u8], refuse_secure: bool) -> Result<Option<Vec<u8>>, KeysWouldLeak> {
+    if memchr::memmem::find(body, b"a=crypto:").is_none() {
+        return Ok(None);
+    }
+    let Some(mut session) = std::str::from_utf8(body)
+        .ok()
+        .and_then(|t| super::Session::parse(t).ok())
+    else {
+        // Keys in a body we cannot read: they do not go at all.
+        return Err(KeysWouldLeak);
+    };
+    for m in &mut session.media {
+        let keyed = m.attributes.iter().any(|(k, _)| k == "crypto");
+        if keyed && refuse_secure && m.port != 0 && m.proto.starts_with("RTP/SAVP") {
+            return Err(KeysWouldLeak);
+        }
+        m.attributes.retain(|(k, _)| k != "crypto");
+    }
+    Ok(Some(session.to_string().into_bytes()))
+}
+
 /// A key lifetime in packets: `2^N` or a number.
 fn lifetime(s: &str) -> Option<u64> {
     match s.strip_prefix("2^") {
@@ -177,6 +207,34 @@ mod tests {
             None
         );
         assert_eq!(CryptoLine::parse(""), None);
+    }
+
+    #[test]
+    fn keys_never_cross_a_plain_hop() {
+        let key = MasterKey::random(Suite::AesCm128HmacSha1_80);
+        let line = CryptoLine { tag: 1, key }.value();
+        let sdp = |proto: &str| {
+            format!("v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 {proto} 0\r\na=crypto:{line}\r\n")
+        };
+        let plain = without_keys(sdp("RTP/AVP").as_bytes(), true)
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8(plain).unwrap();
+        assert!(!text.contains("crypto"), "{text}");
+        assert!(text.contains("m=audio 5004 RTP/AVP 0"));
+        assert_eq!(
+            without_keys(sdp("RTP/SAVP").as_bytes(), true),
+            Err(KeysWouldLeak)
+        );
+        let answer = without_keys(sdp("RTP/SAVP").as_bytes(), false)
+            .unwrap()
+            .unwrap();
+        assert!(!String::from_utf8(answer).unwrap().contains("inline:"));
+        assert_eq!(without_keys(b"v=0\r\n", true), Ok(None));
+        assert_eq!(
+            without_keys(b"junk a=crypto: inline:x", true),
+            Err(KeysWouldLeak)
+        );
     }
 
     #[test]

@@ -263,17 +263,25 @@ fn chosen_crypto(m: &Media, sdes: &Sdes) -> Option<CryptoLine> {
 /// and our answering crypto line, nothing (plain), or why we cannot take it.
 fn srtp_answer(m: &Media, local: &LocalMedia) -> Result<Option<(MasterKey, CryptoLine)>, String> {
     let secure_profile = m.proto.starts_with("RTP/SAVP");
-    let chosen = local.sdes.as_ref().and_then(|s| Some((s, chosen_crypto(m, s)?)));
+    let chosen = local
+        .sdes
+        .as_ref()
+        .and_then(|s| Some((s, chosen_crypto(m, s)?)));
     match chosen {
         Some((sdes, theirs)) => {
             let ours = sdes.ours_for(&theirs.key).cloned().expect("chosen for it");
-            let line = CryptoLine { tag: theirs.tag, key: ours };
+            let line = CryptoLine {
+                tag: theirs.tag,
+                key: ours,
+            };
             Ok(Some((theirs.key, line)))
         }
-        None if secure_profile => Err("the offered SRTP keys cannot be used here (no TLS, or no suite in common)".into()),
-        None if local.sdes.as_ref().is_some_and(|s| s.mandatory) => {
-            Err("the call's audio would not be encrypted, and this account requires encryption".into())
+        None if secure_profile => {
+            Err("the offered SRTP keys cannot be used here (no TLS, or no suite in common)".into())
         }
+        None if local.sdes.as_ref().is_some_and(|s| s.mandatory) => Err(
+            "the call's audio would not be encrypted, and this account requires encryption".into(),
+        ),
         None => Ok(None),
     }
 }

@@ -8,6 +8,7 @@ use super::{nat, nat::Target, route, Proxy, COMPLETED_ELSEWHERE};
 use crate::sip::endpoint::{Incoming, TxKey};
 use crate::sip::message::{self as msg, MessageExt, Method, Response};
 use crate::sip::transport::Peer;
+use crate::sip::transport::Proto;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -105,11 +106,16 @@ impl Proxy {
             best: None,
         };
         let branch = route::branches(&inc.request, &self.secret);
+        let mut keys_refused = false;
         for target in targets.iter().take(n) {
             let Some(peer) = target.peer().await else {
                 continue;
             };
             let mut req = inc.request.clone();
+            if !keys_may_go(&mut req.body, peer.proto, true) {
+                keys_refused = true;
+                continue;
+            }
             let record = is_invite.then_some(inc.source.proto);
             self.rewrite_for_forward(&mut req, &target.uri, record, peer);
             let own = nat::sent_by(inc.request.top_via().as_ref());
@@ -138,6 +144,10 @@ impl Proxy {
             });
         }
         drop(tx);
+        if fork.branches.is_empty() && keys_refused {
+            let why = "Not Acceptable Here (SRTP keys would cross an unencrypted hop)";
+            return self.reply(&inc, 488, Some(why));
+        }
         if fork.branches.is_empty() {
             return self.reply(&inc, 404, Some("Destination Not Found"));
         }
@@ -193,6 +203,10 @@ impl Proxy {
             return; // hop-by-hop; we sent our own
         }
         msg::pop_first(&mut resp.headers, "Via");
+        // An answer's keys go back over the hop the offer came by only if it is TLS.
+        if !keys_may_go(&mut resp.body, inc.source.proto, false) {
+            resp.body.clear();
+        }
         if let Some(flow) = fork.branches[i].flow {
             self.alias_contact(&mut resp.headers, None, flow);
         }
@@ -263,6 +277,23 @@ impl Proxy {
         if timed_out {
             fork.offer_final(timeout(inc));
         }
+    }
+}
+
+/// SDES keys never cross a hop in the clear (RFC 4568 8.1): off `body` unless `hop` is TLS;
+/// false when they cannot be taken off (an RTP/SAVP offer, with `refuse_secure`).
+fn keys_may_go(body: &mut Vec<u8>, hop: Proto, refuse_secure: bool) -> bool {
+    if hop == Proto::Tls {
+        return true;
+    }
+    match crate::sdp::crypto::without_keys(body, refuse_secure) {
+        Ok(Some(stripped)) => {
+            tracing::info!("SRTP keys taken off an SDP going over {}", hop.as_str());
+            *body = stripped;
+            true
+        }
+        Ok(None) => true,
+        Err(_) => false,
     }
 }
 
