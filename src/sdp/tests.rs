@@ -146,7 +146,7 @@ fn ipv6_connection_addresses() {
 }
 
 #[test]
-fn srtp_lines_get_port_zero_without_failing_the_call() {
+fn srtp_lines_we_cannot_use_get_port_zero_and_fail_the_call_alone() {
     let both = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc\r\nm=audio 5006 RTP/AVP 0\r\n";
     let (ans, neg) = answer(&Session::parse(both).unwrap(), &local(6000), 1, false).unwrap();
     assert_eq!(
@@ -155,10 +155,13 @@ fn srtp_lines_get_port_zero_without_failing_the_call() {
     );
     assert_eq!(ans.media[1].port, 6000);
     assert_eq!(neg.audio.unwrap().port, 5006);
+    // Only audio we cannot decrypt: the call is refused, never taken without its audio.
     let only = "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/SAVPF 0\r\n";
-    let (ans, neg) = answer(&Session::parse(only).unwrap(), &local(6000), 1, false).unwrap();
-    assert_eq!(ans.media[0].port, 0);
-    assert!(neg.audio.is_none());
+    let refused = answer(&Session::parse(only).unwrap(), &local(6000), 1, false);
+    assert!(
+        matches!(refused, Err(SdpError::NotEncrypted(_))),
+        "{refused:?}"
+    );
 }
 
 #[test]
