@@ -1,15 +1,18 @@
 //! Voice with a real softphone: Debian's baresip, headless (its `ausine` source plays a tone,
 //! `sndfile` records what it hears, `ctrl_tcp` takes commands and reports events). Parley calls
 //! baresip and baresip calls Parley, over Opus and PCMU; each side must hear the other's tone,
-//! and keys must arrive as RFC 4733 events both ways. Without baresip these tests fail and say
-//! how to install it.
+//! and keys must arrive as RFC 4733 events both ways. Encrypted too: DTLS-SRTP, and SDES-SRTP
+//! over TLS through `parley serve`. Without baresip these tests fail and say how to install it.
 
 mod common;
 
 use common::*;
-use parley::engine::{CallState, Command, Event};
+use parley::engine::{CallState, Command, Event, SrtpPolicy};
 use parley::media::codec::CodecKind;
 use parley::media::headless::{SinkSpec, SourceSpec};
+use parley::server::{Server, ServerConfig};
+use parley::sip::digest::Algorithm;
+use parley::sip::transport::Proto;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -43,6 +46,11 @@ struct Baresip {
 
 impl Baresip {
     async fn start() -> Baresip {
+        Baresip::start_with("<sip:bob@127.0.0.1>;regint=0;answermode=auto", "").await
+    }
+
+    /// With `account` as its one account line and `extra` lines in its config.
+    async fn start_with(account: &str, extra: &str) -> Baresip {
         require_baresip();
         let dir = tempfile::tempdir().unwrap();
         let (sip, ctrl) = (free_port(), free_port());
@@ -55,11 +63,10 @@ impl Baresip {
              ctrl_tcp_listen 127.0.0.1:{ctrl}\naudio_source ausine,660\n\
              audio_player aufile,{d}/player.wav\naudio_alert aufile,{d}/alert.wav\n\
              snd_path {d}\nausrc_srate 48000\nauplay_srate 48000\n\
-             ausrc_channels 2\nauplay_channels 2\n"
+             ausrc_channels 2\nauplay_channels 2\n{extra}"
         );
         std::fs::write(dir.path().join("config"), config).unwrap();
-        let accounts = "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n";
-        std::fs::write(dir.path().join("accounts"), accounts).unwrap();
+        std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
         let child = tokio::process::Command::new("baresip")
             .arg("-f")
             .arg(dir.path())
@@ -233,4 +240,139 @@ async fn baresip_calls_parley_over_opus() {
 #[tokio::test]
 async fn baresip_calls_parley_over_pcmu() {
     baresip_calls_parley(CodecKind::Pcmu).await;
+}
+
+/// What the call view was told of the call's encryption (before or after it connected).
+async fn security(agent: &mut Agent) -> (bool, String) {
+    let is = |e: &Event| matches!(e, Event::CallSecurity { .. });
+    let ev = match agent.seen.iter().find(|e| is(e)).cloned() {
+        Some(ev) => ev,
+        None => agent.wait(is).await,
+    };
+    match ev {
+        Event::CallSecurity {
+            encrypted, message, ..
+        } => (encrypted, message),
+        _ => unreachable!(),
+    }
+}
+
+/// baresip's SRTP modules: SDES (`srtp`) and DTLS-SRTP (`dtls_srtp`).
+const SRTP_MODULES: &str = "module srtp.so\nmodule dtls_srtp.so\n";
+
+/// Parley, with mandatory encryption, calling baresip (or called by it) whose account asks for
+/// DTLS-SRTP: no key in the SDP, the handshake on the media path, tones heard both ways (SRTP
+/// that failed would drop every packet), and the call view shows the short code.
+async fn dtls_call(parley_calls: bool) {
+    let account = "<sip:bob@127.0.0.1>;regint=0;answermode=auto;mediaenc=dtls_srtp";
+    let mut bs = Baresip::start_with(account, SRTP_MODULES).await;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("alice.wav");
+    let mut alice = Agent::start_engine(
+        "alice",
+        "",
+        None,
+        |e| {
+            e.microphone = SourceSpec::Tone(440.0);
+            e.speaker = SinkSpec::Record(wav.clone());
+            e.codecs = vec![CodecKind::Pcmu];
+        },
+        |a| a.srtp = Some(SrtpPolicy::Mandatory),
+    )
+    .await;
+    if parley_calls {
+        alice.call(&format!("sip:bob@127.0.0.1:{}", bs.sip)).await;
+    } else {
+        let target = format!("sip:alice@{}", alice.handle.local_addr());
+        bs.command("dial", &target).await;
+        let call = alice.incoming().await;
+        alice.send(Command::Answer(call)).await;
+    }
+    let call = alice.reached(CallState::Connected).await;
+    let (encrypted, message) = security(&mut alice).await;
+    assert!(encrypted && message.contains("keys by DTLS"), "{message}");
+    assert!(message.contains("Read this code"), "{message}");
+    alice.heard(150).await;
+    alice.send(Command::Hangup(call)).await;
+    alice.ended().await;
+    each_heard_the_other(&mut bs, &wav, CodecKind::Pcmu).await;
+}
+
+#[tokio::test]
+async fn parley_calls_baresip_with_dtls_srtp_and_both_hear() {
+    dtls_call(true).await;
+}
+
+#[tokio::test]
+async fn baresip_calls_parley_with_dtls_srtp_and_both_hear() {
+    dtls_call(false).await;
+}
+
+/// `parley serve` over TLS with a test CA that baresip trusts (`sip_cafile`): baresip registers
+/// over TLS with `mediaenc=srtp-mand` (SDES keys, RFC 4568), Parley signs in over TLS too (so
+/// encryption is mandatory), and the call between them carries their keys only on TLS hops.
+async fn sdes_call(parley_calls: bool) {
+    let ca = certs::TestCa::new();
+    let leaf = ca.leaf("server", &[DOMAIN, "127.0.0.1"]);
+    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), DOMAIN);
+    for (u, p) in USERS {
+        cfg.users.insert(u.to_string(), p.to_string());
+    }
+    // baresip 1.0 answers MD5 challenges only.
+    cfg.digest = vec![Algorithm::Md5];
+    cfg.tls = Some(("127.0.0.1:0".parse().unwrap(), leaf.server_config()));
+    let server = Server::start(cfg).await.unwrap();
+    let tls = server.tls_addr().unwrap();
+    let account = format!(
+        "<sip:bob@{DOMAIN};transport=tls>;auth_pass=b-secret;outbound=\"sip:{tls};transport=tls\";regint=600;answermode=auto;mediaenc=srtp-mand"
+    );
+    let extra = format!("{SRTP_MODULES}sip_cafile {}\n", ca.cert.display());
+    let mut bs = Baresip::start_with(&account, &extra).await;
+    bs.event("REGISTER_OK").await;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("alice.wav");
+    let ca_file = ca.cert.clone();
+    let mut alice = Agent::start_engine(
+        "alice",
+        "a-secret",
+        Some(tls),
+        |e| {
+            e.microphone = SourceSpec::Tone(440.0);
+            e.speaker = SinkSpec::Record(wav.clone());
+            e.codecs = vec![CodecKind::Pcmu];
+        },
+        |a| {
+            a.transport = Proto::Tls;
+            a.ca_file = Some(ca_file);
+        },
+    )
+    .await;
+    alice.registered().await;
+    if parley_calls {
+        alice.call(&format!("sip:bob@{DOMAIN}")).await;
+    } else {
+        bs.command("dial", &format!("sip:alice@{DOMAIN}")).await;
+        let call = alice.incoming().await;
+        alice.send(Command::Answer(call)).await;
+    }
+    let call = alice.reached(CallState::Connected).await;
+    let (encrypted, message) = security(&mut alice).await;
+    assert!(
+        encrypted && message.contains("keys exchanged over TLS"),
+        "{message}"
+    );
+    alice.heard(150).await;
+    alice.send(Command::Hangup(call)).await;
+    alice.ended().await;
+    each_heard_the_other(&mut bs, &wav, CodecKind::Pcmu).await;
+}
+
+#[tokio::test]
+async fn parley_calls_baresip_over_tls_with_sdes_srtp_and_both_hear() {
+    sdes_call(true).await;
+}
+
+#[tokio::test]
+async fn baresip_calls_parley_over_tls_with_sdes_srtp_and_both_hear() {
+    sdes_call(false).await;
 }

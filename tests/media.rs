@@ -44,6 +44,7 @@ fn params(remote: SocketAddr, codec: CodecKind, send: bool, receive: bool) -> Me
         keepalive: Duration::from_millis(100),
         ice: None,
         srtp: None,
+        dtls: None,
     }
 }
 

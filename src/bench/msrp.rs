@@ -38,6 +38,7 @@ fn params(local: &str, remote: &str, active: bool, inbox: &Path) -> SessionParam
         ask: false,
         max_upload: None,
         budget: Default::default(),
+        tls: None,
     }
 }
 

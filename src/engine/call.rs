@@ -205,6 +205,7 @@ fn reserve_media(ip: std::net::IpAddr, user: &str) -> Reserved {
         ice: None,
         msrp_relayed: false,
         sdes: None,
+        dtls: None,
     };
     (media, rtp, msrp)
 }
@@ -356,8 +357,8 @@ impl Core {
         let local_ip = self.endpoint.contact_addr(peer.addr).ip();
         let mut reserved = reserve_media(local_ip, &acc.user());
         reserved.0.codecs = self.config.codec_names();
-        reserved.0.sdes = match self.sdes_for(account, peer.proto) {
-            Ok(s) => s,
+        match self.protect(account, peer.proto, &mut reserved.0) {
+            Ok(()) => {}
             Err(why) => {
                 let message = format!("Cannot call {}: {why}", uri.aor());
                 return self.emit(Event::Error { message }).await;
@@ -499,7 +500,9 @@ impl Core {
                 let neg = std::str::from_utf8(&resp.body)
                     .ok()
                     .and_then(|b| Session::parse(b).ok())
-                    .map(|s| sdp::accept_answer(&s, false, c.media.sdes.as_ref()));
+                    .map(|s| {
+                        sdp::accept_answer(&s, false, c.media.sdes.as_ref(), c.media.dtls.as_ref())
+                    });
                 tracing::info!(?neg, "call {id} media negotiated");
                 c.negotiated = neg;
                 c.state = CallState::Connected;
@@ -687,8 +690,8 @@ impl Core {
         let user = self.accounts[&account].user();
         let mut reserved = reserve_media(local_ip, &user);
         reserved.0.codecs = self.config.codec_names();
-        reserved.0.sdes = match self.sdes_for(account, inc.source.proto) {
-            Ok(s) => s,
+        match self.protect(account, inc.source.proto, &mut reserved.0) {
+            Ok(()) => {}
             Err(why) => {
                 tracing::info!("refusing call: {why}");
                 return self.respond(&inc, self.not_encrypted(req, local_ip));

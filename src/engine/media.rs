@@ -87,6 +87,7 @@ fn params_of(
             .srtp
             .clone()
             .map(|(theirs, ours)| crate::media::srtp::SrtpKeys { ours, theirs }),
+        dtls: None,
     })
 }
 
@@ -105,6 +106,14 @@ impl Core {
         let held = call.local_hold;
         let audio = self.audio_of(id)?;
         let mut p = params_of(&audio, addrs)?;
+        p.dtls = match (&audio.dtls, &self.media_identity) {
+            (Some(d), Some(identity)) => Some(crate::media::dtls::DtlsSetup {
+                identity: identity.clone(),
+                theirs: d.theirs,
+                active: d.active,
+            }),
+            _ => None,
+        };
         // The offerer controls (RFC 8445 6.1.1); both sides must have given ICE attributes.
         p.ice = match (&call.media.ice, audio.ice) {
             (Some(local), Some(remote)) => Some(crate::nat::ice::IceStart {
@@ -214,7 +223,11 @@ impl Core {
                 let internal = self.internal.clone();
                 tokio::spawn(async move {
                     let addrs = resolve(&audio).await;
-                    let _ = internal.send(super::Internal::MediaResolved { id, audio, addrs });
+                    let _ = internal.send(super::Internal::MediaResolved {
+                        id,
+                        audio: Box::new(audio),
+                        addrs,
+                    });
                 });
             }
         }
@@ -274,6 +287,11 @@ impl Core {
             return;
         };
         let events = self.events.clone();
+        let internal = self.internal.clone();
+        let agreed = c
+            .negotiated
+            .as_ref()
+            .and_then(|n| n.audio.as_ref()?.dtls.clone());
         let report = move |ev: MediaEvent| {
             let event = match ev {
                 MediaEvent::Stats(s) => Event::CallStats {
@@ -310,6 +328,23 @@ impl Core {
                     input,
                     output,
                 },
+                MediaEvent::Secured(suite) => Event::CallSecurity {
+                    call: id,
+                    encrypted: true,
+                    message: match &agreed {
+                        Some(a) => super::srtp::secured_message(suite, a),
+                        None => format!("Encrypted: SRTP ({})", suite.name()),
+                    },
+                },
+                MediaEvent::EncryptionFailed => {
+                    let _ = internal.send(super::Internal::EncryptionFailed(id));
+                    Event::Error {
+                        message: "Hung up: the call's encryption could not be set up (the \
+                                  other side's certificate was not the one its call offer \
+                                  named, or the handshake failed)"
+                            .into(),
+                    }
+                }
             };
             let _ = events.try_send(event);
         };

@@ -202,6 +202,14 @@ impl Core {
             return;
         };
         let agreed = c.negotiated.as_ref().and_then(|n| n.msrp.clone());
+        let theirs = c.negotiated.as_ref().and_then(|n| n.msrp_tls);
+        let tls = match (theirs, &self.media_identity) {
+            (Some(theirs), Some(identity)) => Some(crate::msrp::session::PeerTls {
+                identity: identity.clone(),
+                theirs,
+            }),
+            _ => None,
+        };
         let (Some((remote_path, active)), Some(local_path), None) =
             (agreed, c.media.msrp_path.clone(), &c.msrp)
         else {
@@ -215,6 +223,8 @@ impl Core {
                 let own = local_path.split_whitespace().last().unwrap_or_default();
                 (own.to_string(), format!("{} {remote_path}", g.use_path))
             }
+            // Over TLS our path is the `msrps:` one our SDP gave.
+            None if tls.is_some() => (crate::sdp::secure_path(&local_path), remote_path),
             None => (local_path, remote_path),
         };
         if let Err(e) = std::fs::create_dir_all(&files) {
@@ -240,6 +250,7 @@ impl Core {
             ask: true,
             max_upload: self.config.max_upload,
             budget: self.msrp_budget.clone(),
+            tls,
         };
         let report = move |e: SessionEvent| {
             let _ = internal.send(Internal::Msrp(id, e));

@@ -167,6 +167,7 @@ impl Engine {
         let db = config.store.clone().map(crate::store::Db::spawn);
         let device = flow::device_id(config.store.as_deref());
         watch_network(int_tx.clone());
+        let media_identity = srtp::media_identity(config.tls_dir.as_deref());
         let core = Core {
             endpoint,
             locator,
@@ -183,8 +184,8 @@ impl Engine {
             next_pager: 1,
             msrp_budget: Default::default(),
             described: Default::default(),
-            tls_default: None,
             device,
+            media_identity,
         };
         tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
         Ok((EngineHandle { tx: cmd_tx, local }, ev_rx))
@@ -235,11 +236,13 @@ enum Internal {
     /// A call's media addresses, looked up off the loop.
     MediaResolved {
         id: CallId,
-        audio: crate::sdp::AudioStream,
+        audio: Box<crate::sdp::AudioStream>,
         addrs: Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)>,
     },
     /// An account's TLS connection, opened before its first REGISTER (or refused).
     Opened(secure::Opened),
+    /// A call's DTLS-SRTP handshake failed: the call cannot be encrypted and ends.
+    EncryptionFailed(CallId),
 }
 
 pub(crate) struct Core {
@@ -266,8 +269,8 @@ pub(crate) struct Core {
     described: described::Described,
     /// This profile's lasting device ID, behind every account's instance ID (RFC 5626).
     device: String,
-    /// The TLS client config for targets no account names (the system's roots).
-    tls_default: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The certificate our DTLS-SRTP handshakes show.
+    media_identity: Option<std::sync::Arc<crate::media::dtls::MediaIdentity>>,
 }
 
 impl Core {
@@ -314,10 +317,11 @@ impl Core {
                 file,
             } => self.file_ready(account, &target, path, file).await,
             Internal::MediaResolved { id, audio, addrs } => {
-                self.media_resolved(id, audio, addrs).await
+                self.media_resolved(id, *audio, addrs).await
             }
             Internal::Network(change) => self.network_changed(change).await,
             Internal::Opened(o) => self.opened(o).await,
+            Internal::EncryptionFailed(id) => self.encryption_failed(id).await,
         }
     }
 

@@ -105,7 +105,12 @@ impl Core {
                 let answer = answer.and_then(|b| Session::parse(b).ok());
                 let theirs = answer.as_ref().map(sdp::audio_direction);
                 if let Some(a) = &answer {
-                    c.negotiated = Some(sdp::accept_answer(a, on, c.media.sdes.as_ref()));
+                    c.negotiated = Some(sdp::accept_answer(
+                        a,
+                        on,
+                        c.media.sdes.as_ref(),
+                        c.media.dtls.as_ref(),
+                    ));
                 }
                 self.send_ack(id, Some(resp.cseq().0)).await;
                 self.session_refreshed(id);

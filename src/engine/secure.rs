@@ -29,26 +29,23 @@ impl Core {
         typed.unwrap_or_else(|| uri.host.clone())
     }
 
-    /// The account's TLS client config (built once: it reads the system's roots).
+    /// The account's TLS client config (built once: it reads the system's roots); without
+    /// an account, the system's roots alone.
     fn tls_config(&mut self, account: Option<AccountId>) -> Option<Arc<rustls::ClientConfig>> {
-        let acc = account.and_then(|id| self.accounts.get_mut(&id));
-        let (slot, trust) = match acc {
-            Some(a) => {
-                let trust = Trust {
-                    ca_file: a.cfg.ca_file.clone(),
-                    pinned: a.cfg.tls_fingerprint,
-                };
-                (&mut a.tls, trust)
-            }
-            None => (&mut self.tls_default, Trust::default()),
+        let Some(a) = account.and_then(|id| self.accounts.get_mut(&id)) else {
+            return Some(crate::tls::trust::system_config());
         };
-        if slot.is_none() {
+        if a.tls.is_none() {
+            let trust = Trust {
+                ca_file: a.cfg.ca_file.clone(),
+                pinned: a.cfg.tls_fingerprint,
+            };
             match trust.client_config() {
-                Ok(c) => *slot = Some(c),
+                Ok(c) => a.tls = Some(c),
                 Err(e) => tracing::warn!("TLS: {e}"),
             }
         }
-        slot.clone()
+        a.tls.clone()
     }
 
     /// Tells the transport what each TLS target for `uri` must prove.

@@ -3,12 +3,33 @@
 //! in the clear when the policy says mandatory, and what the call view is told.
 
 use super::{AccountId, CallId, Core, Event, SrtpPolicy};
+use crate::media::dtls::MediaIdentity;
 use crate::sdp::crypto::{MasterKey, Suite};
-use crate::sdp::Sdes;
+use crate::sdp::dtls::DtlsLocal;
+use crate::sdp::{LocalMedia, Sdes};
 use crate::sip::transport::Proto;
+use crate::tls::Identity;
+use std::sync::Arc;
 
 /// Why a mandatory call cannot be placed or taken.
-pub(super) const KEYS_NEED_TLS: &str = "this account requires encrypted calls, and their keys can only travel over TLS: sign in over TLS (--transport tls), or allow unencrypted calls (--srtp optional)";
+const NO_IDENTITY: &str = "this account requires encrypted calls, and without TLS they need a certificate of this profile's, which could not be made (see the log)";
+
+/// The certificate our DTLS-SRTP handshakes show: the profile's own (the one a hosted server
+/// shows too), or one made for this run when there is no profile.
+pub(super) fn media_identity(dir: Option<&std::path::Path>) -> Option<Arc<MediaIdentity>> {
+    let names = vec!["parley".to_string()];
+    let made = match dir {
+        Some(dir) => Identity::own_in(dir, &names),
+        None => Identity::generate(&names),
+    };
+    match made {
+        Ok(id) => Some(Arc::new(MediaIdentity::of(&id))),
+        Err(e) => {
+            tracing::warn!("no certificate for DTLS-SRTP: {e}");
+            None
+        }
+    }
+}
 
 impl Core {
     /// The account's policy: as set, else mandatory when it signs in over TLS.
@@ -24,25 +45,33 @@ impl Core {
         }
     }
 
-    /// What our SDP says of SRTP for a call whose first hop is over `hop`: fresh keys when
-    /// that hop is TLS; `Err` when the policy wants encryption that cannot be had.
-    pub(super) fn sdes_for(
+    /// What our SDP says of SRTP for a call whose first hop is over `hop`: fresh SDES keys
+    /// when that hop is TLS (RFC 4568 8.1), DTLS-SRTP otherwise (and taken whenever offered);
+    /// `Err` when the policy wants encryption that cannot be had.
+    pub(super) fn protect(
         &self,
         account: AccountId,
         hop: Proto,
-    ) -> Result<Option<Sdes>, &'static str> {
+        local: &mut LocalMedia,
+    ) -> Result<(), &'static str> {
         let mandatory = match self.srtp_policy(account) {
-            SrtpPolicy::Off => return Ok(None),
+            SrtpPolicy::Off => return Ok(()),
             SrtpPolicy::Optional => false,
             SrtpPolicy::Mandatory => true,
         };
-        match hop {
-            Proto::Tls => Ok(Some(Sdes {
+        if hop == Proto::Tls {
+            local.sdes = Some(Sdes {
                 keys: Suite::ALL.into_iter().map(MasterKey::random).collect(),
                 mandatory,
-            })),
-            _ if mandatory => Err(KEYS_NEED_TLS),
-            _ => Ok(None),
+            });
+        }
+        local.dtls = self.media_identity.as_ref().map(|id| DtlsLocal {
+            fingerprint: id.fingerprint(),
+            mandatory,
+        });
+        match mandatory && local.sdes.is_none() && local.dtls.is_none() {
+            true => Err(NO_IDENTITY),
+            false => Ok(()),
         }
     }
 
@@ -54,7 +83,7 @@ impl Core {
         };
         let mandatory = c.media.sdes.as_ref().is_some_and(|s| s.mandatory);
         let audio = c.negotiated.as_ref().and_then(|n| n.audio.as_ref());
-        !mandatory || audio.is_none_or(|a| a.srtp.is_some())
+        !mandatory || audio.is_none_or(|a| a.encrypted())
     }
 
     /// 488 for a call whose audio cannot be encrypted as this account requires (RFC 3261
@@ -78,10 +107,14 @@ impl Core {
         let Some(audio) = self
             .calls
             .get(&id)
-            .and_then(|c| c.negotiated.as_ref()?.audio.clone())
+            .and_then(|c| c.negotiated.as_ref()?.audio.as_ref())
         else {
             return;
         };
+        if audio.dtls.is_some() {
+            // Said once the handshake has made the keys (`secured`).
+            return;
+        }
         let (encrypted, message) = match &audio.srtp {
             Some((theirs, _)) => (
                 true,
@@ -101,6 +134,26 @@ impl Core {
             message,
         })
         .await;
+    }
+}
+
+/// What the call view says once DTLS-SRTP has made the keys: the suite, and the short code
+/// the two people can read to each other.
+pub(super) fn secured_message(suite: Suite, agreed: &crate::sdp::dtls::DtlsAgreed) -> String {
+    let code = crate::media::dtls::short_code(&agreed.ours, &agreed.theirs);
+    format!(
+        "Encrypted: SRTP ({}), keys by DTLS. Read this code to each other: {code}. If theirs differs, someone is listening in between",
+        suite.name()
+    )
+}
+
+impl Core {
+    /// The DTLS handshake failed: the call cannot be encrypted, so it ends with the reason.
+    pub(super) async fn encryption_failed(&mut self, id: CallId) {
+        if !self.calls.contains_key(&id) {
+            return;
+        }
+        self.hangup(id).await;
     }
 }
 

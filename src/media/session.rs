@@ -46,6 +46,8 @@ pub struct MediaParams {
     pub ice: Option<crate::nat::ice::IceStart>,
     /// SRTP keys: every packet either way is encrypted and authenticated, or dropped.
     pub srtp: Option<super::srtp::SrtpKeys>,
+    /// DTLS-SRTP: the keys come from a handshake on this path; until then nothing is sent.
+    pub dtls: Option<super::dtls::DtlsSetup>,
 }
 
 /// What a session reports to its owner.
@@ -66,6 +68,11 @@ pub enum MediaEvent {
     /// Loudness of what we send and what we play, 0 (silence, -60 dBFS) to 1 (full scale),
     /// ten times a second.
     Levels { input: f32, output: f32 },
+    /// The DTLS handshake made the SRTP keys: the audio is encrypted from now on.
+    Secured(crate::sdp::crypto::Suite),
+    /// The DTLS handshake failed (a certificate other than the signalled one, or no answer):
+    /// nothing is sent, and the call should end.
+    EncryptionFailed,
 }
 
 /// Mean-square loudness of a frame mapped to 0..1 over -60..0 dBFS.
@@ -276,19 +283,77 @@ struct Running {
     out: Vec<i16>,
     payload: Vec<u8>,
     packet: Vec<u8>,
-    /// The call's SRTP, when it is encrypted.
-    srtp: Option<super::srtp::Srtp>,
+    /// How the call's packets are protected.
+    cipher: Cipher,
+    /// The DTLS-SRTP handshake, when the keys come from one.
+    dtls: Option<super::dtls::Dtls>,
+    /// The handshake failed: no second one is started.
+    dtls_gave_up: bool,
 }
 
-/// The SRTP of `params`, if it has keys. Keys that make no context end the media rather than
-/// let it go out in the clear.
-fn srtp_for(params: &MediaParams) -> Result<Option<super::srtp::Srtp>, super::codec::CodecError> {
-    match &params.srtp {
-        Some(keys) => super::srtp::Srtp::new(keys)
-            .map(Some)
-            .map_err(|e| super::codec::CodecError::Io(e.to_string())),
-        None => Ok(None),
+/// How a call's packets go on the wire.
+enum Cipher {
+    Clear,
+    /// DTLS-SRTP has not made its keys yet: nothing goes out, nothing is taken in.
+    Awaiting,
+    Srtp(Box<super::srtp::Srtp>),
+}
+
+/// `bytes` as they go on the wire: sealed when the call is encrypted, `None` if sealing
+/// failed (nothing goes out in the clear instead).
+fn sealed<'a>(
+    cipher: &mut Cipher,
+    bytes: &'a [u8],
+    rtcp: bool,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use std::borrow::Cow;
+    match (cipher, rtcp) {
+        (Cipher::Clear, _) => Some(Cow::Borrowed(bytes)),
+        (Cipher::Awaiting, _) => None,
+        (Cipher::Srtp(s), false) => s.protect_rtp(bytes).map(Cow::Owned),
+        (Cipher::Srtp(s), true) => s.protect_rtcp(bytes).map(Cow::Owned),
     }
+}
+
+/// `bytes` as they came off the wire, opened when the call is encrypted; `None` when they
+/// fail SRTP's check.
+fn opened<'a>(
+    cipher: &mut Cipher,
+    bytes: &'a [u8],
+    rtcp: bool,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use std::borrow::Cow;
+    match (cipher, rtcp) {
+        (Cipher::Clear, _) => Some(Cow::Borrowed(bytes)),
+        (Cipher::Awaiting, _) => None,
+        (Cipher::Srtp(s), false) => s.open_rtp(bytes).map(Cow::Owned),
+        (Cipher::Srtp(s), true) => s.open_rtcp(bytes).map(Cow::Owned),
+    }
+}
+
+/// The protection `params` asks for. Keys that make no context end the media rather than let
+/// it go out in the clear.
+fn cipher_for(params: &MediaParams) -> Result<Cipher, super::codec::CodecError> {
+    match (&params.srtp, &params.dtls) {
+        (Some(keys), _) => super::srtp::Srtp::new(keys)
+            .map(|s| Cipher::Srtp(Box::new(s)))
+            .map_err(|e| super::codec::CodecError::Io(e.to_string())),
+        (None, Some(_)) => Ok(Cipher::Awaiting),
+        (None, None) => Ok(Cipher::Clear),
+    }
+}
+
+/// The handshake `params` asks for when we wait for the peer's: ready from the start. The
+/// active side's starts once the path carries packets (`dtls_tick`), so its first flight is
+/// not lost while ICE still looks for a pair.
+fn dtls_for(params: &MediaParams) -> Result<Option<super::dtls::Dtls>, super::codec::CodecError> {
+    params
+        .dtls
+        .as_ref()
+        .filter(|d| !d.active)
+        .map(|d| super::dtls::Dtls::new(d, params.remote, Instant::now()))
+        .transpose()
+        .map_err(|e| super::codec::CodecError::Io(e.to_string()))
 }
 
 impl Running {
@@ -299,9 +364,10 @@ impl Running {
     ) -> Result<Running, super::codec::CodecError> {
         let codec = params.codec;
         let echo = echo_for(&source, codec);
-        let srtp = srtp_for(&params)?;
         Ok(Running {
-            srtp,
+            cipher: cipher_for(&params)?,
+            dtls: dtls_for(&params)?,
+            dtls_gave_up: false,
             enc: Encoder::new(codec)?,
             decoders: decoders_for(&params, Vec::new())?,
             last_type: params.payload_type,
@@ -365,6 +431,9 @@ impl Running {
                 },
                 _ = sockets.rtp.due() => sockets.rtp.poll(),
                 r = sockets.rtp.recv_from(&mut buf) => match r {
+                    Ok((n, from)) if super::dtls::is_dtls(&buf[..n]) => {
+                        self.dtls_record(&buf[..n], from, &sockets.rtp, &*report);
+                    }
                     Ok((n, from)) if rtp::is_rtcp(&buf[..n]) => self.sealed_report(&buf[..n], from),
                     Ok((n, from)) => {
                         if let Some(k) = self.sealed_packet(&buf[..n], from) {
@@ -378,6 +447,7 @@ impl Running {
                     Err(e) => tracing::debug!("RTCP receive: {e}"),
                 },
                 _ = tick.tick() => {
+                    self.dtls_tick(&sockets.rtp, &*report);
                     self.send(&sockets.rtp);
                     self.play();
                     self.maybe_send_report(&sockets);
@@ -434,15 +504,15 @@ impl Running {
             Ok(d) => self.decoders = d,
             Err(e) => tracing::warn!("no decoder for a new payload type: {e}"),
         }
-        if p.srtp != self.params.srtp {
-            // New keys (a re-INVITE's): a context that fails sends nothing rather than plain.
-            self.srtp = srtp_for(&p).unwrap_or_else(|e| {
+        if p.srtp != self.params.srtp || p.dtls != self.params.dtls {
+            // New keys or a new handshake (a re-INVITE's): one that fails sends nothing
+            // rather than plain.
+            let fresh = cipher_for(&p).and_then(|c| Ok((c, dtls_for(&p)?)));
+            (self.cipher, self.dtls) = fresh.unwrap_or_else(|e| {
                 tracing::warn!("no SRTP for the new keys: {e}");
-                None
+                (Cipher::Awaiting, None)
             });
-            if self.srtp.is_none() && p.srtp.is_some() {
-                p.send = false;
-            }
+            self.dtls_gave_up = false;
         }
         if p.receive != self.params.receive {
             // The peer starts (or stops) sending now: its silence counts from here.
@@ -456,13 +526,80 @@ impl Running {
         self.params = p;
     }
 
+    /// A DTLS record: from the peer only (a stranger's handshake would otherwise end the
+    /// call), fed to the handshake; its keys switch the call to SRTP.
+    fn dtls_record(
+        &mut self,
+        bytes: &[u8],
+        from: SocketAddr,
+        link: &super::link::Link,
+        report: &dyn Fn(MediaEvent),
+    ) {
+        let peer = from == self.params.remote || self.filter.source().map(|s| s.0) == Some(from);
+        let Some(dtls) = self.dtls.as_mut().filter(|_| peer) else {
+            self.stats.dropped_foreign += 1;
+            return;
+        };
+        match dtls.take(bytes, Instant::now()) {
+            Ok(Some(keys)) => match super::srtp::Srtp::new(&keys) {
+                Ok(srtp) => {
+                    self.cipher = Cipher::Srtp(Box::new(srtp));
+                    report(MediaEvent::Secured(keys.ours.suite));
+                }
+                Err(e) => self.dtls_failed(&e.to_string(), report),
+            },
+            Ok(None) => {}
+            Err(e) => self.dtls_failed(&e.to_string(), report),
+        }
+        self.flush_dtls(link);
+    }
+
+    /// Starts our handshake once the path carries it, resends a lost flight, or gives up.
+    fn dtls_tick(&mut self, link: &super::link::Link, report: &dyn Fn(MediaEvent)) {
+        if self.dtls.is_none() && !self.dtls_gave_up && matches!(self.cipher, Cipher::Awaiting) {
+            if let Some(setup) = self.params.dtls.clone() {
+                match super::dtls::Dtls::new(&setup, self.params.remote, Instant::now()) {
+                    Ok(d) => self.dtls = Some(d),
+                    Err(e) => return self.dtls_failed(&e.to_string(), report),
+                }
+                if !self.flush_dtls(link) {
+                    // No path yet: the next tick starts it afresh.
+                    self.dtls = None;
+                }
+                return;
+            }
+        }
+        if let Some(Err(e)) = self.dtls.as_mut().map(|d| d.tick(Instant::now())) {
+            self.dtls_failed(&e.to_string(), report);
+        }
+        self.flush_dtls(link);
+    }
+
+    /// Sends what the handshake has queued; false if the path took none of it.
+    fn flush_dtls(&mut self, link: &super::link::Link) -> bool {
+        let Some(dtls) = self.dtls.as_mut() else {
+            return true;
+        };
+        let mut sent = true;
+        while let Some(record) = dtls.transmit() {
+            sent &= link.send_to(&record, self.params.remote);
+        }
+        sent
+    }
+
+    /// The call stays silent (no keys, nothing in the clear) and its owner is told.
+    fn dtls_failed(&mut self, why: &str, report: &dyn Fn(MediaEvent)) {
+        tracing::warn!("DTLS-SRTP: {why}");
+        self.dtls = None;
+        self.dtls_gave_up = true;
+        self.cipher = Cipher::Awaiting;
+        report(MediaEvent::EncryptionFailed);
+    }
+
     /// Takes a datagram, opening it first when the call is encrypted (a packet that fails
     /// SRTP's check counts as foreign).
     fn sealed_packet(&mut self, bytes: &[u8], from: SocketAddr) -> Option<char> {
-        let Some(srtp) = &mut self.srtp else {
-            return self.receive(bytes, from);
-        };
-        match srtp.open_rtp(bytes) {
+        match opened(&mut self.cipher, bytes, false) {
             Some(plain) => self.receive(&plain, from),
             None => {
                 self.stats.dropped_foreign += 1;
@@ -472,21 +609,9 @@ impl Running {
     }
 
     fn sealed_report(&mut self, bytes: &[u8], from: SocketAddr) {
-        let Some(srtp) = &mut self.srtp else {
-            return self.control_report(bytes, from);
-        };
-        match srtp.open_rtcp(bytes) {
+        match opened(&mut self.cipher, bytes, true) {
             Some(plain) => self.control_report(&plain, from),
             None => self.stats.dropped_foreign += 1,
-        }
-    }
-
-    /// `self.packet` as it goes on the wire: sealed when the call is encrypted (`None` if
-    /// sealing failed: nothing goes out in the clear).
-    fn wire_packet(&mut self) -> Option<std::borrow::Cow<'_, [u8]>> {
-        match &mut self.srtp {
-            Some(srtp) => srtp.protect_rtp(&self.packet).map(std::borrow::Cow::Owned),
-            None => Some(std::borrow::Cow::Borrowed(&self.packet)),
         }
     }
 
@@ -567,10 +692,8 @@ impl Running {
             payload: &[],
         };
         rtp::build(&p, &mut self.packet);
-        let remote = self.params.remote;
-        let sent = self
-            .wire_packet()
-            .is_some_and(|w| socket.send_to(&w, remote));
+        let sent = sealed(&mut self.cipher, &self.packet, false)
+            .is_some_and(|w| socket.send_to(&w, self.params.remote));
         if sent {
             self.last_sent = Instant::now();
             self.seq = self.seq.wrapping_add(1);
@@ -661,10 +784,8 @@ impl Running {
         };
         rtp::build(&p, &mut self.packet);
         // A full socket buffer loses the packet, as the network might; never wait for it.
-        let remote = self.params.remote;
-        if self
-            .wire_packet()
-            .is_some_and(|w| socket.send_to(&w, remote))
+        if sealed(&mut self.cipher, &self.packet, false)
+            .is_some_and(|w| socket.send_to(&w, self.params.remote))
         {
             self.last_sent = Instant::now();
             self.stats.sent += 1;
@@ -829,12 +950,8 @@ impl Running {
         let cname = format!("parley-{:08x}", self.ssrc);
         super::rtcp::build(&report, &cname, &mut self.rtcp.out);
         super::rtcp::push_bye(bye, &mut self.rtcp.out);
-        let out = match &mut self.srtp {
-            Some(srtp) => match srtp.protect_rtcp(&self.rtcp.out) {
-                Some(sealed) => std::borrow::Cow::Owned(sealed),
-                None => return,
-            },
-            None => std::borrow::Cow::Borrowed(&self.rtcp.out),
+        let Some(out) = sealed(&mut self.cipher, &self.rtcp.out, true) else {
+            return;
         };
         match (&sockets.rtcp, self.params.rtcp) {
             (Some(s), Some(to)) => {

@@ -65,20 +65,20 @@ impl Srtp {
     /// Our RTP packet, encrypted and authenticated; `None` if it could not be (never sent
     /// in the clear instead).
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Option<Vec<u8>> {
-        self.tx.encrypt_rtp(packet).map(|b| b.to_vec()).ok()
+        self.tx.encrypt_rtp(packet).map(Vec::from).ok()
     }
 
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Option<Vec<u8>> {
-        self.tx.encrypt_rtcp(packet).map(|b| b.to_vec()).ok()
+        self.tx.encrypt_rtcp(packet).map(Vec::from).ok()
     }
 
     /// Their RTP packet opened, or `None` when it fails its check.
     pub fn open_rtp(&mut self, packet: &[u8]) -> Option<Vec<u8>> {
-        self.rx.decrypt_rtp(packet).map(|b| b.to_vec()).ok()
+        self.rx.decrypt_rtp(packet).map(Vec::from).ok()
     }
 
     pub fn open_rtcp(&mut self, packet: &[u8]) -> Option<Vec<u8>> {
-        self.rx.decrypt_rtcp(packet).map(|b| b.to_vec()).ok()
+        self.rx.decrypt_rtcp(packet).map(Vec::from).ok()
     }
 }
 

@@ -14,7 +14,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -85,7 +85,27 @@ pub struct SessionParams {
     pub max_upload: Option<u64>,
     /// What each peer may have in flight across the sessions sharing it.
     pub budget: super::budget::Budget,
+    /// TLS with the other side (RFC 4975 14.1, `msrps:`): our certificate, and the fingerprint
+    /// its SDP gave for its own, the only one taken.
+    pub tls: Option<PeerTls>,
 }
+
+#[derive(Clone)]
+pub struct PeerTls {
+    pub identity: std::sync::Arc<crate::media::dtls::MediaIdentity>,
+    pub theirs: crate::tls::Fingerprint,
+}
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PeerTls(theirs {})", self.theirs)
+    }
+}
+
+/// A session's connection: TCP, or TLS over it.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
+type BoxConn = Box<dyn Conn>;
 
 /// A file announced in SDP: its bytes go to `temp`, which outlives a broken connection so the
 /// transfer can resume, and its SHA-1 (hex, lowercase) is checked at the end.
@@ -232,27 +252,61 @@ enum Link {
     Relay(TcpStream),
 }
 
-/// `host:port` of an `msrp://host:port/id;tcp` path.
+/// `host:port` of an `msrp://host:port/id;tcp` (or `msrps://`) path.
 fn authority(path: &str) -> Option<String> {
-    let rest = path.strip_prefix("msrp://")?;
+    let rest = path
+        .strip_prefix("msrp://")
+        .or_else(|| path.strip_prefix("msrps://"))?;
     Some(rest.split('/').next()?.to_string())
+}
+
+/// The TLS client side over `s` (we connected), taking only the signalled certificate.
+async fn tls_connect(s: TcpStream, tls: &PeerTls, to: &str) -> Result<BoxConn, String> {
+    let config = crate::tls::peer::client(&tls.identity, tls.theirs).map_err(|e| e.to_string())?;
+    let host = to.rsplit_once(':').map_or(to, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("{host}: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, s)
+        .await
+        .map_err(|e| format!("the encrypted connection to {to} failed: {e}"))?;
+    Ok(Box::new(stream))
+}
+
+/// The TLS server side over an accepted connection, asking for the signalled certificate.
+async fn tls_accept(s: TcpStream, tls: &PeerTls) -> Option<BoxConn> {
+    let config = crate::tls::peer::server(&tls.identity, tls.theirs).ok()?;
+    let stream = tokio_rustls::TlsAcceptor::from(config)
+        .accept(s)
+        .await
+        .ok()?;
+    Some(Box::new(stream))
 }
 
 /// The session's connection, and what was read of it already. The passive side takes only a
 /// connection whose first request names this session in its To-Path (RFC 4975 7.3 says the
 /// active side speaks first); anything else (a port scanner, a stranger) is closed and the
 /// listener keeps waiting.
-async fn connect(link: Link, p: &SessionParams) -> Result<(TcpStream, Vec<u8>), String> {
+async fn connect(link: Link, p: &SessionParams) -> Result<Connected, String> {
     let listener = match link {
         Link::Own(l) => l,
-        Link::Relay(s) => return Ok((s, Vec::new())),
+        Link::Relay(s) => return Ok(plain(s)),
     };
     if p.active {
         let to = authority(&p.remote_path).ok_or("the other side's MSRP path has no address")?;
         let s = TcpStream::connect(&to)
             .await
             .map_err(|e| format!("cannot reach {to}: {e}"))?;
-        return Ok((s, Vec::new()));
+        return match &p.tls {
+            None => Ok(plain(s)),
+            Some(tls) => {
+                let peer = s.peer_addr().ok().map(|a| a.ip());
+                let _ = s.set_nodelay(true);
+                let conn = tls_connect(s, tls, &to).await?;
+                Ok((conn, Vec::new(), peer))
+            }
+        };
     }
     let l = listener.ok_or("no MSRP port was reserved")?;
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -268,8 +322,19 @@ async fn connect(link: Link, p: &SessionParams) -> Result<(TcpStream, Vec<u8>), 
                     continue;
                 }
                 let ours = p.local_path.clone();
+                let tls = p.tls.clone();
                 trying.spawn(async move {
-                    let first = tokio::time::timeout(FIRST_REQUEST, first_request(s, &ours)).await;
+                    let heard = async {
+                        let _ = s.set_nodelay(true);
+                        let conn: BoxConn = match &tls {
+                            None => Box::new(s),
+                            // A stranger without the signalled certificate fails here.
+                            Some(tls) => tls_accept(s, tls).await?,
+                        };
+                        let (conn, first) = first_request(conn, &ours).await?;
+                        Some((conn, first, Some(from.ip())))
+                    };
+                    let first = tokio::time::timeout(FIRST_REQUEST, heard).await;
                     if !matches!(first, Ok(Some(_))) {
                         tracing::info!("MSRP connection from {from} is not this session's: closed");
                     }
@@ -289,9 +354,18 @@ async fn connect(link: Link, p: &SessionParams) -> Result<(TcpStream, Vec<u8>), 
 const FIRST_REQUEST: std::time::Duration = std::time::Duration::from_secs(10);
 const MAX_TRYING: usize = 16;
 
+/// A session's connection, what was read of it already, and the other side's address.
+type Connected = (BoxConn, Vec<u8>, Option<std::net::IpAddr>);
+
+fn plain(s: TcpStream) -> Connected {
+    let _ = s.set_nodelay(true);
+    let peer = s.peer_addr().ok().map(|a| a.ip());
+    (Box::new(s), Vec::new(), peer)
+}
+
 /// Reads until the first request's head is whole; the connection and its bytes when its
 /// To-Path is `ours`.
-async fn first_request(mut s: TcpStream, ours: &str) -> Option<(TcpStream, Vec<u8>)> {
+async fn first_request(mut s: BoxConn, ours: &str) -> Option<(BoxConn, Vec<u8>)> {
     let mut buf = Vec::with_capacity(FIRST_READ);
     loop {
         if buf.len() >= FIRST_READ || s.read_buf(&mut buf).await.ok()? == 0 {
@@ -312,7 +386,7 @@ async fn first_request(mut s: TcpStream, ours: &str) -> Option<(TcpStream, Vec<u
 
 /// Writes answers first, then queued chunks, until both queues are closed.
 async fn write_loop(
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut wr: tokio::io::WriteHalf<BoxConn>,
     mut replies: mpsc::Receiver<Vec<u8>>,
     mut data: mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
@@ -324,6 +398,8 @@ async fn write_loop(
             else => return Ok(()),
         };
         wr.write_all(&bytes).await?;
+        // TLS holds what it sealed until flushed.
+        wr.flush().await?;
     }
 }
 
@@ -369,10 +445,8 @@ async fn run(
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     report: &(dyn Fn(SessionEvent) + Send + Sync),
 ) -> Result<(), String> {
-    let (stream, first) = connect(link, &params).await?;
-    let _ = stream.set_nodelay(true);
-    let peer = stream.peer_addr().ok().map(|a| a.ip());
-    let (mut rd, wr) = stream.into_split();
+    let (stream, first, peer) = connect(link, &params).await?;
+    let (mut rd, wr) = tokio::io::split(stream);
     let (reply_tx, reply_rx) = mpsc::channel(REPLY_QUEUE);
     let (data_tx, data_rx) = mpsc::channel(WRITE_QUEUE);
     let writer = Writer {
@@ -403,7 +477,13 @@ async fn run(
         tokio::select! {
             biased;
             n = rd.read_buf(incoming.room()), if may_read => {
-                let n = n.map_err(|e| format!("the connection broke: {e}"))?;
+                let n = match n {
+                    Ok(n) => n,
+                    // A peer that ends the session closes TCP without TLS's close_notify,
+                    // as most do: that is an end, not a break.
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                    Err(e) => return Err(format!("the connection broke: {e}")),
+                };
                 if n == 0 {
                     if inbox.in_flight() || outbox.in_flight() {
                         return Err("the connection closed before the file was complete".into());

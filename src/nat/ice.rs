@@ -600,7 +600,7 @@ mod tests {
         p.run(3);
         assert!(p.a.connected() && p.b.connected(), "{:?} {:?}", p.a, p.b);
         let (bytes, to) = p.a.send(b"\x80hello", p.now).unwrap();
-        assert_eq!(to, B.parse().unwrap());
+        assert_eq!(to, B.parse::<std::net::SocketAddr>().unwrap());
         assert_eq!(
             p.b.recv(&bytes, A.parse().unwrap(), p.now),
             vec![b"\x80hello".to_vec()]

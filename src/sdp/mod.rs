@@ -4,6 +4,7 @@
 //! This module parses and prints; `negotiate` builds offers and answers.
 
 pub mod crypto;
+pub mod dtls;
 pub mod file;
 mod ice;
 mod negotiate;

@@ -3,6 +3,7 @@
 //! answers that reject what we cannot do with port 0, and hold kept in every answer we give.
 
 use super::crypto::{CryptoLine, MasterKey};
+use super::dtls::{DtlsAgreed, DtlsLocal};
 use super::{Address, Attributes, Media, SdpError, Session};
 use std::net::IpAddr;
 
@@ -48,6 +49,29 @@ pub struct LocalMedia {
     pub msrp_relayed: bool,
     /// Our SRTP keys when they may go in this SDP (the signalling is TLS).
     pub sdes: Option<Sdes>,
+    /// DTLS-SRTP when our policy wants encryption: offered when there are no SDES keys,
+    /// taken whenever offered.
+    pub dtls: Option<DtlsLocal>,
+}
+
+impl LocalMedia {
+    /// Our certificate for MSRP over TLS (RFC 4975 14.1), when the message line may use it:
+    /// not through our MSRP relay, which speaks plain TCP.
+    fn msrp_tls(&self) -> Option<&DtlsLocal> {
+        self.dtls.as_ref().filter(|_| !self.msrp_relayed)
+    }
+
+    /// What our offers carry: encryption without TLS signalling only when it is mandatory
+    /// (optional takes it whenever offered); see `DtlsLocal`.
+    fn offered_tls(&self) -> Option<&DtlsLocal> {
+        self.msrp_tls().filter(|d| d.mandatory)
+    }
+
+    /// Audio must be encrypted.
+    fn encryption_mandatory(&self) -> bool {
+        self.sdes.as_ref().is_some_and(|s| s.mandatory)
+            || self.dtls.as_ref().is_some_and(|d| d.mandatory)
+    }
 }
 
 impl LocalMedia {
@@ -126,6 +150,15 @@ pub struct AudioStream {
     pub ice: Option<super::IceAttrs>,
     /// SRTP agreed by SDES: the other side's key and ours for the same suite.
     pub srtp: Option<(MasterKey, MasterKey)>,
+    /// SRTP agreed by DTLS (RFC 5763): the keys come from the handshake on the media path.
+    pub dtls: Option<DtlsAgreed>,
+}
+
+impl AudioStream {
+    /// The audio is encrypted, one way or the other.
+    pub fn encrypted(&self) -> bool {
+        self.srtp.is_some() || self.dtls.is_some()
+    }
 }
 
 /// The negotiated result the media and MSRP layers are handed.
@@ -138,6 +171,8 @@ pub struct Negotiated {
     pub message_use: Option<super::file::MessageUse>,
     /// The first byte of our file the answer asked for (`a=file-range`), 1-based.
     pub file_from: Option<u64>,
+    /// MSRP goes over TLS (`TCP/TLS/MSRP`): the fingerprint of the other side's certificate.
+    pub msrp_tls: Option<crate::tls::Fingerprint>,
 }
 
 fn audio_media(formats: Vec<String>, port: u16, attrs: Attributes) -> Media {
@@ -152,22 +187,48 @@ fn audio_media(formats: Vec<String>, port: u16, attrs: Attributes) -> Media {
     }
 }
 
-fn msrp_media(path: &str, accept: &str, setup: &str) -> Media {
+/// Our message line; over TLS (`msrps:` paths, `TCP/TLS/MSRP` and our fingerprint) when
+/// `tls` is given.
+fn msrp_media(path: &str, accept: &str, setup: &str, tls: Option<&DtlsLocal>) -> Media {
+    let port = msrp_port(path).unwrap_or(9);
+    let path = match tls {
+        Some(_) => secure_path(path),
+        None => path.to_string(),
+    };
+    let mut attributes = vec![
+        ("accept-types".into(), Some(accept.into())),
+        ("path".into(), Some(path)),
+        ("setup".into(), Some(setup.into())),
+        // RFC 6714: each session has its own connection, never one shared with another.
+        ("connection".into(), Some("new".into())),
+    ];
+    if let Some(tls) = tls {
+        attributes.push((
+            "fingerprint".into(),
+            Some(format!("sha-256 {}", tls.fingerprint)),
+        ));
+    }
     Media {
         kind: "message".into(),
-        port: msrp_port(path).unwrap_or(9),
-        proto: "TCP/MSRP".into(),
+        port,
+        proto: match tls {
+            Some(_) => "TCP/TLS/MSRP".into(),
+            None => "TCP/MSRP".into(),
+        },
         formats: vec!["*".into()],
         connection: None,
         bandwidth: Vec::new(),
-        attributes: vec![
-            ("accept-types".into(), Some(accept.into())),
-            ("path".into(), Some(path.into())),
-            ("setup".into(), Some(setup.into())),
-            // RFC 6714: each session has its own connection, never one shared with another.
-            ("connection".into(), Some("new".into())),
-        ],
+        attributes,
     }
+}
+
+/// An MSRP path with its URIs as `msrps:` (RFC 4975 6: the scheme says TLS).
+pub fn secure_path(path: &str) -> String {
+    path.replace("msrp://", "msrps://")
+}
+
+fn is_tls_msrp(m: &Media) -> bool {
+    m.proto.eq_ignore_ascii_case("TCP/TLS/MSRP")
 }
 
 /// The same message line again: its connection stays (RFC 4145 5, RFC 6714).
@@ -242,6 +303,9 @@ fn our_audio(local: &LocalMedia, direction: &str) -> Media {
         if sdes.mandatory {
             proto = "RTP/SAVP";
         }
+    } else if let Some(dtls) = local.dtls.as_ref().filter(|d| d.mandatory) {
+        super::dtls::push_offer(&mut attrs, dtls);
+        proto = "UDP/TLS/RTP/SAVP";
     }
     attrs.push((direction.into(), None));
     let formats = codecs.iter().map(|c| c.0.to_string()).collect();
@@ -250,39 +314,55 @@ fn our_audio(local: &LocalMedia, direction: &str) -> Media {
     m
 }
 
-/// The offered crypto line we take, if any: the first whose suite we have a key for.
-fn chosen_crypto(m: &Media, sdes: &Sdes) -> Option<CryptoLine> {
+/// The other side's crypto line we take, if any (the first whose suite we have a key for),
+/// with our key for that suite.
+fn chosen_crypto(m: &Media, sdes: &Sdes) -> Option<(CryptoLine, MasterKey)> {
     m.attributes
         .iter()
         .filter(|(k, _)| k == "crypto")
         .filter_map(|(_, v)| CryptoLine::parse(v.as_deref()?))
-        .find(|line| sdes.ours_for(&line.key).is_some())
+        .find_map(|line| {
+            let ours = sdes.ours_for(&line.key)?.clone();
+            Some((line, ours))
+        })
 }
 
-/// What an offered audio line's encryption comes to with our policy: the keys (theirs, ours)
-/// and our answering crypto line, nothing (plain), or why we cannot take it.
-fn srtp_answer(m: &Media, local: &LocalMedia) -> Result<Option<(MasterKey, CryptoLine)>, String> {
-    let secure_profile = m.proto.starts_with("RTP/SAVP");
-    let chosen = local
-        .sdes
-        .as_ref()
-        .and_then(|s| Some((s, chosen_crypto(m, s)?)));
-    match chosen {
-        Some((sdes, theirs)) => {
-            let ours = sdes.ours_for(&theirs.key).cloned().expect("chosen for it");
+/// SDES keys (theirs, ours), or DTLS-SRTP, or neither (plain).
+type Protection = (Option<(MasterKey, MasterKey)>, Option<DtlsAgreed>);
+
+/// What an offered audio line's encryption comes to with our policy: DTLS-SRTP when it has a
+/// fingerprint, else SDES keys, else plain; or why we cannot take it. Our attributes for it go
+/// in `attrs`.
+fn encryption_answer(
+    s: &Session,
+    m: &Media,
+    local: &LocalMedia,
+    attrs: &mut Attributes,
+) -> Result<Protection, String> {
+    if let Some(dtls) = &local.dtls {
+        if let Some(agreed) = super::dtls::answer(s, m, dtls, attrs) {
+            return Ok((None, Some(agreed)));
+        }
+    }
+    if super::dtls::is_dtls_proto(&m.proto) {
+        return Err("the offered DTLS-SRTP cannot be used here (encryption is off, or the offer has no SHA-256 fingerprint)".into());
+    }
+    match local.sdes.as_ref().and_then(|s| chosen_crypto(m, s)) {
+        Some((theirs, ours)) => {
             let line = CryptoLine {
                 tag: theirs.tag,
                 key: ours,
             };
-            Ok(Some((theirs.key, line)))
+            attrs.push(("crypto".into(), Some(line.value())));
+            Ok((Some((theirs.key, line.key)), None))
         }
-        None if secure_profile => {
+        None if m.proto.starts_with("RTP/SAVP") => {
             Err("the offered SRTP keys cannot be used here (no TLS, or no suite in common)".into())
         }
-        None if local.sdes.as_ref().is_some_and(|s| s.mandatory) => Err(
+        None if local.encryption_mandatory() => Err(
             "the call's audio would not be encrypted, and this account requires encryption".into(),
         ),
-        None => Ok(None),
+        None => Ok((None, None)),
     }
 }
 
@@ -302,6 +382,7 @@ pub fn offer(local: &LocalMedia, version: u64, hold: bool) -> Session {
             path,
             &local.accept_types,
             local.msrp_offer_setup(),
+            local.offered_tls(),
         ));
     }
     session(local, version, media)
@@ -310,7 +391,8 @@ pub fn offer(local: &LocalMedia, version: u64, hold: bool) -> Session {
 /// An offer of a message line alone: a file to send (RFC 5547) or a chat session.
 pub fn message_offer(local: &LocalMedia) -> Session {
     let path = local.msrp_path.clone().unwrap_or_default();
-    let mut m = msrp_media(&path, &local.accept_types, local.msrp_offer_setup());
+    let setup = local.msrp_offer_setup();
+    let mut m = msrp_media(&path, &local.accept_types, setup, local.offered_tls());
     if let Some((file, id)) = &local.file {
         m.attributes.extend(super::file::offer_attrs(file, id));
     }
@@ -328,7 +410,8 @@ pub fn reoffer(prev: &Session, local: &LocalMedia, hold: bool) -> Session {
             ("audio", _) => our_audio(local, offer_direction(hold)),
             ("message", Some(path)) => {
                 let setup = m.attr("setup").unwrap_or("actpass");
-                existing(msrp_media(path, &local.accept_types, setup))
+                let tls = local.msrp_tls().filter(|_| is_tls_msrp(m));
+                existing(msrp_media(path, &local.accept_types, setup, tls))
             }
             _ => rejected(m),
         })
@@ -444,6 +527,7 @@ fn audio_stream(
         direction: dir,
         ice: super::ice_of(s, m),
         srtp: None,
+        dtls: None,
     })
 }
 
@@ -462,15 +546,19 @@ pub fn answer(
         msrp: None,
         message_use: None,
         file_from: None,
+        msrp_tls: None,
     };
     let mut no_codec = None;
     let mut unencrypted = None;
     for m in &offer.media {
         match (m.kind.as_str(), m.proto.as_str()) {
-            ("audio", "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF")
-                if m.port != 0 && neg.audio.is_none() =>
-            {
-                let srtp = match srtp_answer(m, local) {
+            (
+                "audio",
+                "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF" | "UDP/TLS/RTP/SAVP"
+                | "UDP/TLS/RTP/SAVPF",
+            ) if m.port != 0 && neg.audio.is_none() => {
+                let mut secure = Vec::new();
+                let (srtp, dtls) = match encryption_answer(offer, m, local, &mut secure) {
                     Ok(s) => s,
                     Err(why) => {
                         tracing::info!("offered audio refused: {why}");
@@ -494,10 +582,8 @@ pub fn answer(
                 if let (Some(ice), Some(_)) = (&local.ice, &stream.ice) {
                     super::ice::push_ice(&mut attrs, ice);
                 }
-                if let Some((theirs, line)) = srtp {
-                    attrs.push(("crypto".into(), Some(line.value())));
-                    stream.srtp = Some((theirs, line.key));
-                }
+                attrs.extend(secure);
+                (stream.srtp, stream.dtls) = (srtp, dtls);
                 attrs.push((dir.into(), None));
                 neg.audio = Some(stream);
                 let mut line = audio_media(chosen, local.rtp_port, attrs);
@@ -505,7 +591,15 @@ pub fn answer(
                 line.proto = m.proto.clone();
                 out.push(line);
             }
-            ("message", "TCP/MSRP") if m.port != 0 && neg.msrp.is_none() => {
+            ("message", "TCP/MSRP" | "TCP/TLS/MSRP") if m.port != 0 && neg.msrp.is_none() => {
+                let tls = match msrp_tls_answer(offer, m, local) {
+                    Ok(tls) => tls,
+                    Err(why) => {
+                        tracing::info!("offered message stream refused: {why}");
+                        out.push(rejected(m));
+                        continue;
+                    }
+                };
                 match (&local.msrp_path, m.attr("path")) {
                     (Some(path), Some(remote)) => {
                         // RFC 6135: the offerer is active unless it said passive, or it
@@ -518,7 +612,9 @@ pub fn answer(
                         let setup = if we_connect { "active" } else { "passive" };
                         neg.msrp = Some((remote.to_string(), we_connect));
                         let usage = super::file::message_use(m);
-                        let mut ours = msrp_media(path, &local.accept_types, setup);
+                        neg.msrp_tls = tls.map(|(_, theirs)| theirs);
+                        let tls = tls.map(|(ours, _)| ours);
+                        let mut ours = msrp_media(path, &local.accept_types, setup, tls);
                         if m.attr("connection") == Some("existing") {
                             ours = existing(ours);
                         }
@@ -551,6 +647,27 @@ pub fn answer(
     Ok((session(local, version, out), neg))
 }
 
+/// Whether an offered message line goes over TLS: our certificate and the fingerprint of
+/// theirs; plain when offered plain (unless our encryption is mandatory and TLS was ours to
+/// give); or why we cannot take it.
+fn msrp_tls_answer<'a>(
+    s: &Session,
+    m: &Media,
+    local: &'a LocalMedia,
+) -> Result<Option<(&'a DtlsLocal, crate::tls::Fingerprint)>, &'static str> {
+    match (is_tls_msrp(m), local.msrp_tls()) {
+        (true, Some(ours)) => match super::dtls::their_fingerprint(s, m) {
+            Some(theirs) => Ok(Some((ours, theirs))),
+            None => Err("MSRP over TLS with no SHA-256 fingerprint"),
+        },
+        (true, None) => Err("MSRP over TLS cannot be done here"),
+        (false, Some(_)) if local.encryption_mandatory() => {
+            Err("chat and files would not be encrypted, and this account requires encryption")
+        }
+        (false, _) => Ok(None),
+    }
+}
+
 /// The direction of the first live audio stream (`inactive` when there is none).
 pub fn audio_direction(s: &Session) -> &'static str {
     match s.media.iter().find(|m| m.kind == "audio" && m.port != 0) {
@@ -569,8 +686,14 @@ fn our_direction(answered: &str, hold: bool) -> &'static str {
     }
 }
 
-/// Reads the answer to our offer (made holding or not, with `sdes` our keys if we offered any).
-pub fn accept_answer(answer: &Session, hold: bool, sdes: Option<&Sdes>) -> Negotiated {
+/// Reads the answer to our offer (made holding or not, with `sdes` our keys if we offered any,
+/// `dtls` our fingerprint if we offered DTLS-SRTP).
+pub fn accept_answer(
+    answer: &Session,
+    hold: bool,
+    sdes: Option<&Sdes>,
+    dtls: Option<&DtlsLocal>,
+) -> Negotiated {
     let live = |kind: &str| {
         answer
             .media
@@ -581,16 +704,25 @@ pub fn accept_answer(answer: &Session, hold: bool, sdes: Option<&Sdes>) -> Negot
         let dir = our_direction(answer.direction(m), hold);
         let mut stream = audio_stream(answer, m, &m.formats, dir)?;
         // The answer's one crypto line, for a suite we offered (RFC 4568 5.1.2).
-        stream.srtp = sdes.and_then(|s| {
-            let theirs = chosen_crypto(m, s)?;
-            let ours = s.ours_for(&theirs.key)?.clone();
-            Some((theirs.key, ours))
-        });
+        stream.srtp = sdes
+            .and_then(|s| chosen_crypto(m, s))
+            .map(|(theirs, ours)| (theirs.key, ours));
+        stream.dtls = match sdes {
+            None => dtls.and_then(|d| super::dtls::from_answer(answer, m, d)),
+            Some(_) => None,
+        };
         Some(stream)
     });
     let message = live("message");
+    let msrp_tls = message
+        .filter(|m| is_tls_msrp(m))
+        .map(|m| super::dtls::their_fingerprint(answer, m));
     let msrp = message.and_then(|m| {
         let we_connect = m.attr("setup") != Some("active");
+        // TLS with no fingerprint to check the other side against is no session at all.
+        if msrp_tls == Some(None) {
+            return None;
+        }
         Some((m.attr("path")?.to_string(), we_connect))
     });
     Negotiated {
@@ -598,5 +730,6 @@ pub fn accept_answer(answer: &Session, hold: bool, sdes: Option<&Sdes>) -> Negot
         msrp,
         message_use: None,
         file_from: message.and_then(super::file::range_start),
+        msrp_tls: msrp_tls.flatten(),
     }
 }

@@ -15,6 +15,7 @@ fn local(port: u16) -> LocalMedia {
         ice: None,
         msrp_relayed: false,
         sdes: None,
+        dtls: None,
     }
 }
 
@@ -45,7 +46,7 @@ fn answers_the_seed_offer() {
     assert!(text.contains("m=audio 6004 RTP/AVP 0 8\r\n"), "{text}");
     assert!(text.contains("m=message 6006 TCP/MSRP *\r\n"));
     assert!(text.contains("a=setup:passive"));
-    let back = accept_answer(&Session::parse(&text).unwrap(), false, None);
+    let back = accept_answer(&Session::parse(&text).unwrap(), false, None, None);
     assert_eq!(back.audio.unwrap().port, 6004);
     assert_eq!(
         back.msrp,
@@ -259,7 +260,12 @@ fn a_file_offer_has_one_message_line_and_is_answered_recvonly_with_a_range() {
     assert!(am.has("recvonly"));
     assert_eq!(am.attr("file-range"), Some("401-1000"));
     assert_eq!(am.attr("file-transfer-id"), Some("t1"));
-    let back = accept_answer(&Session::parse(&ans.to_string()).unwrap(), false, None);
+    let back = accept_answer(
+        &Session::parse(&ans.to_string()).unwrap(),
+        false,
+        None,
+        None,
+    );
     assert_eq!(back.file_from, Some(401));
 }
 
@@ -268,11 +274,11 @@ fn our_offers_ask_for_rtcp_mux_and_a_muxed_answer_drops_the_rtcp_port() {
     let offer = offer(&local(6000), 1, false);
     assert!(offer.media[0].has("rtcp-mux"), "{offer}");
     let muxed = "v=0\r\no=b 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtcp-mux\r\n";
-    let neg = accept_answer(&Session::parse(muxed).unwrap(), false, None);
+    let neg = accept_answer(&Session::parse(muxed).unwrap(), false, None, None);
     let audio = neg.audio.unwrap();
     assert!(audio.rtcp_mux && audio.rtcp.is_none());
     let plain = muxed.replace("a=rtcp-mux\r\n", "");
-    let audio = accept_answer(&Session::parse(&plain).unwrap(), false, None)
+    let audio = accept_answer(&Session::parse(&plain).unwrap(), false, None, None)
         .audio
         .unwrap();
     assert!(!audio.rtcp_mux);
@@ -302,4 +308,172 @@ fn behind_a_nat_we_take_the_active_part_when_the_offer_lets_us_choose() {
         let want = if connect { "active" } else { "passive" };
         assert_eq!(answer.media[0].attr("setup"), Some(want));
     }
+}
+
+fn with_dtls(port: u16, fingerprint: u8, mandatory: bool) -> LocalMedia {
+    LocalMedia {
+        dtls: Some(dtls::DtlsLocal {
+            fingerprint: crate::tls::Fingerprint([fingerprint; 32]),
+            mandatory,
+        }),
+        ..local(port)
+    }
+}
+
+fn with_sdes(port: u16, mandatory: bool) -> LocalMedia {
+    LocalMedia {
+        sdes: Some(Sdes {
+            keys: crypto::Suite::ALL
+                .into_iter()
+                .map(crypto::MasterKey::random)
+                .collect(),
+            mandatory,
+        }),
+        ..local(port)
+    }
+}
+
+#[test]
+fn mandatory_dtls_srtp_is_offered_as_udp_tls_and_the_answerer_starts_the_handshake() {
+    let (alice, bob) = (with_dtls(4000, 1, true), with_dtls(6000, 2, true));
+    let o = offer(&alice, 1, false).to_string();
+    assert!(o.contains("m=audio 4000 UDP/TLS/RTP/SAVP "), "{o}");
+    assert!(o.contains("a=fingerprint:sha-256 01:01:"), "{o}");
+    assert!(o.contains("a=setup:actpass"), "{o}");
+    let (ans, neg) = answer(&Session::parse(&o).unwrap(), &bob, 1, false).unwrap();
+    let theirs = neg.audio.unwrap().dtls.unwrap();
+    assert_eq!(theirs.theirs, crate::tls::Fingerprint([1; 32]));
+    assert!(theirs.active, "the answerer is active (RFC 5763 5)");
+    let a = ans.to_string();
+    assert!(a.contains("m=audio 6000 UDP/TLS/RTP/SAVP "), "{a}");
+    assert!(a.contains("a=setup:active") && a.contains("a=fingerprint:sha-256 02:02:"));
+    let back = accept_answer(
+        &Session::parse(&a).unwrap(),
+        false,
+        None,
+        alice.dtls.as_ref(),
+    );
+    let ours = back.audio.unwrap().dtls.unwrap();
+    assert_eq!(ours.theirs, crate::tls::Fingerprint([2; 32]));
+    assert!(
+        !ours.active,
+        "the offerer waits for the answerer's handshake"
+    );
+}
+
+#[test]
+fn optional_offers_plain_audio_and_takes_dtls_srtp_when_offered() {
+    let o = offer(&with_dtls(4000, 1, false), 1, false).to_string();
+    assert!(o.contains("m=audio 4000 RTP/AVP "), "{o}");
+    assert!(!o.contains("a=fingerprint"), "{o}");
+    assert!(o.contains("m=message 6006 TCP/MSRP"), "{o}");
+    // Offered DTLS-SRTP (and MSRP over TLS), an optional account takes both.
+    let secure = offer(&with_dtls(5000, 3, true), 1, false).to_string();
+    let (ans, neg) = answer(
+        &Session::parse(&secure).unwrap(),
+        &with_dtls(6000, 2, false),
+        1,
+        false,
+    )
+    .unwrap();
+    assert!(neg.audio.unwrap().encrypted());
+    assert_eq!(neg.msrp_tls, Some(crate::tls::Fingerprint([3; 32])));
+    assert!(ans.to_string().contains("a=path:msrps://"), "{ans}");
+}
+
+#[test]
+fn dtls_we_cannot_do_and_plain_offers_to_a_mandatory_account_are_refused() {
+    let o = offer(&with_dtls(4000, 1, true), 1, false).to_string();
+    let refused = answer(&Session::parse(&o).unwrap(), &local(6000), 1, false);
+    assert!(
+        matches!(refused, Err(SdpError::NotEncrypted(_))),
+        "{refused:?}"
+    );
+    let plain = offer(&local(4000), 1, false).to_string();
+    let refused = answer(
+        &Session::parse(&plain).unwrap(),
+        &with_dtls(6000, 2, true),
+        1,
+        false,
+    );
+    assert!(
+        matches!(refused, Err(SdpError::NotEncrypted(_))),
+        "{refused:?}"
+    );
+    // Only SHA-256 fingerprints are taken.
+    let sha1 = o.replace("a=fingerprint:sha-256", "a=fingerprint:sha-1");
+    let refused = answer(
+        &Session::parse(&sha1).unwrap(),
+        &with_dtls(6000, 2, true),
+        1,
+        false,
+    );
+    assert!(
+        matches!(refused, Err(SdpError::NotEncrypted(_))),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_fingerprint_at_session_level_counts_for_the_audio() {
+    // As baresip writes it: the fingerprint for the session, a=setup on the line.
+    let fp = crate::tls::Fingerprint([7; 32]);
+    let text = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\na=fingerprint:SHA-256 {fp}\r\nm=audio 5004 UDP/TLS/RTP/SAVP 0\r\na=setup:actpass\r\n");
+    let (_, neg) = answer(
+        &Session::parse(&text).unwrap(),
+        &with_dtls(6000, 2, true),
+        1,
+        false,
+    )
+    .unwrap();
+    assert_eq!(neg.audio.unwrap().dtls.unwrap().theirs, fp);
+}
+
+#[test]
+fn sdes_keys_are_offered_answered_for_one_suite_and_mirrored() {
+    let (alice, bob) = (with_sdes(4000, true), with_sdes(6000, true));
+    let o = offer(&alice, 1, false).to_string();
+    assert!(o.contains("m=audio 4000 RTP/SAVP "), "{o}");
+    assert_eq!(o.matches("a=crypto:").count(), 2, "{o}");
+    let (ans, neg) = answer(&Session::parse(&o).unwrap(), &bob, 1, false).unwrap();
+    let (alice_key, bob_key) = neg.audio.unwrap().srtp.unwrap();
+    let a = ans.to_string();
+    assert_eq!(
+        a.matches("a=crypto:").count(),
+        1,
+        "one line answered (RFC 4568 5.1.2): {a}"
+    );
+    assert!(a.contains("m=audio 6000 RTP/SAVP "), "{a}");
+    let back = accept_answer(
+        &Session::parse(&a).unwrap(),
+        false,
+        alice.sdes.as_ref(),
+        None,
+    );
+    let (theirs, ours) = back.audio.unwrap().srtp.unwrap();
+    assert_eq!((theirs, ours), (bob_key, alice_key));
+}
+
+#[test]
+fn with_sdes_keys_the_offer_carries_no_dtls_but_an_offered_fingerprint_is_preferred() {
+    let both = LocalMedia {
+        dtls: with_dtls(4000, 1, true).dtls,
+        ..with_sdes(4000, true)
+    };
+    let o = offer(&both, 1, false).to_string();
+    // (The message line has its fingerprint: MSRP over TLS.)
+    let audio = o.split("m=message").next().unwrap();
+    assert!(
+        !audio.contains("fingerprint") && audio.contains("RTP/SAVP"),
+        "{o}"
+    );
+    assert!(
+        o.contains("m=message 6006 TCP/TLS/MSRP *") && o.contains("a=path:msrps://"),
+        "{o}"
+    );
+    // Offered both, we take DTLS: its keys are seen by no server on the way.
+    let theirs = offer(&with_dtls(5000, 3, true), 1, false).to_string();
+    let (_, neg) = answer(&Session::parse(&theirs).unwrap(), &both, 1, false).unwrap();
+    let audio = neg.audio.unwrap();
+    assert!(audio.dtls.is_some() && audio.srtp.is_none());
 }

@@ -213,7 +213,7 @@ impl Transport {
                 false => t.udp6 = Some(udp.clone()),
             }
             t.spawn_udp_reader(udp);
-            t.spawn_acceptor(tcp);
+            t.spawn_acceptor(tcp, None);
         }
         Ok(t)
     }
@@ -255,7 +255,7 @@ impl Transport {
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         *self.tls_local.lock().unwrap() = Some(bound);
-        self.spawn_tls_acceptor(listener, tokio_rustls::TlsAcceptor::from(config));
+        self.spawn_acceptor(listener, Some(tokio_rustls::TlsAcceptor::from(config)));
         Ok(bound)
     }
 
@@ -330,7 +330,9 @@ impl Transport {
         }));
     }
 
-    fn spawn_acceptor(&self, listener: TcpListener) {
+    /// Accepts connections: TCP ones are pooled at once; with `tls`, each handshake runs in
+    /// its own task first, so a slow or silent client holds up nobody.
+    fn spawn_acceptor(&self, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
         let this = self.clone();
         self.track(tokio::spawn(async move {
             loop {
@@ -343,50 +345,38 @@ impl Transport {
                 // At the limit a new connection is closed at once: the client tries another
                 // server (RFC 3263) or again later, and memory stays bounded.
                 if this.conns.lock().unwrap().len() >= this.max_connections {
-                    tracing::debug!("refused a TCP connection from {from}: at the limit");
+                    tracing::debug!("refused a connection from {from}: at the limit");
                     drop(stream);
                     continue;
                 }
-                let peer = Peer {
-                    proto: Proto::Tcp,
-                    addr: from,
-                };
-                this.adopt(stream, peer, Role::Accepted);
+                match &tls {
+                    None => {
+                        let peer = Peer {
+                            proto: Proto::Tcp,
+                            addr: from,
+                        };
+                        this.adopt(stream, peer, Role::Accepted);
+                    }
+                    Some(acceptor) => this.accept_tls(acceptor.clone(), stream, from),
+                }
             }
         }));
     }
 
-    /// Accepts TLS connections; each handshake runs in its own task, so a slow or silent
-    /// client holds up nobody.
-    fn spawn_tls_acceptor(&self, listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
+    fn accept_tls(&self, acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream, from: SocketAddr) {
         let this = self.clone();
         self.track(tokio::spawn(async move {
-            loop {
-                let Ok((stream, from)) = listener.accept().await else {
-                    continue;
-                };
-                if this.inbox.is_closed() {
-                    return;
+            let shake = tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(stream));
+            match shake.await {
+                Ok(Ok(tls)) => {
+                    let peer = Peer {
+                        proto: Proto::Tls,
+                        addr: from,
+                    };
+                    this.adopt(tls, peer, Role::Accepted);
                 }
-                if this.conns.lock().unwrap().len() >= this.max_connections {
-                    tracing::debug!("refused a TLS connection from {from}: at the limit");
-                    continue;
-                }
-                let (acceptor, this2) = (acceptor.clone(), this.clone());
-                this.track(tokio::spawn(async move {
-                    let shake = tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(stream));
-                    match shake.await {
-                        Ok(Ok(tls)) => {
-                            let peer = Peer {
-                                proto: Proto::Tls,
-                                addr: from,
-                            };
-                            this2.adopt(tls, peer, Role::Accepted);
-                        }
-                        Ok(Err(e)) => tracing::debug!("TLS handshake with {from} failed: {e}"),
-                        Err(_) => tracing::debug!("TLS handshake with {from} timed out"),
-                    }
-                }));
+                Ok(Err(e)) => tracing::debug!("TLS handshake with {from} failed: {e}"),
+                Err(_) => tracing::debug!("TLS handshake with {from} timed out"),
             }
         }));
     }
@@ -550,9 +540,7 @@ impl Transport {
             Some(t) => t,
             None => TlsTarget {
                 name: rustls::pki_types::ServerName::IpAddress(addr.ip().into()),
-                config: crate::tls::Trust::default()
-                    .client_config()
-                    .map_err(io::Error::other)?,
+                config: crate::tls::trust::system_config(),
             },
         };
         let connector = tokio_rustls::TlsConnector::from(target.config);

@@ -1,8 +1,9 @@
-//! TLS for Parley's connections (SIP now; MSRP and DTLS-SRTP reuse the identities): rustls
+//! TLS for Parley's connections (SIP, and MSRP between parties by fingerprint): rustls
 //! with ring. `trust` decides whom we believe (the system's roots, a user's CA, a pinned
 //! fingerprint); `identity` holds the certificates we present.
 
 pub mod identity;
+pub mod peer;
 pub mod trust;
 
 pub use identity::{Identity, IdentityError};

@@ -173,6 +173,19 @@ impl Trust {
     }
 }
 
+/// The client config of the system's roots alone, built once: reading the roots takes a
+/// moment, and every connection that names no other trust uses it.
+pub fn system_config() -> Arc<ClientConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            Trust::default()
+                .client_config()
+                .expect("no CA file to read, so nothing can fail")
+        })
+        .clone()
+}
+
 /// The name to check a server's certificate against: a host name, or an IP address's.
 pub fn server_name(host: &str) -> Option<ServerName<'static>> {
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -12,6 +12,7 @@ struct Pair {
     a_rx: Events,
     b_rx: Events,
     dir: tempfile::TempDir,
+    b_path: String,
 }
 
 fn params(local: &str, remote: &str, active: bool, files: PathBuf) -> SessionParams {
@@ -26,11 +27,16 @@ fn params(local: &str, remote: &str, active: bool, files: PathBuf) -> SessionPar
         ask: false,
         max_upload: None,
         budget: Default::default(),
+        tls: None,
     }
 }
 
 /// Alice (active) and Bob (passive); Bob's session takes `bob` to adjust its parameters.
 fn pair(bob: impl FnOnce(&mut SessionParams)) -> Pair {
+    pair_with(|_| {}, bob)
+}
+
+fn pair_with(alice: impl FnOnce(&mut SessionParams), bob: impl FnOnce(&mut SessionParams)) -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let (a_files, b_files) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&a_files).unwrap();
@@ -45,7 +51,9 @@ fn pair(bob: impl FnOnce(&mut SessionParams)) -> Pair {
         let _ = b_tx.send(e);
     });
     let (a_tx, a_rx) = mpsc::unbounded_channel();
-    let alice = MsrpSession::start(None, params(&a_path, &b_path, true, a_files), move |e| {
+    let mut ap = params(&a_path, &b_path, true, a_files);
+    alice(&mut ap);
+    let alice = MsrpSession::start(None, ap, move |e| {
         let _ = a_tx.send(e);
     });
     Pair {
@@ -54,6 +62,7 @@ fn pair(bob: impl FnOnce(&mut SessionParams)) -> Pair {
         a_rx,
         b_rx,
         dir,
+        b_path,
     }
 }
 
@@ -962,4 +971,52 @@ async fn every_chunk_answered_without_a_report_is_said() {
     };
     assert_eq!(got, ("notes.bin".to_string(), 600_000));
     receiver.abort();
+}
+
+fn identity() -> std::sync::Arc<crate::media::dtls::MediaIdentity> {
+    let id = crate::tls::Identity::generate(&["parley".into()]).unwrap();
+    std::sync::Arc::new(crate::media::dtls::MediaIdentity::of(&id))
+}
+
+fn tls(
+    ours: &std::sync::Arc<crate::media::dtls::MediaIdentity>,
+    theirs: &crate::media::dtls::MediaIdentity,
+) -> Option<PeerTls> {
+    Some(PeerTls {
+        identity: ours.clone(),
+        theirs: theirs.fingerprint(),
+    })
+}
+
+#[tokio::test]
+async fn over_tls_text_crosses_and_a_stranger_with_another_certificate_is_turned_away() {
+    let (a, b, mallory) = (identity(), identity(), identity());
+    // Mallory knows Bob's path and certificate, but Bob expects Alice's.
+    let mut p = pair_with(|ap| ap.tls = tls(&mallory, &b), |bp| bp.tls = tls(&b, &a));
+    p.alice.send_text("let me in");
+    let SessionEvent::Failed(why) = next(&mut p.a_rx).await else {
+        panic!("Mallory's session went on")
+    };
+    // TLS 1.3 tells the client only after its handshake: the refusal comes as an alert.
+    assert!(
+        why.contains("alert") || why.contains("encrypted connection"),
+        "{why}"
+    );
+    // Bob still waits for Alice, who gets through; the text arrives encrypted and whole.
+    let (a_tx, mut a_rx) = mpsc::unbounded_channel();
+    let a_files = p.dir.path().join("a");
+    let mut ap = params("msrp://127.0.0.1:9/alice1;tcp", &p.b_path, true, a_files);
+    ap.tls = tls(&a, &b);
+    let alice = MsrpSession::start(None, ap, move |e| {
+        let _ = a_tx.send(e);
+    });
+    alice.send_text("it's Alice");
+    assert_eq!(
+        next(&mut p.b_rx).await,
+        SessionEvent::Text {
+            content_type: "text/plain".into(),
+            text: "it's Alice".into()
+        }
+    );
+    assert_eq!(next(&mut a_rx).await, SessionEvent::TextDelivered);
 }
