@@ -275,12 +275,8 @@ async fn tls_connect(s: TcpStream, tls: &PeerTls, to: &str) -> Result<BoxConn, S
 }
 
 /// The TLS server side over an accepted connection, asking for the signalled certificate.
-async fn tls_accept(s: TcpStream, tls: &PeerTls) -> Option<BoxConn> {
-    let config = crate::tls::peer::server(&tls.identity, tls.theirs).ok()?;
-    let stream = tokio_rustls::TlsAcceptor::from(config)
-        .accept(s)
-        .await
-        .ok()?;
+async fn tls_accept(s: TcpStream, acceptor: &tokio_rustls::TlsAcceptor) -> Option<BoxConn> {
+    let stream = acceptor.accept(s).await.ok()?;
     Some(Box::new(stream))
 }
 
@@ -309,6 +305,13 @@ async fn connect(link: Link, p: &SessionParams) -> Result<Connected, String> {
         };
     }
     let l = listener.ok_or("no MSRP port was reserved")?;
+    // One TLS config for the session, whoever connects.
+    let acceptor = match &p.tls {
+        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(
+            crate::tls::peer::server(&tls.identity, tls.theirs).map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
     let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
     // Connections are heard out side by side, so a silent one cannot hold the real one back.
@@ -322,14 +325,14 @@ async fn connect(link: Link, p: &SessionParams) -> Result<Connected, String> {
                     continue;
                 }
                 let ours = p.local_path.clone();
-                let tls = p.tls.clone();
+                let acceptor = acceptor.clone();
                 trying.spawn(async move {
                     let heard = async {
                         let _ = s.set_nodelay(true);
-                        let conn: BoxConn = match &tls {
+                        let conn: BoxConn = match &acceptor {
                             None => Box::new(s),
                             // A stranger without the signalled certificate fails here.
-                            Some(tls) => tls_accept(s, tls).await?,
+                            Some(acceptor) => tls_accept(s, acceptor).await?,
                         };
                         let (conn, first) = first_request(conn, &ours).await?;
                         Some((conn, first, Some(from.ip())))
