@@ -1,8 +1,9 @@
 //! What a listener on the network sees: `tcpdump` records loopback while two parties sign in
 //! to `parley serve` over TLS, call, chat and send a file. The capture must hold the call (its
 //! packets are there), yet no SIP, SDP or MSRP text, no word of the chat, no line of the file,
-//! and no RTP packet whose payload is the plain tone being spoken. Needs root for the capture
-//! (as CI runs); without tcpdump it fails and says how to install it.
+//! and no RTP packet whose payload is the plain tone being spoken; the same with chat and the
+//! file through the MSRP relay of `parley serve` over TLS. Needs root for the capture (as CI
+//! runs); without tcpdump it fails and says how to install it.
 
 mod common;
 
@@ -11,7 +12,9 @@ use common::{require, Agent, DOMAIN, USERS};
 use parley::engine::{CallState, Command, Event};
 use parley::media::codec::CodecKind;
 use parley::media::headless::SourceSpec;
+use parley::server::msrp_relay::{MsrpRelay, MsrpRelayConfig};
 use parley::server::{Server, ServerConfig};
+use parley::sip::digest::Algorithm;
 use parley::sip::transport::Proto;
 use std::io::BufRead;
 use std::path::Path;
@@ -95,6 +98,32 @@ fn tone_energy(payload: &[u8], hz: f64) -> f64 {
 
 #[tokio::test]
 async fn a_capture_of_a_call_with_chat_and_a_file_over_tls_shows_nothing_readable() {
+    call_captured(false).await;
+}
+
+#[tokio::test]
+async fn chat_and_a_file_through_the_msrp_relay_over_tls_show_nothing_readable_either() {
+    call_captured(true).await;
+}
+
+/// The server's MSRP relay over TLS, with the server's certificate.
+async fn msrp_relay(leaf: &certs::Leaf) -> MsrpRelay {
+    let cfg = MsrpRelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        realm: DOMAIN.into(),
+        users: USERS
+            .iter()
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .collect(),
+        digest: vec![Algorithm::Sha256],
+        tls: Some(leaf.server_config()),
+    };
+    MsrpRelay::start(cfg).await.unwrap()
+}
+
+/// A call between two parties signed in over TLS, chat and a file in it (`relayed`: through
+/// the MSRP relay), captured: nothing in the capture may be readable.
+async fn call_captured(relayed: bool) {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("call.pcap");
     let mut tcpdump = capture(&pcap);
@@ -107,9 +136,15 @@ async fn a_capture_of_a_call_with_chat_and_a_file_over_tls_shows_nothing_readabl
     cfg.tls = Some(("127.0.0.1:0".parse().unwrap(), leaf.server_config()));
     let server = Server::start(cfg).await.unwrap();
     let tls = server.tls_addr().unwrap();
+    let relay = match relayed {
+        true => Some(msrp_relay(&leaf).await),
+        false => None,
+    };
+    let relay_at = relay.as_ref().map(|r| r.local_addr().to_string());
     let agent = |user: &'static str, password: &'static str| {
         let files = dir.path().join(user);
         let fingerprint = leaf.fingerprint;
+        let relay_at = relay_at.clone();
         Agent::start_engine(
             user,
             password,
@@ -122,6 +157,7 @@ async fn a_capture_of_a_call_with_chat_and_a_file_over_tls_shows_nothing_readabl
             move |a| {
                 a.transport = Proto::Tls;
                 a.tls_fingerprint = Some(fingerprint);
+                a.msrp_relay = relay_at;
             },
         )
     };
@@ -159,6 +195,9 @@ async fn a_capture_of_a_call_with_chat_and_a_file_over_tls_shows_nothing_readabl
     bob.send(Command::take_offer(bc, "figures.txt", true, true))
         .await;
     bob.wait(|e| matches!(e, Event::FileReceived { .. })).await;
+    if let Some(r) = &relay {
+        assert_eq!(r.sessions(), 2, "both parties' chat goes through the relay");
+    }
     alice.send(Command::Hangup(ac)).await;
     alice.ended().await;
     bob.ended().await;

@@ -203,6 +203,10 @@ async fn invite_digest_sha256_and_session_progress() {
     let (inv2, from) = p.recv_request().await;
     assert_eq!(inv2.method, msg::Method::Invite);
     assert_eq!(inv2.cseq().0, inv.cseq().0 + 1);
+    // Past 1300 bytes it tried TCP first (RFC 3261 18.1.1); a peer with none gets it on UDP.
+    let size = msg::encode_request(&inv2).len();
+    assert!(size > 1300, "the INVITE with credentials is {size} bytes");
+    assert!(inv2.header("Via").unwrap().starts_with("SIP/2.0/UDP "));
     let creds = Credentials::parse(&inv2.header("Authorization").unwrap()).unwrap();
     assert_eq!(creds.algorithm, Algorithm::Sha256);
     assert!(creds.verify("INVITE", "a-secret"));

@@ -501,6 +501,7 @@ pub async fn serve(args: ServeArgs, profile: Option<PathBuf>) -> Result<(), Stri
         fingerprint = Some(id.fingerprint());
         cfg.tls = Some((at, id.server_config().map_err(|e| e.to_string())?));
     }
+    let msrp_tls = cfg.tls.as_ref().map(|(_, c)| c.clone());
     let server = Server::start(cfg)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
@@ -509,7 +510,7 @@ pub async fn serve(args: ServeArgs, profile: Option<PathBuf>) -> Result<(), Stri
         false => None,
     };
     let _msrp_relay = match args.relay {
-        true => Some(start_msrp_relay(&args, &server, relay_users, digest).await?),
+        true => Some(start_msrp_relay(&args, &server, (relay_users, digest), msrp_tls).await?),
         false => None,
     };
     println!(
@@ -550,21 +551,26 @@ async fn start_relay(
 async fn start_msrp_relay(
     args: &ServeArgs,
     server: &Server,
-    users: std::collections::HashMap<String, String>,
-    digest: Vec<crate::sip::digest::Algorithm>,
+    (users, digest): (
+        std::collections::HashMap<String, String>,
+        Vec<crate::sip::digest::Algorithm>,
+    ),
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<crate::server::msrp_relay::MsrpRelay, String> {
     let listen = SocketAddr::new(server.local_addr().ip(), args.msrp_port);
+    let over = if tls.is_some() { "tcp, tls" } else { "tcp" };
     let cfg = crate::server::msrp_relay::MsrpRelayConfig {
         listen,
         realm: args.domain.clone(),
         users,
         digest,
+        tls,
     };
     let relay = crate::server::msrp_relay::MsrpRelay::start(cfg)
         .await
         .map_err(|e| format!("cannot relay MSRP on {listen}: {e}"))?;
     println!(
-        "relaying chat and files (MSRP) on {} (tcp)",
+        "relaying chat and files (MSRP) on {} ({over})",
         relay.local_addr()
     );
     Ok(relay)

@@ -204,6 +204,7 @@ fn reserve_media(ip: std::net::IpAddr, user: &str) -> Reserved {
         connect_out: false,
         ice: None,
         msrp_relayed: false,
+        relay_tls: None,
         sdes: None,
         dtls: None,
     };

@@ -111,6 +111,7 @@ impl Core {
                 identity: identity.clone(),
                 theirs: d.theirs,
                 active: d.active,
+                ids: d.ids.clone(),
             }),
             _ => None,
         };
@@ -216,6 +217,7 @@ impl Core {
             tracing::info!("call {id}: no audio negotiated");
             return;
         };
+        self.keep_dtls_role(id, &audio);
         self.say_security(id).await;
         match literal(&audio) {
             Some(addrs) => self.media_at(id, addrs).await,
@@ -230,6 +232,15 @@ impl Core {
                     });
                 });
             }
+        }
+    }
+
+    /// Later offers and answers of the call keep the handshake's roles (see `DtlsLocal`).
+    fn keep_dtls_role(&mut self, id: CallId, audio: &AudioStream) {
+        let role = audio.dtls.as_ref().map(|d| d.active);
+        let ours = self.calls.get_mut(&id).and_then(|c| c.media.dtls.as_mut());
+        if let (Some(role), Some(ours)) = (role, ours) {
+            ours.role = Some(role);
         }
     }
 

@@ -218,14 +218,21 @@ impl Core {
         // Through our relay: our own URI is the last of our path, and what we send goes to
         // the relay first.
         let relayed = c.msrp_relay.take();
-        let (local_path, remote_path) = match &relayed {
+        // Over TLS our path is the `msrps:` one our SDP gave, else the `msrp:` one.
+        let secure = c.negotiated.as_ref().is_some_and(|n| n.msrp_tls.is_some());
+        let our_path = |p: &str| match secure {
+            true => crate::sdp::secure_path(p),
+            false => crate::sdp::plain_path(p),
+        };
+        let (local_path, remote_path, tls) = match &relayed {
+            // The relay's connection is all the TLS there is: the other side's connection
+            // ends at the relay, which checks nobody's fingerprint but its users' passwords.
             Some(g) => {
                 let own = local_path.split_whitespace().last().unwrap_or_default();
-                (own.to_string(), format!("{} {remote_path}", g.use_path))
+                let first = our_path(&g.use_path);
+                (our_path(own), format!("{first} {remote_path}"), None)
             }
-            // Over TLS our path is the `msrps:` one our SDP gave.
-            None if tls.is_some() => (crate::sdp::secure_path(&local_path), remote_path),
-            None => (local_path, remote_path),
+            None => (our_path(&local_path), remote_path, tls),
         };
         if let Err(e) = std::fs::create_dir_all(&files) {
             tracing::warn!("cannot create {}: {e}", files.display());
@@ -256,7 +263,7 @@ impl Core {
             let _ = internal.send(Internal::Msrp(id, e));
         };
         c.msrp = Some(match relayed {
-            Some(g) => MsrpSession::start_relayed(g.stream, params, report),
+            Some(g) => MsrpSession::start_relayed((g.stream, g.relay.ip()), params, report),
             None => MsrpSession::start(c.msrp_listener.take(), params, report),
         });
         self.session_started(id);

@@ -3,7 +3,8 @@
 //! server's (`parley serve --relay` runs one on port 2855). We connect out, authenticate, and
 //! the URI it grants goes first in our `a=path`. A relay that cannot be had is remembered, so
 //! calls do not wait on it each time (the server's, guessed, until the network changes; one
-//! named, for ten minutes); MSRP then goes direct, as before.
+//! named, for ten minutes); MSRP then goes direct, as before. An account that signs in over
+//! TLS reaches its relay over TLS too, checked as its SIP server is.
 
 use super::{AccountId, Core};
 use std::net::SocketAddr;
@@ -29,16 +30,18 @@ impl Core {
     ) -> Option<crate::msrp::relay::Granted> {
         let own = reserved.0.msrp_path.clone()?;
         let (relay, named) = self.msrp_relay_for(account).await?;
+        let tls = self.relay_tls(account, named);
         let acc = self.accounts.get(&account)?;
         let user = acc.cfg.auth_user.clone().unwrap_or_else(|| acc.user());
         let password = acc.cfg.password.clone();
         let within = if named { NAMED_WITHIN } else { GUESSED_WITHIN };
         let creds = (user.as_str(), password.as_str());
-        match crate::msrp::relay::authenticate(relay, &own, creds, within).await {
+        match crate::msrp::relay::authenticate(relay, &own, creds, within, tls).await {
             Ok(granted) => {
                 tracing::info!("MSRP through the relay at {}", granted.use_path);
                 reserved.0.msrp_path = Some(format!("{} {own}", granted.use_path));
                 reserved.0.msrp_relayed = true;
+                reserved.0.relay_tls = granted.fingerprint;
                 Some(granted)
             }
             Err(e) => {
@@ -49,6 +52,28 @@ impl Core {
                 None
             }
         }
+    }
+
+    /// How the account's relay must prove itself, when the account signs in over TLS: as its
+    /// SIP server does, for the name given for the relay (or the server's, for the server's).
+    fn relay_tls(
+        &mut self,
+        account: AccountId,
+        named: bool,
+    ) -> Option<crate::msrp::relay::RelayTls> {
+        if !self.over_tls(account) {
+            return None;
+        }
+        let acc = self.accounts.get(&account)?;
+        let name = match (&acc.cfg.msrp_relay, named) {
+            (Some(relay), true) => {
+                crate::sip::headers::split_host_port(relay).map_or(relay.clone(), |(host, _)| host)
+            }
+            _ => self.tls_name(Some(account), &acc.uri.clone()),
+        };
+        let name = crate::tls::trust::server_name(&name)?;
+        let config = self.tls_config(Some(account))?;
+        Some(crate::msrp::relay::RelayTls { config, name })
     }
 
     /// The relay to use, and whether it was named (else it is the SIP server's, guessed).

@@ -48,6 +48,10 @@ impl Core {
         );
         (c.media.address, c.media.rtp_port) = (reserved.0.address, reserved.0.rtp_port);
         c.media.ice = reserved.0.ice;
+        // The new media session makes a new DTLS association, so the other side must too.
+        if let Some(d) = c.media.dtls.as_mut() {
+            d.tls_id = crate::sdp::dtls::new_tls_id();
+        }
         c.rtp = reserved.1;
         c.relay = relay;
         // The old session's socket is on an address we no longer have; the re-INVITE's answer

@@ -18,9 +18,16 @@ pub(super) struct Opened {
 }
 
 impl Core {
+    /// The account signs in over TLS (`sips:` or `--transport tls`).
+    pub(super) fn over_tls(&self, account: AccountId) -> bool {
+        self.accounts.get(&account).is_some_and(|a| {
+            a.cfg.transport == Proto::Tls || a.uri.scheme.eq_ignore_ascii_case("sips")
+        })
+    }
+
     /// The name an account's server must hold a certificate for: the outbound server as typed,
     /// else the domain of the URI asked for.
-    fn tls_name(&self, account: Option<AccountId>, uri: &SipUri) -> String {
+    pub(super) fn tls_name(&self, account: Option<AccountId>, uri: &SipUri) -> String {
         let typed = account
             .and_then(|id| self.accounts.get(&id))
             .and_then(|a| a.cfg.server.as_deref())
@@ -31,7 +38,10 @@ impl Core {
 
     /// The account's TLS client config (built once: it reads the system's roots); without
     /// an account, the system's roots alone.
-    fn tls_config(&mut self, account: Option<AccountId>) -> Option<Arc<rustls::ClientConfig>> {
+    pub(super) fn tls_config(
+        &mut self,
+        account: Option<AccountId>,
+    ) -> Option<Arc<rustls::ClientConfig>> {
         let Some(a) = account.and_then(|id| self.accounts.get_mut(&id)) else {
             return Some(crate::tls::trust::system_config());
         };

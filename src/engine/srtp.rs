@@ -37,8 +37,7 @@ impl Core {
         let Some(acc) = self.accounts.get(&account) else {
             return SrtpPolicy::Optional;
         };
-        let tls = acc.cfg.transport == Proto::Tls || acc.uri.scheme.eq_ignore_ascii_case("sips");
-        match (acc.cfg.srtp, tls) {
+        match (acc.cfg.srtp, self.over_tls(account)) {
             (Some(p), _) => p,
             (None, true) => SrtpPolicy::Mandatory,
             (None, false) => SrtpPolicy::Optional,
@@ -65,10 +64,10 @@ impl Core {
                 mandatory,
             });
         }
-        local.dtls = self.media_identity.as_ref().map(|id| DtlsLocal {
-            fingerprint: id.fingerprint(),
-            mandatory,
-        });
+        local.dtls = self
+            .media_identity
+            .as_ref()
+            .map(|id| DtlsLocal::new(id.fingerprint(), mandatory));
         match mandatory && local.sdes.is_none() && local.dtls.is_none() {
             true => Err(NO_IDENTITY),
             false => Ok(()),

@@ -25,6 +25,8 @@ pub struct DtlsSetup {
     pub theirs: Fingerprint,
     /// We start the handshake (`a=setup:active`), or wait for theirs.
     pub active: bool,
+    /// The association's `a=tls-id`s, ours and theirs (RFC 8842): new ones, a new handshake.
+    pub ids: (String, Option<String>),
 }
 
 impl std::fmt::Debug for DtlsSetup {
@@ -266,6 +268,7 @@ mod tests {
             identity: Arc::new(MediaIdentity::of(ours)),
             theirs: theirs.fingerprint(),
             active,
+            ids: ("ours".into(), None),
         }
     }
 

@@ -467,6 +467,10 @@ impl Running {
                         self.stats.no_media_secs = self.silent_secs();
                         report(MediaEvent::Stats(self.stats));
                     }
+                    // A loop behind the clock has ticks ready at once (Burst): without this
+                    // it would hold a single-threaded runtime until tokio's budget runs out,
+                    // seconds in which no other task (another call, the engine) runs.
+                    tokio::task::yield_now().await;
                 }
             }
         }

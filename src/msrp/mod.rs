@@ -17,6 +17,11 @@ pub mod relay;
 pub mod session;
 mod temp;
 
+/// An MSRP connection: TCP, or TLS over it (`msrps:`, RFC 4975 14).
+pub trait Conn: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync> Conn for T {}
+pub type Stream = Box<dyn Conn>;
+
 /// A new Message-ID (and temporary-file id).
 fn new_id() -> String {
     crate::sip::message::random_token(16)

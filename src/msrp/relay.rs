@@ -1,10 +1,16 @@
 //! A client of an MSRP relay (RFC 4976): from behind a NAT we connect out to the relay and
 //! authenticate with `AUTH`; the URI it grants goes first in our `a=path`, and the call's MSRP
-//! session then runs over this same connection, in whichever SDP role.
+//! session then runs over this same connection, in whichever SDP role. Over TLS (`msrps:`,
+//! RFC 4976 4) the relay's certificate is checked as the account checks its SIP server's, and
+//! its fingerprint goes in our SDP, so the other side can check the relay it connects to.
 
 use super::frame::{self, Decoder, Head, Item, Kind};
+use super::Stream;
 use crate::sip::digest::Challenge;
+use crate::tls::Fingerprint;
+use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -17,38 +23,81 @@ pub enum RelayError {
     Silent(SocketAddr),
     #[error("the MSRP relay {0} refused us: {1}")]
     Refused(SocketAddr, String),
+    #[error("the MSRP relay {0} is not to be trusted: {1}")]
+    Certificate(SocketAddr, String),
+}
+
+/// How a relay over TLS must prove itself: the account's TLS config, and the name its
+/// certificate must hold.
+#[derive(Clone)]
+pub struct RelayTls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub name: ServerName<'static>,
 }
 
 /// An authenticated connection to a relay and the URI it granted us.
-#[derive(Debug)]
 pub struct Granted {
-    pub stream: TcpStream,
+    pub stream: Stream,
+    pub relay: SocketAddr,
     pub use_path: String,
+    /// Over TLS: the SHA-256 of the certificate the relay showed.
+    pub fingerprint: Option<Fingerprint>,
 }
 
-/// Connects to `relay` and authenticates as `user` for our URI `own`, all `within`.
+impl std::fmt::Debug for Granted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Granted({} at {})", self.use_path, self.relay)
+    }
+}
+
+/// Connects to `relay` (over TLS when `tls` says how) and authenticates as `user` for our
+/// URI `own`, all `within`.
 pub async fn authenticate(
     relay: SocketAddr,
     own: &str,
-    (user, password): (&str, &str),
+    creds: (&str, &str),
     within: Duration,
+    tls: Option<RelayTls>,
 ) -> Result<Granted, RelayError> {
-    match tokio::time::timeout(within, exchange(relay, own, user, password)).await {
+    match tokio::time::timeout(within, exchange(relay, own, creds, tls)).await {
         Ok(r) => r,
         Err(_) => Err(RelayError::Silent(relay)),
     }
 }
 
+/// The connection, and the fingerprint of the relay's certificate when it is TLS.
+async fn open(
+    relay: SocketAddr,
+    tls: Option<RelayTls>,
+) -> Result<(Stream, Option<Fingerprint>), RelayError> {
+    let s = TcpStream::connect(relay)
+        .await
+        .map_err(|e| RelayError::Unreachable(relay, e.to_string()))?;
+    let _ = s.set_nodelay(true);
+    let Some(tls) = tls else {
+        return Ok((Box::new(s), None));
+    };
+    let s = tokio_rustls::TlsConnector::from(tls.config)
+        .connect(tls.name, s)
+        .await
+        .map_err(|e| match crate::tls::CertRefused::within(&e) {
+            Some(refused) => RelayError::Certificate(relay, refused.to_string()),
+            None => RelayError::Unreachable(relay, e.to_string()),
+        })?;
+    let shown = s.get_ref().1.peer_certificates().and_then(|c| c.first());
+    let fingerprint = shown.map(|c| Fingerprint::of(c.as_ref()));
+    Ok((Box::new(s), fingerprint))
+}
+
 async fn exchange(
     relay: SocketAddr,
     own: &str,
-    user: &str,
-    password: &str,
+    (user, password): (&str, &str),
+    tls: Option<RelayTls>,
 ) -> Result<Granted, RelayError> {
-    let mut s = TcpStream::connect(relay)
-        .await
-        .map_err(|e| RelayError::Unreachable(relay, e.to_string()))?;
-    let to = format!("msrp://{relay};tcp");
+    let scheme = if tls.is_some() { "msrps" } else { "msrp" };
+    let (mut s, fingerprint) = open(relay, tls).await?;
+    let to = format!("{scheme}://{relay};tcp");
     let paths = [("To-Path", to.as_str()), ("From-Path", own)];
     let first = ask(&mut s, relay, &paths).await?;
     let challenge = first
@@ -69,13 +118,15 @@ async fn exchange(
     };
     Ok(Granted {
         stream: s,
+        relay,
         use_path,
+        fingerprint,
     })
 }
 
 /// Sends an AUTH with `headers` and reads the relay's answer.
 async fn ask(
-    s: &mut TcpStream,
+    s: &mut Stream,
     relay: SocketAddr,
     headers: &[(&str, &str)],
 ) -> Result<Head, RelayError> {
@@ -102,7 +153,7 @@ fn refused(relay: SocketAddr, h: &Head) -> RelayError {
 }
 
 /// The next whole response's head (the relay's answers have no body).
-async fn read_response(s: &mut TcpStream, relay: SocketAddr) -> Result<Head, RelayError> {
+async fn read_response(s: &mut Stream, relay: SocketAddr) -> Result<Head, RelayError> {
     let mut buf = Vec::with_capacity(2048);
     let mut head = None;
     loop {

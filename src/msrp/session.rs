@@ -14,7 +14,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Instant;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -102,10 +102,7 @@ impl std::fmt::Debug for PeerTls {
     }
 }
 
-/// A session's connection: TCP, or TLS over it.
-trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
-type BoxConn = Box<dyn Conn>;
+type BoxConn = super::Stream;
 
 /// A file announced in SDP: its bytes go to `temp`, which outlives a broken connection so the
 /// transfer can resume, and its SHA-1 (hex, lowercase) is checked at the end.
@@ -190,11 +187,11 @@ impl MsrpSession {
     /// A session over a connection already open to our MSRP relay (RFC 4976), which carries
     /// it in whichever SDP role; `params.remote_path` starts with the relay's URI.
     pub fn start_relayed(
-        stream: TcpStream,
+        (stream, relay): (BoxConn, std::net::IpAddr),
         params: SessionParams,
         report: impl Fn(SessionEvent) + Send + Sync + 'static,
     ) -> MsrpSession {
-        Self::spawn(Link::Relay(stream), params, report)
+        Self::spawn(Link::Relay(stream, relay), params, report)
     }
 
     fn spawn(
@@ -249,7 +246,7 @@ impl Drop for MsrpSession {
 /// How the session's connection comes: ours to make or take, or our relay's.
 enum Link {
     Own(Option<std::net::TcpListener>),
-    Relay(TcpStream),
+    Relay(BoxConn, std::net::IpAddr),
 }
 
 /// `host:port` of an `msrp://host:port/id;tcp` (or `msrps://`) path.
@@ -287,7 +284,7 @@ async fn tls_accept(s: TcpStream, acceptor: &tokio_rustls::TlsAcceptor) -> Optio
 async fn connect(link: Link, p: &SessionParams) -> Result<Connected, String> {
     let listener = match link {
         Link::Own(l) => l,
-        Link::Relay(s) => return Ok(plain(s)),
+        Link::Relay(s, relay) => return Ok((s, Vec::new(), Some(relay))),
     };
     if p.active {
         let to = authority(&p.remote_path).ok_or("the other side's MSRP path has no address")?;

@@ -5,6 +5,7 @@
 use super::crypto::{CryptoLine, MasterKey};
 use super::dtls::{DtlsAgreed, DtlsLocal};
 use super::{Address, Attributes, Media, SdpError, Session};
+use crate::tls::Fingerprint;
 use std::net::IpAddr;
 
 /// SDES (RFC 4568): our SRTP keys, one per suite, for an SDP that travels over TLS.
@@ -52,19 +53,33 @@ pub struct LocalMedia {
     /// DTLS-SRTP when our policy wants encryption: offered when there are no SDES keys,
     /// taken whenever offered.
     pub dtls: Option<DtlsLocal>,
+    /// Our MSRP relay is reached over TLS: the fingerprint of its certificate, which the
+    /// other side connects to in our stead.
+    pub relay_tls: Option<Fingerprint>,
 }
 
 impl LocalMedia {
-    /// Our certificate for MSRP over TLS (RFC 4975 14.1), when the message line may use it:
-    /// not through our MSRP relay, which speaks plain TCP.
-    fn msrp_tls(&self) -> Option<&DtlsLocal> {
-        self.dtls.as_ref().filter(|_| !self.msrp_relayed)
+    /// The fingerprint for a message line over TLS (RFC 4975 14.1), when ours may use it:
+    /// our own certificate's, or through our MSRP relay, the relay's if we reach it over TLS.
+    fn msrp_tls(&self) -> Option<Fingerprint> {
+        match self.msrp_relayed {
+            true => self.relay_tls,
+            false => self.dtls.as_ref().map(|d| d.fingerprint),
+        }
     }
 
-    /// What our offers carry: encryption without TLS signalling only when it is mandatory
-    /// (optional takes it whenever offered); see `DtlsLocal`.
-    fn offered_tls(&self) -> Option<&DtlsLocal> {
-        self.msrp_tls().filter(|d| d.mandatory)
+    /// What our offers carry for MSRP: TLS without TLS signalling only when it is mandatory
+    /// (optional takes it whenever offered), since MSRP has no opportunistic form: a peer
+    /// without TLS would have to refuse the line. A relay over TLS is TLS already.
+    fn offered_tls(&self) -> Option<Fingerprint> {
+        match self.msrp_relayed {
+            true => self.relay_tls,
+            false => self
+                .dtls
+                .as_ref()
+                .filter(|d| d.mandatory)
+                .map(|d| d.fingerprint),
+        }
     }
 
     /// Audio must be encrypted.
@@ -189,11 +204,11 @@ fn audio_media(formats: Vec<String>, port: u16, attrs: Attributes) -> Media {
 
 /// Our message line; over TLS (`msrps:` paths, `TCP/TLS/MSRP` and our fingerprint) when
 /// `tls` is given.
-fn msrp_media(path: &str, accept: &str, setup: &str, tls: Option<&DtlsLocal>) -> Media {
+fn msrp_media(path: &str, accept: &str, setup: &str, tls: Option<Fingerprint>) -> Media {
     let port = msrp_port(path).unwrap_or(9);
     let path = match tls {
         Some(_) => secure_path(path),
-        None => path.to_string(),
+        None => plain_path(path),
     };
     let mut attributes = vec![
         ("accept-types".into(), Some(accept.into())),
@@ -203,10 +218,7 @@ fn msrp_media(path: &str, accept: &str, setup: &str, tls: Option<&DtlsLocal>) ->
         ("connection".into(), Some("new".into())),
     ];
     if let Some(tls) = tls {
-        attributes.push((
-            "fingerprint".into(),
-            Some(format!("sha-256 {}", tls.fingerprint)),
-        ));
+        attributes.push(("fingerprint".into(), Some(format!("sha-256 {tls}"))));
     }
     Media {
         kind: "message".into(),
@@ -224,7 +236,12 @@ fn msrp_media(path: &str, accept: &str, setup: &str, tls: Option<&DtlsLocal>) ->
 
 /// An MSRP path with its URIs as `msrps:` (RFC 4975 6: the scheme says TLS).
 pub fn secure_path(path: &str) -> String {
-    path.replace("msrp://", "msrps://")
+    plain_path(path).replace("msrp://", "msrps://")
+}
+
+/// An MSRP path with its URIs as `msrp:` (a relay reached over TLS takes plain TCP too).
+pub fn plain_path(path: &str) -> String {
+    path.replace("msrps://", "msrp://")
 }
 
 fn is_tls_msrp(m: &Media) -> bool {
@@ -253,12 +270,30 @@ fn rejected(m: &Media) -> Media {
 }
 
 fn msrp_port(path: &str) -> Option<u16> {
-    let rest = path.strip_prefix("msrp://")?;
+    let rest = path
+        .strip_prefix("msrp://")
+        .or_else(|| path.strip_prefix("msrps://"))?;
     let hostport = rest.split('/').next()?;
     hostport.rsplit_once(':')?.1.parse().ok()
 }
 
-fn session(local: &LocalMedia, version: u64, media: Vec<Media>) -> Session {
+fn session(local: &LocalMedia, version: u64, mut media: Vec<Media>) -> Session {
+    // One certificate serves every line: its fingerprint once, at session level (RFC 8122 5),
+    // unless a line has another (our MSRP relay's).
+    let of = |m: &Media| {
+        m.attributes
+            .iter()
+            .find(|(k, _)| k == "fingerprint")
+            .cloned()
+    };
+    let lines: Vec<_> = media.iter().filter_map(of).collect();
+    let mut attributes = Vec::new();
+    if lines.windows(2).all(|w| w[0] == w[1]) {
+        attributes.extend(lines.into_iter().take(1));
+        for m in &mut media {
+            m.attributes.retain(|(k, _)| k != "fingerprint");
+        }
+    }
     Session {
         origin_user: local.user.clone(),
         session_id: local.session_id,
@@ -267,7 +302,7 @@ fn session(local: &LocalMedia, version: u64, media: Vec<Media>) -> Session {
         name: "Parley".into(),
         connection: Some(Address::Ip(local.address)),
         bandwidth: Vec::new(),
-        attributes: Vec::new(),
+        attributes,
         media,
     }
 }
@@ -303,9 +338,11 @@ fn our_audio(local: &LocalMedia, direction: &str) -> Media {
         if sdes.mandatory {
             proto = "RTP/SAVP";
         }
-    } else if let Some(dtls) = local.dtls.as_ref().filter(|d| d.mandatory) {
+    } else if let Some(dtls) = &local.dtls {
         super::dtls::push_offer(&mut attrs, dtls);
-        proto = "UDP/TLS/RTP/SAVP";
+        if dtls.mandatory {
+            proto = "UDP/TLS/RTP/SAVP";
+        }
     }
     attrs.push((direction.into(), None));
     let formats = codecs.iter().map(|c| c.0.to_string()).collect();
@@ -650,11 +687,11 @@ pub fn answer(
 /// Whether an offered message line goes over TLS: our certificate and the fingerprint of
 /// theirs; plain when offered plain (unless our encryption is mandatory and TLS was ours to
 /// give); or why we cannot take it.
-fn msrp_tls_answer<'a>(
+fn msrp_tls_answer(
     s: &Session,
     m: &Media,
-    local: &'a LocalMedia,
-) -> Result<Option<(&'a DtlsLocal, crate::tls::Fingerprint)>, &'static str> {
+    local: &LocalMedia,
+) -> Result<Option<(Fingerprint, Fingerprint)>, &'static str> {
     match (is_tls_msrp(m), local.msrp_tls()) {
         (true, Some(ours)) => match super::dtls::their_fingerprint(s, m) {
             Some(theirs) => Ok(Some((ours, theirs))),

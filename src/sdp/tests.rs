@@ -14,6 +14,7 @@ fn local(port: u16) -> LocalMedia {
         connect_out: false,
         ice: None,
         msrp_relayed: false,
+        relay_tls: None,
         sdes: None,
         dtls: None,
     }
@@ -293,6 +294,7 @@ fn behind_a_nat_we_take_the_active_part_when_the_offer_lets_us_choose() {
         connect_out: true,
         ice: None,
         msrp_relayed: false,
+        relay_tls: None,
         ..local(6000)
     };
     for (setup, nat, connect) in [
@@ -312,10 +314,10 @@ fn behind_a_nat_we_take_the_active_part_when_the_offer_lets_us_choose() {
 
 fn with_dtls(port: u16, fingerprint: u8, mandatory: bool) -> LocalMedia {
     LocalMedia {
-        dtls: Some(dtls::DtlsLocal {
-            fingerprint: crate::tls::Fingerprint([fingerprint; 32]),
+        dtls: Some(dtls::DtlsLocal::new(
+            crate::tls::Fingerprint([fingerprint; 32]),
             mandatory,
-        }),
+        )),
         ..local(port)
     }
 }
@@ -362,12 +364,62 @@ fn mandatory_dtls_srtp_is_offered_as_udp_tls_and_the_answerer_starts_the_handsha
 }
 
 #[test]
-fn optional_offers_plain_audio_and_takes_dtls_srtp_when_offered() {
-    let o = offer(&with_dtls(4000, 1, false), 1, false).to_string();
+fn optional_offers_dtls_srtp_on_plain_audio_that_a_plain_peer_answers_plainly() {
+    let alice = with_dtls(4000, 1, false);
+    let o = offer(&alice, 1, false).to_string();
     assert!(o.contains("m=audio 4000 RTP/AVP "), "{o}");
-    assert!(!o.contains("a=fingerprint"), "{o}");
+    assert!(o.contains("a=setup:actpass"), "{o}");
+    assert_eq!(o.matches("a=fingerprint:sha-256 01:01:").count(), 1, "{o}");
+    let session_part = o.split("m=audio").next().unwrap();
+    assert!(
+        session_part.contains("a=fingerprint"),
+        "once, for the session: {o}"
+    );
+    // MSRP has no opportunistic form: plain unless encryption is mandatory.
     assert!(o.contains("m=message 6006 TCP/MSRP"), "{o}");
-    // Offered DTLS-SRTP (and MSRP over TLS), an optional account takes both.
+    let offered = Session::parse(&o).unwrap();
+    // A peer without DTLS answers plain audio, and the call goes on plain.
+    let (plain, neg) = answer(&offered, &local(6000), 1, false).unwrap();
+    assert!(!neg.audio.unwrap().encrypted());
+    let back = accept_answer(&plain, false, None, alice.dtls.as_ref());
+    assert!(!back.audio.unwrap().encrypted());
+    // A peer with it answers with its fingerprint on the same plain profile (RFC 8643).
+    let (ans, neg) = answer(&offered, &with_dtls(6000, 2, false), 1, false).unwrap();
+    assert!(neg.audio.unwrap().dtls.unwrap().active);
+    let a = ans.to_string();
+    assert!(
+        a.contains("m=audio 6000 RTP/AVP ") && a.contains("a=setup:active"),
+        "{a}"
+    );
+    let back = accept_answer(
+        &Session::parse(&a).unwrap(),
+        false,
+        None,
+        alice.dtls.as_ref(),
+    );
+    let ours = back.audio.unwrap().dtls.unwrap();
+    assert_eq!(
+        (ours.theirs, ours.active),
+        (crate::tls::Fingerprint([2; 32]), false)
+    );
+}
+
+#[test]
+fn a_fingerprint_alone_on_a_plain_line_is_no_dtls_offer() {
+    let fp = crate::tls::Fingerprint([7; 32]);
+    let text = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\na=fingerprint:sha-256 {fp}\r\nm=audio 5004 RTP/AVP 0\r\n");
+    let (_, neg) = answer(
+        &Session::parse(&text).unwrap(),
+        &with_dtls(6000, 2, false),
+        1,
+        false,
+    )
+    .unwrap();
+    assert!(!neg.audio.unwrap().encrypted());
+}
+
+#[test]
+fn optional_takes_offered_dtls_srtp_and_msrp_over_tls() {
     let secure = offer(&with_dtls(5000, 3, true), 1, false).to_string();
     let (ans, neg) = answer(
         &Session::parse(&secure).unwrap(),
@@ -379,6 +431,37 @@ fn optional_offers_plain_audio_and_takes_dtls_srtp_when_offered() {
     assert!(neg.audio.unwrap().encrypted());
     assert_eq!(neg.msrp_tls, Some(crate::tls::Fingerprint([3; 32])));
     assert!(ans.to_string().contains("a=path:msrps://"), "{ans}");
+}
+
+#[test]
+fn a_handshake_made_keeps_its_roles_through_re_offers_both_ways() {
+    // Alice offered, Bob answered active; later either re-offers (say, to hold).
+    let mut alice = with_dtls(4000, 1, false);
+    let mut bob = with_dtls(6000, 2, false);
+    alice.dtls.as_mut().unwrap().role = Some(false);
+    bob.dtls.as_mut().unwrap().role = Some(true);
+    let prev = offer(&alice, 1, false);
+    let again = reoffer(&prev, &alice, true).to_string();
+    assert!(again.contains("a=setup:passive"), "{again}");
+    let (_, neg) = answer(&Session::parse(&again).unwrap(), &bob, 2, false).unwrap();
+    assert!(neg.audio.unwrap().dtls.unwrap().active, "Bob still starts");
+    // Bob re-offers: his role is offered, and Alice stays passive.
+    let bobs = reoffer(&offer(&bob, 1, false), &bob, true).to_string();
+    assert!(bobs.contains("a=setup:active"), "{bobs}");
+    let (_, neg) = answer(&Session::parse(&bobs).unwrap(), &alice, 2, false).unwrap();
+    assert!(!neg.audio.unwrap().dtls.unwrap().active);
+    // A peer that re-offers actpass leaves the role to us: kept too.
+    let actpass = bobs.replace("a=setup:active", "a=setup:actpass");
+    let (_, neg) = answer(&Session::parse(&actpass).unwrap(), &alice, 2, false).unwrap();
+    let kept = neg.audio.unwrap().dtls.unwrap();
+    assert!(!kept.active);
+    // Each side names the association (RFC 8842); a side that starts afresh names a new one.
+    let bob_id = bob.dtls.as_ref().unwrap().tls_id.clone();
+    assert_eq!(kept.ids.1.as_deref(), Some(bob_id.as_str()));
+    bob.dtls.as_mut().unwrap().tls_id = dtls::new_tls_id();
+    let moved = reoffer(&offer(&bob, 1, false), &bob, false).to_string();
+    let (_, neg) = answer(&Session::parse(&moved).unwrap(), &alice, 2, false).unwrap();
+    assert_ne!(neg.audio.unwrap().dtls.unwrap().ids, kept.ids);
 }
 
 #[test]
@@ -461,10 +544,16 @@ fn with_sdes_keys_the_offer_carries_no_dtls_but_an_offered_fingerprint_is_prefer
         ..with_sdes(4000, true)
     };
     let o = offer(&both, 1, false).to_string();
-    // (The message line has its fingerprint: MSRP over TLS.)
-    let audio = o.split("m=message").next().unwrap();
+    // (The session has a fingerprint: for MSRP over TLS.)
+    let audio = o
+        .split("m=audio")
+        .nth(1)
+        .unwrap()
+        .split("m=message")
+        .next()
+        .unwrap();
     assert!(
-        !audio.contains("fingerprint") && audio.contains("RTP/SAVP"),
+        !audio.contains("setup") && audio.contains("RTP/SAVP"),
         "{o}"
     );
     assert!(

@@ -7,9 +7,13 @@
 //! for strangers: a message must name one of our users' sessions, and only a user's own
 //! connection may send beyond the relay, to whoever is next on its To-Path (another relay,
 //! or a peer that waits for a connection), which we connect to if it has not reached us.
-//! Plain TCP for now (RFC 4976 wants TLS, which comes with encryption).
+//! Over TLS (RFC 4976 4) when the server has a certificate: one port takes both, told apart
+//! by the first byte (a TLS handshake's is 22, an MSRP request's `M`), and a user who came over
+//! TLS is granted an `msrps:` URI. Next hops that are `msrps:` are reached over TLS, their
+//! certificate checked against the system's roots (a relay's must name its host, RFC 4976 4).
 
 use crate::msrp::frame::{self, Decoder, Head, Item, Kind};
+use crate::msrp::Stream;
 use crate::sip::digest::{Algorithm, Challenge, Credentials};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,6 +38,8 @@ pub struct MsrpRelayConfig {
     pub realm: String,
     pub users: HashMap<String, String>,
     pub digest: Vec<Algorithm>,
+    /// The server's certificate, for users and peers who come over TLS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A running relay; dropping it stops it.
@@ -71,11 +77,10 @@ impl MsrpRelay {
                     accepted = listener.accept() => {
                         let Ok((stream, from)) = accepted else { return };
                         tracing::debug!("MSRP relay: connection from {from}");
-                        let queue = mpsc::channel(QUEUE);
-                        tokio::spawn(carry(shared.clone(), stream, queue));
+                        tokio::spawn(take(shared.clone(), stream));
                     }
                     Some((stream, queue)) = opened_rx.recv() => {
-                        tokio::spawn(carry(shared.clone(), stream, queue));
+                        tokio::spawn(carry(shared.clone(), stream, false, queue));
                     }
                 }
             }
@@ -91,6 +96,11 @@ impl MsrpRelay {
         self.addr
     }
 
+    /// How many sessions it carries for its users now.
+    pub fn sessions(&self) -> usize {
+        self.shared.sessions.lock().unwrap().len()
+    }
+
     /// How many peers without a session here it can reach now (connections open to it).
     pub fn peers(&self) -> usize {
         self.shared.peers.lock().unwrap().len()
@@ -99,7 +109,29 @@ impl MsrpRelay {
 
 type Queue = mpsc::Sender<Vec<u8>>;
 /// A connection we opened to a next hop, with the queue to write it from.
-type Opened = (TcpStream, (Queue, mpsc::Receiver<Vec<u8>>));
+type Opened = (Stream, (Queue, mpsc::Receiver<Vec<u8>>));
+
+/// How long a connection may take to show its first byte or finish its TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// An accepted connection, TLS or plain as its first byte says, carried.
+async fn take(shared: Arc<Shared>, stream: TcpStream) {
+    let mut first = [0u8; 1];
+    let peeked = tokio::time::timeout(HANDSHAKE, stream.peek(&mut first)).await;
+    let tls = matches!(peeked, Ok(Ok(1))) && first[0] == 22;
+    let conn: Stream = match (tls, &shared.cfg.tls) {
+        (true, Some(config)) => {
+            let accept = tokio_rustls::TlsAcceptor::from(config.clone()).accept(stream);
+            match tokio::time::timeout(HANDSHAKE, accept).await {
+                Ok(Ok(s)) => Box::new(s),
+                _ => return tracing::debug!("MSRP relay: a TLS handshake failed"),
+            }
+        }
+        (true, None) => return tracing::debug!("MSRP relay: TLS asked of a plain relay"),
+        (false, _) => Box::new(stream),
+    };
+    carry(shared, conn, tls, mpsc::channel(QUEUE)).await;
+}
 
 struct Shared {
     /// Our `host:port`, as it appears in the URIs we grant.
@@ -118,12 +150,18 @@ struct Shared {
 /// One connection, accepted or opened by us toward the next hop: a reader that routes each
 /// message as its head arrives and streams its body after it, and a writer fed through the
 /// queue by everyone routing to this connection.
-async fn carry(shared: Arc<Shared>, stream: TcpStream, (tx, rx): (Queue, mpsc::Receiver<Vec<u8>>)) {
-    let (rd, wr) = stream.into_split();
+async fn carry(
+    shared: Arc<Shared>,
+    stream: Stream,
+    secure: bool,
+    (tx, rx): (Queue, mpsc::Receiver<Vec<u8>>),
+) {
+    let (rd, wr) = tokio::io::split(stream);
     let writer = tokio::spawn(write_loop(wr, rx));
     let mut conn = Conn {
         shared: shared.clone(),
         tx,
+        secure,
         own: Vec::new(),
         current: None,
     };
@@ -145,9 +183,10 @@ async fn carry(shared: Arc<Shared>, stream: TcpStream, (tx, rx): (Queue, mpsc::R
     writer.abort();
 }
 
-async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn write_loop(mut wr: tokio::io::WriteHalf<Stream>, mut rx: mpsc::Receiver<Vec<u8>>) {
     while let Some(bytes) = rx.recv().await {
-        if wr.write_all(&bytes).await.is_err() {
+        // Flushed each time: TLS holds what is written until then.
+        if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
             return;
         }
     }
@@ -169,13 +208,15 @@ struct Forward {
 struct Conn {
     shared: Arc<Shared>,
     tx: Queue,
+    /// It came over TLS: what we grant on it is `msrps:`.
+    secure: bool,
     /// The sessions granted on this connection (gone with it).
     own: Vec<String>,
     current: Option<Forward>,
 }
 
 impl Conn {
-    async fn read_loop(&mut self, mut rd: tokio::net::tcp::OwnedReadHalf) -> Result<(), String> {
+    async fn read_loop(&mut self, mut rd: tokio::io::ReadHalf<Stream>) -> Result<(), String> {
         let (mut dec, mut buf) = (Decoder::default(), Vec::with_capacity(16 * 1024));
         loop {
             if rd.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
@@ -251,6 +292,21 @@ impl Conn {
     }
 }
 
+/// A connection to a next hop at `authority`, over TLS that the system's roots vouch for
+/// when `tls`.
+async fn connect_to(authority: &str, tls: bool) -> std::io::Result<Stream> {
+    let s = TcpStream::connect(authority).await?;
+    let _ = s.set_nodelay(true);
+    if !tls {
+        return Ok(Box::new(s));
+    }
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let name = crate::tls::trust::server_name(host)
+        .ok_or_else(|| std::io::Error::other(format!("{host} is no name to check")))?;
+    let connector = tokio_rustls::TlsConnector::from(crate::tls::trust::system_config());
+    Ok(Box::new(connector.connect(name, s).await?))
+}
+
 /// The URI's `host:port` and session id (`msrp://host:port/sid;tcp`).
 fn parts(uri: &str) -> Option<(&str, &str)> {
     let rest = uri
@@ -272,10 +328,14 @@ impl Conn {
     async fn open(&self, uri: &str) -> Result<Queue, (u16, &'static str)> {
         let unreachable = (408, "The next hop cannot be reached");
         let (authority, _) = parts(uri).ok_or(unreachable)?;
-        let connect = TcpStream::connect(authority.to_string());
+        let connect = connect_to(authority, uri.starts_with("msrps:"));
         let stream = match tokio::time::timeout(Duration::from_secs(5), connect).await {
             Ok(Ok(s)) => s,
-            _ => return Err(unreachable),
+            Ok(Err(e)) => {
+                tracing::info!("MSRP relay: cannot reach {uri}: {e}");
+                return Err(unreachable);
+            }
+            Err(_) => return Err(unreachable),
         };
         let (tx, rx) = mpsc::channel(QUEUE);
         let key = uri.to_string();
@@ -356,7 +416,8 @@ impl Conn {
             return reply(403, "Forbidden", Vec::new());
         }
         let sid = crate::sip::message::random_token(16);
-        let grant = format!("msrp://{}/{sid};tcp", self.shared.me);
+        let scheme = if self.secure { "msrps" } else { "msrp" };
+        let grant = format!("{scheme}://{}/{sid};tcp", self.shared.me);
         let tx = self.tx.clone();
         self.shared.sessions.lock().unwrap().insert(sid.clone(), tx);
         self.own.push(sid);
@@ -419,13 +480,56 @@ mod tests {
     const WITHIN: Duration = Duration::from_secs(5);
 
     async fn relay() -> MsrpRelay {
+        relay_with(None).await
+    }
+
+    async fn relay_with(tls: Option<Arc<rustls::ServerConfig>>) -> MsrpRelay {
         let cfg = MsrpRelayConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             realm: "company.com".into(),
             users: HashMap::from([("alice".to_string(), "secret".to_string())]),
             digest: vec![Algorithm::Sha256, Algorithm::Md5],
+            tls,
         };
         MsrpRelay::start(cfg).await.unwrap()
+    }
+
+    fn trusting(pin: crate::tls::Fingerprint) -> crate::msrp::relay::RelayTls {
+        let trust = crate::tls::Trust {
+            ca_file: None,
+            pinned: Some(pin),
+        };
+        crate::msrp::relay::RelayTls {
+            config: trust.client_config().unwrap(),
+            name: crate::tls::trust::server_name("company.com").unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn over_tls_the_relay_proves_itself_and_grants_msrps_and_plain_still_works() {
+        let id = crate::tls::Identity::generate(&["company.com".to_string()]).unwrap();
+        let r = relay_with(Some(id.server_config().unwrap())).await;
+        let own = "msrp://192.0.2.10:7000/own;tcp";
+        let creds = ("alice", "secret");
+        let tls = Some(trusting(id.fingerprint()));
+        let g = authenticate(r.local_addr(), own, creds, WITHIN, tls)
+            .await
+            .unwrap();
+        assert!(g.use_path.starts_with("msrps://"), "{}", g.use_path);
+        assert_eq!(g.fingerprint, Some(id.fingerprint()));
+        // A relay showing another certificate is refused before the password's digest leaves.
+        let other = crate::tls::Fingerprint([9; 32]);
+        let refused = authenticate(r.local_addr(), own, creds, WITHIN, Some(trusting(other))).await;
+        assert!(
+            matches!(refused, Err(RelayError::Certificate(..))),
+            "{refused:?}"
+        );
+        assert_eq!(r.sessions(), 1);
+        // The same port takes plain MSRP, granting plain URIs.
+        let plain = authenticate(r.local_addr(), own, creds, WITHIN, None)
+            .await
+            .unwrap();
+        assert!(plain.use_path.starts_with("msrp://"), "{}", plain.use_path);
     }
 
     /// Sends one request on a fresh connection and reads what comes back.
@@ -455,9 +559,9 @@ mod tests {
     async fn a_user_gets_a_path_and_what_comes_for_it_goes_down_its_connection() {
         let r = relay().await;
         let own = "msrp://192.0.2.10:7000/own;tcp";
-        let wrong = authenticate(r.local_addr(), own, ("alice", "wrong"), WITHIN).await;
+        let wrong = authenticate(r.local_addr(), own, ("alice", "wrong"), WITHIN, None).await;
         assert!(matches!(wrong, Err(RelayError::Refused(_, ref w)) if w.starts_with("403")));
-        let granted = authenticate(r.local_addr(), own, ("alice", "secret"), WITHIN)
+        let granted = authenticate(r.local_addr(), own, ("alice", "secret"), WITHIN, None)
             .await
             .unwrap();
         assert!(granted
@@ -507,8 +611,8 @@ mod tests {
             "msrp://192.0.2.10:7000/a;tcp",
             "msrp://192.0.2.20:7000/b;tcp",
         );
-        let a = authenticate(r1.local_addr(), a_own, ("alice", "secret"), WITHIN);
-        let b = authenticate(r2.local_addr(), b_own, ("alice", "secret"), WITHIN);
+        let a = authenticate(r1.local_addr(), a_own, ("alice", "secret"), WITHIN, None);
+        let b = authenticate(r2.local_addr(), b_own, ("alice", "secret"), WITHIN, None);
         let (a, b) = (a.await.unwrap(), b.await.unwrap());
         let mut alice = a.stream;
         let mut bob = b.stream;

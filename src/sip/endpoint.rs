@@ -347,6 +347,9 @@ struct ClientEntry {
     cancel_wanted: bool,
     cancel_reason: Option<String>,
     provisional_seen: bool,
+    /// The UDP peer a request too big for UDP was moved off (RFC 3261 18.1.1), to go back
+    /// to if TCP cannot be had there at all.
+    udp_fallback: Option<Peer>,
 }
 
 struct ServerEntry {
@@ -531,6 +534,7 @@ impl Core {
                 responses,
                 pinned,
             } => {
+                let wanted = peer;
                 let (peer, bytes) = self.stamp(&mut req, peer, &branch, pinned);
                 let kind = if req.method == Method::Invite {
                     Kind::Invite
@@ -552,6 +556,7 @@ impl Core {
                     cancel_wanted: false,
                     cancel_reason: None,
                     provisional_seen: false,
+                    udp_fallback: (peer != wanted).then_some(wanted),
                 };
                 self.clients.insert(key.clone(), entry);
                 self.touch(Timer::Client(key));
@@ -622,12 +627,44 @@ impl Core {
                 }
             }
             Op::SendFailed(key) => {
+                if self.back_to_udp(&key, now) {
+                    return;
+                }
                 if let Some(entry) = self.clients.get_mut(&key) {
                     let actions = entry.tx.on_transport_error();
                     self.client_actions(&key, actions, None);
                 }
             }
         }
+    }
+
+    /// A request moved to TCP for its size whose peer takes no TCP goes over UDP after all:
+    /// 18.1.1's TCP is for congestion, and a UDP-only phone (many are) would otherwise never
+    /// hear the call. Its Via says UDP again, and its timers are UDP's.
+    fn back_to_udp(&mut self, key: &TxKey, now: Instant) -> bool {
+        let Some(udp) = self.clients.get(key).and_then(|e| e.udp_fallback) else {
+            return false;
+        };
+        let via = self.via_for(udp, &key.branch);
+        let timers = self.timers;
+        let Some(entry) = self.clients.get_mut(key) else {
+            return false;
+        };
+        tracing::info!("{:?} takes no TCP: the request goes over UDP", udp.addr);
+        msg::pop_first(&mut entry.request.headers, "Via");
+        msg::prepend(&mut entry.request.headers, "Via", via);
+        entry.bytes = msg::encode_request(&entry.request);
+        entry.peer = udp;
+        entry.udp_fallback = None;
+        let kind = match entry.request.method == Method::Invite {
+            true => Kind::Invite,
+            false => Kind::NonInvite,
+        };
+        entry.tx = ClientTx::new(kind, false, timers, now);
+        let bytes = entry.bytes.clone();
+        self.send(udp, bytes, Some(key.clone()));
+        self.touch(Timer::Client(key.clone()));
+        true
     }
 
     fn start_cancel(&mut self, cancel: Request, peer: Peer, branch: &str, now: Instant) {
@@ -649,6 +686,7 @@ impl Core {
                 cancel_wanted: false,
                 cancel_reason: None,
                 provisional_seen: false,
+                udp_fallback: None,
             },
         );
         self.touch(Timer::Client(key));
