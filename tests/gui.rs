@@ -735,3 +735,24 @@ async fn a_file_dropped_on_a_contact_is_offered_to_that_contact() {
     };
     assert_eq!((name.as_str(), size), ("minutes.txt", 7));
 }
+
+/// Defect 10: hanging up one's own ringing call is no error; History says "You cancelled".
+#[tokio::test]
+async fn cancelling_ones_own_call_is_no_error_and_history_says_so() {
+    let server = server(USERS).await;
+    let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
+    bob.registered().await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
+    let id = gui.add_contact("Bob Builder", "bob@company.com").await;
+    gui.update(Message::Contacts(contacts::Message::Call(id)));
+    bob.incoming().await;
+    gui.pump(|a| a.calls.values().any(|c| c.state == CallState::Ringing))
+        .await;
+    gui.click("Hang up");
+    gui.pump(|a| a.calls.is_empty() && !a.history.calls.is_empty())
+        .await;
+    assert_eq!(gui.app.notice, None, "a cancelled call is no news");
+    gui.click("History");
+    assert!(gui.shows("You cancelled"));
+    assert!(!gui.shows("487"), "no SIP code in History");
+}

@@ -566,13 +566,17 @@ async fn unanswered_call_is_given_up() {
         }
     };
     let Event::CallEnded {
-        status, message, ..
+        status,
+        message,
+        outcome,
+        ..
     } = ended
     else {
         unreachable!()
     };
     assert_eq!(status, 408);
     assert!(message.contains("No answer"), "{message}");
+    assert_eq!(outcome, parley::engine::CallOutcome::NoAnswer);
     assert_eq!(bob.ended().await.0, 487);
 }
 

@@ -465,6 +465,8 @@ pub enum Event {
         call: CallId,
         peer: String,
         direction: Direction,
+        /// How it ended, in the user's terms; `status` and `reason` are the details.
+        outcome: super::CallOutcome,
         status: u16,
         reason: String,
         message: String,

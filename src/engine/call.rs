@@ -4,7 +4,7 @@
 //! Media sockets are reserved here and their addresses offered; audio and MSRP bytes come later.
 
 use super::transfer::{self, Purpose};
-use super::{reason, AccountId, CallId, CallState, Core, Ctx, Direction, Event};
+use super::{reason, AccountId, CallId, CallOutcome, CallState, Core, Ctx, Direction, Event};
 use crate::sdp::{self, LocalMedia, Session};
 use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::{Incoming, TxKey};
@@ -246,7 +246,7 @@ impl Core {
         }
         let duration = c.answered.map(|a| a.elapsed().as_secs()).unwrap_or(0);
         let message = if status == 200 && phrase == "Answered elsewhere" {
-            "Answered on another device".to_string()
+            reason::ANSWERED_ELSEWHERE.to_string()
         } else if phrase == UNANSWERED {
             "Missed call: nobody answered in time".to_string()
         } else if status == 200 {
@@ -268,10 +268,13 @@ impl Core {
             }
             _ => None,
         };
+        let elsewhere = message == reason::ANSWERED_ELSEWHERE;
+        let outcome = CallOutcome::of(c.direction, status, c.answered.is_some(), elsewhere);
         self.emit(Event::CallEnded {
             call: id,
             peer: c.peer,
             direction: c.direction,
+            outcome,
             status,
             reason: phrase.to_string(),
             message,

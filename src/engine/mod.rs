@@ -13,6 +13,7 @@ mod media;
 mod messages;
 mod midcall;
 mod msrp_nat;
+mod outcome;
 pub mod reason;
 mod register;
 mod reinvite;
@@ -24,6 +25,7 @@ mod stray;
 mod transfer;
 
 pub use api::*;
+pub use outcome::CallOutcome;
 
 use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming};
 use crate::sip::headers::SipUri;

@@ -1,5 +1,8 @@
 //! Every SIP status that ends a call or a registration, said once, in words a person can act on.
 
+/// What the history keeps for an incoming call another device of ours answered.
+pub const ANSWERED_ELSEWHERE: &str = "Answered on another device";
+
 pub fn describe(code: u16) -> &'static str {
     match code {
         200 => "Call ended",

@@ -1,6 +1,7 @@
 //! Call history: every call, newest first, missed ones highlighted, a filter, click to call back.
 
 use super::style;
+use crate::engine::{CallOutcome, Direction};
 use crate::store::CallRecord;
 use iced::widget::{button, column, container, row, scrollable, text, Column};
 use iced::{Element, Length};
@@ -31,12 +32,16 @@ pub enum Action {
 }
 
 /// An incoming call nobody answered (one the user declined, was busy for, or answered on
-/// another device, is not missed).
+/// another device, is not missed): the engine says which.
 pub fn is_missed(c: &CallRecord) -> bool {
-    c.direction == "incoming"
-        && c.answered_at.is_none()
-        && c.ended_at.is_some()
-        && !matches!(c.status, Some(200 | 486 | 603))
+    c.is_missed()
+}
+
+fn direction(c: &CallRecord) -> Direction {
+    match c.direction.as_str() {
+        "incoming" => Direction::Incoming,
+        _ => Direction::Outgoing,
+    }
 }
 
 /// `2026-11-25 14:03` in UTC: no time-zone database needed, and the same everywhere.
@@ -136,12 +141,10 @@ pub fn row_view(c: &CallRecord) -> Element<'_, Message> {
     } else {
         "↗"
     };
-    let outcome = if missed {
-        "Missed".to_string()
-    } else if c.answered_at.is_some() {
-        format_duration(c.duration())
-    } else {
-        c.reason.clone().unwrap_or_else(|| "Not answered".into())
+    let outcome = match c.outcome() {
+        Some(CallOutcome::Answered) => format_duration(c.duration()),
+        Some(o) => o.words(&c.peer_uri, direction(c)),
+        None => "In progress".into(),
     };
     let mut peer = text(format!("{arrow} {}", c.peer_uri));
     if missed {

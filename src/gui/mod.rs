@@ -18,7 +18,8 @@ pub mod trust;
 pub mod welcome;
 
 use crate::engine::{
-    AccountConfig, AccountId, CallId, CallState, Command, Direction, EngineHandle, Event,
+    AccountConfig, AccountId, CallId, CallOutcome, CallState, Command, Direction, EngineHandle,
+    Event,
 };
 use crate::sip::transport::Proto;
 use call::CallView;
@@ -845,8 +846,7 @@ impl App {
             Event::CallEnded {
                 call,
                 peer,
-                status,
-                message,
+                outcome,
                 direction,
                 ..
             } => {
@@ -855,11 +855,13 @@ impl App {
                     .remove(&call)
                     .is_some_and(|c| c.state == CallState::Incoming);
                 let who = self.name_for(&peer).unwrap_or(peer);
-                // Why our own call failed is news; a call we declined or missed is in History.
-                if status != 200 && direction == Direction::Outgoing {
-                    self.notice = Some(format!("Call with {who}: {message}"));
+                // How our own call ended, unless it went as planned; a call we declined or
+                // missed is in History.
+                let said = !matches!(outcome, CallOutcome::Answered | CallOutcome::CancelledByMe);
+                if said && direction == Direction::Outgoing {
+                    self.notice = Some(outcome.words(&who, direction));
                 }
-                if direction == Direction::Incoming && was_ringing && status == 487 {
+                if was_ringing && outcome == CallOutcome::Missed {
                     return self.notify("Missed call".into(), who);
                 }
             }
