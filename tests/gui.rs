@@ -7,7 +7,7 @@ use common::*;
 use iced_test::simulator;
 use parley::engine::{CallState, Command, Engine, EngineConfig, Event};
 use parley::gui::bridge::Update;
-use parley::gui::{chat, contacts, drop, welcome, App, Message, Screen, Tab};
+use parley::gui::{chat, contacts, dialpad, drop, welcome, App, Message, Screen, Tab};
 use parley::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -755,4 +755,57 @@ async fn cancelling_ones_own_call_is_no_error_and_history_says_so() {
     gui.click("History");
     assert!(gui.shows("You cancelled"));
     assert!(!gui.shows("487"), "no SIP code in History");
+}
+
+/// Defects 5 and 6: a contact form that cannot be saved stays open with what was typed and
+/// says why beside it; `alice at company` is no three addresses.
+#[tokio::test]
+async fn a_contact_form_that_cannot_be_saved_keeps_the_input_and_says_why() {
+    let server = server(USERS).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
+    gui.click("Add");
+    gui.update(Message::Contacts(contacts::Message::EditUris(
+        "alice at company".into(),
+    )));
+    gui.click("Save");
+    assert!(gui.shows("A contact needs a name"));
+    gui.update(Message::Contacts(contacts::Message::EditName(
+        "Alice".into(),
+    )));
+    gui.click("Save");
+    let editor = gui
+        .app
+        .contacts
+        .editor
+        .clone()
+        .expect("the form stays open");
+    assert_eq!(editor.uris, "alice at company", "what was typed is kept");
+    assert!(editor.error.unwrap().contains("space"));
+    assert!(gui.app.contacts.contacts.is_empty(), "nothing was saved");
+    gui.update(Message::Contacts(contacts::Message::EditUris(
+        "alice@Company.COM, sip:alice@company.com".into(),
+    )));
+    gui.click("Save");
+    gui.pump(|a| !a.contacts.contacts.is_empty()).await;
+    assert_eq!(
+        gui.app.contacts.contacts[0].uris,
+        vec!["sip:alice@company.com"]
+    );
+}
+
+/// Defect 7: the dialpad refuses what is no address, in words, and logs no call.
+#[tokio::test]
+async fn the_dialpad_refuses_malformed_addresses_and_logs_nothing() {
+    let server = server(USERS).await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
+    for typed in ["bob smith", "sip:bob@@company..com"] {
+        gui.app.notice = None;
+        gui.update(Message::Dialpad(dialpad::Message::Input(typed.into())));
+        gui.update(Message::Dialpad(dialpad::Message::Call));
+        gui.pump(|a| a.notice.is_some()).await;
+        let notice = gui.app.notice.clone().unwrap();
+        assert!(notice.starts_with("Cannot call"), "{notice}");
+        assert!(!notice.contains("password"), "{notice}");
+    }
+    assert!(gui.app.calls.is_empty() && gui.app.history.calls.is_empty());
 }

@@ -314,16 +314,19 @@ impl Core {
 
     /// `bob`, `1234` or `sip:bob@example.com`: a full URI for this account.
     pub(super) fn complete_target(&self, account: AccountId, target: &str) -> Option<SipUri> {
-        let acc = self.accounts.get(&account)?;
-        let t = target.trim();
-        let full = if t.starts_with("sip:") || t.starts_with("sips:") {
-            t.to_string()
-        } else if t.contains('@') {
-            format!("sip:{t}")
-        } else {
-            format!("sip:{t}@{}", acc.uri.host)
-        };
-        SipUri::parse(&full).ok()
+        self.checked_target(account, target).ok()
+    }
+
+    /// The target as a URI in the account's domain, or why it is no address, in words.
+    pub(super) fn checked_target(
+        &self,
+        account: AccountId,
+        target: &str,
+    ) -> Result<SipUri, String> {
+        let acc = self.accounts.get(&account).ok_or("no such account")?;
+        let address = super::Address::parse(target).map_err(|e| e.to_string())?;
+        let full = address.uri_in(&acc.uri.host);
+        SipUri::parse(&full).map_err(|_| format!("“{target}” is not a SIP address or number"))
     }
 
     pub(super) async fn call(&mut self, account: AccountId, target: &str) {
@@ -344,9 +347,12 @@ impl Core {
 
     /// Starts an outgoing INVITE: a call, or a file or chat session.
     pub(super) async fn call_with(&mut self, account: AccountId, target: &str, purpose: Purpose) {
-        let Some(uri) = self.complete_target(account, target) else {
-            let message = format!("“{target}” is not a SIP address or number");
-            return self.emit(Event::Error { message }).await;
+        let uri = match self.checked_target(account, target) {
+            Ok(uri) => uri,
+            Err(why) => {
+                let message = format!("Cannot call: {why}");
+                return self.emit(Event::Error { message }).await;
+            }
         };
         let mut targets = match self.route_targets(account, &uri).await {
             Ok(t) => t.into_iter(),

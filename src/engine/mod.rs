@@ -3,6 +3,7 @@
 //! SIP traffic goes through one `sip::Endpoint`; each client transaction's responses come back
 //! into the engine's loop tagged with what they answer.
 
+pub mod address;
 pub mod api;
 mod call;
 mod data;
@@ -24,6 +25,7 @@ mod srtp;
 mod stray;
 mod transfer;
 
+pub use address::{Address, AddressError};
 pub use api::*;
 pub use outcome::CallOutcome;
 

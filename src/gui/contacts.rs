@@ -1,6 +1,7 @@
 //! The sidebar: contact list with search, and the contact editor (name, addresses, note).
 
 use super::style;
+use crate::engine::Address;
 use crate::store::Contact;
 use iced::widget::{
     button, column, container, mouse_area, row, scrollable, text, text_input, Column,
@@ -26,6 +27,42 @@ pub struct Editor {
     /// Addresses, one per line in the form.
     pub uris: String,
     pub note: String,
+    /// Why the form could not be saved, shown beside it; what was typed stays.
+    pub error: Option<String>,
+}
+
+impl Editor {
+    /// The contact the form describes, or why it cannot be saved yet. Addresses are one per
+    /// line or comma separated; each is checked as the engine checks an address.
+    fn checked(&self) -> Result<Contact, String> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err("A contact needs a name".into());
+        }
+        let mut uris = Vec::new();
+        for typed in self.uris.split([',', '\n']).map(str::trim) {
+            if typed.is_empty() {
+                continue;
+            }
+            let a = Address::parse(typed).map_err(|e| format!("Address: {e}"))?;
+            let uri = match a.has_host() {
+                true => a.uri_in(""),
+                false => format!("sip:{a}"),
+            };
+            if !uris.contains(&uri) {
+                uris.push(uri);
+            }
+        }
+        if uris.is_empty() {
+            return Err("A contact needs an address, like bob@company.com".into());
+        }
+        Ok(Contact {
+            id: self.id,
+            name: name.to_string(),
+            note: self.note.trim().to_string(),
+            uris,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +147,7 @@ impl State {
                     name: c.name.clone(),
                     uris: c.uris.join("\n"),
                     note: c.note.clone(),
+                    error: None,
                 });
             }
             Message::Delete(id) => {
@@ -124,26 +162,14 @@ impl State {
             Message::EditNote(s) => self.editor.as_mut()?.note = s,
             Message::CancelEdit => self.editor = None,
             Message::Save => {
-                let e = self.editor.take()?;
-                let uris = e
-                    .uris
-                    .split([',', '\n', ' '])
-                    .map(str::trim)
-                    .filter(|u| !u.is_empty())
-                    .map(|u| {
-                        if u.starts_with("sip:") {
-                            u.to_string()
-                        } else {
-                            format!("sip:{u}")
-                        }
-                    })
-                    .collect();
-                return Some(Action::Save(Contact {
-                    id: e.id,
-                    name: e.name.trim().to_string(),
-                    note: e.note.trim().to_string(),
-                    uris,
-                }));
+                let e = self.editor.as_mut()?;
+                match e.checked() {
+                    Ok(contact) => {
+                        self.editor = None;
+                        return Some(Action::Save(contact));
+                    }
+                    Err(why) => e.error = Some(why),
+                }
             }
             Message::Import => return Some(Action::Import),
             Message::Export => return Some(Action::Export),
@@ -247,6 +273,7 @@ impl State {
             text_input("Note", &e.note)
                 .on_input(Message::EditNote)
                 .on_submit(Message::Save),
+            text(e.error.clone().unwrap_or_default()).style(text::danger),
             buttons,
         ]
         .spacing(6)
