@@ -69,7 +69,7 @@ impl Core {
             (Some(relay), true) => {
                 crate::sip::headers::split_host_port(relay).map_or(relay.clone(), |(host, _)| host)
             }
-            _ => self.tls_name(Some(account), &acc.uri.clone()),
+            _ => self.tls_name(Some(account), &acc.uri),
         };
         let name = crate::tls::trust::server_name(&name)?;
         let config = self.tls_config(Some(account))?;

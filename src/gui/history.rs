@@ -1,7 +1,7 @@
 //! Call history: every call, newest first, missed ones highlighted, a filter, click to call back.
 
 use super::style;
-use crate::engine::{CallOutcome, Direction};
+use crate::engine::CallOutcome;
 use crate::store::CallRecord;
 use iced::widget::{button, column, container, row, scrollable, text, Column};
 use iced::{Element, Length};
@@ -29,19 +29,6 @@ pub enum Message {
 
 pub enum Action {
     Call(String),
-}
-
-/// An incoming call nobody answered (one the user declined, was busy for, or answered on
-/// another device, is not missed): the engine says which.
-pub fn is_missed(c: &CallRecord) -> bool {
-    c.is_missed()
-}
-
-fn direction(c: &CallRecord) -> Direction {
-    match c.direction.as_str() {
-        "incoming" => Direction::Incoming,
-        _ => Direction::Outgoing,
-    }
 }
 
 /// `2026-11-25 14:03` in UTC: no time-zone database needed, and the same everywhere.
@@ -84,7 +71,7 @@ impl State {
             .rev()
             .filter(|c| match self.filter {
                 Filter::All => true,
-                Filter::Missed => is_missed(c),
+                Filter::Missed => c.is_missed(),
                 Filter::Incoming => c.direction == "incoming",
                 Filter::Outgoing => c.direction == "outgoing",
             })
@@ -92,7 +79,7 @@ impl State {
     }
 
     pub fn missed_count(&self) -> usize {
-        self.calls.iter().filter(|c| is_missed(c)).count()
+        self.calls.iter().filter(|c| c.is_missed()).count()
     }
 
     pub fn update(&mut self, message: Message) -> Option<Action> {
@@ -135,7 +122,7 @@ impl State {
 
 /// One history line; also used by the conversation timeline.
 pub fn row_view(c: &CallRecord) -> Element<'_, Message> {
-    let missed = is_missed(c);
+    let missed = c.is_missed();
     let arrow = if c.direction == "incoming" {
         "↙"
     } else {
@@ -143,7 +130,7 @@ pub fn row_view(c: &CallRecord) -> Element<'_, Message> {
     };
     let outcome = match c.outcome() {
         Some(CallOutcome::Answered) => format_duration(c.duration()),
-        Some(o) => o.words(&c.peer_uri, direction(c)),
+        Some(o) => o.words(&c.peer_uri, c.call_direction()),
         None => "In progress".into(),
     };
     let mut peer = text(format!("{arrow} {}", c.peer_uri));

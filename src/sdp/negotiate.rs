@@ -72,14 +72,8 @@ impl LocalMedia {
     /// (optional takes it whenever offered), since MSRP has no opportunistic form: a peer
     /// without TLS would have to refuse the line. A relay over TLS is TLS already.
     fn offered_tls(&self) -> Option<Fingerprint> {
-        match self.msrp_relayed {
-            true => self.relay_tls,
-            false => self
-                .dtls
-                .as_ref()
-                .filter(|d| d.mandatory)
-                .map(|d| d.fingerprint),
-        }
+        let mandatory = self.dtls.as_ref().is_some_and(|d| d.mandatory);
+        self.msrp_tls().filter(|_| self.msrp_relayed || mandatory)
     }
 
     /// Audio must be encrypted.

@@ -404,17 +404,24 @@ fn optional_offers_dtls_srtp_on_plain_audio_that_a_plain_peer_answers_plainly() 
     );
 }
 
+/// Our answer to a peer's offer with `fp` at session level (as baresip writes it, the hash's
+/// name in capitals) and one PCMU audio line of `proto` with `attrs`.
+fn answered_audio(
+    fp: crate::tls::Fingerprint,
+    proto: &str,
+    attrs: &str,
+    ours: &LocalMedia,
+) -> Negotiated {
+    let text = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\na=fingerprint:SHA-256 {fp}\r\nm=audio 5004 {proto} 0\r\n{attrs}");
+    answer(&Session::parse(&text).unwrap(), ours, 1, false)
+        .unwrap()
+        .1
+}
+
 #[test]
 fn a_fingerprint_alone_on_a_plain_line_is_no_dtls_offer() {
     let fp = crate::tls::Fingerprint([7; 32]);
-    let text = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\na=fingerprint:sha-256 {fp}\r\nm=audio 5004 RTP/AVP 0\r\n");
-    let (_, neg) = answer(
-        &Session::parse(&text).unwrap(),
-        &with_dtls(6000, 2, false),
-        1,
-        false,
-    )
-    .unwrap();
+    let neg = answered_audio(fp, "RTP/AVP", "", &with_dtls(6000, 2, false));
     assert!(!neg.audio.unwrap().encrypted());
 }
 
@@ -501,14 +508,8 @@ fn dtls_we_cannot_do_and_plain_offers_to_a_mandatory_account_are_refused() {
 fn a_fingerprint_at_session_level_counts_for_the_audio() {
     // As baresip writes it: the fingerprint for the session, a=setup on the line.
     let fp = crate::tls::Fingerprint([7; 32]);
-    let text = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\na=fingerprint:SHA-256 {fp}\r\nm=audio 5004 UDP/TLS/RTP/SAVP 0\r\na=setup:actpass\r\n");
-    let (_, neg) = answer(
-        &Session::parse(&text).unwrap(),
-        &with_dtls(6000, 2, true),
-        1,
-        false,
-    )
-    .unwrap();
+    let setup = "a=setup:actpass\r\n";
+    let neg = answered_audio(fp, "UDP/TLS/RTP/SAVP", setup, &with_dtls(6000, 2, true));
     assert_eq!(neg.audio.unwrap().dtls.unwrap().theirs, fp);
 }
 

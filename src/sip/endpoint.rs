@@ -337,6 +337,14 @@ pub fn local_ip_toward(bound: IpAddr, dest: SocketAddr) -> IpAddr {
         .unwrap_or(bound)
 }
 
+/// The transaction a request makes: INVITE's own (RFC 3261 17.1.1), or the general one.
+fn tx_kind(req: &Request) -> Kind {
+    match req.method == Method::Invite {
+        true => Kind::Invite,
+        false => Kind::NonInvite,
+    }
+}
+
 struct ClientEntry {
     tx: ClientTx,
     request: Request,
@@ -536,11 +544,7 @@ impl Core {
             } => {
                 let wanted = peer;
                 let (peer, bytes) = self.stamp(&mut req, peer, &branch, pinned);
-                let kind = if req.method == Method::Invite {
-                    Kind::Invite
-                } else {
-                    Kind::NonInvite
-                };
+                let kind = tx_kind(&req);
                 let key = TxKey {
                     branch,
                     method: req.method.to_string(),
@@ -656,11 +660,7 @@ impl Core {
         entry.bytes = msg::encode_request(&entry.request);
         entry.peer = udp;
         entry.udp_fallback = None;
-        let kind = match entry.request.method == Method::Invite {
-            true => Kind::Invite,
-            false => Kind::NonInvite,
-        };
-        entry.tx = ClientTx::new(kind, false, timers, now);
+        entry.tx = ClientTx::new(tx_kind(&entry.request), false, timers, now);
         let bytes = entry.bytes.clone();
         self.send(udp, bytes, Some(key.clone()));
         self.touch(Timer::Client(key.clone()));
@@ -892,11 +892,7 @@ impl Core {
         if self.overloaded(&req, now, at) {
             return self.shed(&req, response_peer(&via, source));
         }
-        let kind = if req.method == Method::Invite {
-            Kind::Invite
-        } else {
-            Kind::NonInvite
-        };
+        let kind = tx_kind(&req);
         let cancels = (req.method == Method::Cancel)
             .then(|| TxKey {
                 branch: key.branch.clone(),
