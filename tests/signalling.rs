@@ -456,6 +456,7 @@ async fn hosted_server_comes_back_after_a_restart() {
             h.send(Command::HostServer {
                 bind: "127.0.0.1:0".parse().unwrap(),
                 domain: "lan.test".into(),
+                user: None,
             })
             .await;
             let Event::ServerStarted { addr, .. } = next(&mut events).await else {

@@ -294,6 +294,24 @@ fn print_event(ev: &Event, json: bool) {
             Some((at, f)) => format!("hosting {domain} on {addr}, TLS on {at} (SHA-256 {f})"),
             None => format!("hosting {domain} on {addr}"),
         },
+        Event::Devices {
+            inputs,
+            outputs,
+            error,
+        } => match error {
+            Some(e) => e.clone(),
+            None => format!(
+                "inputs: {}; outputs: {}",
+                inputs.join(", "),
+                outputs.join(", ")
+            ),
+        },
+        Event::ContactsImported { count, path } => {
+            format!("imported {count} contact(s) from {}", path.display())
+        }
+        Event::ContactsExported { count, path } => {
+            format!("saved {count} contact(s) to {}", path.display())
+        }
         Event::Contacts { .. }
         | Event::History { .. }
         | Event::CallLogged { .. }

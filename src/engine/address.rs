@@ -108,6 +108,14 @@ impl Address {
         format!("{scheme}:{}@{host}", self.user)
     }
 
+    /// The address of record an account signs in as, `sip:user@host`, without parameters;
+    /// none for a bare user.
+    pub fn aor(&self) -> Option<String> {
+        let host = self.host.as_deref()?.split(';').next()?;
+        let scheme = if self.secure { "sips" } else { "sip" };
+        Some(format!("{scheme}:{}@{host}", self.user))
+    }
+
     /// Whether a domain was given.
     pub fn has_host(&self) -> bool {
         self.host.is_some()

@@ -2,7 +2,10 @@
 //! the first event about each thing. Events serialise as the CLI's JSON lines.
 
 use crate::sip::transport::Proto;
+pub use crate::sip::transport::Proto as Transport;
 pub use crate::store::{CallRecord, Contact, MessageRecord, TransferRecord};
+/// A certificate's SHA-256 fingerprint, as the user compares it.
+pub use crate::tls::Fingerprint;
 use serde::Serialize;
 use std::net::SocketAddr;
 
@@ -184,11 +187,20 @@ pub enum Command {
         key: String,
         value: String,
     },
-    /// Run the embedded server in this process, open to the LAN (anyone may register).
+    /// Run the embedded server in this process, open to the LAN (anyone may register); with
+    /// a user, sign in to it as `user@domain` once it runs (over its TLS, trusting its own
+    /// certificate).
     HostServer {
         bind: SocketAddr,
         domain: String,
+        user: Option<String>,
     },
+    /// List the audio inputs and outputs (answered with `Devices`).
+    ListDevices,
+    /// Add the contacts of a vCard file to the address book.
+    ImportContacts(std::path::PathBuf),
+    /// Write the whole address book to a vCard file.
+    ExportContacts(std::path::PathBuf),
     /// Unregister every account, then stop.
     Shutdown,
 }
@@ -508,6 +520,20 @@ pub enum Event {
         domain: String,
         /// Where it takes TLS, and its certificate's fingerprint for colleagues to check.
         tls: Option<(SocketAddr, crate::tls::Fingerprint)>,
+    },
+    /// The audio devices there are (after `ListDevices`); `error` says why none, in words.
+    Devices {
+        inputs: Vec<String>,
+        outputs: Vec<String>,
+        error: Option<String>,
+    },
+    ContactsImported {
+        count: usize,
+        path: std::path::PathBuf,
+    },
+    ContactsExported {
+        count: usize,
+        path: std::path::PathBuf,
     },
     Error {
         message: String,

@@ -1,6 +1,7 @@
 //! Commands about stored data: restoring accounts, the address book, history, and hosting the
 //! embedded server. The GUI never opens the database itself; it asks here and gets events.
 
+use super::desktop::RINGTONE_SETTING;
 use super::{AccountConfig, AccountId, Contact, Core, Event};
 use crate::server::{Server, ServerConfig};
 use crate::sip::transport::Proto;
@@ -14,7 +15,7 @@ const HOSTED: &str = "hosted_server";
 impl Core {
     /// Runs a query on the store's thread; a failure is said as an Error event.
     /// `None` when there is no store or the query failed.
-    async fn query<R: Send + 'static>(
+    pub(super) async fn query<R: Send + 'static>(
         &self,
         what: &'static str,
         f: impl FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
@@ -54,12 +55,15 @@ impl Core {
                 Some((b.parse().ok()?, d.to_string()))
             });
         if let Some((bind, domain)) = hosted {
-            self.host_server(bind, domain).await;
+            let _ = self.host_server(bind, domain).await;
         }
         if self.config.use_saved_devices {
             for (k, v) in &settings {
                 self.use_device(k, v).await;
             }
+        }
+        if let Some((_, v)) = settings.iter().find(|(k, _)| k == RINGTONE_SETTING) {
+            self.ringtone_setting(v);
         }
         let n = saved.len();
         for a in saved {
@@ -125,6 +129,9 @@ impl Core {
         if self.config.use_saved_devices {
             self.use_device(key, value).await;
         }
+        if key == RINGTONE_SETTING {
+            self.ringtone_setting(value);
+        }
         let (k, v) = (key.to_string(), value.to_string());
         let _ = self
             .query("save a setting", move |s| s.set_setting(&k, &v))
@@ -156,14 +163,38 @@ impl Core {
         self.emit(Event::AccountRemoved { account: id }).await;
     }
 
-    pub(super) async fn host_server(&mut self, bind: SocketAddr, domain: String) {
+    /// Hosts the server, then signs in to it as `user`: over its TLS port when it has one,
+    /// trusting the certificate it just made.
+    pub(super) async fn host_and_sign_in(
+        &mut self,
+        bind: SocketAddr,
+        domain: String,
+        user: Option<String>,
+    ) {
+        let started = self.host_server(bind, domain.clone()).await;
+        let (Some((addr, tls)), Some(user)) = (started, user) else {
+            return;
+        };
+        let mut cfg = AccountConfig::new(&format!("sip:{user}@{domain}"), "");
+        cfg.server = Some(own_server(addr).to_string());
+        if let Some((at, fingerprint)) = tls {
+            cfg.server = Some(own_server(at).to_string());
+            cfg.transport = Proto::Tls;
+            cfg.tls_fingerprint = Some(fingerprint);
+        }
+        self.add_account(cfg).await;
+    }
+
+    /// Starts the embedded server: where it listens, and its TLS port and fingerprint.
+    pub(super) async fn host_server(&mut self, bind: SocketAddr, domain: String) -> Option<Hosted> {
         let mut cfg = ServerConfig::new(bind, &domain);
         cfg.open = true;
         let identity = match self.hosted_identity(&domain) {
             Ok(id) => id,
             Err(e) => {
                 let message = format!("Cannot host a server with TLS: {e}");
-                return self.emit(Event::Error { message }).await;
+                self.emit(Event::Error { message }).await;
+                return None;
             }
         };
         // A previous instance may still be letting go of the port: give it a moment.
@@ -189,10 +220,12 @@ impl Core {
                 )
                 .await;
                 self.emit(Event::ServerStarted { addr, domain, tls }).await;
+                Some((addr, tls))
             }
             Err(e) => {
                 let message = format!("Cannot host a server on {bind}: {e}");
                 self.emit(Event::Error { message }).await;
+                None
             }
         }
     }
@@ -207,6 +240,21 @@ impl Core {
         };
         made.map_err(|e| e.to_string())
     }
+}
+
+/// Where a hosted server listens, and its TLS port with its certificate's fingerprint.
+type Hosted = (SocketAddr, Option<(SocketAddr, Fingerprint)>);
+
+/// Where this computer reaches a server it hosts: the address it is bound to, or the
+/// loopback of that family when it listens on all addresses.
+fn own_server(addr: SocketAddr) -> SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+    };
+    SocketAddr::new(ip, addr.port())
 }
 
 /// The hosted server: SIP over UDP and TCP on `cfg.bind`, and TLS on the next port (5061

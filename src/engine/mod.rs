@@ -8,6 +8,7 @@ pub mod api;
 mod call;
 mod data;
 mod described;
+mod desktop;
 mod flow;
 mod im;
 mod media;
@@ -82,6 +83,8 @@ pub struct EngineConfig {
     /// Where the certificate of a hosted server is kept (the profile's; `None`: one made
     /// for each start).
     pub tls_dir: Option<std::path::PathBuf>,
+    /// Play the ringtone while a call rings in (the window: yes; headless agents: no).
+    pub ring: bool,
 }
 
 impl EngineConfig {
@@ -107,7 +110,22 @@ impl EngineConfig {
             session_interval: session_timer::DEFAULT_INTERVAL,
             min_se: session_timer::DEFAULT_MIN_SE,
             tls_dir: None,
+            ring: false,
         }
+    }
+
+    /// The window's engine on a profile: its database, folders and certificate, the sound
+    /// card (the default one, or Settings' pick) and a ringtone.
+    pub fn desktop(profile: &crate::store::Profile, store: Store) -> EngineConfig {
+        let mut cfg = EngineConfig::new(SocketAddr::from(([0, 0, 0, 0], 0)));
+        cfg.store = Some(Arc::new(store));
+        (cfg.files, cfg.partial) = (profile.files(), Some(profile.partial()));
+        cfg.tls_dir = Some(profile.tls_dir());
+        cfg.microphone = crate::media::headless::SourceSpec::Device(None);
+        cfg.speaker = crate::media::headless::SinkSpec::Device(None);
+        cfg.use_saved_devices = true;
+        cfg.ring = true;
+        cfg
     }
 
     /// Where temporary files of arriving files go.
@@ -172,6 +190,7 @@ impl Engine {
         let device = flow::device_id(config.store.as_deref());
         watch_network(int_tx.clone());
         let media_identity = srtp::media_identity(config.tls_dir.as_deref());
+        let ring_enabled = config.ring;
         let core = Core {
             endpoint,
             locator,
@@ -190,6 +209,8 @@ impl Engine {
             described: Default::default(),
             device,
             media_identity,
+            ringer: None,
+            ring_enabled,
         };
         tokio::spawn(core.run(cmd_rx, sip_events, int_rx));
         Ok((EngineHandle { tx: cmd_tx, local }, ev_rx))
@@ -275,6 +296,10 @@ pub(crate) struct Core {
     device: String,
     /// The certificate our DTLS-SRTP handshakes show.
     media_identity: Option<std::sync::Arc<crate::media::dtls::MediaIdentity>>,
+    /// Plays while a call rings in.
+    ringer: Option<crate::media::ringer::Ringer>,
+    /// Whether this engine rings and the user has not turned the ringtone off.
+    ring_enabled: bool,
 }
 
 impl Core {
@@ -301,7 +326,9 @@ impl Core {
                 Some(i) = internal.recv() => self.internal(i).await,
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => self.timers().await,
             }
+            self.update_ringer();
         }
+        self.ringer = None;
         // Let go of a hosted server's ports, and let queued writes land, before saying we stopped.
         self.server = None;
         if let Some(db) = &self.db {
@@ -420,7 +447,12 @@ impl Core {
             Command::SaveContact(c) => self.save_contact(c).await,
             Command::DeleteContact(id) => self.delete_contact(id).await,
             Command::SaveSetting { key, value } => self.save_setting(&key, &value).await,
-            Command::HostServer { bind, domain } => self.host_server(bind, domain).await,
+            Command::HostServer { bind, domain, user } => {
+                self.host_and_sign_in(bind, domain, user).await
+            }
+            Command::ListDevices => self.list_devices(),
+            Command::ImportContacts(path) => self.import_contacts(path).await,
+            Command::ExportContacts(path) => self.export_contacts(path).await,
             Command::Shutdown => {
                 if self.shutting_down.is_some() {
                     return;

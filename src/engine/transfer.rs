@@ -25,6 +25,10 @@ impl Purpose {
         matches!(self, Purpose::Voice)
     }
 
+    pub(super) fn is_chat(&self) -> bool {
+        matches!(self, Purpose::Chat)
+    }
+
     fn file(&self) -> Option<&FileSelector> {
         match self {
             Purpose::SendFile { file, .. } | Purpose::ReceiveFile { file, .. } => Some(file),

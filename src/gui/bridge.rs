@@ -2,12 +2,10 @@
 //! starts the engine, hands the GUI its `EngineHandle` first, then forwards every `Event`.
 
 use crate::engine::{Command, Engine, EngineConfig, EngineHandle, Event};
-use crate::media::headless::{SinkSpec, SourceSpec};
 use crate::store::{Profile, Store};
 use iced::futures::SinkExt;
 use iced::Subscription;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub enum Update {
@@ -30,15 +28,7 @@ pub fn subscription(key: Key) -> Subscription<Update> {
             let started = async {
                 let p = Profile::new(profile.as_deref()).map_err(|e| e.to_string())?;
                 let store = Store::open(&p.database()).map_err(|e| e.to_string())?;
-                let mut cfg = EngineConfig::new("0.0.0.0:0".parse().unwrap());
-                cfg.store = Some(Arc::new(store));
-                (cfg.files, cfg.partial) = (p.files(), Some(p.partial()));
-                cfg.tls_dir = Some(p.tls_dir());
-                // The window talks through the sound card: the default one, or Settings' pick.
-                cfg.microphone = SourceSpec::Device(None);
-                cfg.speaker = SinkSpec::Device(None);
-                cfg.use_saved_devices = true;
-                Engine::start(cfg)
+                Engine::start(EngineConfig::desktop(&p, store))
                     .await
                     .map_err(|e| format!("cannot open a SIP socket: {e}"))
             };

@@ -19,9 +19,8 @@ pub mod welcome;
 
 use crate::engine::{
     AccountConfig, AccountId, CallId, CallOutcome, CallState, Command, Direction, EngineHandle,
-    Event,
+    Event, Fingerprint, Transport,
 };
-use crate::sip::transport::Proto;
 use call::CallView;
 use iced::keyboard::{self, key::Named, Key};
 use iced::widget::{button, column, container, operation, row, rule, text};
@@ -69,9 +68,10 @@ pub enum Message {
     Key(keyboard::Event),
     Tick(Instant),
     SystemTheme(iced::theme::Mode),
-    Devices(crate::media::devices::Devices),
-    Imported(Result<Vec<crate::store::Contact>, String>),
-    Exported(Result<Option<PathBuf>, String>),
+    /// The vCard file chosen to import from (none when cancelled).
+    ImportFrom(Option<PathBuf>),
+    /// Where to export the contacts to (none when cancelled).
+    ExportTo(Option<PathBuf>),
     DismissNotice,
     /// The user closed the window: hang up, sign out, then exit.
     CloseRequested,
@@ -117,21 +117,19 @@ pub struct App {
     /// the question must not discard a first sign-in the user may still trust.
     trust_asked: Option<AccountId>,
     /// The server we host: its TLS port and certificate fingerprint, shown in Settings.
-    pub hosted: Option<(String, u16, crate::tls::Fingerprint)>,
+    pub hosted: Option<(String, u16, Fingerprint)>,
     /// A `sip:` URI to call once an account is registered (a clicked link).
     pending_call: Option<String>,
     /// Signing in from the welcome screen: the account being tried.
     signing_in: Option<AccountId>,
-    /// Hosting: the user name to register once the server runs.
-    hosting_user: Option<String>,
+    /// Hosting from the welcome screen: the engine signs in to the server once it runs.
+    hosting: bool,
     /// Where a hosted server listens: all interfaces on SIP's port, so the LAN can reach it.
     pub host_bind: std::net::SocketAddr,
     system_dark: bool,
     now: Instant,
     closing: bool,
     focused: bool,
-    /// Plays while a call is ringing in.
-    ringer: Option<crate::media::ringer::Ringer>,
     /// Commands waiting for room in the engine's queue (or for the engine to start).
     outbox: std::cell::RefCell<Vec<Command>>,
     flushing: std::cell::Cell<bool>,
@@ -161,24 +159,20 @@ impl App {
             hosted: None,
             pending_call,
             signing_in: None,
-            hosting_user: None,
+            hosting: false,
             host_bind: std::net::SocketAddr::from(([0, 0, 0, 0], 5060)),
             system_dark: false,
             now: Instant::now(),
             closing: false,
             focused: true,
-            ringer: None,
             outbox: Default::default(),
             flushing: Default::default(),
         }
     }
 
-    /// The tasks to run at start: ask the system theme, list audio devices.
+    /// The tasks to run at start: ask the system theme.
     pub fn boot() -> Task<Message> {
-        Task::batch([
-            iced::system::theme().map(Message::SystemTheme),
-            Task::perform(crate::media::devices::list_async(), Message::Devices),
-        ])
+        iced::system::theme().map(Message::SystemTheme)
     }
 
     /// Hands a command to the engine. A full queue (or an engine still starting) never loses
@@ -375,9 +369,9 @@ impl App {
                     cfg.stun = stun;
                     cfg.turn = turn;
                     cfg.transport = match transport {
-                        welcome::Transport::Udp => Proto::Udp,
-                        welcome::Transport::Tcp => Proto::Tcp,
-                        welcome::Transport::Tls => Proto::Tls,
+                        welcome::Transport::Udp => Transport::Udp,
+                        welcome::Transport::Tcp => Transport::Tcp,
+                        welcome::Transport::Tls => Transport::Tls,
                     };
                     self.signing_in = Some(0);
                     self.send(Command::AddAccount(Box::new(cfg)));
@@ -387,10 +381,11 @@ impl App {
                     });
                 }
                 Some(welcome::Action::Host { user }) => {
-                    self.hosting_user = Some(user);
+                    self.hosting = true;
                     self.send(Command::HostServer {
                         bind: self.host_bind,
                         domain: lan_domain(),
+                        user: Some(user),
                     });
                 }
                 None => {}
@@ -406,11 +401,10 @@ impl App {
                     self.send(Command::DeleteContact(id));
                 }
                 Some(contacts::Action::Import) => {
-                    return Task::perform(files::import_vcards(), Message::Imported)
+                    return Task::perform(files::pick_vcard(), Message::ImportFrom)
                 }
                 Some(contacts::Action::Export) => {
-                    let text = crate::vcard::write(&self.contacts.contacts);
-                    return Task::perform(files::export_vcards(text), Message::Exported);
+                    return Task::perform(files::vcard_destination(), Message::ExportTo)
                 }
                 None => {}
             },
@@ -505,23 +499,9 @@ impl App {
             Message::Key(ev) => return self.on_key(ev),
             Message::Tick(now) => self.now = now,
             Message::SystemTheme(mode) => self.system_dark = mode == iced::theme::Mode::Dark,
-            Message::Devices(d) => {
-                self.settings.inputs = d.inputs;
-                self.settings.outputs = d.outputs;
-                self.settings.devices_error = d.error;
-            }
-            Message::Imported(Ok(list)) => {
-                let n = list.len();
-                for c in list {
-                    self.send(Command::SaveContact(c));
-                }
-                self.notice = Some(format!("Imported {n} contact(s)"));
-            }
-            Message::Imported(Err(e)) | Message::Exported(Err(e)) => self.notice = Some(e),
-            Message::Exported(Ok(Some(path))) => {
-                self.notice = Some(format!("Contacts saved to {}", path.display()))
-            }
-            Message::Exported(Ok(None)) => {}
+            Message::ImportFrom(Some(path)) => self.send(Command::ImportContacts(path)),
+            Message::ExportTo(Some(path)) => self.send(Command::ExportContacts(path)),
+            Message::ImportFrom(None) | Message::ExportTo(None) => {}
             Message::DismissNotice => self.notice = None,
             Message::WindowFocused(f) => self.focused = f,
             Message::SignInSlow => {
@@ -602,21 +582,6 @@ impl App {
         Task::perform(notify::send(summary, body), Message::Notified)
     }
 
-    /// Rings while any call is ringing in (and the user wants a ringtone).
-    fn update_ringer(&mut self) {
-        let ringing =
-            self.settings.ringtone && self.calls.values().any(|c| c.state == CallState::Incoming);
-        match (ringing, self.ringer.is_some()) {
-            (true, false) => {
-                self.ringer = crate::media::ringer::Ringer::start(crate::media::ringer::RINGTONE)
-                    .map_err(|e| tracing::info!("no ringtone: {e}"))
-                    .ok();
-            }
-            (false, true) => self.ringer = None,
-            _ => {}
-        }
-    }
-
     fn on_event(&mut self, ev: Event) -> Task<Message> {
         if let Event::FileOffered {
             call,
@@ -633,7 +598,6 @@ impl App {
         }
         let news = self.chat.absorb(&ev).then(|| self.chat_news(&ev)).flatten();
         let task = self.handle_event(ev);
-        self.update_ringer();
         Task::batch([task, news.unwrap_or_else(Task::none)])
     }
 
@@ -684,6 +648,8 @@ impl App {
     fn handle_event(&mut self, ev: Event) -> Task<Message> {
         match ev {
             Event::Restored { accounts } => {
+                // The device list for Settings.
+                self.send(Command::ListDevices);
                 if self.screen == Screen::Starting {
                     self.screen = if accounts == 0 {
                         Screen::Welcome
@@ -966,27 +932,39 @@ impl App {
                 if let Some((at, fingerprint)) = tls {
                     self.hosted = Some((domain.clone(), at.port(), fingerprint));
                 }
-                if let Some(user) = self.hosting_user.take() {
-                    let mut cfg = AccountConfig::new(&format!("sip:{user}@{domain}"), "");
-                    cfg.server = Some(own_server(addr).to_string());
-                    self.notice = Some(format!("Hosting {domain} on port {}: colleagues register as NAME@{domain} with this computer as server", addr.port()));
-                    if let Some((at, fingerprint)) = tls {
-                        // Our own server: its certificate is the one we just made.
-                        cfg.server = Some(own_server(at).to_string());
-                        cfg.transport = Proto::Tls;
-                        cfg.tls_fingerprint = Some(fingerprint);
-                        self.notice = Some(hosting_notice(&domain, at.port(), fingerprint));
-                    }
+                if std::mem::take(&mut self.hosting) {
+                    // The engine signs in to it now: the account it adds is the one we wait for.
                     self.signing_in = Some(0);
-                    self.send(Command::AddAccount(Box::new(cfg)));
+                    self.notice = Some(match tls {
+                        Some((at, fingerprint)) => hosting_notice(&domain, at.port(), fingerprint),
+                        None => format!("Hosting {domain} on port {}: colleagues register as NAME@{domain} with this computer as server", addr.port()),
+                    });
                 }
+            }
+            Event::Devices {
+                inputs,
+                outputs,
+                error,
+            } => {
+                self.settings.inputs = inputs;
+                self.settings.outputs = outputs;
+                self.settings.devices_error = error;
+            }
+            Event::ContactsImported { count, path } => {
+                self.notice = Some(format!(
+                    "Imported {count} contact(s) from {}",
+                    path.display()
+                ));
+            }
+            Event::ContactsExported { count, path } => {
+                self.notice = Some(format!("{count} contact(s) saved to {}", path.display()));
             }
             Event::Error { message } => {
                 if self.screen == Screen::Welcome
                     && (self.welcome.busy || self.signing_in.is_some())
                 {
                     self.signing_in = None;
-                    self.hosting_user = None;
+                    self.hosting = false;
                     self.welcome.failed(message);
                 } else {
                     self.notice = Some(message);
@@ -1254,23 +1232,11 @@ pub fn run(profile: Option<PathBuf>, pending_call: Option<String>) -> iced::Resu
     .run()
 }
 
-/// Where this computer reaches a server it hosts: the address it is bound to, or the
-/// loopback of that family when it listens on all addresses.
 /// What colleagues need to reach a hosted server over TLS, and to check it is this one.
-pub fn hosting_notice(domain: &str, port: u16, fingerprint: crate::tls::Fingerprint) -> String {
+pub fn hosting_notice(domain: &str, port: u16, fingerprint: Fingerprint) -> String {
     format!(
         "Hosting {domain}, encrypted: colleagues sign in as NAME@{domain} with this computer as \
          server, port {port}, TLS. When Parley asks them whether to trust it, the fingerprint \
          must read {fingerprint}"
     )
-}
-
-fn own_server(addr: std::net::SocketAddr) -> std::net::SocketAddr {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    let ip = match addr.ip() {
-        ip if !ip.is_unspecified() => ip,
-        IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
-        IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
-    };
-    std::net::SocketAddr::new(ip, addr.port())
 }

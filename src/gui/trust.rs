@@ -13,7 +13,7 @@ pub struct Prompt {
     pub aor: String,
     /// The name the certificate was checked against.
     pub server: String,
-    pub fingerprint: crate::tls::Fingerprint,
+    pub fingerprint: crate::engine::Fingerprint,
     pub why: String,
     /// False when the certificate replaced one trusted before: nothing to trust then.
     pub can_pin: bool,
@@ -26,7 +26,7 @@ pub enum Message {
 }
 
 pub enum Action {
-    Trust(AccountId, crate::tls::Fingerprint),
+    Trust(AccountId, crate::engine::Fingerprint),
     Refuse(AccountId),
 }
 
@@ -100,7 +100,7 @@ mod tests {
             account: 3,
             aor: "sip:alice@lan".into(),
             server: "lan".into(),
-            fingerprint: crate::tls::Fingerprint([0xAB; 32]),
+            fingerprint: crate::engine::Fingerprint([0xAB; 32]),
             why: "it is self-signed".into(),
             can_pin,
         }
@@ -110,7 +110,7 @@ mod tests {
     fn trusting_gives_the_fingerprint_shown_and_a_replaced_certificate_cannot_be_trusted() {
         assert!(matches!(
             prompt(true).update(Message::Trust),
-            Action::Trust(3, f) if f == crate::tls::Fingerprint([0xAB; 32])
+            Action::Trust(3, f) if f == crate::engine::Fingerprint([0xAB; 32])
         ));
         assert!(matches!(
             prompt(false).update(Message::Trust),

@@ -1,6 +1,7 @@
 //! First run: sign in to a SIP account, or host a local server for the LAN.
 
 use super::style;
+use crate::engine::Address;
 use iced::widget::{button, column, container, pick_list, row, rule, text, text_input};
 use iced::{Element, Length};
 
@@ -88,18 +89,19 @@ pub enum Action {
 
 /// `alice@example.com` or `sip:alice@example.com` -> `sip:alice@example.com`, or why not.
 pub fn normalize_address(s: &str) -> Result<String, String> {
-    let s = s.trim();
-    let full = if s.starts_with("sip:") {
-        s.to_string()
-    } else {
-        format!("sip:{s}")
-    };
-    match crate::sip::headers::SipUri::parse(&full) {
-        Ok(u) if u.user.as_deref().is_some_and(|u| !u.is_empty()) && !u.host.is_empty() => {
-            Ok(u.aor())
-        }
-        _ => Err(format!("“{s}” is not an address like alice@example.com")),
+    match Address::parse(s) {
+        Ok(a) => a
+            .aor()
+            .ok_or_else(|| format!("“{}” needs its domain, like alice@example.com", s.trim())),
+        Err(e) => Err(capitalised(&e.to_string())),
     }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 impl State {
@@ -140,7 +142,10 @@ impl State {
             },
             Message::Host => {
                 let user = self.host_user.trim().to_string();
-                if user.is_empty() || !user.chars().all(crate::sip::headers::is_token_char) {
+                let plain = user
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                if user.is_empty() || !plain {
                     self.status = Some("Pick a user name (letters and digits) for yourself".into());
                 } else {
                     self.busy = true;
