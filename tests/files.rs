@@ -146,13 +146,14 @@ async fn the_seed_flow_a_file_during_a_call() {
         .messages()
         .unwrap()
         .into_iter()
-        .map(|m| (m.direction, m.body))
+        .map(|m| (m.direction.as_str(), m.body, m.state.as_str()))
         .collect();
     assert_eq!(
         bob_msgs,
         [
-            ("incoming".to_string(), "did you get it?".to_string()),
-            ("outgoing".to_string(), "yes, 500 bytes".to_string())
+            ("incoming", "did you get it?".to_string(), "received"),
+            // Alice's chat answered it: delivered, not merely sent.
+            ("outgoing", "yes, 500 bytes".to_string(), "delivered")
         ]
     );
 }
@@ -222,12 +223,15 @@ async fn a_message_outside_a_call() {
         .wait(|e| matches!(e, Event::InstantMessage { .. }))
         .await;
     assert!(
-        matches!(got, Event::InstantMessage { ref from, ref text } if from == "sip:alice@company.com" && text == "lunch at noon?"),
+        matches!(got, Event::InstantMessage { ref from, ref text, .. } if from == "sip:alice@company.com" && text == "lunch at noon?"),
         "{got:?}"
     );
     alice.wait(|e| matches!(e, Event::MessageSent { .. })).await;
     assert_eq!(bob.store.messages().unwrap()[0].body, "lunch at noon?");
-    assert_eq!(alice.store.messages().unwrap()[0].direction, "outgoing");
+    assert_eq!(
+        alice.store.messages().unwrap()[0].direction,
+        parley::store::Direction::Outgoing
+    );
     // A body that is not text is refused with 415.
     let mut wire = Wire::on("127.0.0.40").await;
     let to = bob.handle.local_addr();

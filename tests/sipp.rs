@@ -82,7 +82,7 @@ async fn sipp_calls_parley() {
     assert_eq!((status, reason.as_str()), (200, "Remote hung up"));
     let calls = bob.store.calls().unwrap();
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].direction, "incoming");
+    assert_eq!(calls[0].direction, parley::store::Direction::Incoming);
 }
 
 /// Our engine calls sipp's built-in UAS and hangs up with BYE.

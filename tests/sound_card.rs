@@ -69,7 +69,7 @@ async fn calls_run_on_the_sound_card_path_and_a_missing_device_is_explained() {
     bob.send(Command::Answer(call)).await;
     alice.reached(CallState::Connected).await;
     // Bob's microphone is missing: the call goes on, and he is told why he sends silence.
-    let why = bob.wait(|e| matches!(e, Event::Error { .. })).await;
+    let why = bob.wait(|e| matches!(e, Event::NoSound { .. })).await;
     assert!(format!("{why:?}").contains("no microphone"), "{why:?}");
     // Alice's card (the null device) captures and plays; media flows both ways.
     bob.wait(|e| matches!(e, Event::CallStats { received, .. } if *received >= 100))
@@ -78,7 +78,10 @@ async fn calls_run_on_the_sound_card_path_and_a_missing_device_is_explained() {
         .wait(|e| matches!(e, Event::CallStats { received, .. } if *received >= 100))
         .await;
     assert!(
-        !alice.seen.iter().any(|e| matches!(e, Event::Error { .. })),
+        !alice
+            .seen
+            .iter()
+            .any(|e| matches!(e, Event::Error { .. } | Event::NoSound { .. })),
         "{:?}",
         alice.seen
     );
@@ -89,7 +92,7 @@ async fn calls_run_on_the_sound_card_path_and_a_missing_device_is_explained() {
             value: "a microphone unplugged".into(),
         })
         .await;
-    let why = alice.wait(|e| matches!(e, Event::Error { .. })).await;
+    let why = alice.wait(|e| matches!(e, Event::NoSound { .. })).await;
     assert!(format!("{why:?}").contains("unplugged"), "{why:?}");
     let ac = alice
         .seen

@@ -128,7 +128,7 @@ async fn a_file_outside_a_call_is_offered_accepted_and_delivered_whole() {
         ("minutes 2026.pdf", "delivered")
     );
     let got = t.bob.store.transfers().unwrap();
-    assert_eq!(got[0].state, "received");
+    assert_eq!(got[0].state, parley::store::TransferState::Received);
     assert_eq!(listing(&t.dir.path().join("bob")), ["minutes 2026.pdf"]);
     assert!(listing(&t.dir.path().join("bob-partial")).is_empty());
 }
@@ -185,7 +185,7 @@ async fn the_receiver_cancels_and_both_sides_clean_up() {
         .await;
     assert!(listing(&t.dir.path().join("bob")).is_empty());
     assert!(listing(&t.dir.path().join("bob-partial")).is_empty());
-    let states: Vec<String> = t
+    let states: Vec<_> = t
         .alice
         .store
         .transfers()
@@ -193,7 +193,7 @@ async fn the_receiver_cancels_and_both_sides_clean_up() {
         .into_iter()
         .map(|r| r.state)
         .collect();
-    assert_eq!(states, ["cancelled"]);
+    assert_eq!(states, [parley::store::TransferState::Cancelled]);
 }
 
 #[tokio::test]

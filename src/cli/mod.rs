@@ -192,9 +192,12 @@ fn print_event(ev: &Event, json: bool) {
         Event::Message {
             call, peer, text, ..
         } => format!("call {call}: message from {peer}: {text}"),
-        Event::InstantMessage { from, text } => format!("message from {from}: {text}"),
-        Event::MessageSent { to } => format!("message to {to}: delivered"),
-        Event::MessageFailed { to, message } => format!("message to {to} failed: {message}"),
+        Event::InstantMessage { from, text, .. } => format!("message from {from}: {text}"),
+        Event::MessageSending { id, to, .. } => format!("message {id} to {to}: sending"),
+        Event::MessageSent { id, to } => format!("message {id} to {to}: delivered"),
+        Event::MessageFailed { id, to, message } => {
+            format!("message {id} to {to} failed: {message}")
+        }
         Event::FileReceived {
             call,
             peer,
@@ -264,6 +267,7 @@ fn print_event(ev: &Event, json: bool) {
         Event::ChatStarted { call, peer } => format!("call {call}: chat with {peer} open"),
         Event::ChatEnded { call, peer } => format!("call {call}: chat with {peer} closed"),
         Event::MediaPath { call, message, .. } => format!("call {call}: {message}"),
+        Event::NoSound { call, message } => format!("call {call}: {message}"),
         Event::CallSecurity { call, message, .. } => format!("call {call}: {message}"),
         Event::Muted { call, on } => {
             format!("call {call}: {}", if *on { "muted" } else { "unmuted" })
@@ -732,7 +736,7 @@ pub fn history(json: bool, profile: Option<PathBuf>) -> Result<(), String> {
             println!(
                 "{}  {:8}  {}  {}  {} s",
                 c.started_at,
-                c.direction,
+                c.direction.as_str(),
                 c.peer_uri,
                 status,
                 c.duration()

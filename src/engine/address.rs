@@ -116,6 +116,18 @@ impl Address {
         Some(format!("{scheme}:{}@{host}", self.user))
     }
 
+    /// What two addresses are compared by: `user@host` (host in lower case, no parameters,
+    /// no scheme). What does not parse is compared as typed, trimmed, in lower case.
+    pub fn key(input: &str) -> String {
+        match Address::parse(input) {
+            Ok(a) => match &a.host {
+                Some(h) => format!("{}@{}", a.user, h.split(';').next().unwrap_or_default()),
+                None => a.user,
+            },
+            Err(_) => input.trim().trim_start_matches("sip:").to_lowercase(),
+        }
+    }
+
     /// Whether a domain was given.
     pub fn has_host(&self) -> bool {
         self.host.is_some()
@@ -154,6 +166,24 @@ mod tests {
         let v6 = Address::parse("sips:alice@[2001:db8::1]:5061").unwrap();
         assert_eq!(v6.uri_in("x"), "sips:alice@[2001:db8::1]:5061");
         assert!(Address::parse("bob@company.com;transport=tls").is_ok());
+        assert_eq!(
+            Address::key("sip:bob@Company.com;transport=tcp"),
+            "bob@company.com"
+        );
+        assert_eq!(
+            Address::key("Bob <sips:bob@company.com>"),
+            "bob@company.com"
+        );
+        assert_eq!(
+            Address::key("sip:Bob@x"),
+            "Bob@x",
+            "the user part is as typed"
+        );
+        assert_eq!(Address::key("sip:bob@@x"), "bob@@x");
+        let aor = Address::parse("sip:alice@Example.com;transport=tcp")
+            .unwrap()
+            .aor();
+        assert_eq!(aor.as_deref(), Some("sip:alice@example.com"));
     }
 
     #[test]

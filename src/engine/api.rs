@@ -3,7 +3,9 @@
 
 use crate::sip::transport::Proto;
 pub use crate::sip::transport::Proto as Transport;
-pub use crate::store::{CallRecord, Contact, MessageRecord, TransferRecord};
+pub use crate::store::{
+    CallRecord, Contact, Direction, MessageRecord, MessageState, TransferRecord, TransferState,
+};
 /// A certificate's SHA-256 fingerprint, as the user compares it.
 pub use crate::tls::Fingerprint;
 use serde::Serialize;
@@ -125,6 +127,11 @@ pub enum Command {
         target: String,
         text: String,
     },
+    /// Send again a text of ours that failed (`Event::MessageFailed`), as a one-off message.
+    RetryMessage {
+        account: AccountId,
+        id: i64,
+    },
     /// Send a chat message in a call's MSRP session.
     SendText {
         call: CallId,
@@ -237,22 +244,6 @@ impl Command {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Outgoing,
-    Incoming,
-}
-
-impl Direction {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Direction::Outgoing => "outgoing",
-            Direction::Incoming => "incoming",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -327,26 +318,41 @@ pub enum Event {
         call: CallId,
         digit: char,
     },
-    /// A one-off text arrived (SIP MESSAGE).
+    /// A one-off text arrived (SIP MESSAGE), stored as `id` at `at` (Unix seconds).
     InstantMessage {
+        id: i64,
         from: String,
         text: String,
+        at: i64,
     },
-    /// Our one-off text was accepted by the other side (`to`).
+    /// A text of ours is on its way (a one-off, or on `call`'s chat): stored as `id`, which
+    /// `MessageSent` or `MessageFailed` answers. A retry comes again with the same id.
+    MessageSending {
+        id: i64,
+        to: String,
+        text: String,
+        at: i64,
+        call: Option<CallId>,
+    },
+    /// The other side (`to`) took our text.
     MessageSent {
+        id: i64,
         to: String,
     },
-    /// Our one-off text could not be delivered, in words.
+    /// Our text could not be delivered, in words; `Command::RetryMessage` sends it again.
     MessageFailed {
+        id: i64,
         to: String,
         message: String,
     },
-    /// A chat message arrived in a call.
+    /// A chat message arrived in a call, stored as `id` at `at`.
     Message {
+        id: i64,
         call: CallId,
         peer: String,
         content_type: String,
         text: String,
+        at: i64,
     },
     /// Someone who is not a saved contact, and whom the user never wrote to, opens a chat
     /// session (an INVITE with only a message line). It rings like a call and is not taken by
@@ -451,6 +457,12 @@ pub enum Event {
     CallSecurity {
         call: CallId,
         encrypted: bool,
+        message: String,
+    },
+    /// The call connected without sound (a device that does not open, an address that does
+    /// not resolve), in words; it holds for this call only.
+    NoSound {
+        call: CallId,
         message: String,
     },
     /// Our microphone is muted (or not) in this call.

@@ -80,6 +80,8 @@ pub(crate) struct Call {
     pub(super) keep_partial: bool,
     /// Every chunk of the file we send was answered 200 (its report may still not come).
     pub(super) all_answered: bool,
+    /// Our texts on the call's chat not yet answered, oldest first.
+    pub(super) texts: std::collections::VecDeque<i64>,
 }
 
 /// The RTP socket (even port) and the RTCP one (the port above it, RFC 3550 11).
@@ -137,6 +139,7 @@ impl Call {
             finished: false,
             keep_partial: false,
             all_answered: false,
+            texts: Default::default(),
         }
     }
 }
@@ -241,6 +244,9 @@ impl Core {
         if let Some(m) = c.media_session.take() {
             m.stop().await;
         }
+        let unanswered = std::mem::take(&mut c.texts);
+        let why = "The call ended before it was delivered";
+        self.call_texts_failed(unanswered, &c.peer, why).await;
         if !c.purpose.is_voice() {
             return self.session_ended(id, c, status).await;
         }
@@ -297,7 +303,7 @@ impl Core {
         let db = self.db.as_ref()?;
         let aor = self.accounts.get(&account)?.uri.aor();
         let (call_id, peer) = (call_id.to_string(), peer.to_string());
-        db.run(move |s| s.start_call(&aor, &call_id, dir.as_str(), &peer))
+        db.run(move |s| s.start_call(&aor, &call_id, dir, &peer))
             .await?
             .map_err(|e| tracing::warn!("could not save call: {e}"))
             .ok()

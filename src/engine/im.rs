@@ -1,11 +1,11 @@
 //! One-off texts by SIP MESSAGE (RFC 3428): sent to any address (digest answered), received as
 //! `text/*` and answered 200 (415 for other bodies), and kept in the store like chat.
 
-use super::{reason, AccountId, Core, Ctx, Event};
+use super::delivery::Text;
+use super::{reason, AccountId, Core, Ctx, Direction, Event, MessageState};
 use crate::sip::headers::{NameAddr, SipUri};
 use crate::sip::message::{self as msg, Headers, MessageExt, Method, Request, Response, Version};
 use crate::sip::transport::Peer;
-use crate::store::NewMessage;
 
 /// Digest answers tried for one MESSAGE.
 const MAX_TRIES: u8 = 2;
@@ -16,24 +16,49 @@ pub(crate) struct Pending {
     peer: Peer,
     to: String,
     tries: u8,
+    /// The text's id, as `MessageSending` told it.
+    id: i64,
 }
 
 impl Core {
     pub(super) async fn send_pager(&mut self, account: AccountId, target: &str, text: &str) {
-        let to = target.to_string();
-        let Some(uri) = self.complete_target(account, target) else {
-            let message = format!("“{target}” is not a SIP address");
-            return self.emit(Event::MessageFailed { to, message }).await;
+        let uri = match self.checked_target(account, target) {
+            Ok(uri) => uri,
+            Err(e) => {
+                let message = format!("Cannot send: {e}");
+                return self.emit(Event::Error { message }).await;
+            }
         };
+        let id = self.text_sending(account, &uri.aor(), text, None).await;
+        self.send_pager_as(account, &uri, text, id).await
+    }
+
+    /// Sends a failed text of ours again, under its id.
+    pub(super) async fn retry_message(&mut self, account: AccountId, id: i64) {
+        let row = self.query("read the message", move |s| s.message(id)).await;
+        let Some(m) = row.flatten().filter(|m| m.direction == Direction::Outgoing) else {
+            let message = "That message is no longer there to send again".to_string();
+            return self.emit(Event::Error { message }).await;
+        };
+        let Ok(uri) = self.checked_target(account, &m.peer_uri) else {
+            return;
+        };
+        self.set_text_state(id, MessageState::Sending).await;
+        self.tell_sending(id, &m.peer_uri, &m.body, None).await;
+        self.send_pager_as(account, &uri, &m.body, id).await
+    }
+
+    async fn send_pager_as(&mut self, account: AccountId, uri: &SipUri, text: &str, id: i64) {
+        let to = uri.aor();
         let peer = match self
-            .route_targets(account, &uri)
+            .route_targets(account, uri)
             .await
             .map(|t| t.into_iter().next())
         {
             Ok(Some(p)) => p,
             Ok(None) | Err(_) => {
-                let message = format!("Cannot reach {}", uri.aor());
-                return self.emit(Event::MessageFailed { to, message }).await;
+                let message = format!("Cannot reach {to}");
+                return self.text_failed(id, to, message).await;
             }
         };
         let Some(acc) = self.accounts.get(&account) else {
@@ -45,58 +70,32 @@ impl Core {
             "From",
             format!("{};tag={}", acc.name_addr(), msg::new_tag()),
         );
-        msg::push(&mut h, "To", NameAddr::new(uri.aor()).to_string());
+        msg::push(&mut h, "To", NameAddr::new(to.clone()).to_string());
         msg::push(&mut h, "Call-ID", msg::new_call_id(&acc.uri.host));
         msg::push(&mut h, "CSeq", "1 MESSAGE");
         msg::push(&mut h, "User-Agent", super::USER_AGENT);
         msg::push(&mut h, "Content-Type", "text/plain;charset=UTF-8");
         let request = Request {
             method: Method::Message,
-            uri: msg::request_uri(&uri),
+            uri: msg::request_uri(uri),
             version: Version::V2,
             headers: h,
             body: text.as_bytes().to_vec(),
         };
-        let aor = acc.uri.aor();
-        self.store_pager(&aor, &uri.aor(), "outgoing", text).await;
-        let id = self.next_pager;
+        let pager = self.next_pager;
         self.next_pager += 1;
-        self.send(Ctx::Pager(id), request.clone(), peer);
-        let to = uri.aor();
+        self.send(Ctx::Pager(pager), request.clone(), peer);
         self.pagers.insert(
-            id,
+            pager,
             Pending {
                 account,
                 request,
                 peer,
                 to,
                 tries: 0,
+                id,
             },
         );
-    }
-
-    /// Saved before the event that tells of it goes out, like calls.
-    async fn store_pager(&self, account: &str, peer: &str, direction: &'static str, text: &str) {
-        let Some(db) = &self.db else { return };
-        let (account, peer, text) = (account.to_string(), peer.to_string(), text.to_string());
-        let saved = db.run(move |s| {
-            let m = NewMessage {
-                account: &account,
-                peer: &peer,
-                direction,
-                content_type: "text/plain",
-                body: &text,
-                state: if direction == "incoming" {
-                    "received"
-                } else {
-                    "sent"
-                },
-            };
-            s.add_message(&m).map(|_| ())
-        });
-        if let Some(Err(e)) = saved.await {
-            tracing::warn!("could not save a message: {e}");
-        }
     }
 
     pub(super) async fn pager_response(&mut self, id: u32, resp: Response) {
@@ -123,14 +122,13 @@ impl Core {
                 return;
             }
         }
-        let ev = match code {
-            200..=299 => Event::MessageSent { to: p.to },
-            c => Event::MessageFailed {
-                to: p.to,
-                message: reason::line(c, &msg::reason_of(&resp)),
-            },
-        };
-        self.emit(ev).await;
+        match code {
+            200..=299 => self.text_delivered(p.id, p.to).await,
+            c => {
+                let message = reason::line(c, &msg::reason_of(&resp));
+                self.text_failed(p.id, p.to, message).await
+            }
+        }
     }
 
     pub(super) async fn incoming_pager(&mut self, inc: crate::sip::endpoint::Incoming) {
@@ -157,7 +155,18 @@ impl Core {
             .next()
             .map(|a| a.uri.aor())
             .unwrap_or_default();
-        self.store_pager(&account, &from, "incoming", &text).await;
-        self.emit(Event::InstantMessage { from, text }).await;
+        let id = self
+            .store_text(Text {
+                account: &account,
+                peer: &from,
+                direction: Direction::Incoming,
+                state: MessageState::Received,
+                content_type: "text/plain",
+                body: &text,
+            })
+            .await;
+        let at = crate::store::now_unix();
+        self.emit(Event::InstantMessage { id, from, text, at })
+            .await;
     }
 }

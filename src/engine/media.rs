@@ -134,18 +134,16 @@ impl Core {
     /// The configured microphone and speaker at `rate`. One that cannot open is replaced by
     /// silence, so the call still connects, and the words say why there is no sound.
     fn open_devices(&self, rate: u32) -> (Source, Sink, Option<String>) {
-        let mut trouble = Vec::new();
+        let (mut mic, mut speaker) = (None, None);
         let source = Source::open(&self.config.microphone, rate).unwrap_or_else(|e| {
-            trouble.push(format!("no microphone ({e})"));
+            mic = Some(e.to_string());
             Source::Silence
         });
         let sink = Sink::open(&self.config.speaker, rate).unwrap_or_else(|e| {
-            trouble.push(format!("no speaker ({e})"));
+            speaker = Some(e.to_string());
             Sink::Discard
         });
-        let message =
-            (!trouble.is_empty()).then(|| format!("The call has no sound: {}", trouble.join(", ")));
-        (source, sink, message)
+        (source, sink, no_sound(mic, speaker))
     }
 
     /// The input or output chosen in Settings: used from now on, and at once in every call.
@@ -168,7 +166,7 @@ impl Core {
         for (id, rate) in live {
             let (source, sink, trouble) = self.open_devices(rate);
             if let Some(message) = trouble {
-                self.emit(Event::Error { message }).await;
+                self.emit(Event::NoSound { call: id, message }).await;
             }
             if let Some(m) = self.calls.get(&id).and_then(|c| c.media_session.as_ref()) {
                 m.switch_devices(source, sink);
@@ -258,7 +256,7 @@ impl Core {
             Some(addrs) => self.media_at(id, addrs).await,
             None => {
                 let message = format!("The call has no sound: {} does not resolve", audio.remote);
-                self.emit(Event::Error { message }).await;
+                self.emit(Event::NoSound { call: id, message }).await;
             }
         }
     }
@@ -277,7 +275,7 @@ impl Core {
                 // A new codec rate: the sound card's conversion and the echo canceller follow.
                 let (source, sink, trouble) = self.open_devices(rate);
                 if let Some(message) = trouble {
-                    self.emit(Event::Error { message }).await;
+                    self.emit(Event::NoSound { call: id, message }).await;
                 }
                 if let Some(m) = self.calls.get(&id).and_then(|c| c.media_session.as_ref()) {
                     m.switch_devices(source, sink);
@@ -292,7 +290,7 @@ impl Core {
         let rate = params.codec.rate();
         let (source, sink, trouble) = self.open_devices(rate);
         if let Some(message) = trouble {
-            self.emit(Event::Error { message }).await;
+            self.emit(Event::NoSound { call: id, message }).await;
         }
         let Some(c) = self.calls.get_mut(&id) else {
             return;
@@ -368,8 +366,37 @@ impl Core {
             }
             Err(e) => {
                 let message = format!("The call has no sound: {e}");
-                self.emit(Event::Error { message }).await;
+                self.emit(Event::NoSound { call: id, message }).await;
             }
         }
+    }
+}
+
+/// Why a call has no sound, each reason said once: the system's words for a microphone and a
+/// speaker that fail alike are the same words.
+fn no_sound(mic: Option<String>, speaker: Option<String>) -> Option<String> {
+    let why = match (mic, speaker) {
+        (None, None) => return None,
+        (Some(m), Some(s)) if m == s => {
+            format!("neither the microphone nor the speaker opens ({m})")
+        }
+        (Some(m), Some(s)) => format!("no microphone ({m}), no speaker ({s})"),
+        (Some(m), None) => format!("no microphone ({m})"),
+        (None, Some(s)) => format!("no speaker ({s})"),
+    };
+    Some(format!("The call has no sound: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_same_reason_is_said_once() {
+        let e = || Some("ALSA function 'snd_pcm_open' failed".to_string());
+        let said = super::no_sound(e(), e()).unwrap();
+        assert_eq!(said.matches("snd_pcm_open").count(), 1, "{said}");
+        assert!(super::no_sound(None, None).is_none());
+        assert!(super::no_sound(e(), None)
+            .unwrap()
+            .contains("no microphone"));
     }
 }

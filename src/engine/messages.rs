@@ -3,10 +3,11 @@
 //! event, and ends a file session once its file has arrived, failed or been cancelled. The
 //! window's and CLI's commands go out on it. Ended with the call.
 
+use super::delivery::Text;
 use super::transfer::Purpose;
 use super::{AccountId, CallId, Core, Event, Internal};
 use crate::msrp::session::{Expected, MsrpSession, SessionEvent, SessionParams};
-use crate::store::{Db, NewMessage, NewTransfer};
+use crate::store::{Db, Direction, MessageState, NewTransfer, TransferState};
 
 /// Who a call's messages and files are with, for the store.
 #[derive(Clone)]
@@ -37,7 +38,7 @@ impl Party {
     }
 
     /// Ends our latest outgoing transfer of `name` in `state`.
-    pub(super) fn outgoing_ended(&self, name: &str, state: &'static str) {
+    pub(super) fn outgoing_ended(&self, name: &str, state: TransferState) {
         let Some(db) = &self.db else { return };
         let (peer, name) = (self.peer.clone(), name.to_string());
         db.post("save the end of a transfer", move |s| {
@@ -45,62 +46,40 @@ impl Party {
         });
     }
 
-    pub(super) fn message(&self, direction: &'static str, content_type: &str, text: &str) {
-        let Some(db) = &self.db else { return };
-        let (account, peer) = (self.account.clone(), self.peer.clone());
-        let (content_type, text) = (content_type.to_string(), text.to_string());
-        let state = if direction == "incoming" {
-            "received"
-        } else {
-            "sent"
-        };
-        db.post("save a message", move |s| {
-            let m = NewMessage {
-                account: &account,
-                peer: &peer,
-                direction,
-                content_type: &content_type,
-                body: &text,
-                state,
-            };
-            s.add_message(&m).map(|_| ())
-        });
-    }
-
     /// Records what the session reported (arrivals, deliveries, cancels).
     fn record(&self, e: &SessionEvent) {
         match e.clone() {
-            SessionEvent::Text { content_type, text } => {
-                self.message("incoming", &content_type, &text)
-            }
             SessionEvent::FileReceived {
                 name,
                 path,
                 size,
                 sha256,
             } => self.transfer(OwnedTransfer {
-                direction: "incoming",
+                direction: Direction::Incoming,
                 name,
                 size,
-                state: "received",
+                state: TransferState::Received,
                 path: Some(path.display().to_string()),
                 sha256: Some(sha256),
             }),
-            SessionEvent::FileSent { name, .. } => self.outgoing_ended(&name, "delivered"),
+            SessionEvent::FileSent { name, .. } => {
+                self.outgoing_ended(&name, TransferState::Delivered)
+            }
             SessionEvent::Cancelled {
                 name,
                 incoming: false,
                 ..
-            } => self.outgoing_ended(&name, "cancelled"),
+            } => self.outgoing_ended(&name, TransferState::Cancelled),
             SessionEvent::Cancelled { name, .. } => self.transfer(OwnedTransfer {
-                direction: "incoming",
+                direction: Direction::Incoming,
                 name,
                 size: 0,
-                state: "cancelled",
+                state: TransferState::Cancelled,
                 path: None,
                 sha256: None,
             }),
             SessionEvent::Failed(_)
+            | SessionEvent::Text { .. }
             | SessionEvent::Progress { .. }
             | SessionEvent::Arriving { .. }
             | SessionEvent::AllAnswered { .. }
@@ -111,10 +90,10 @@ impl Party {
 
 /// A transfer row with owned values, for the store's thread.
 pub(super) struct OwnedTransfer {
-    pub direction: &'static str,
+    pub direction: Direction,
     pub name: String,
     pub size: u64,
-    pub state: &'static str,
+    pub state: TransferState,
     pub path: Option<String>,
     pub sha256: Option<String>,
 }
@@ -122,13 +101,10 @@ pub(super) struct OwnedTransfer {
 /// What the user hears of a session event (`None`: nothing, yet).
 fn event_of(call: CallId, account: AccountId, peer: String, e: SessionEvent) -> Option<Event> {
     Some(match e {
-        SessionEvent::AllAnswered { .. } => return None,
-        SessionEvent::Text { content_type, text } => Event::Message {
-            call,
-            peer,
-            content_type,
-            text,
-        },
+        // Texts are stored and told with their ids by `msrp_event`.
+        SessionEvent::AllAnswered { .. }
+        | SessionEvent::Text { .. }
+        | SessionEvent::TextDelivered => return None,
         SessionEvent::FileReceived {
             name,
             path,
@@ -142,7 +118,6 @@ fn event_of(call: CallId, account: AccountId, peer: String, e: SessionEvent) -> 
             size,
             sha256,
         },
-        SessionEvent::TextDelivered => Event::MessageSent { to: peer },
         SessionEvent::FileSent { name, size } => Event::FileSent {
             call,
             peer,
@@ -287,6 +262,7 @@ impl Core {
             }
             return;
         }
+        self.chat_text(id, &e).await;
         let Some(party) = self.party(id) else { return };
         party.record(&e);
         self.flush_store().await;
@@ -332,8 +308,56 @@ impl Core {
             Ok(m) => m.send_text(text),
             Err(message) => return self.refused(id, message).await,
         }
-        if let Some(p) = self.party(id) {
-            p.message("outgoing", "text/plain", text);
+        let Some((account, peer)) = self.calls.get(&id).map(|c| (c.account, c.peer.clone())) else {
+            return;
+        };
+        let text_id = self.text_sending(account, &peer, text, Some(id)).await;
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.texts.push_back(text_id);
+        }
+    }
+
+    /// A text on the call's chat: theirs stored and told, ours answered.
+    async fn chat_text(&mut self, id: CallId, e: &SessionEvent) {
+        let Some(c) = self.calls.get(&id) else { return };
+        let (account, peer) = (c.account, c.peer.clone());
+        match e {
+            SessionEvent::Text { content_type, text } => {
+                let aor = self
+                    .accounts
+                    .get(&account)
+                    .map(|a| a.uri.aor())
+                    .unwrap_or_default();
+                let text_id = self
+                    .store_text(Text {
+                        account: &aor,
+                        peer: &peer,
+                        direction: Direction::Incoming,
+                        state: MessageState::Received,
+                        content_type,
+                        body: text,
+                    })
+                    .await;
+                self.emit(Event::Message {
+                    id: text_id,
+                    call: id,
+                    peer,
+                    content_type: content_type.clone(),
+                    text: text.clone(),
+                    at: crate::store::now_unix(),
+                })
+                .await;
+            }
+            SessionEvent::TextDelivered => self.call_text_delivered(id).await,
+            SessionEvent::Failed(why) => {
+                let pending = self
+                    .calls
+                    .get_mut(&id)
+                    .map(|c| std::mem::take(&mut c.texts));
+                self.call_texts_failed(pending.unwrap_or_default(), &peer, why)
+                    .await;
+            }
+            _ => {}
         }
     }
 
@@ -353,10 +377,10 @@ impl Core {
         }
         if let Some(p) = self.party(id) {
             p.transfer(OwnedTransfer {
-                direction: "outgoing",
+                direction: Direction::Outgoing,
                 name,
                 size,
-                state: "sending",
+                state: TransferState::Sending,
                 path: None,
                 sha256: None,
             });

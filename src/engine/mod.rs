@@ -7,6 +7,7 @@ pub mod address;
 pub mod api;
 mod call;
 mod data;
+mod delivery;
 mod described;
 mod desktop;
 mod flow;
@@ -428,6 +429,7 @@ impl Core {
                 target,
                 text,
             } => self.send_pager(account, &target, &text).await,
+            Command::RetryMessage { account, id } => self.retry_message(account, id).await,
             Command::SendFile { call, path } => self.send_file(call, path).await,
             Command::SendFileTo {
                 account,

@@ -71,18 +71,10 @@ impl CallOutcome {
 }
 
 impl CallRecord {
-    /// Who placed the call, as the engine's type (the row keeps it as text).
-    pub fn call_direction(&self) -> Direction {
-        match self.direction.as_str() {
-            "incoming" => Direction::Incoming,
-            _ => Direction::Outgoing,
-        }
-    }
-
     /// How the call ended; `None` while it goes on.
     pub fn outcome(&self) -> Option<CallOutcome> {
         self.ended_at?;
-        let direction = self.call_direction();
+        let direction = self.direction;
         let elsewhere = self.reason.as_deref() == Some(reason::ANSWERED_ELSEWHERE);
         let status = self.status.unwrap_or(0);
         Some(CallOutcome::of(

@@ -7,7 +7,7 @@
 //! `a=file-range` from where it stopped.
 
 use super::messages::OwnedTransfer;
-use super::{AccountId, CallId, Core, Event, Internal};
+use super::{AccountId, CallId, Core, Direction, Event, Internal, TransferState};
 use crate::msrp::session::SessionEvent;
 use crate::sdp::file::FileSelector;
 use crate::sip::message::MessageExt;
@@ -185,10 +185,10 @@ impl Core {
                 }
                 if let Some(p) = self.party(id) {
                     p.transfer(OwnedTransfer {
-                        direction: "outgoing",
+                        direction: Direction::Outgoing,
                         name: file.name.clone(),
                         size: file.size,
-                        state: "sending",
+                        state: TransferState::Sending,
                         path: None,
                         sha256: None,
                     });
@@ -266,7 +266,7 @@ impl Core {
                 match (status, outgoing) {
                     // Every byte was taken, but the other side ended before its report.
                     (200, true) if c.all_answered => {
-                        party.outgoing_ended(&file.name, "sent");
+                        party.outgoing_ended(&file.name, TransferState::Sent);
                         Event::FileSentUnconfirmed {
                             call: id,
                             peer,
@@ -277,7 +277,7 @@ impl Core {
                     // Connected, then ended by the other side before the end of the file.
                     (200, _) => {
                         match outgoing {
-                            true => party.outgoing_ended(&file.name, "cancelled"),
+                            true => party.outgoing_ended(&file.name, TransferState::Cancelled),
                             false => party.transfer(cancelled_row(file)),
                         }
                         Event::TransferCancelled {
@@ -322,10 +322,10 @@ fn started(call: CallId, peer: String, file: &FileSelector, from: u64, incoming:
 
 fn cancelled_row(file: &FileSelector) -> OwnedTransfer {
     OwnedTransfer {
-        direction: "incoming",
+        direction: Direction::Incoming,
         name: crate::msrp::names::safe_name(&file.name),
         size: file.size,
-        state: "cancelled",
+        state: TransferState::Cancelled,
         path: None,
         sha256: None,
     }

@@ -1,41 +1,40 @@
-//! What the conversation pane shows beyond calls: texts and files (stored ones at start, then
-//! this run's), files under way (progress, rate, cancel) and offers waiting for accept or
-//! decline. Filled from engine events only; the pane sends commands back through `App`.
+//! What conversations hold beyond calls: texts (with where each of ours stands) and files
+//! (stored ones at start, then this run's), files under way and offers waiting for an answer,
+//! and what is unread. Keyed by the peer's address as `Address::key` compares it, so a contact
+//! and someone not in the contacts are alike. Filled from engine events only.
 
-use crate::engine::{CallId, Event, MessageRecord, TransferRecord};
-use crate::store::now_unix;
+use crate::engine::{
+    Address, CallId, Direction, Event, MessageRecord, MessageState, TransferRecord, TransferState,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     Text {
-        peer: String,
+        /// The engine's id, which delivery news and Retry refer to.
+        id: i64,
         incoming: bool,
         text: String,
+        state: MessageState,
+        /// Why ours was not delivered, in words.
+        error: Option<String>,
     },
     File {
-        peer: String,
         incoming: bool,
         name: String,
+        size: u64,
         path: Option<PathBuf>,
     },
     /// A file that did not make it, in words.
-    Note { peer: String, text: String },
+    Note { text: String },
 }
 
-impl Item {
-    pub fn peer(&self) -> &str {
-        match self {
-            Item::Text { peer, .. } | Item::File { peer, .. } | Item::Note { peer, .. } => peer,
-        }
-    }
-}
-
-/// An item and when it happened (Unix seconds), to place it among the calls.
+/// An item, whom it is with (an address key) and when it happened (Unix seconds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Said {
     pub at: i64,
+    pub peer: String,
     pub item: Item,
 }
 
@@ -58,15 +57,26 @@ pub struct Offer {
     pub during_call: bool,
 }
 
+/// News from someone: whose, and in words for a notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct News {
+    pub peer: String,
+    pub words: String,
+    /// Counted as unread (an offer waits on its card instead).
+    pub counted: bool,
+}
+
 #[derive(Debug, Default)]
 pub struct State {
+    /// Oldest first.
     pub items: Vec<Said>,
     /// Files under way, by (call, name).
     pub transfers: BTreeMap<(CallId, String), Transfer>,
     pub offers: Vec<Offer>,
     /// The composer's text (several lines: Shift+Enter breaks a line).
     pub draft: iced::widget::text_editor::Content,
-    /// Texts and files that arrived per peer while their conversation was not open.
+    /// Texts and files that arrived per peer (address key) while their conversation was not
+    /// in view.
     pub unread: BTreeMap<String, usize>,
 }
 
@@ -79,21 +89,48 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+fn key(peer: &str) -> String {
+    Address::key(peer)
+}
+
 impl State {
-    /// Takes in what the engine said about chat and files; true when it is news from someone.
-    pub fn absorb(&mut self, ev: &Event) -> bool {
-        match ev.clone() {
+    /// Takes in what the engine said about chat and files; news when someone sent something.
+    pub fn absorb(&mut self, ev: &Event) -> Option<News> {
+        match ev {
             Event::Conversations {
                 messages,
                 transfers,
-            } => self.load(&messages, &transfers),
-            Event::Message { peer, text, .. } | Event::InstantMessage { from: peer, text } => {
-                self.push(Item::Text {
-                    peer,
-                    incoming: true,
-                    text,
-                });
-                return true;
+            } => self.load(messages, transfers),
+            Event::Message {
+                id, peer, text, at, ..
+            }
+            | Event::InstantMessage {
+                id,
+                from: peer,
+                text,
+                at,
+            } => {
+                self.text(*at, peer, *id, true, text, MessageState::Received);
+                return Some(news(peer, text.clone(), true));
+            }
+            Event::MessageSending {
+                id, to, text, at, ..
+            } => {
+                match self.text_mut(*id) {
+                    // A retry: the same bubble goes back to "sending".
+                    Some((state, error)) => (*state, *error) = (MessageState::Sending, None),
+                    None => self.text(*at, to, *id, false, text, MessageState::Sending),
+                }
+            }
+            Event::MessageSent { id, .. } => {
+                if let Some((state, _)) = self.text_mut(*id) {
+                    *state = MessageState::Delivered;
+                }
+            }
+            Event::MessageFailed { id, message, .. } => {
+                if let Some((state, error)) = self.text_mut(*id) {
+                    (*state, *error) = (MessageState::Failed, Some(message.clone()));
+                }
             }
             Event::FileOffered {
                 call,
@@ -104,14 +141,34 @@ impl State {
                 ..
             } => {
                 self.offers.push(Offer {
-                    call,
-                    from,
-                    name,
-                    size,
-                    during_call,
+                    call: *call,
+                    from: from.clone(),
+                    name: name.clone(),
+                    size: *size,
+                    during_call: *during_call,
                 });
-                return true;
+                return Some(news(from, format!("offers {name}"), false));
             }
+            Event::FileReceived {
+                call,
+                peer,
+                name,
+                size,
+                path,
+                ..
+            } => {
+                self.transfers.retain(|(c, _), _| c != call);
+                self.file(peer, true, name, *size, Some(path.clone()));
+                return Some(news(peer, format!("sent you {name}"), true));
+            }
+            _ => self.transfer_news(ev),
+        }
+        None
+    }
+
+    /// Files under way and how they ended.
+    fn transfer_news(&mut self, ev: &Event) {
+        match ev.clone() {
             Event::TransferProgress {
                 call,
                 peer,
@@ -133,43 +190,23 @@ impl State {
                 };
                 self.transfers.insert((call, name), t);
             }
-            Event::FileReceived {
+            Event::FileSent {
                 call,
                 peer,
                 name,
-                path,
-                ..
-            } => {
-                self.transfers.retain(|(c, _), _| *c != call);
-                self.push(Item::File {
-                    peer,
-                    incoming: true,
-                    name,
-                    path: Some(path),
-                });
-                return true;
-            }
-            Event::FileSent {
-                call, peer, name, ..
+                size,
             } => {
                 self.transfers.remove(&(call, name.clone()));
-                self.push(Item::File {
-                    peer,
-                    incoming: false,
-                    name,
-                    path: None,
-                });
+                self.file(&peer, false, &name, size, None);
             }
             Event::FileSentUnconfirmed {
                 call, peer, name, ..
             } => {
                 self.transfers.remove(&(call, name.clone()));
-                self.push(Item::Note {
-                    peer,
-                    text: format!(
-                        "{name} was sent, not confirmed: they left before saying it arrived whole"
-                    ),
-                });
+                let text = format!(
+                    "{name} was sent, not confirmed: they left before saying it arrived whole"
+                );
+                self.note(&peer, text);
             }
             Event::TransferCancelled {
                 call,
@@ -180,10 +217,7 @@ impl State {
                 self.offers.retain(|o| o.call != call);
                 self.transfers.remove(&(call, name.clone()));
                 let who = if by_peer { "by the other side" } else { "here" };
-                self.push(Item::Note {
-                    peer,
-                    text: format!("{name} was cancelled {who}"),
-                });
+                self.note(&peer, format!("{name} was cancelled {who}"));
             }
             Event::TransferFailed {
                 call,
@@ -192,75 +226,158 @@ impl State {
             } => {
                 self.offers.retain(|o| o.call != call);
                 self.transfers.retain(|(c, _), _| *c != call);
-                self.push(Item::Note {
-                    peer,
-                    text: message,
-                });
+                self.note(&peer, message);
             }
             _ => {}
         }
-        false
     }
 
-    fn push(&mut self, item: Item) {
-        self.items.push(Said {
-            at: now_unix(),
-            item,
-        });
+    fn text_mut(&mut self, id: i64) -> Option<(&mut MessageState, &mut Option<String>)> {
+        self.items.iter_mut().rev().find_map(|s| match &mut s.item {
+            Item::Text {
+                id: i,
+                state,
+                error,
+                ..
+            } if *i == id => Some((state, error)),
+            _ => None,
+        })
     }
 
-    /// What the store kept from earlier runs, in time order, before this run's items.
+    fn text(
+        &mut self,
+        at: i64,
+        peer: &str,
+        id: i64,
+        incoming: bool,
+        text: &str,
+        state: MessageState,
+    ) {
+        let item = Item::Text {
+            id,
+            incoming,
+            text: text.to_string(),
+            state,
+            error: None,
+        };
+        self.insert(at, peer, item);
+    }
+
+    fn file(&mut self, peer: &str, incoming: bool, name: &str, size: u64, path: Option<PathBuf>) {
+        let item = Item::File {
+            incoming,
+            name: name.to_string(),
+            size,
+            path,
+        };
+        self.insert(crate::store::now_unix(), peer, item);
+    }
+
+    fn note(&mut self, peer: &str, text: String) {
+        self.insert(crate::store::now_unix(), peer, Item::Note { text });
+    }
+
+    /// In time order; what happened in the same second keeps the order it was told in.
+    fn insert(&mut self, at: i64, peer: &str, item: Item) {
+        let i = self.items.partition_point(|s| s.at <= at);
+        let peer = key(peer);
+        self.items.insert(i, Said { at, peer, item });
+    }
+
+    /// What the store kept from earlier runs, before this run's items.
     fn load(&mut self, messages: &[MessageRecord], transfers: &[TransferRecord]) {
         let mut stored: Vec<Said> = messages.iter().map(stored_text).collect();
         stored.extend(transfers.iter().map(stored_file));
         stored.sort_by_key(|s| s.at);
-        stored.append(&mut self.items);
+        for s in std::mem::take(&mut self.items) {
+            let i = stored.partition_point(|o| o.at <= s.at);
+            stored.insert(i, s);
+        }
         self.items = stored;
     }
 
-    /// A text of ours, shown at once.
-    pub fn sent(&mut self, peer: &str, text: String) {
-        self.push(Item::Text {
-            peer: peer.to_string(),
-            incoming: false,
-            text,
-        });
+    /// The newest item with any of these peers.
+    pub fn last_with(&self, peers: &[String]) -> Option<&Said> {
+        self.items.iter().rev().find(|s| peers.contains(&s.peer))
+    }
+
+    pub fn unread_with(&self, peers: &[String]) -> usize {
+        peers.iter().filter_map(|p| self.unread.get(p)).sum()
+    }
+
+    /// The conversation with these peers is in view: nothing in it is unread.
+    pub fn read(&mut self, peers: &[String]) {
+        for p in peers {
+            self.unread.remove(p);
+        }
+    }
+
+    pub fn count_unread(&mut self, peer: &str) {
+        *self.unread.entry(key(peer)).or_default() += 1;
+    }
+
+    pub fn total_unread(&self) -> usize {
+        self.unread.values().sum()
+    }
+
+    /// Every peer someone has a text or file with.
+    pub fn peers(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|s| s.peer.as_str())
+    }
+}
+
+fn news(peer: &str, words: String, counted: bool) -> News {
+    News {
+        peer: key(peer),
+        words,
+        counted,
     }
 }
 
 fn stored_text(m: &MessageRecord) -> Said {
-    let item = Item::Text {
-        peer: m.peer_uri.clone(),
-        incoming: m.direction == "incoming",
-        text: m.body.clone(),
+    let incoming = m.direction == Direction::Incoming;
+    // A text a previous run left sending never got its answer: it did not arrive.
+    let (state, error) = match m.state {
+        MessageState::Sending => (
+            MessageState::Failed,
+            Some("Parley stopped before it was delivered".to_string()),
+        ),
+        MessageState::Failed => (MessageState::Failed, Some("Not delivered".to_string())),
+        s => (s, None),
     };
-    Said { at: m.at, item }
+    let item = Item::Text {
+        id: m.id,
+        incoming,
+        text: m.body.clone(),
+        state,
+        error,
+    };
+    Said {
+        at: m.at,
+        peer: key(&m.peer_uri),
+        item,
+    }
 }
 
 fn stored_file(t: &TransferRecord) -> Said {
-    let (peer, name, incoming) = (
-        t.peer_uri.clone(),
-        t.name.clone(),
-        t.direction == "incoming",
-    );
-    let item = match t.state.as_str() {
-        "received" | "delivered" | "sent" => Item::File {
-            peer,
+    let (name, incoming) = (t.name.clone(), t.direction == Direction::Incoming);
+    let item = match t.state {
+        TransferState::Received | TransferState::Delivered | TransferState::Sent => Item::File {
             incoming,
             name,
+            size: t.size,
             path: t.path.as_ref().map(PathBuf::from),
         },
-        "cancelled" => Item::Note {
-            peer,
+        TransferState::Cancelled => Item::Note {
             text: format!("{name} was cancelled"),
         },
         _ => Item::Note {
-            peer,
             text: format!("{name} did not arrive whole"),
         },
     };
     Said {
         at: t.started_at,
+        peer: key(&t.peer_uri),
         item,
     }
 }

@@ -1,6 +1,9 @@
 //! The dialpad: 0-9 * #, typed digits too, backspace; a full SIP URI or a bare user or number
-//! (the engine completes it with the account's domain). Enter calls.
+//! (the engine completes it with the account's domain). Enter calls; Message opens a
+//! conversation with the address. Call waits while a call is up.
 
+use super::icons::{icon, Icon};
+use super::style;
 use iced::widget::{button, column, container, row, text, text_input};
 use iced::{Element, Length};
 
@@ -17,10 +20,12 @@ pub enum Message {
     Digit(char),
     Backspace,
     Call,
+    Write,
 }
 
 pub enum Action {
     Call(String),
+    Write(String),
 }
 
 const KEYS: [[char; 3]; 4] = [
@@ -44,22 +49,32 @@ impl State {
                     return Some(Action::Call(n));
                 }
             }
+            Message::Write => {
+                let n = self.number.trim().to_string();
+                if !n.is_empty() {
+                    return Some(Action::Write(n));
+                }
+            }
         }
         None
     }
 
-    pub fn view(&self) -> Element<'_, Message> {
+    /// `in_call`: a call is up, so Call waits for it to end.
+    pub fn view(&self, in_call: bool) -> Element<'_, Message> {
         let input = row![
-            text_input("Number, user or sip:user@domain", &self.number)
+            text_input("Number, user or user@domain", &self.number)
                 .on_input(Message::Input)
                 .on_submit(Message::Call)
                 .size(20)
+                .padding(10)
                 .id(INPUT_ID),
-            button(text("⌫"))
+            button(icon(Icon::Backspace, 18.0))
                 .on_press(Message::Backspace)
-                .style(button::secondary),
+                .padding(12)
+                .style(style::outlined),
         ]
-        .spacing(6);
+        .spacing(6)
+        .align_y(iced::Center);
         let mut pad = column![].spacing(8);
         for line in KEYS {
             let mut r = row![].spacing(8);
@@ -69,18 +84,31 @@ impl State {
                         .width(72)
                         .padding(12)
                         .on_press(Message::Digit(k))
-                        .style(button::secondary),
+                        .style(style::outlined),
                 );
             }
             pad = pad.push(r);
         }
-        let call = button(text("Call").size(20).center().width(Length::Fill))
-            .width(232)
-            .padding(12)
-            .style(button::success)
-            .on_press_maybe((!self.number.trim().is_empty()).then_some(Message::Call));
+        let typed = !self.number.trim().is_empty();
+        let label = if in_call { "In a call" } else { "Call" };
+        let call = button(
+            row![icon(Icon::Phone, 18.0), text(label).size(18)]
+                .spacing(8)
+                .align_y(iced::Center),
+        )
+        .padding([12, 24])
+        .style(button::primary)
+        .on_press_maybe((typed && !in_call).then_some(Message::Call));
+        let write = button(
+            row![icon(Icon::Chats, 18.0), text("Message").size(18)]
+                .spacing(8)
+                .align_y(iced::Center),
+        )
+        .padding([12, 20])
+        .style(style::outlined)
+        .on_press_maybe(typed.then_some(Message::Write));
         container(
-            column![input, pad, call]
+            column![input, pad, row![call, write].spacing(8)]
                 .spacing(16)
                 .max_width(360)
                 .align_x(iced::Center),

@@ -1,14 +1,18 @@
 //! Where a dropped file landed. winit says only that a file was dropped on the window, not where,
 //! and while dragging the source program holds the pointer, so at the drop we ask the X server
-//! where the pointer is and find the contact row under it.
+//! where the pointer is and find the conversation row under it.
 
+use super::threads::Thread;
 use iced::widget::selector::{self, Candidate};
 use iced::widget::Id;
 use iced::{window, Point, Task};
 
-/// The id of a contact's row in the list, so a drop can find it.
-pub fn row_id(contact: i64) -> Id {
-    Id::from(format!("contact-row-{contact}"))
+/// The id of a conversation's row in the sidebar, so a drop can find it.
+pub fn row_id(t: &Thread) -> Id {
+    match t {
+        Thread::Contact(id) => Id::from(format!("contact-row-{id}")),
+        Thread::Peer(k) => Id::from(format!("peer-row-{k}")),
+    }
 }
 
 /// The pointer's position in the newest window, in logical pixels; none off X11.
@@ -43,17 +47,17 @@ fn pointer_in(_: &dyn window::Window, _: f32) -> Option<Option<Point>> {
     Some(None)
 }
 
-/// Finds which of `contacts`' rows contains `at`, as the window shows them now.
-pub fn contact_at(at: Point, contacts: Vec<i64>) -> Task<Option<i64>> {
-    selector::find(row_at(at, contacts))
+/// Finds which of the sidebar's rows contains `at`, as the window shows them now.
+pub fn thread_at(at: Point, threads: Vec<Thread>) -> Task<Option<Thread>> {
+    selector::find(row_at(at, threads))
 }
 
-/// The selector behind `contact_at` (also run by tests on a simulated window).
+/// The selector behind `thread_at` (also run by tests on a simulated window).
 pub fn row_at(
     at: Point,
-    contacts: Vec<i64>,
-) -> impl FnMut(Candidate<'_>) -> Option<i64> + Send + 'static {
-    let rows: Vec<(Id, i64)> = contacts.into_iter().map(|c| (row_id(c), c)).collect();
+    threads: Vec<Thread>,
+) -> impl FnMut(Candidate<'_>) -> Option<Thread> + Send + 'static {
+    let rows: Vec<(Id, Thread)> = threads.into_iter().map(|t| (row_id(&t), t)).collect();
     move |candidate| {
         let Candidate::Container {
             id: Some(id),
@@ -66,6 +70,8 @@ pub fn row_at(
         if !bounds.contains(at) {
             return None;
         }
-        rows.iter().find(|(row, _)| row == id).map(|(_, c)| *c)
+        rows.iter()
+            .find(|(row, _)| row == id)
+            .map(|(_, t)| t.clone())
     }
 }

@@ -1,8 +1,9 @@
 //! Call history: every call, newest first, missed ones highlighted, a filter, click to call back.
 
-use super::style;
-use crate::engine::CallOutcome;
-use crate::store::CallRecord;
+use super::icons::{icon, Icon};
+use super::threads::owner;
+use super::{clock, style};
+use crate::engine::{CallOutcome, CallRecord, Contact, Direction};
 use iced::widget::{button, column, container, row, scrollable, text, Column};
 use iced::{Element, Length};
 
@@ -31,37 +32,21 @@ pub enum Action {
     Call(String),
 }
 
-/// `2026-11-25 14:03` in UTC: no time-zone database needed, and the same everywhere.
-pub fn format_time(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
-
 pub fn format_duration(secs: i64) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
 impl State {
-    /// A call just logged: its row replaced if shown already, else added as the newest.
+    /// A call just logged: its row replaced if shown already, else put where its start time
+    /// places it (a long call ends after a short one that began later).
     pub fn log(&mut self, record: CallRecord) {
         match self.calls.iter_mut().rev().find(|c| c.id == record.id) {
             Some(shown) => *shown = record,
-            None => self.calls.push(record),
+            None => {
+                let key = (record.started_at, record.id);
+                let i = self.calls.partition_point(|c| (c.started_at, c.id) <= key);
+                self.calls.insert(i, record);
+            }
         }
     }
 
@@ -72,8 +57,8 @@ impl State {
             .filter(|c| match self.filter {
                 Filter::All => true,
                 Filter::Missed => c.is_missed(),
-                Filter::Incoming => c.direction == "incoming",
-                Filter::Outgoing => c.direction == "outgoing",
+                Filter::Incoming => c.direction == Direction::Incoming,
+                Filter::Outgoing => c.direction == Direction::Outgoing,
             })
             .collect()
     }
@@ -90,7 +75,8 @@ impl State {
         None
     }
 
-    pub fn view(&self) -> Element<'_, Message> {
+    /// `contacts` name the rows; `in_call`: Call back waits while a call is up.
+    pub fn view<'a>(&'a self, contacts: &'a [Contact], in_call: bool) -> Element<'a, Message> {
         let filters = [
             (Filter::All, "All"),
             (Filter::Missed, "Missed"),
@@ -103,67 +89,116 @@ impl State {
             bar = bar.push(if f == self.filter {
                 b.style(button::primary)
             } else {
-                b.style(button::secondary)
+                b.style(style::outlined)
             });
         }
-        let mut list = Column::new().spacing(4);
-        for c in self.visible() {
-            list = list.push(row_view(c));
+        let mut list = Column::new().spacing(2);
+        let visible = self.visible();
+        for c in &visible {
+            let name = owner(contacts, &c.peer_uri).map(|k| k.name.as_str());
+            list = list.push(row_view(c, name, in_call));
         }
-        if self.visible().is_empty() {
-            list = list.push(text("No calls here yet.").style(style::muted_text));
+        if visible.is_empty() {
+            let empty = match self.filter {
+                Filter::All => "No calls yet. Pick a contact, or dial a number, to make one.",
+                Filter::Missed => "No missed calls.",
+                Filter::Incoming => "No incoming calls yet.",
+                Filter::Outgoing => "No outgoing calls yet.",
+            };
+            list = list.push(text(empty).style(style::muted_text));
         }
-        column![bar, scrollable(list).height(Length::Fill)]
-            .spacing(12)
-            .padding(16)
-            .into()
+        column![
+            text("History").size(22),
+            bar,
+            scrollable(list).height(Length::Fill).spacing(6)
+        ]
+        .spacing(12)
+        .padding(16)
+        .into()
     }
 }
 
-/// One history line; also used by the conversation timeline.
-pub fn row_view(c: &CallRecord) -> Element<'_, Message> {
+/// One history line: who (named when a contact), when, how it ended, Call back.
+pub fn row_view<'a>(
+    c: &'a CallRecord,
+    name: Option<&'a str>,
+    in_call: bool,
+) -> Element<'a, Message> {
     let missed = c.is_missed();
-    let arrow = if c.direction == "incoming" {
-        "↙"
-    } else {
-        "↗"
+    let glyph = match (missed, c.direction) {
+        (true, _) => Icon::PhoneMissed,
+        (false, Direction::Incoming) => Icon::PhoneIncoming,
+        (false, Direction::Outgoing) => Icon::PhoneOutgoing,
     };
+    let address = c.peer_uri.trim_start_matches("sip:");
+    let who = name.unwrap_or(address);
     let outcome = match c.outcome() {
         Some(CallOutcome::Answered) => format_duration(c.duration()),
-        Some(o) => o.words(&c.peer_uri, c.call_direction()),
+        Some(o) => o.words(who, c.direction),
         None => "In progress".into(),
     };
-    let mut peer = text(format!("{arrow} {}", c.peer_uri));
+    let look: fn(&iced::Theme) -> text::Style = if missed {
+        style::missed_text
+    } else {
+        style::muted_text
+    };
+    let mut title = text(style::elide(who, 36)).wrapping(text::Wrapping::None);
     if missed {
-        peer = peer.color(style::MISSED);
+        title = title.style(style::missed_text);
+    }
+    let mut sub = clock::date_time(c.started_at);
+    if name.is_some() {
+        sub = format!("{} · {sub}", style::elide(address, 30));
     }
     let line = row![
+        icon(glyph, 18.0).style(look),
         column![
-            peer,
-            text(format_time(c.started_at))
+            title,
+            text(sub)
                 .size(12)
                 .style(style::muted_text)
+                .wrapping(text::Wrapping::None)
         ]
         .width(Length::Fill),
-        text(outcome).size(13),
-        button(text("Call back"))
-            .on_press(Message::CallBack(c.peer_uri.clone()))
-            .style(button::success),
+        text(style::elide(&outcome, 30))
+            .size(13)
+            .wrapping(text::Wrapping::None),
+        button(row![icon(Icon::Phone, 13.0), text("Call back")].spacing(6))
+            .on_press_maybe((!in_call).then(|| Message::CallBack(c.peer_uri.clone())))
+            .style(style::outlined),
     ]
     .spacing(12)
     .align_y(iced::Center);
-    container(line).padding(6).into()
+    container(line).padding([6, 8]).into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn call(id: i64, started_at: i64) -> CallRecord {
+        CallRecord {
+            id,
+            account: "sip:a@x".into(),
+            sip_call_id: format!("c{id}"),
+            direction: Direction::Outgoing,
+            peer_uri: "sip:bob@x".into(),
+            started_at,
+            answered_at: Some(started_at),
+            ended_at: Some(started_at + 60),
+            status: Some(200),
+            reason: None,
+        }
+    }
+
+    /// Defect 11: a long call that began first but ended last is not shown above a later one.
     #[test]
-    fn civil_time() {
-        assert_eq!(format_time(0), "1970-01-01 00:00");
-        assert_eq!(format_time(951_782_400), "2000-02-29 00:00");
-        assert_eq!(format_time(1_795_568_642), "2026-11-25 01:04");
+    fn history_is_newest_first_by_start_even_when_calls_end_out_of_order() {
+        let mut h = State::default();
+        h.log(call(2, 6 * 3600 + 15 * 60));
+        h.log(call(1, 6 * 3600 + 14 * 60));
+        let order: Vec<i64> = h.visible().iter().map(|c| c.id).collect();
+        assert_eq!(order, [2, 1]);
         assert_eq!(format_duration(125), "2:05");
     }
 }

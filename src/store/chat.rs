@@ -2,38 +2,38 @@
 //! received, cancelled), so the conversation's history survives a restart and a transfer a
 //! killed run left open is marked failed instead of "in progress" forever.
 
-use super::{now_unix, Store, StoreError};
+use super::{now_unix, Direction, MessageState, Store, StoreError, TransferState};
 use rusqlite::params;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage<'a> {
     pub account: &'a str,
     pub peer: &'a str,
-    pub direction: &'a str,
+    pub direction: Direction,
     pub content_type: &'a str,
     pub body: &'a str,
-    pub state: &'a str,
+    pub state: MessageState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MessageRecord {
     pub id: i64,
     pub peer_uri: String,
-    pub direction: String,
+    pub direction: Direction,
     pub content_type: String,
     pub body: String,
     pub at: i64,
-    pub state: String,
+    pub state: MessageState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTransfer<'a> {
     pub account: &'a str,
     pub peer: &'a str,
-    pub direction: &'a str,
+    pub direction: Direction,
     pub name: &'a str,
     pub size: u64,
-    pub state: &'a str,
+    pub state: TransferState,
     pub path: Option<&'a str>,
     pub sha256: Option<&'a str>,
 }
@@ -42,13 +42,28 @@ pub struct NewTransfer<'a> {
 pub struct TransferRecord {
     pub id: i64,
     pub peer_uri: String,
-    pub direction: String,
+    pub direction: Direction,
     pub name: String,
     pub size: u64,
     pub sha256: Option<String>,
     pub path: Option<String>,
-    pub state: String,
+    pub state: TransferState,
     pub started_at: i64,
+}
+
+const MESSAGE_COLUMNS: &str =
+    "SELECT id, peer_uri, direction, content_type, body, at, state FROM messages";
+
+fn message_row(r: &rusqlite::Row) -> rusqlite::Result<MessageRecord> {
+    Ok(MessageRecord {
+        id: r.get(0)?,
+        peer_uri: r.get(1)?,
+        direction: r.get(2)?,
+        content_type: r.get(3)?,
+        body: r.get(4)?,
+        at: r.get(5)?,
+        state: r.get(6)?,
+    })
 }
 
 impl Store {
@@ -85,28 +100,32 @@ impl Store {
         Ok(c.last_insert_rowid())
     }
 
+    pub fn set_message_state(&self, id: i64, state: MessageState) -> Result<(), StoreError> {
+        self.conn.lock().unwrap().execute(
+            "UPDATE messages SET state = ?2 WHERE id = ?1",
+            params![id, state],
+        )?;
+        Ok(())
+    }
+
     pub fn messages(&self) -> Result<Vec<MessageRecord>, StoreError> {
         let c = self.conn.lock().unwrap();
-        let mut st = c.prepare(
-            "SELECT id, peer_uri, direction, content_type, body, at, state FROM messages ORDER BY at, id",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(MessageRecord {
-                id: r.get(0)?,
-                peer_uri: r.get(1)?,
-                direction: r.get(2)?,
-                content_type: r.get(3)?,
-                body: r.get(4)?,
-                at: r.get(5)?,
-                state: r.get(6)?,
-            })
-        })?;
+        let mut st = c.prepare(&format!("{MESSAGE_COLUMNS} ORDER BY at, id"))?;
+        let rows = st.query_map([], message_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One message, as `messages` gives it.
+    pub fn message(&self, id: i64) -> Result<Option<MessageRecord>, StoreError> {
+        let c = self.conn.lock().unwrap();
+        let mut st = c.prepare(&format!("{MESSAGE_COLUMNS} WHERE id = ?1"))?;
+        let found = st.query_map([id], message_row)?.next().transpose()?;
+        Ok(found)
     }
 
     pub fn add_transfer(&self, t: &NewTransfer<'_>) -> Result<i64, StoreError> {
         let c = self.conn.lock().unwrap();
-        let done = matches!(t.state, "received" | "delivered");
+        let done = t.state.arrived();
         c.execute(
             "INSERT INTO transfers(account, peer_uri, direction, name, size, sha256, path, bytes_done,
                  state, started_at, ended_at)
@@ -133,7 +152,7 @@ impl Store {
         &self,
         peer: &str,
         name: &str,
-        state: &str,
+        state: TransferState,
     ) -> Result<(), StoreError> {
         self.conn.lock().unwrap().execute(
             "UPDATE transfers SET state = ?3, ended_at = ?4,
@@ -188,20 +207,22 @@ mod tests {
         let m = NewMessage {
             account: "sip:a@x",
             peer: "sip:b@x",
-            direction: "outgoing",
+            direction: Direction::Outgoing,
             content_type: "text/plain",
             body: "hi",
-            state: "sent",
+            state: MessageState::Sent,
         };
-        s.add_message(&m).unwrap();
+        let id = s.add_message(&m).unwrap();
         assert_eq!(s.messages().unwrap()[0].body, "hi");
+        s.set_message_state(id, MessageState::Failed).unwrap();
+        assert_eq!(s.message(id).unwrap().unwrap().state, MessageState::Failed);
         let t = NewTransfer {
             account: "sip:a@x",
             peer: "sip:b@x",
-            direction: "outgoing",
+            direction: Direction::Outgoing,
             name: "f.txt",
             size: 500,
-            state: "sending",
+            state: TransferState::Sending,
             path: None,
             sha256: None,
         };
@@ -211,7 +232,7 @@ mod tests {
             ..t.clone()
         })
         .unwrap();
-        s.outgoing_transfer_ended("sip:b@x", "f.txt", "delivered")
+        s.outgoing_transfer_ended("sip:b@x", "f.txt", TransferState::Delivered)
             .unwrap();
         let states: Vec<_> = s
             .transfers()
@@ -222,11 +243,11 @@ mod tests {
         assert_eq!(
             states,
             [
-                ("f.txt".into(), "delivered".into()),
-                ("g.txt".into(), "sending".into())
+                ("f.txt".into(), TransferState::Delivered),
+                ("g.txt".into(), TransferState::Sending)
             ]
         );
         assert_eq!(s.close_interrupted_transfers().unwrap(), 1);
-        assert_eq!(s.transfers().unwrap()[1].state, "failed");
+        assert_eq!(s.transfers().unwrap()[1].state, TransferState::Failed);
     }
 }

@@ -20,7 +20,9 @@ pub enum StoreError {
 }
 
 mod chat;
+mod kinds;
 pub use chat::{MessageRecord, NewMessage, NewTransfer, TransferRecord};
+pub use kinds::{Direction, MessageState, TransferState};
 
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, contacts, calls
@@ -134,7 +136,7 @@ pub struct CallRecord {
     pub id: i64,
     pub account: String,
     pub sip_call_id: String,
-    pub direction: String,
+    pub direction: Direction,
     pub peer_uri: String,
     /// Unix seconds.
     pub started_at: i64,
@@ -343,7 +345,7 @@ impl Store {
         &self,
         account: &str,
         sip_call_id: &str,
-        direction: &str,
+        direction: Direction,
         peer: &str,
     ) -> Result<i64, StoreError> {
         let c = self.conn.lock().unwrap();
@@ -537,7 +539,7 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
         let id = s
-            .start_call("sip:a@x", "cid", "outgoing", "sip:b@x")
+            .start_call("sip:a@x", "cid", Direction::Outgoing, "sip:b@x")
             .unwrap();
         #[cfg(unix)]
         {
