@@ -143,6 +143,7 @@ fn print_event(ev: &Event, json: bool) {
     }
     let line = match ev {
         Event::AccountAdded { aor, .. } => format!("account {aor}"),
+        Event::AccountUpdated { account, .. } => format!("account {account}: settings changed"),
         Event::Registering { aor, .. } => format!("registering {aor}..."),
         Event::Registered { aor, expires, .. } => format!("registered {aor} for {expires} s"),
         Event::RegistrationFailed {

@@ -70,12 +70,25 @@ impl SrtpPolicy {
         }
     }
 
+    pub const ALL: [SrtpPolicy; 3] = [SrtpPolicy::Off, SrtpPolicy::Optional, SrtpPolicy::Mandatory];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             SrtpPolicy::Off => "off",
             SrtpPolicy::Optional => "optional",
             SrtpPolicy::Mandatory => "mandatory",
         }
+    }
+}
+
+impl std::fmt::Display for SrtpPolicy {
+    /// As Settings offers the choice.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SrtpPolicy::Off => "Never (plain audio)",
+            SrtpPolicy::Optional => "When the other side can",
+            SrtpPolicy::Mandatory => "Always (refuse calls that cannot be)",
+        })
     }
 }
 
@@ -180,6 +193,14 @@ pub enum Command {
     Restore,
     /// Forget an account: un-REGISTER and delete it from the store.
     RemoveAccount(AccountId),
+    /// Change how an account reaches its server and encrypts (Settings): it signs out and in
+    /// again, as `AccountRemoved` then `AccountAdded`. A TURN password given replaces the kept
+    /// one.
+    UpdateAccount {
+        account: AccountId,
+        settings: Box<super::AccountSettings>,
+        turn_password: Option<String>,
+    },
     /// Trust the server certificate with this fingerprint for the account from now on (the
     /// answer to `Event::ServerUntrusted`), and sign in again.
     TrustServer {
@@ -250,6 +271,8 @@ pub enum Event {
     AccountAdded {
         account: AccountId,
         aor: String,
+        /// How it reaches its server and encrypts, for Settings.
+        settings: super::AccountSettings,
     },
     Registering {
         account: AccountId,
@@ -285,6 +308,11 @@ pub enum Event {
         /// Why, in words: "it is not signed by an authority this computer trusts ...".
         why: String,
         can_pin: bool,
+    },
+    /// An account's settings changed (a server certificate trusted from the prompt).
+    AccountUpdated {
+        account: AccountId,
+        settings: super::AccountSettings,
     },
     /// The account lost its connection to the server (a dead flow, a network gone), or has it
     /// back: what the window shows as offline and back online.

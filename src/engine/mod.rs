@@ -3,6 +3,7 @@
 //! SIP traffic goes through one `sip::Endpoint`; each client transaction's responses come back
 //! into the engine's loop tagged with what they answer.
 
+mod account_edit;
 pub mod address;
 pub mod api;
 mod call;
@@ -27,6 +28,7 @@ mod srtp;
 mod stray;
 mod transfer;
 
+pub use account_edit::AccountSettings;
 pub use address::{Address, AddressError};
 pub use api::*;
 pub use outcome::CallOutcome;
@@ -442,6 +444,11 @@ impl Core {
             Command::Dtmf { call, digit } => self.dtmf(call, digit).await,
             Command::Restore => self.restore().await,
             Command::RemoveAccount(id) => self.remove_account(id).await,
+            Command::UpdateAccount {
+                account,
+                settings,
+                turn_password,
+            } => self.update_account(account, *settings, turn_password).await,
             Command::TrustServer {
                 account,
                 fingerprint,

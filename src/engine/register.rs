@@ -223,9 +223,15 @@ impl Core {
             cfg,
         };
         let aor = account.uri.aor();
+        let settings = super::AccountSettings::of(&account.cfg);
         self.accounts.insert(id, account);
         self.save_account(id);
-        self.emit(Event::AccountAdded { account: id, aor }).await;
+        self.emit(Event::AccountAdded {
+            account: id,
+            aor,
+            settings,
+        })
+        .await;
         if register {
             self.register(id, false).await;
         }

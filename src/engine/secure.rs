@@ -142,7 +142,9 @@ impl Core {
         };
         acc.cfg.tls_fingerprint = Some(fingerprint);
         acc.tls = None;
+        let settings = super::AccountSettings::of(&acc.cfg);
         self.save_account(account);
+        self.emit(Event::AccountUpdated { account, settings }).await;
         self.register(account, false).await;
     }
 }

@@ -1,7 +1,7 @@
 //! The user's accounts as the window shows them: the address, whether it is reachable, and the
 //! state in words. Kept from the engine's registration events.
 
-use crate::engine::{AccountId, Event};
+use crate::engine::{AccountId, AccountSettings, Event};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
@@ -9,6 +9,8 @@ pub struct AccountView {
     pub aor: String,
     pub status: String,
     pub registered: bool,
+    /// How it reaches its server and encrypts, as Settings shows it.
+    pub settings: AccountSettings,
 }
 
 #[derive(Debug, Default)]
@@ -29,13 +31,24 @@ impl Accounts {
     /// What registration events say about the accounts.
     pub fn apply(&mut self, ev: &Event) {
         let (account, registered, status) = match ev {
-            Event::AccountAdded { account, aor } => {
+            Event::AccountAdded {
+                account,
+                aor,
+                settings,
+            } => {
                 let view = AccountView {
                     aor: aor.clone(),
                     status: "Signing in…".into(),
                     registered: false,
+                    settings: settings.clone(),
                 };
                 self.list.insert(*account, view);
+                return;
+            }
+            Event::AccountUpdated { account, settings } => {
+                if let Some(a) = self.list.get_mut(account) {
+                    a.settings = settings.clone();
+                }
                 return;
             }
             Event::AccountRemoved { account } => {

@@ -64,6 +64,7 @@ impl App {
                 if self.signing_in == Some(0) {
                     self.signing_in = Some(*account);
                 }
+                self.updating = None;
             }
             Event::Registered { account, .. } => return Some(self.registered(*account)),
             Event::ServerUntrusted {
@@ -94,8 +95,9 @@ impl App {
                     self.send(Command::RemoveAccount(*account));
                 }
             }
-            Event::AccountRemoved { .. } => {
-                if self.accounts.list.is_empty() && self.screen == Screen::Main {
+            Event::AccountRemoved { account } => {
+                let updating = self.updating == Some(*account);
+                if self.accounts.list.is_empty() && self.screen == Screen::Main && !updating {
                     self.screen = Screen::Welcome;
                 }
             }

@@ -247,6 +247,7 @@ impl App {
                 id: *id,
                 aor: &a.aor,
                 status: &a.status,
+                settings: &a.settings,
             })
             .collect();
         let hosted = self

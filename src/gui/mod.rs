@@ -2,6 +2,7 @@
 //! it cares about (`events.rs` hands them round); pane actions become engine `Command`s here.
 //! No protocol code, and no pane talks to the engine or the database itself.
 
+pub mod account_form;
 pub mod accounts;
 pub mod avatar;
 pub mod bridge;
@@ -126,6 +127,8 @@ pub struct App {
     signing_in: Option<AccountId>,
     /// Hosting from the welcome screen: the engine signs in to the server once it runs.
     hosting: bool,
+    /// An account signing in again with new settings (Settings' form).
+    updating: Option<AccountId>,
     /// Where a hosted server listens: all interfaces on SIP's port, so the LAN can reach it.
     pub host_bind: std::net::SocketAddr,
     /// "Attach by path", typed, when no file dialog answered; none when it is not shown.
@@ -161,6 +164,7 @@ impl App {
             pending_call,
             signing_in: None,
             hosting: false,
+            updating: None,
             host_bind: std::net::SocketAddr::from(([0, 0, 0, 0], 5060)),
             attach_path: None,
             system_dark: false,
@@ -492,6 +496,15 @@ impl App {
             Some(settings::Action::AddAccount) => {
                 self.welcome = welcome::State::default();
                 self.screen = Screen::Welcome;
+            }
+            Some(settings::Action::UpdateAccount(account, settings, turn_password)) => {
+                // It comes back as removed, then added: not a reason to show the welcome.
+                self.updating = Some(account);
+                self.send(Command::UpdateAccount {
+                    account,
+                    settings,
+                    turn_password,
+                });
             }
             None => {}
         }

@@ -1,9 +1,12 @@
-//! Settings: accounts, audio devices (the chosen input and output are used in calls, at once),
+//! Settings: accounts (each with its reach and encryption: servers, NAT helpers, TLS trust,
+//! SRTP policy), audio devices (the chosen input and output are used in calls, at once),
 //! theme, ringtone.
 
+use super::account_form::{self, Form};
 use super::style;
+use crate::engine::{AccountId, AccountSettings};
 use iced::widget::{button, column, pick_list, row, scrollable, text, toggler};
-use iced::Element;
+use iced::{Element, Length};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ThemeChoice {
@@ -35,6 +38,8 @@ pub struct State {
     pub ringtone: bool,
     /// Files offered by saved contacts are accepted without asking.
     pub accept_from_contacts: bool,
+    /// The account whose reach and encryption are being edited.
+    pub form: Option<Form>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,11 +51,16 @@ pub enum Message {
     AcceptFromContacts(bool),
     RemoveAccount(u32),
     AddAccount,
+    /// Open the form for an account's reach and encryption.
+    Edit(AccountId, String, Box<AccountSettings>),
+    Form(account_form::Message),
 }
 
 pub enum Action {
     RemoveAccount(u32),
     AddAccount,
+    /// Sign the account in again with these settings (and a new TURN password, if typed).
+    UpdateAccount(AccountId, Box<AccountSettings>, Option<String>),
     /// Remember a preference.
     Save(&'static str, String),
 }
@@ -60,6 +70,7 @@ pub struct AccountLine<'a> {
     pub id: u32,
     pub aor: &'a str,
     pub status: &'a str,
+    pub settings: &'a AccountSettings,
 }
 
 impl ThemeChoice {
@@ -94,6 +105,20 @@ impl State {
 
     pub fn update(&mut self, message: Message) -> Option<Action> {
         Some(match message {
+            Message::Edit(id, aor, settings) => {
+                self.form = Some(Form::new(id, &aor, &settings));
+                return None;
+            }
+            Message::Form(m) => {
+                let outcome = self.form.as_mut()?.update(m)?;
+                self.form = None;
+                match outcome {
+                    account_form::Outcome::Save(id, s, password) => {
+                        Action::UpdateAccount(id, s, password)
+                    }
+                    account_form::Outcome::Cancel => return None,
+                }
+            }
             Message::Theme(t) => {
                 self.theme = t;
                 Action::Save("theme", t.key().into())
@@ -128,10 +153,23 @@ impl State {
     ) -> Element<'a, Message> {
         let mut acc = column![text("Accounts").size(20)].spacing(8);
         for a in accounts {
+            let edit = Message::Edit(a.id, a.aor.to_string(), Box::new(a.settings.clone()));
             acc = acc.push(
                 row![
-                    text(a.aor).width(320),
-                    text(a.status).width(280).style(style::muted_text),
+                    column![
+                        text(style::elide(a.aor.trim_start_matches("sip:"), 40)),
+                        text(style::elide(a.status, 60))
+                            .size(13)
+                            .style(style::muted_text),
+                        text(reach_words(a.settings))
+                            .size(13)
+                            .style(style::muted_text),
+                    ]
+                    .spacing(2)
+                    .width(Length::Fill),
+                    button(text("Reach and encryption…"))
+                        .on_press(edit)
+                        .style(style::outlined),
                     button(text("Remove"))
                         .on_press(Message::RemoveAccount(a.id))
                         .style(button::danger),
@@ -140,7 +178,14 @@ impl State {
                 .align_y(iced::Center),
             );
         }
-        acc = acc.push(button(text("Add an account")).on_press(Message::AddAccount));
+        if let Some(f) = &self.form {
+            acc = acc.push(f.view().map(Message::Form));
+        }
+        acc = acc.push(
+            button(text("Add an account"))
+                .on_press(Message::AddAccount)
+                .style(style::outlined),
+        );
         let mut audio = column![
             text("Audio devices").size(20),
             row![
@@ -179,10 +224,42 @@ impl State {
                 .on_toggle(Message::AcceptFromContacts),
         ]
         .spacing(8);
-        let mut all = column![acc].spacing(28).padding(16);
+        let mut all = column![acc].spacing(28).padding(16).max_width(900);
         if let Some(h) = hosted {
             all = all.push(column![text("Hosted server").size(20), text(h)].spacing(8));
         }
         scrollable(all.push(audio).push(look)).into()
     }
+}
+
+/// One line of what an account's reach and encryption are: "TLS · STUN · TURN · calls always
+/// encrypted".
+fn reach_words(s: &AccountSettings) -> String {
+    let mut w = vec![match s.transport {
+        crate::engine::Transport::Udp => "UDP",
+        crate::engine::Transport::Tcp => "TCP",
+        crate::engine::Transport::Tls => "TLS",
+    }
+    .to_string()];
+    if s.stun.is_some() {
+        w.push("STUN".into());
+    }
+    if s.turn.is_some() {
+        w.push("TURN".into());
+    }
+    if s.msrp_relay.is_some() {
+        w.push("MSRP relay".into());
+    }
+    if s.pinned.is_some() {
+        w.push("certificate trusted as it is".into());
+    }
+    w.push(
+        match s.srtp {
+            crate::engine::SrtpPolicy::Off => "calls not encrypted",
+            crate::engine::SrtpPolicy::Optional => "calls encrypted when possible",
+            crate::engine::SrtpPolicy::Mandatory => "calls always encrypted",
+        }
+        .into(),
+    );
+    w.join(" · ")
 }

@@ -27,6 +27,8 @@ pub struct State {
     /// "Signing in…" or the last error, shown under the form.
     pub status: Option<String>,
     pub busy: bool,
+    /// The advanced fields are shown.
+    pub advanced: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +52,7 @@ impl std::fmt::Display for Transport {
 
 #[derive(Debug, Clone)]
 pub enum Message {
+    ToggleAdvanced,
     Address(String),
     Password(String),
     AuthUser(String),
@@ -107,6 +110,7 @@ fn capitalised(s: &str) -> String {
 impl State {
     pub fn update(&mut self, message: Message) -> Option<Action> {
         match message {
+            Message::ToggleAdvanced => self.advanced = !self.advanced,
             Message::Address(s) => self.address = s,
             Message::Password(s) => self.password = s,
             Message::AuthUser(s) => self.auth_user = s,
@@ -177,84 +181,56 @@ impl State {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        let sign_in = column![
+        let address = text_input("alice@example.com", &self.address)
+            .on_input(Message::Address)
+            .on_submit(Message::SignIn)
+            .id("welcome-address")
+            .padding(8);
+        let password = text_input("", &self.password)
+            .secure(true)
+            .on_input(Message::Password)
+            .on_submit(Message::SignIn)
+            .padding(8);
+        let mut sign_in = column![
             text("Sign in to your SIP account").size(20),
-            text_input("alice@example.com", &self.address)
-                .on_input(Message::Address)
-                .on_submit(Message::SignIn)
-                .id("welcome-address"),
-            text_input("Password", &self.password)
-                .secure(true)
-                .on_input(Message::Password)
-                .on_submit(Message::SignIn),
-            text_input(
-                "Authentication user (optional, if your provider gives one)",
-                &self.auth_user
-            )
-            .on_input(Message::AuthUser)
-            .on_submit(Message::SignIn),
-            row![
-                text_input(
-                    "Server or outbound proxy (optional), e.g. sip.example.com:5060",
-                    &self.server
-                )
-                .on_input(Message::Server)
-                .on_submit(Message::SignIn),
-                pick_list(
-                    [Transport::Udp, Transport::Tcp, Transport::Tls],
-                    Some(self.transport),
-                    Message::Transport
-                ),
-            ]
-            .spacing(8),
-            text("Behind a NAT (optional): where to learn your public address, or relay calls")
-                .size(13)
-                .style(style::muted_text),
-            row![
-                text_input("STUN server (host:port)", &self.stun)
-                    .on_input(Message::Stun)
-                    .on_submit(Message::SignIn),
-                text_input("TURN server", &self.turn)
-                    .on_input(Message::Turn)
-                    .on_submit(Message::SignIn),
-            ]
-            .spacing(8),
-            row![
-                text_input("TURN user", &self.turn_user)
-                    .on_input(Message::TurnUser)
-                    .on_submit(Message::SignIn),
-                text_input("TURN password", &self.turn_password)
-                    .secure(true)
-                    .on_input(Message::TurnPassword)
-                    .on_submit(Message::SignIn),
-            ]
-            .spacing(8),
-            row![text_input(
-                "MSRP relay for chat and files (host:port)",
-                &self.msrp_relay
-            )
-            .on_input(Message::MsrpRelay)
-            .on_submit(Message::SignIn),]
-            .spacing(8),
-            text_input(
-                "CA certificate file for TLS (optional, if your provider has its own CA)",
-                &self.ca_file
-            )
-            .on_input(Message::CaFile)
-            .on_submit(Message::SignIn),
-            button(text("Sign in")).on_press_maybe((!self.busy).then_some(Message::SignIn)),
+            column![text("Address").size(13).style(style::muted_text), address].spacing(4),
+            column![text("Password").size(13).style(style::muted_text), password].spacing(4),
         ]
-        .spacing(10);
+        .spacing(12);
+        let more = if self.advanced {
+            "Hide advanced settings"
+        } else {
+            "Advanced settings (server, NAT, TLS)…"
+        };
+        sign_in = sign_in.push(
+            button(text(more).size(13))
+                .on_press(Message::ToggleAdvanced)
+                .style(button::text),
+        );
+        if self.advanced {
+            sign_in = sign_in.push(self.advanced_view());
+        }
+        sign_in = sign_in.push(
+            button(text("Sign in"))
+                .on_press_maybe((!self.busy).then_some(Message::SignIn))
+                .style(button::primary)
+                .padding([8, 20]),
+        );
         let host = column![
             text("Or host a local server").size(20),
             text(
                 "Colleagues on this network register to this computer; no account anywhere needed."
-            ),
+            )
+            .size(14)
+            .style(style::muted_text),
             row![
                 text_input("Your user name, e.g. alice", &self.host_user)
                     .on_input(Message::HostUser)
-                    .on_submit(Message::Host),
-                button(text("Host a server")).on_press_maybe((!self.busy).then_some(Message::Host)),
+                    .on_submit(Message::Host)
+                    .padding(8),
+                button(text("Host a server"))
+                    .on_press_maybe((!self.busy).then_some(Message::Host))
+                    .style(style::outlined),
             ]
             .spacing(8),
         ]
@@ -270,11 +246,72 @@ impl State {
         if let Some(s) = &self.status {
             body = body.push(text(s.clone()).style(style::status_text(self.busy)));
         }
-        container(body)
-            .center_x(Length::Fill)
-            .center_y(Length::Fill)
-            .padding(32)
-            .into()
+        iced::widget::scrollable(container(body).center_x(Length::Fill).padding(32)).into()
+    }
+
+    /// The fields most people never need, each labelled.
+    fn advanced_view<'a>(&'a self) -> Element<'a, Message> {
+        let labelled = |label: &'a str, input: Element<'a, Message>| {
+            column![text(label).size(13).style(style::muted_text), input].spacing(4)
+        };
+        let input = |hint: &'a str, value: &'a str, on: fn(String) -> Message| {
+            text_input(hint, value)
+                .on_input(on)
+                .on_submit(Message::SignIn)
+                .padding(8)
+        };
+        column![
+            labelled(
+                "Authentication user, if your provider gives one",
+                input("", &self.auth_user, Message::AuthUser).into()
+            ),
+            labelled(
+                "Server or outbound proxy, and transport",
+                row![
+                    input(
+                        "sip.example.com:5060 (empty: found from the domain)",
+                        &self.server,
+                        Message::Server
+                    ),
+                    pick_list(
+                        [Transport::Udp, Transport::Tcp, Transport::Tls],
+                        Some(self.transport),
+                        Message::Transport
+                    ),
+                ]
+                .spacing(8)
+                .into()
+            ),
+            labelled(
+                "STUN server, to learn your public address behind a NAT",
+                input("stun.example.com:3478", &self.stun, Message::Stun).into()
+            ),
+            labelled(
+                "TURN server, user and password, to relay calls when nothing else gets through",
+                row![
+                    input("turn.example.com:3478", &self.turn, Message::Turn),
+                    input("user", &self.turn_user, Message::TurnUser),
+                    input("password", &self.turn_password, Message::TurnPassword).secure(true),
+                ]
+                .spacing(8)
+                .into()
+            ),
+            labelled(
+                "MSRP relay for chat and files behind a NAT",
+                input(
+                    "relay.example.com:2855",
+                    &self.msrp_relay,
+                    Message::MsrpRelay
+                )
+                .into()
+            ),
+            labelled(
+                "CA certificate file (PEM), if your provider has its own authority",
+                input("/etc/ssl/company-ca.pem", &self.ca_file, Message::CaFile).into()
+            ),
+        ]
+        .spacing(12)
+        .into()
     }
 }
 
