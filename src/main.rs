@@ -148,6 +148,9 @@ fn main() {
         // Set before any thread exists, so no one reads the environment meanwhile.
         std::env::set_var("ICED_BACKEND", "tiny-skia");
     }
+    if args.command.is_none() {
+        parley::gui::drop::prefer_x11_for_drops();
+    }
     let rt = runtime(&args.command);
     let result = match args.command {
         Some(Cmd::Serve(serve)) => rt.block_on(cli::serve(serve, args.profile)),

@@ -7,6 +7,24 @@ use iced::widget::selector::{self, Candidate};
 use iced::widget::Id;
 use iced::{window, Point, Task};
 
+/// On a Wayland desktop, winit 0.30 (under iced 0.14) delivers no file drops at all (iced
+/// #2538, winit #1881), so the window runs on X11 through XWayland there, where XDND drops
+/// work and the drop point can be asked of the X server. Writing Wayland's data-device
+/// protocol ourselves would mean a second Wayland connection beside winit's, with no way to
+/// map its surfaces to winit's window. `PARLEY_WAYLAND=1` keeps native Wayland (no drops).
+/// Called before any thread starts, as it changes the environment.
+pub fn prefer_x11_for_drops() {
+    let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some();
+    let xwayland = std::env::var_os("DISPLAY").is_some();
+    let native = std::env::var_os("PARLEY_WAYLAND").is_some_and(|v| v == "1");
+    if wayland && xwayland && !native {
+        tracing::info!(
+            "Wayland session: the window uses X11 (XWayland) so files can be dropped on it"
+        );
+        std::env::remove_var("WAYLAND_DISPLAY");
+    }
+}
+
 /// The id of a conversation's row in the sidebar, so a drop can find it.
 pub fn row_id(t: &Thread) -> Id {
     match t {
