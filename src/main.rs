@@ -63,6 +63,12 @@ enum Cmd {
         #[command(flatten)]
         account: cli::AccountArgs,
     },
+    /// Import contacts from a vCard file, or export them all to one.
+    Contacts {
+        /// `import` or `export`.
+        action: String,
+        file: PathBuf,
+    },
     /// List call history.
     History {
         #[arg(long)]
@@ -186,6 +192,12 @@ fn main() {
             account,
         }) => rt.block_on(cli::send_file(account, target, path, args.profile)),
         Some(Cmd::History { json }) => cli::history(json, args.profile),
+        Some(Cmd::Contacts { action, file }) => match action.as_str() {
+            "import" | "export" => {
+                rt.block_on(cli::contacts(action == "export", file, args.profile))
+            }
+            other => Err(format!("contacts {other}: say import or export")),
+        },
         Some(Cmd::Bench { what: Some(w), .. }) if w == "media" => rt
             .block_on(parley::bench::media::run())
             .map(|report| print!("{report}")),

@@ -322,7 +322,7 @@ async fn a_sip_link_opens_the_app_ready_to_call() {
         .await;
     assert_eq!(gui.app.tab, Tab::Dialpad);
     assert_eq!(gui.app.dialpad.number, "sip:bob@company.com");
-    assert!(gui.shows("bob@company.com"));
+    assert!(gui.shows("sip:bob@company.com"));
 }
 
 #[tokio::test]

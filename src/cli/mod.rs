@@ -746,3 +746,36 @@ pub fn history(json: bool, profile: Option<PathBuf>) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `parley contacts import|export FILE`: the address book to and from vCard, through the
+/// engine as the window does it.
+pub async fn contacts(export: bool, file: PathBuf, profile: Option<PathBuf>) -> Result<(), String> {
+    let mut cfg = EngineConfig::new("127.0.0.1:0".parse().unwrap());
+    cfg.store = Some(open_store(profile.as_ref())?);
+    let (h, mut events) = Engine::start(cfg)
+        .await
+        .map_err(|e| format!("cannot start: {e}"))?;
+    h.send(match export {
+        true => Command::ExportContacts(file),
+        false => Command::ImportContacts(file),
+    })
+    .await;
+    let outcome = loop {
+        match events.recv().await {
+            Some(ev @ (Event::ContactsImported { .. } | Event::ContactsExported { .. })) => {
+                print_event(&ev, false);
+                break Ok(());
+            }
+            Some(Event::Error { message }) => break Err(message),
+            Some(_) => {}
+            None => break Err("the engine stopped".into()),
+        }
+    };
+    h.send(Command::Shutdown).await;
+    while let Some(ev) = events.recv().await {
+        if ev == Event::Stopped {
+            break;
+        }
+    }
+    outcome
+}

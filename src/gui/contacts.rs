@@ -88,6 +88,8 @@ fn capitalised(e: &crate::engine::AddressError) -> String {
 #[derive(Debug, Clone)]
 pub enum Message {
     Search(String),
+    /// Enter in the search box: open the first conversation found.
+    OpenFirst,
     Clicked(Thread),
     Call(i64),
     New,
@@ -106,6 +108,7 @@ pub enum Message {
 
 pub enum Action {
     Open(Thread),
+    OpenFirst,
     Call(String),
     Save(Contact),
     Delete(i64),
@@ -134,6 +137,7 @@ impl State {
     pub fn update(&mut self, message: Message) -> Option<Action> {
         match message {
             Message::Search(s) => self.search = s,
+            Message::OpenFirst => return Some(Action::OpenFirst),
             Message::Clicked(t) => {
                 let now = std::time::Instant::now();
                 let double = self.last_click.as_ref().is_some_and(|(last, at)| {
@@ -202,6 +206,7 @@ impl State {
     pub fn view<'a>(&'a self, list: &[Summary], open: Option<&Thread>) -> Element<'a, Message> {
         let search = text_input("Search (Ctrl+K)", &self.search)
             .on_input(Message::Search)
+            .on_submit(Message::OpenFirst)
             .id(SEARCH_ID)
             .padding(8);
         let now = clock::now();
@@ -351,7 +356,8 @@ fn row_view<'a>(s: &Summary, open: bool, now: i64) -> Element<'a, Message> {
         .as_ref()
         .map(|(_, p)| p.clone())
         .unwrap_or_else(|| style::elide(s.address.trim_start_matches("sip:"), 34));
-    let mut bottom = row![text(style::elide(&preview, 30))
+    let room = if s.unread > 0 { 26 } else { 31 };
+    let mut bottom = row![text(style::elide(&preview, room))
         .size(13)
         .style(style::muted_text)
         .wrapping(text::Wrapping::None)

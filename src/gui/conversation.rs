@@ -19,6 +19,7 @@ use iced::{Element, Length};
 use std::path::PathBuf;
 
 pub const COMPOSER_ID: &str = "conversation-composer";
+pub const ATTACH_PATH_ID: &str = "conversation-attach-path";
 
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -415,6 +416,7 @@ fn attach_by_path<'a>(p: AttachByPath<'a>) -> Element<'a, Message> {
                 .size(13),
             row![
                 text_input("/home/you/Documents/report.pdf", p.path)
+                    .id(ATTACH_PATH_ID)
                     .on_input(Message::AttachPath)
                     .on_submit(Message::SendPath)
                     .padding(8),

@@ -108,10 +108,7 @@ impl App {
 
     /// The rail: the panes one click away, the missed calls on History's badge.
     fn rail(&self) -> Element<'_, Message> {
-        let chats = match &self.tab {
-            Tab::Conversation(t) => Tab::Conversation(t.clone()),
-            _ => Tab::Home,
-        };
+        let chats = self.last_conversation();
         let unread = self.chat.total_unread();
         let missed = self.history.missed_count();
         let items = [

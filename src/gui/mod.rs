@@ -133,6 +133,8 @@ pub struct App {
     pub host_bind: std::net::SocketAddr,
     /// "Attach by path", typed, when no file dialog answered; none when it is not shown.
     pub attach_path: Option<String>,
+    /// The conversation last open, for Chats on the rail.
+    last_open: Option<Thread>,
     system_dark: bool,
     now: Instant,
     closing: bool,
@@ -167,6 +169,7 @@ impl App {
             updating: None,
             host_bind: std::net::SocketAddr::from(([0, 0, 0, 0], 5060)),
             attach_path: None,
+            last_open: None,
             system_dark: false,
             now: Instant::now(),
             closing: false,
@@ -203,12 +206,24 @@ impl App {
         }
     }
 
-    /// Opens a conversation: what is in it is read now.
-    fn open(&mut self, t: Thread) {
+    /// Opens a conversation: what is in it is read now, and the composer takes the keys.
+    fn open(&mut self, t: Thread) -> Task<Message> {
         let keys = threads::keys(&self.contacts.contacts, &t);
         self.chat.read(&keys);
         self.attach_path = None;
-        self.tab = Tab::Conversation(t);
+        self.tab = Tab::Conversation(t.clone());
+        self.last_open = Some(t);
+        operation::focus(conversation::COMPOSER_ID)
+    }
+
+    /// Chats on the rail: the conversation last open, if it is still there.
+    fn last_conversation(&self) -> Tab {
+        match &self.last_open {
+            Some(t) if !threads::keys(&self.contacts.contacts, t).is_empty() => {
+                Tab::Conversation(t.clone())
+            }
+            _ => Tab::Home,
+        }
     }
 
     /// The open conversation and its address keys, if one is open.
@@ -303,8 +318,7 @@ impl App {
                 Some(dialpad::Action::Write(target)) => {
                     let full = self.completed(&target);
                     let t = threads::thread_of(&self.contacts.contacts, &full);
-                    self.open(t);
-                    return operation::focus(conversation::COMPOSER_ID);
+                    return self.open(t);
                 }
                 None => {}
             },
@@ -323,12 +337,16 @@ impl App {
             }
             Message::DropAt(path, None) | Message::DroppedOn(path, None) => self.send_file(path),
             Message::DroppedOn(path, Some(t)) => {
-                self.open(t);
+                let focus = self.open(t);
                 self.send_file(path);
+                return focus;
             }
             Message::Attached(Some(path)) => self.send_file(path),
             // Cancelled, or no dialog could open: offer to type the path instead.
-            Message::Attached(None) => self.attach_path = Some(String::new()),
+            Message::Attached(None) => {
+                self.attach_path = Some(String::new());
+                return operation::focus(conversation::ATTACH_PATH_ID);
+            }
             Message::Trust(m) => {
                 if let Some(prompt) = self.trust.take() {
                     self.answer_trust(prompt.update(m));
@@ -389,8 +407,7 @@ impl App {
             self.screen = Screen::Main;
         }
         if let Tab::Conversation(c) = t {
-            self.open(c);
-            return Task::none();
+            return self.open(c);
         }
         self.tab = t.clone();
         match t {
@@ -424,7 +441,14 @@ impl App {
 
     fn on_contacts(&mut self, m: contacts::Message) -> Task<Message> {
         match self.contacts.update(m) {
-            Some(contacts::Action::Open(t)) => self.open(t),
+            Some(contacts::Action::Open(t)) => return self.open(t),
+            Some(contacts::Action::OpenFirst) => {
+                if let Some(first) = self.sidebar_list().into_iter().next() {
+                    // Found: the list shows everyone again, as after any search.
+                    self.contacts.search.clear();
+                    return self.open(first.thread);
+                }
+            }
             Some(contacts::Action::Call(uri)) => self.place_call(uri),
             Some(contacts::Action::Save(c)) => self.send(Command::SaveContact(c)),
             Some(contacts::Action::Delete(id)) => {
