@@ -16,6 +16,10 @@ if [ "${2:-}" != "--inside" ]; then
 fi
 export ICED_BACKEND=tiny-skia
 unset WAYLAND_DISPLAY
+# No sound card here: ALSA's null device lets calls open their streams, as a headset would.
+home=$(mktemp -d)
+printf 'pcm.!default { type null }\n' >"$home/.asoundrc"
+export HOME=$home
 
 shot() { import -window "$1" "$out/$2.png"; echo "$out/$2.png"; }
 # Waits until window $1's title matches the pattern $2 (30 s at most).

@@ -32,10 +32,7 @@ impl AccountSettings {
             msrp_relay: cfg.msrp_relay.clone(),
             ca_file: cfg.ca_file.clone(),
             pinned: cfg.tls_fingerprint,
-            srtp: cfg.srtp.unwrap_or(match tls {
-                true => SrtpPolicy::Mandatory,
-                false => SrtpPolicy::Optional,
-            }),
+            srtp: cfg.srtp.unwrap_or(SrtpPolicy::by_default(tls)),
         }
     }
 

@@ -72,6 +72,14 @@ impl SrtpPolicy {
 
     pub const ALL: [SrtpPolicy; 3] = [SrtpPolicy::Off, SrtpPolicy::Optional, SrtpPolicy::Mandatory];
 
+    /// An account's policy when none is set: mandatory when it signs in over TLS.
+    pub fn by_default(over_tls: bool) -> SrtpPolicy {
+        match over_tls {
+            true => SrtpPolicy::Mandatory,
+            false => SrtpPolicy::Optional,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             SrtpPolicy::Off => "off",

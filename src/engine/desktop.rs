@@ -73,7 +73,11 @@ impl Core {
             return;
         };
         let text = crate::vcard::write(&contacts);
-        match tokio::fs::write(&path, text).await {
+        let to = path.clone();
+        let written = tokio::task::spawn_blocking(move || std::fs::write(to, text))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match written {
             Ok(()) => {
                 let count = contacts.len();
                 self.emit(Event::ContactsExported { count, path }).await;
@@ -89,8 +93,10 @@ impl Core {
 /// The named contacts of a vCard file, or why there are none, in words.
 async fn read_vcards(path: &std::path::Path) -> Result<Vec<crate::store::Contact>, String> {
     let name = path.display();
-    let bytes = tokio::fs::read(path)
+    let from = path.to_path_buf();
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(from))
         .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
         .map_err(|e| format!("Cannot read {name}: {e}"))?;
     let text = String::from_utf8(bytes).map_err(|_| format!("{name} is not a text vCard file"))?;
     let contacts = crate::vcard::read(&text);

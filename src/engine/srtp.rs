@@ -37,11 +37,9 @@ impl Core {
         let Some(acc) = self.accounts.get(&account) else {
             return SrtpPolicy::Optional;
         };
-        match (acc.cfg.srtp, self.over_tls(account)) {
-            (Some(p), _) => p,
-            (None, true) => SrtpPolicy::Mandatory,
-            (None, false) => SrtpPolicy::Optional,
-        }
+        acc.cfg
+            .srtp
+            .unwrap_or_else(|| SrtpPolicy::by_default(self.over_tls(account)))
     }
 
     /// What our SDP says of SRTP for a call whose first hop is over `hop`: fresh SDES keys

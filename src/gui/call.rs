@@ -7,7 +7,7 @@
 use super::avatar;
 use super::icons::{icon, Icon};
 use super::style::{self, CallTone};
-use crate::engine::{CallId, CallState, Direction, Event};
+use crate::engine::{Address, CallId, CallState, Direction, Event};
 use iced::widget::{button, column, container, progress_bar, row, space, text, Column};
 use iced::{Element, Length};
 use std::collections::BTreeMap;
@@ -377,11 +377,21 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
         text(flags.join(" · ")).size(13).style(style::muted_text)
     ]
     .spacing(8);
+    // The address under the name, unless the name is the address; the line stays either way,
+    // so the card keeps its height.
+    let named = v
+        .name
+        .as_deref()
+        .is_some_and(|n| Address::key(n) != Address::key(&v.peer));
+    let under = match named {
+        true => v.peer.trim_start_matches("sip:").to_string(),
+        false => String::new(),
+    };
     let who = column![
         text(style::elide(&v.who(), 32))
             .size(24)
             .wrapping(text::Wrapping::None),
-        line(v.peer.trim_start_matches("sip:").to_string(), 44).style(style::muted_text),
+        line(under, 44).style(style::muted_text),
         state_line,
     ]
     .spacing(2);
