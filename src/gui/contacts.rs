@@ -55,7 +55,8 @@ impl Editor {
             if typed.is_empty() {
                 continue;
             }
-            let a = Address::parse(typed).map_err(|e| (Field::Addresses, capitalised(&e)))?;
+            let a = Address::parse(typed)
+                .map_err(|e| (Field::Addresses, style::sentence(&e.to_string())))?;
             let uri = match a.has_host() {
                 true => a.uri_in(""),
                 false => format!("sip:{a}"),
@@ -75,14 +76,6 @@ impl Editor {
             uris,
         })
     }
-}
-
-fn capitalised(e: &crate::engine::AddressError) -> String {
-    let s = e.to_string();
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone)]

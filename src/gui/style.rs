@@ -316,6 +316,14 @@ pub fn elide(s: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// The engine's words as a sentence of their own: the first letter in upper case.
+pub fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

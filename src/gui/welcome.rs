@@ -96,15 +96,8 @@ pub fn normalize_address(s: &str) -> Result<String, String> {
         Ok(a) => a
             .aor()
             .ok_or_else(|| format!("“{}” needs its domain, like alice@example.com", s.trim())),
-        Err(e) => Err(capitalised(&e.to_string())),
+        Err(e) => Err(style::sentence(&e.to_string())),
     }
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 impl State {
