@@ -1,4 +1,4 @@
-//! The window's icons: a 14 KB subset of the Lucide icon font (ISC), bundled in the binary so
+//! The window's icons: a 13 KB subset of the Lucide icon font (ISC), bundled in the binary so
 //! the app builds and runs offline; drawn as text, so they take the theme's colours. Why Lucide
 //! and how the subset is made: resources/fonts/README.md.
 
@@ -22,7 +22,6 @@ pub enum Icon {
     Keypad,
     Attach,
     Send,
-    Search,
     Plus,
     Settings,
     History,
@@ -41,13 +40,9 @@ pub enum Icon {
     AddContact,
     Edit,
     Trash,
-    Contacts,
     Backspace,
-    Down,
     Info,
     Upload,
-    Shield,
-    ShieldAlert,
 }
 
 impl Icon {
@@ -67,7 +62,6 @@ impl Icon {
             Keypad => '\u{e0e9}',
             Attach => '\u{e12d}',
             Send => '\u{e152}',
-            Search => '\u{e151}',
             Plus => '\u{e13d}',
             Settings => '\u{e154}',
             History => '\u{e1f5}',
@@ -86,13 +80,9 @@ impl Icon {
             AddContact => '\u{e1a2}',
             Edit => '\u{e1f9}',
             Trash => '\u{e18e}',
-            Contacts => '\u{e1a4}',
             Backspace => '\u{e0ae}',
-            Down => '\u{e06d}',
             Info => '\u{e0f9}',
             Upload => '\u{e19e}',
-            Shield => '\u{e158}',
-            ShieldAlert => '\u{e1fe}',
         }
     }
 }
@@ -127,7 +117,7 @@ mod tests {
 mod tests_support {
     use super::Icon::{self, *};
 
-    pub const ALL: [Icon; 38] = [
+    pub const ALL: [Icon; 33] = [
         Phone,
         PhoneOff,
         PhoneIncoming,
@@ -140,7 +130,6 @@ mod tests_support {
         Keypad,
         Attach,
         Send,
-        Search,
         Plus,
         Settings,
         History,
@@ -159,13 +148,9 @@ mod tests_support {
         AddContact,
         Edit,
         Trash,
-        Contacts,
         Backspace,
-        Down,
         Info,
         Upload,
-        Shield,
-        ShieldAlert,
     ];
 
     /// The code points of a TrueType font's format-4 cmap subtable (enough for the BMP's

@@ -98,12 +98,6 @@ pub fn ok_text(theme: &Theme) -> text::Style {
     }
 }
 
-pub fn accent_text(theme: &Theme) -> text::Style {
-    text::Style {
-        color: Some(theme.palette().primary),
-    }
-}
-
 /// A missed call's line.
 pub fn missed_text(theme: &Theme) -> text::Style {
     danger_text(theme)
