@@ -206,6 +206,7 @@ fn print_event(ev: &Event, json: bool) {
             path,
             size,
             sha256,
+            ..
         } => format!(
             "call {call}: received {name} from {peer} ({size} bytes, sha256 {sha256}) into {}",
             path.display()
@@ -215,12 +216,14 @@ fn print_event(ev: &Event, json: bool) {
             peer,
             name,
             size,
+            ..
         } => format!("call {call}: sent {name} to {peer} ({size} bytes, confirmed)"),
         Event::FileSentUnconfirmed {
             call,
             peer,
             name,
             size,
+            ..
         } => format!("call {call}: sent {name} to {peer} ({size} bytes), not confirmed"),
         Event::TransferFailed { call, message, .. } => format!("call {call}: {message}"),
         Event::TransferProgress {

@@ -426,6 +426,8 @@ pub enum Event {
         peer: String,
         name: String,
         by_peer: bool,
+        /// When it happened, Unix seconds.
+        at: i64,
     },
     /// An MSRP chat session outside a call is open; SendText goes on it.
     ChatStarted {
@@ -444,6 +446,8 @@ pub enum Event {
         path: std::path::PathBuf,
         size: u64,
         sha256: String,
+        /// When it happened, Unix seconds.
+        at: i64,
     },
     /// A file we send is under way.
     TransferProgress {
@@ -461,6 +465,8 @@ pub enum Event {
         peer: String,
         name: String,
         size: u64,
+        /// When it happened, Unix seconds.
+        at: i64,
     },
     /// Every byte of a file we sent was taken, but the other side ended the session before it
     /// confirmed the file arrived whole: sent, not confirmed (not "not delivered").
@@ -469,12 +475,16 @@ pub enum Event {
         peer: String,
         name: String,
         size: u64,
+        /// When it happened, Unix seconds.
+        at: i64,
     },
     /// A message or file could not be carried, in words.
     TransferFailed {
         call: CallId,
         peer: String,
         message: String,
+        /// When it happened, Unix seconds.
+        at: i64,
     },
     /// How loud we are and they are (0..1 over -60..0 dBFS), ten times a second in a call.
     Levels {

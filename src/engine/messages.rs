@@ -7,7 +7,7 @@ use super::delivery::Text;
 use super::transfer::Purpose;
 use super::{AccountId, CallId, Core, Event, Internal};
 use crate::msrp::session::{Expected, MsrpSession, SessionEvent, SessionParams};
-use crate::store::{Db, Direction, MessageState, NewTransfer, TransferState};
+use crate::store::{now_unix, Db, Direction, MessageState, NewTransfer, TransferState};
 
 /// Who a call's messages and files are with, for the store.
 #[derive(Clone)]
@@ -117,23 +117,27 @@ fn event_of(call: CallId, account: AccountId, peer: String, e: SessionEvent) -> 
             path,
             size,
             sha256,
+            at: now_unix(),
         },
         SessionEvent::FileSent { name, size } => Event::FileSent {
             call,
             peer,
             name,
             size,
+            at: now_unix(),
         },
         SessionEvent::Cancelled { name, by_peer, .. } => Event::TransferCancelled {
             call,
             peer,
             name,
             by_peer,
+            at: now_unix(),
         },
         SessionEvent::Failed(message) => Event::TransferFailed {
             call,
             peer,
             message,
+            at: now_unix(),
         },
         SessionEvent::Arriving {
             name,
@@ -299,6 +303,7 @@ impl Core {
             call: id,
             peer,
             message,
+            at: now_unix(),
         })
         .await
     }

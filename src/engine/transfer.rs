@@ -257,6 +257,7 @@ impl Core {
                 let _ = std::fs::remove_file(temp);
             }
         }
+        let at = crate::store::now_unix();
         let ev = match (&c.purpose, c.finished) {
             (Purpose::Chat, _) => Event::ChatEnded { call: id, peer },
             (_, true) | (Purpose::Voice, _) => return,
@@ -272,6 +273,7 @@ impl Core {
                             peer,
                             name: file.name.clone(),
                             size: file.size,
+                            at,
                         }
                     }
                     // Connected, then ended by the other side before the end of the file.
@@ -285,12 +287,14 @@ impl Core {
                             peer,
                             name: file.name.clone(),
                             by_peer: true,
+                            at,
                         }
                     }
                     (_, true) => Event::TransferFailed {
                         call: id,
                         message: refusal(status, &peer, &file.name),
                         peer,
+                        at,
                     },
                     (_, false) => {
                         party.transfer(cancelled_row(file));
@@ -299,6 +303,7 @@ impl Core {
                             peer,
                             name: file.name.clone(),
                             by_peer: false,
+                            at,
                         }
                     }
                 }

@@ -155,10 +155,11 @@ impl State {
                 name,
                 size,
                 path,
+                at,
                 ..
             } => {
                 self.transfers.retain(|(c, _), _| c != call);
-                self.file(peer, true, name, *size, Some(path.clone()));
+                self.file(*at, peer, true, name, *size, Some(path.clone()));
                 return Some(news(peer, format!("sent you {name}"), true));
             }
             _ => self.transfer_news(ev),
@@ -195,38 +196,45 @@ impl State {
                 peer,
                 name,
                 size,
+                at,
             } => {
                 self.transfers.remove(&(call, name.clone()));
-                self.file(&peer, false, &name, size, None);
+                self.file(at, &peer, false, &name, size, None);
             }
             Event::FileSentUnconfirmed {
-                call, peer, name, ..
+                call,
+                peer,
+                name,
+                at,
+                ..
             } => {
                 self.transfers.remove(&(call, name.clone()));
                 let text = format!(
                     "{name} was sent, not confirmed: they left before saying it arrived whole"
                 );
-                self.note(&peer, text);
+                self.note(at, &peer, text);
             }
             Event::TransferCancelled {
                 call,
                 peer,
                 name,
                 by_peer,
+                at,
             } => {
                 self.offers.retain(|o| o.call != call);
                 self.transfers.remove(&(call, name.clone()));
                 let who = if by_peer { "by the other side" } else { "here" };
-                self.note(&peer, format!("{name} was cancelled {who}"));
+                self.note(at, &peer, format!("{name} was cancelled {who}"));
             }
             Event::TransferFailed {
                 call,
                 peer,
                 message,
+                at,
             } => {
                 self.offers.retain(|o| o.call != call);
                 self.transfers.retain(|(c, _), _| *c != call);
-                self.note(&peer, message);
+                self.note(at, &peer, message);
             }
             _ => {}
         }
@@ -263,18 +271,26 @@ impl State {
         self.insert(at, peer, item);
     }
 
-    fn file(&mut self, peer: &str, incoming: bool, name: &str, size: u64, path: Option<PathBuf>) {
+    fn file(
+        &mut self,
+        at: i64,
+        peer: &str,
+        incoming: bool,
+        name: &str,
+        size: u64,
+        path: Option<PathBuf>,
+    ) {
         let item = Item::File {
             incoming,
             name: name.to_string(),
             size,
             path,
         };
-        self.insert(crate::store::now_unix(), peer, item);
+        self.insert(at, peer, item);
     }
 
-    fn note(&mut self, peer: &str, text: String) {
-        self.insert(crate::store::now_unix(), peer, Item::Note { text });
+    fn note(&mut self, at: i64, peer: &str, text: String) {
+        self.insert(at, peer, Item::Note { text });
     }
 
     /// In time order; what happened in the same second keeps the order it was told in.
