@@ -28,11 +28,17 @@ impl Gui {
 
     /// A window on the profile in `dir` (its database and received files).
     async fn start_in(dir: Arc<tempfile::TempDir>) -> Gui {
+        Gui::start_with(dir, |_| {}).await
+    }
+
+    /// As `start_in`, with the engine's settings changed by `tweak` first.
+    async fn start_with(dir: Arc<tempfile::TempDir>, tweak: impl FnOnce(&mut EngineConfig)) -> Gui {
         let mut cfg = EngineConfig::new("127.0.0.1:0".parse().unwrap());
         cfg.store = Some(Arc::new(
             Store::open(&dir.path().join("parley.db")).unwrap(),
         ));
         cfg.files = dir.path().join("files");
+        tweak(&mut cfg);
         let (handle, events) = Engine::start(cfg).await.unwrap();
         handle.send(Command::Restore).await;
         let mut gui = Gui {
@@ -1168,23 +1174,12 @@ async fn no_sound_is_said_on_the_call_card_and_goes_with_the_call() {
     let mut bob = Agent::start("bob", "b-secret", Some(server.local_addr())).await;
     bob.registered().await;
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut cfg = EngineConfig::new("127.0.0.1:0".parse().unwrap());
-    cfg.store = Some(Arc::new(
-        Store::open(&dir.path().join("parley.db")).unwrap(),
-    ));
-    cfg.files = dir.path().join("files");
     // Devices that are not there: the call connects in silence and says why.
-    cfg.microphone = parley::media::headless::SourceSpec::Device(Some("no such mic".into()));
-    cfg.speaker = parley::media::headless::SinkSpec::Device(Some("no such speaker".into()));
-    let (handle, events) = Engine::start(cfg).await.unwrap();
-    handle.send(Command::Restore).await;
-    let mut gui = Gui {
-        app: App::with_engine(handle.clone()),
-        events,
-        handle,
-        dir,
-    };
-    gui.pump(|a| a.screen != Screen::Starting).await;
+    let mut gui = Gui::start_with(dir, |cfg| {
+        cfg.microphone = parley::media::headless::SourceSpec::Device(Some("no such mic".into()));
+        cfg.speaker = parley::media::headless::SinkSpec::Device(Some("no such speaker".into()));
+    })
+    .await;
     gui.sign_in("alice", "a-secret", server.local_addr()).await;
     gui.pump(|a| a.screen == Screen::Main).await;
     gui.click("Dialpad");

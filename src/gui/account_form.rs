@@ -3,9 +3,9 @@
 //! CA file, a certificate trusted as it is) and whether calls are encrypted. Labelled fields,
 //! an error beside the field it is about, what was typed kept.
 
-use super::style;
+use super::style::{self, labelled};
 use crate::engine::{AccountId, AccountSettings, Fingerprint, SrtpPolicy, Transport};
-use iced::widget::{button, column, container, pick_list, row, text, text_input, Column};
+use iced::widget::{button, column, container, pick_list, row, text, text_input};
 use iced::{Element, Length};
 use std::path::PathBuf;
 
@@ -261,8 +261,4 @@ fn input<'a>(
         .on_input(on)
         .on_submit(Message::Save)
         .padding(8)
-}
-
-fn labelled<'a>(label: &'a str, field: Element<'a, Message>) -> Column<'a, Message> {
-    column![text(label).size(13).style(style::muted_text), field].spacing(4)
 }

@@ -271,7 +271,7 @@ impl State {
             }
         };
         let field = |label: &'a str, input: Element<'a, Message>, f: Option<Field>| {
-            let mut c = column![text(label).size(13).style(style::muted_text), input].spacing(4);
+            let mut c = style::labelled(label, input);
             if let Some(f) = f {
                 c = c.push(error_at(f));
             }

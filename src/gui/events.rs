@@ -29,6 +29,7 @@ impl App {
         let news = self.chat.absorb(&ev).map(|n| self.chat_news(n));
         let task = match self.sign_in_event(&ev) {
             Some(t) => t,
+            None if self.data_event(&ev) => Task::none(),
             None => self.call_event(ev),
         };
         Task::batch([task, news.unwrap_or_else(Task::none)])
@@ -130,7 +131,7 @@ impl App {
             }
             Event::Stopped if self.closing => return Some(iced::exit()),
             Event::Stopped => self.screen = Screen::Fatal("The engine stopped".into()),
-            _ => return self.data_event(ev).then(Task::none),
+            _ => return None,
         }
         Some(Task::none())
     }

@@ -2,8 +2,8 @@
 //! for errors and hanging up, green for answering; outlined secondary buttons; bubbles, cards
 //! and badges. Colours are checked for contrast (WCAG 2: 4.5:1 for text) in the tests below.
 
-use iced::widget::{button, container, text};
-use iced::{color, Background, Border, Color, Shadow, Theme};
+use iced::widget::{button, column, container, text, Column};
+use iced::{color, Background, Border, Color, Element, Shadow, Theme};
 
 /// The accent: links, the selected row, our own bubbles, primary buttons.
 const ACCENT_LIGHT: Color = color!(0x2458d6);
@@ -308,6 +308,11 @@ pub fn elide(s: &str, max: usize) -> String {
     }
     let cut: String = s.chars().take(max.saturating_sub(1)).collect();
     format!("{cut}…")
+}
+
+/// A form field under its label.
+pub fn labelled<'a, M: 'a>(label: &'a str, field: Element<'a, M>) -> Column<'a, M> {
+    column![text(label).size(13).style(muted_text), field].spacing(4)
 }
 
 /// The engine's words as a sentence of their own: the first letter in upper case.

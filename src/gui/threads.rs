@@ -118,6 +118,12 @@ pub fn list(
     let q = search.trim().to_lowercase();
     let mut out: Vec<Summary> = contacts
         .iter()
+        .filter(|c| {
+            q.is_empty()
+                || c.name.to_lowercase().contains(&q)
+                || c.note.to_lowercase().contains(&q)
+                || c.uris.iter().any(|u| u.to_lowercase().contains(&q))
+        })
         .map(|c| {
             let keys = contact_keys(c);
             Summary {
@@ -127,15 +133,6 @@ pub fn list(
                 last: latest(&keys, chat, calls),
                 unread: chat.unread_with(&keys),
             }
-        })
-        .filter(|s| {
-            let c = contacts.iter().find(|c| Thread::Contact(c.id) == s.thread);
-            q.is_empty()
-                || s.name.to_lowercase().contains(&q)
-                || c.is_some_and(|c| {
-                    c.note.to_lowercase().contains(&q)
-                        || c.uris.iter().any(|u| u.to_lowercase().contains(&q))
-                })
         })
         .collect();
     let mut strangers: Vec<String> = chat

@@ -186,8 +186,8 @@ impl State {
             .padding(8);
         let mut sign_in = column![
             text("Sign in to your SIP account").size(20),
-            column![text("Address").size(13).style(style::muted_text), address].spacing(4),
-            column![text("Password").size(13).style(style::muted_text), password].spacing(4),
+            style::labelled("Address", address.into()),
+            style::labelled("Password", password.into()),
         ]
         .spacing(12);
         let more = if self.advanced {
@@ -244,9 +244,7 @@ impl State {
 
     /// The fields most people never need, each labelled.
     fn advanced_view<'a>(&'a self) -> Element<'a, Message> {
-        let labelled = |label: &'a str, input: Element<'a, Message>| {
-            column![text(label).size(13).style(style::muted_text), input].spacing(4)
-        };
+        let labelled = style::labelled::<'a, Message>;
         let input = |hint: &'a str, value: &'a str, on: fn(String) -> Message| {
             text_input(hint, value)
                 .on_input(on)
