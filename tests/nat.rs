@@ -117,8 +117,8 @@ fn a_registration_behind_a_nat_stays_reachable_when_idle() {
     bob.wait_line(|l| l.contains(r#""event":"call_ended""#));
 }
 
-/// Alice (880 Hz) calls Bob (440 Hz) for three seconds; the share of each recording in which
-/// the other's tone is heard. ICE must have picked a `relayed` path, or a direct one.
+/// Alice (880 Hz) calls Bob (440 Hz) for three seconds; the share of each recording, from
+/// the other's tone's onset (after ICE and DTLS), in which that tone is heard. ICE must have picked a `relayed` path, or a direct one.
 fn voice_both_ways(lab: &Lab, homes: (&str, &str), extra: &[&str], relayed: bool) -> (f64, f64) {
     voice_both_ways_with(lab, (homes.0, extra), (homes.1, extra), relayed)
 }
@@ -151,8 +151,8 @@ fn voice_both_ways_with(
     assert_eq!(path["relayed"], relayed, "{path}");
     let candidates = [440.0, 880.0];
     (
-        common::tone_share(&alice_wav, 440.0, &candidates),
-        common::tone_share(&bob_wav, 880.0, &candidates),
+        common::tone_share_from_onset(&alice_wav, 440.0, &candidates),
+        common::tone_share_from_onset(&bob_wav, 880.0, &candidates),
     )
 }
 

@@ -319,6 +319,35 @@ pub fn tone_share_last(wav: &std::path::Path, hz: f64, candidates: &[f64], secs:
 
 /// The share of 20 ms windows from `from` seconds on in which `hz` is clearly the strongest.
 fn tone_share_since(wav: &std::path::Path, hz: f64, candidates: &[f64], from: f64) -> f64 {
+    let heard = heard_windows(wav, hz, candidates);
+    let skip = (from * 50.0) as usize;
+    let windows = heard.get(skip..).unwrap_or_default();
+    assert!(!windows.is_empty(), "{} is too short", wav.display());
+    windows.iter().filter(|h| **h).count() as f64 / windows.len() as f64
+}
+
+/// The share of 20 ms windows, from the first in which `hz` is heard to the end, in which it
+/// is heard: whether voice, once it arrived, kept arriving. For calls whose audio waits for
+/// ICE and DTLS, how long those took is a figure for `parley bench`, not for this share.
+/// At least a second of the recording must follow the tone's onset, or it proves nothing.
+pub fn tone_share_from_onset(wav: &std::path::Path, hz: f64, candidates: &[f64]) -> f64 {
+    let heard = heard_windows(wav, hz, candidates);
+    let onset = heard.iter().position(|h| *h);
+    let onset = onset.unwrap_or_else(|| panic!("{hz} Hz is never heard in {}", wav.display()));
+    let after = &heard[onset..];
+    assert!(
+        after.len() >= 50,
+        "{hz} Hz begins only {:.2} s into the {:.2} s of {}",
+        onset as f64 / 50.0,
+        heard.len() as f64 / 50.0,
+        wav.display()
+    );
+    after.iter().filter(|h| **h).count() as f64 / after.len() as f64
+}
+
+/// For each 20 ms window of a WAV recording's first channel: whether `hz` is the strongest of
+/// `candidates`, and clearly there.
+fn heard_windows(wav: &std::path::Path, hz: f64, candidates: &[f64]) -> Vec<bool> {
     use parley::media::tone::{power_at, strongest};
     let mut r = hound::WavReader::open(wav).unwrap();
     let spec = r.spec();
@@ -328,17 +357,12 @@ fn tone_share_since(wav: &std::path::Path, hz: f64, candidates: &[f64], from: f6
         .map(Result::unwrap)
         .collect();
     let window = (spec.sample_rate / 50) as usize;
-    let skip = (from * 50.0) as usize;
-    let windows: Vec<&[i16]> = pcm.chunks_exact(window).skip(skip).collect();
-    assert!(!windows.is_empty(), "{} is too short", wav.display());
-    let good = windows
-        .iter()
-        .filter(|w| {
+    pcm.chunks_exact(window)
+        .map(|w| {
             strongest(w, spec.sample_rate, candidates) == Some(hz)
                 && power_at(w, spec.sample_rate, hz) > 0.001
         })
-        .count();
-    good as f64 / windows.len() as f64
+        .collect()
 }
 
 /// Fails the test, with the install hint, when `program` (run with `arg`) is not installed:
