@@ -4,6 +4,7 @@
 //! (RFC 7675), which the agent lacks, is here: a check on the chosen pair every 4-6 s, and
 //! nothing more is sent once 30 s pass without an answer.
 
+use super::nomination::{self, Nomination, Passwords};
 use super::turn::Relay;
 use rice_proto::agent::{Agent, AgentPoll};
 use rice_proto::candidate::{Candidate, CandidateType, TransportType};
@@ -139,6 +140,10 @@ pub struct IceLink {
     locals: Vec<Candidate>,
     remotes: Vec<Candidate>,
     turn_server: Option<SocketAddr>,
+    /// Controlled: the nominations seen, for when the agent loses one.
+    nomination: Nomination,
+    /// The path media takes now: relayed or not, and the address it goes to.
+    path: Option<(bool, SocketAddr)>,
 }
 
 impl std::fmt::Debug for IceLink {
@@ -218,6 +223,8 @@ impl IceLink {
             locals,
             remotes,
             turn_server,
+            nomination: Nomination::default(),
+            path: None,
         })
     }
 
@@ -253,6 +260,7 @@ impl IceLink {
             self.consent.fresh_at = Some(now);
             return Vec::new();
         }
+        let nominated = self.nominated_by(data, from);
         let at = self.at(now);
         let Some(mut s) = self.agent.mut_stream(self.stream) else {
             return Vec::new();
@@ -273,32 +281,68 @@ impl IceLink {
         while let Some(p) = s.poll_recv() {
             out.push(p.data);
         }
-        if !out.is_empty() && !self.start.controlling && self.state != Connected {
-            self.adopt(data, from);
+        if self.waits_for_nomination() {
+            let media_from = (!out.is_empty())
+                .then(|| self.sender_of(data, from))
+                .flatten();
+            if let Some(peer) = nominated.or(media_from) {
+                self.adopt(self.turn_server == Some(from), peer);
+            }
         }
         out
     }
 
-    /// Media came from a checked peer while our agent (controlled) still waits for its
-    /// nomination: the controlling side chose that pair, so it is ours too. The agent can
-    /// lose a nomination that races its own triggered check on the same pair.
-    fn adopt(&mut self, datagram: &[u8], from: SocketAddr) {
-        let (local, remote) = match self.turn_server == Some(from) {
-            true => (CandidateType::Relayed, data_indication_peer(datagram)),
-            false => (CandidateType::Host, Some(from)),
+    /// Controlled and without a pair yet: the agent may lose the other side's choice.
+    fn waits_for_nomination(&self) -> bool {
+        !self.start.controlling && self.state != Connected
+    }
+
+    /// The peer whose pair `data` (from `from`) completes a nomination of (RFC 8445 7.3.1.5),
+    /// when we are still waiting for one.
+    fn nominated_by(&mut self, data: &[u8], from: SocketAddr) -> Option<SocketAddr> {
+        if !self.waits_for_nomination() {
+            return None;
+        }
+        let pwds = Passwords {
+            local: &self.start.local.pwd,
+            remote: &self.start.remote.pwd,
         };
-        let local = self.locals.iter().find(|c| c.candidate_type == local);
-        let (Some(local), Some(at)) = (local.cloned(), remote) else {
+        let seen = nomination::seen(data, from, self.turn_server, pwds)?;
+        self.nomination.note(seen)
+    }
+
+    /// Who sent the media in `datagram`: `from`, or the peer our TURN server relays it from.
+    fn sender_of(&self, datagram: &[u8], from: SocketAddr) -> Option<SocketAddr> {
+        match self.turn_server == Some(from) {
+            true => data_indication_peer(datagram),
+            false => Some(from),
+        }
+    }
+
+    /// The controlling side chose the pair to `peer` (`relayed` through our TURN server), as
+    /// its nomination or its media shows, while our agent (controlled) still waits: it is
+    /// ours too. The agent can lose a nomination that races its own check on the same pair.
+    fn adopt(&mut self, relayed: bool, peer: SocketAddr) {
+        let local = match relayed {
+            true => CandidateType::Relayed,
+            false => CandidateType::Host,
+        };
+        let Some(local) = self
+            .locals
+            .iter()
+            .find(|c| c.candidate_type == local)
+            .cloned()
+        else {
             return;
         };
-        let known = self.remotes.iter().find(|c| c.address == at).cloned();
+        let known = self.remotes.iter().find(|c| c.address == peer).cloned();
         let remote = known.unwrap_or_else(|| {
             let kind = CandidateType::PeerReflexive;
-            Candidate::builder(1, kind, TransportType::Udp, "prflx", at)
+            Candidate::builder(1, kind, TransportType::Udp, "prflx", peer)
                 .priority(priority(kind))
                 .build()
         });
-        tracing::info!("ICE: the other side's choice, seen in its media");
+        tracing::info!("ICE: the other side's choice, seen in its nomination or media");
         self.select(rice_proto::candidate::CandidatePair::new(local, remote));
         self.changed(Connected, Instant::now());
     }
@@ -343,7 +387,11 @@ impl IceLink {
         let relayed = [&pair.local, &pair.remote]
             .iter()
             .any(|c| c.candidate_type == CandidateType::Relayed);
-        self.chosen = Some((relayed, pair.local.address, pair.remote.address));
+        // The agent may choose again what we adopted: the same path is no news.
+        if self.path.replace((relayed, pair.remote.address)) != Some((relayed, pair.remote.address))
+        {
+            self.chosen = Some((relayed, pair.local.address, pair.remote.address));
+        }
         tracing::info!(
             "ICE: media goes {} {} -> {} {}",
             pair.local.candidate_type,
@@ -537,9 +585,13 @@ mod tests {
     }
 
     /// Two agents whose datagrams are handed across in memory, on a simulated clock.
+    #[derive(Debug)]
     struct Pair {
         a: IceLink,
         b: IceLink,
+        /// Where each sees the other's datagrams come from: its own address, or its NAT's.
+        a_seen_as: SocketAddr,
+        b_seen_as: SocketAddr,
         now: Instant,
         /// B still answers (else it vanished).
         b_alive: bool,
@@ -549,10 +601,21 @@ mod tests {
 
     const A: &str = "192.0.2.10:4000";
     const B: &str = "198.51.100.20:5000";
+    /// B's NAT, when B is behind one (B's address is then unreachable from A).
+    const B_NAT: &str = "203.0.113.11:5000";
+    const A_NAT: &str = "203.0.113.12:4000";
 
     fn pair() -> Pair {
+        pair_with(None, None)
+    }
+
+    /// A and B, each behind a NAT at `a_nat`, `b_nat` (when given) that keeps one mapping for
+    /// the socket (a cone).
+    fn pair_with(a_nat: Option<SocketAddr>, b_nat: Option<SocketAddr>) -> Pair {
         let (a_addr, b_addr) = (A.parse().unwrap(), B.parse().unwrap());
-        let (la, lb) = (attrs(a_addr), attrs(b_addr));
+        let (mut la, mut lb) = (attrs(a_addr), attrs(b_addr));
+        la.candidates = candidates(a_addr, a_nat, None);
+        lb.candidates = candidates(b_addr, b_nat, None);
         let start = |controlling, local: &IceAttrs, remote: &IceAttrs| IceStart {
             controlling,
             local: local.clone(),
@@ -561,6 +624,8 @@ mod tests {
         Pair {
             a: IceLink::new(start(true, &la, &lb), a_addr, None).unwrap(),
             b: IceLink::new(start(false, &lb, &la), b_addr, None).unwrap(),
+            a_seen_as: a_nat.unwrap_or(a_addr),
+            b_seen_as: b_nat.unwrap_or(b_addr),
             now: Instant::now(),
             b_alive: true,
             got: Default::default(),
@@ -570,20 +635,27 @@ mod tests {
     impl Pair {
         /// Runs both agents for `secs` of simulated time, 10 ms a step.
         fn run(&mut self, secs: u64) {
-            let (a_addr, b_addr): (SocketAddr, SocketAddr) =
-                (A.parse().unwrap(), B.parse().unwrap());
+            self.run_delayed(secs, (0, 0));
+        }
+
+        /// As `run`, A's datagrams taking `steps` steps longer to reach B than B's take back.
+        fn run_delayed(&mut self, secs: u64, (ab, ba): (usize, usize)) {
+            let mut on_the_way = std::collections::VecDeque::from(vec![Vec::new(); ab]);
+            let mut back = std::collections::VecDeque::from(vec![Vec::new(); ba]);
             for _ in 0..secs * 100 {
                 self.now += Duration::from_millis(10);
-                let (out, _) = self.a.poll(self.now);
-                for (bytes, to) in out {
-                    if to == b_addr && self.b_alive {
-                        self.got.1.extend(self.b.recv(&bytes, a_addr, self.now));
+                on_the_way.push_back(self.a.poll(self.now).0);
+                for (bytes, to) in on_the_way.pop_front().unwrap_or_default() {
+                    if to == self.b_seen_as && self.b_alive {
+                        let from = self.a_seen_as;
+                        self.got.1.extend(self.b.recv(&bytes, from, self.now));
                     }
                 }
-                let (out, _) = self.b.poll(self.now);
-                for (bytes, to) in out {
-                    if to == a_addr && self.b_alive {
-                        self.got.0.extend(self.a.recv(&bytes, b_addr, self.now));
+                back.push_back(self.b.poll(self.now).0);
+                for (bytes, to) in back.pop_front().unwrap_or_default() {
+                    if to == self.a_seen_as && self.b_alive {
+                        let from = self.b_seen_as;
+                        self.got.0.extend(self.a.recv(&bytes, from, self.now));
                     }
                 }
             }
@@ -610,6 +682,28 @@ mod tests {
             p.a.recv(&bytes, B.parse().unwrap(), p.now),
             vec![b"\x80back".to_vec()]
         );
+    }
+
+    #[test]
+    fn a_nomination_that_races_our_own_check_still_connects_behind_nats() {
+        // With B's datagrams 50-70 ms slower than A's, A's nomination reaches B while B's
+        // own check on the pair is out, and that check's answer comes back before B's
+        // triggered one: rice-proto 0.4.3 alone then loses the nomination (B never connects,
+        // and with DTLS neither side sends). Other delays, for the orders around it.
+        let nat = |a: &str| Some(a.parse().unwrap());
+        for (ab, ba) in (0..=4)
+            .step_by(2)
+            .flat_map(|ab| (0..=8).map(move |ba| (ab, ba)))
+        {
+            let mut p = pair_with(nat(A_NAT), nat(B_NAT));
+            p.run_delayed(3, (ab, ba));
+            let delays = format!("{}/{} ms", ab * 10, ba * 10);
+            assert!(p.a.connected() && p.b.connected(), "{delays}: {p:?}");
+            let (bytes, to) = p.b.send(b"\x80back", p.now).unwrap();
+            assert_eq!(to, p.a_seen_as, "{delays}");
+            let got = p.a.recv(&bytes, p.b_seen_as, p.now);
+            assert_eq!(got, vec![b"\x80back".to_vec()], "{delays}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod ice;
 pub mod keepalive;
 pub mod netwatch;
+mod nomination;
 pub mod reflexive;
 pub mod stun;
 pub mod turn;
