@@ -118,7 +118,8 @@ fn a_registration_behind_a_nat_stays_reachable_when_idle() {
 }
 
 /// Alice (880 Hz) calls Bob (440 Hz) for three seconds; the share of each recording, from
-/// the other's tone's onset (after ICE and DTLS), in which that tone is heard. ICE must have picked a `relayed` path, or a direct one.
+/// the other's tone's onset (after ICE and DTLS), in which that tone is heard. ICE must have
+/// picked a `relayed` path, or a direct one.
 fn voice_both_ways(lab: &Lab, homes: (&str, &str), extra: &[&str], relayed: bool) -> (f64, f64) {
     voice_both_ways_with(lab, (homes.0, extra), (homes.1, extra), relayed)
 }

@@ -388,8 +388,8 @@ impl IceLink {
             .iter()
             .any(|c| c.candidate_type == CandidateType::Relayed);
         // The agent may choose again what we adopted: the same path is no news.
-        if self.path.replace((relayed, pair.remote.address)) != Some((relayed, pair.remote.address))
-        {
+        let path = (relayed, pair.remote.address);
+        if self.path.replace(path) != Some(path) {
             self.chosen = Some((relayed, pair.local.address, pair.remote.address));
         }
         tracing::info!(
@@ -553,22 +553,12 @@ fn consent_request(start: &IceStart, prio: u32) -> Option<([u8; 12], Vec<u8>)> {
 
 /// The peer a TURN server's Data indication (RFC 8656 11.6) carries a datagram from.
 fn data_indication_peer(datagram: &[u8]) -> Option<SocketAddr> {
-    use turn_client_proto::types::attribute::XorPeerAddress;
-    let msg = stun_types::message::Message::from_bytes(datagram).ok()?;
-    let peer = msg.attribute::<XorPeerAddress>().ok()?;
-    Some(peer.addr(msg.transaction_id()))
+    nomination::relayed_from(&stun_types::message::Message::from_bytes(datagram).ok()?)
 }
 
 fn consent_answer_valid(bytes: &[u8], remote_pwd: &str) -> bool {
-    use stun_types::message::{
-        Message, MessageClass, MessageIntegrityCredentials, ShortTermCredentials,
-    };
-    let Ok(msg) = Message::from_bytes(bytes) else {
-        return false;
-    };
-    let creds =
-        MessageIntegrityCredentials::ShortTerm(ShortTermCredentials::new(remote_pwd.to_string()));
-    msg.class() == MessageClass::Success && msg.validate_integrity(&creds).is_ok()
+    stun_types::message::Message::from_bytes(bytes)
+        .is_ok_and(|msg| nomination::answers(&msg, remote_pwd))
 }
 
 #[cfg(test)]

@@ -43,8 +43,7 @@ pub fn seen(
     }
     let msg = Message::from_bytes(datagram).ok()?;
     if turn == Some(from) {
-        let peer = msg.attribute::<XorPeerAddress>().ok()?;
-        let peer = peer.addr(msg.transaction_id());
+        let peer = relayed_from(&msg)?;
         let inner = msg.attribute::<Data>().ok()?;
         return classify(&Message::from_bytes(inner.data()).ok()?, peer, pwds);
     }
@@ -55,17 +54,31 @@ fn classify(msg: &Message, peer: SocketAddr, pwds: Passwords) -> Option<Seen> {
     if !msg.has_method(BINDING) {
         return None;
     }
-    let signed = |pwd: &str| {
-        let creds = MessageIntegrityCredentials::ShortTerm(ShortTermCredentials::new(pwd.into()));
-        msg.validate_integrity(&creds).is_ok()
-    };
     match msg.class() {
-        MessageClass::Request if msg.has_attribute(UseCandidate::TYPE) && signed(pwds.local) => {
+        MessageClass::Request
+            if msg.has_attribute(UseCandidate::TYPE) && signed_with(msg, pwds.local) =>
+        {
             Some(Seen::Nominating(peer))
         }
-        MessageClass::Success if signed(pwds.remote) => Some(Seen::Answered(peer)),
+        _ if answers(msg, pwds.remote) => Some(Seen::Answered(peer)),
         _ => None,
     }
+}
+
+/// Whether `msg` answers one of our checks: a success signed with their password.
+pub(super) fn answers(msg: &Message, remote_pwd: &str) -> bool {
+    msg.has_class(MessageClass::Success) && signed_with(msg, remote_pwd)
+}
+
+fn signed_with(msg: &Message, pwd: &str) -> bool {
+    let creds = MessageIntegrityCredentials::ShortTerm(ShortTermCredentials::new(pwd.into()));
+    msg.validate_integrity(&creds).is_ok()
+}
+
+/// The peer a TURN server's Data indication (RFC 8656 11.6) carries a datagram from.
+pub(super) fn relayed_from(msg: &Message) -> Option<SocketAddr> {
+    let peer = msg.attribute::<XorPeerAddress>().ok()?;
+    Some(peer.addr(msg.transaction_id()))
 }
 
 /// The peers seen nominating and answering, until one has done both.

@@ -323,7 +323,7 @@ fn tone_share_since(wav: &std::path::Path, hz: f64, candidates: &[f64], from: f6
     let skip = (from * 50.0) as usize;
     let windows = heard.get(skip..).unwrap_or_default();
     assert!(!windows.is_empty(), "{} is too short", wav.display());
-    windows.iter().filter(|h| **h).count() as f64 / windows.len() as f64
+    share(windows)
 }
 
 /// The share of 20 ms windows, from the first in which `hz` is heard to the end, in which it
@@ -342,7 +342,12 @@ pub fn tone_share_from_onset(wav: &std::path::Path, hz: f64, candidates: &[f64])
         heard.len() as f64 / 50.0,
         wav.display()
     );
-    after.iter().filter(|h| **h).count() as f64 / after.len() as f64
+    share(after)
+}
+
+/// The share of `windows` in which the tone was heard.
+fn share(windows: &[bool]) -> f64 {
+    windows.iter().filter(|h| **h).count() as f64 / windows.len() as f64
 }
 
 /// For each 20 ms window of a WAV recording's first channel: whether `hz` is the strongest of
