@@ -226,6 +226,7 @@ fn alice_profile(dir: &Path, server: std::net::SocketAddr) {
             ca_file: None,
             tls_fingerprint: None,
             srtp: None,
+            direct: false,
         })
         .unwrap();
     store

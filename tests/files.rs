@@ -232,12 +232,13 @@ async fn a_message_outside_a_call() {
         alice.store.messages().unwrap()[0].direction,
         parley::store::Direction::Outgoing
     );
-    // A body that is not text is refused with 415.
+    // A body that is not text is refused with 415 (sent through the server: only it
+    // reaches bob).
     let mut wire = Wire::on("127.0.0.40").await;
-    let to = bob.handle.local_addr();
+    let to = server.local_addr();
     let text = wire.request_text(
         "MESSAGE",
-        &format!("sip:bob@{to}"),
+        "sip:bob@company.com",
         "To: <sip:bob@company.com>\r\nContent-Type: application/octet-stream\r\n",
         "\u{1}\u{2}",
     );

@@ -1227,6 +1227,7 @@ fn record(id: i64, peer: &str, started_at: i64, status: u16) -> parley::engine::
         ended_at: Some(started_at + 30),
         status: Some(status),
         reason: None,
+        verified: true,
     }
 }
 
@@ -1354,4 +1355,70 @@ async fn reach_and_encryption_are_set_per_account_in_settings() {
     gui.pump(done).await;
     let a = gui.app.accounts.list.values().next().unwrap();
     assert_eq!(a.settings.stun, Some(server.local_addr().to_string()));
+}
+
+/// Trust: on a server that vouches for nobody (an open one), someone claiming to be Bob is
+/// not Bob: their text goes to a conversation of its own marked unverified, their file is
+/// not taken even with "accept files from saved contacts" on, and their call card shows the
+/// address and says it is unverified, never the contact's name.
+#[tokio::test]
+async fn a_sender_nobody_vouched_for_is_never_taken_for_a_contact() {
+    let server = open_server().await;
+    let mut gui = Gui::signed_in(server.local_addr()).await;
+    let bob_id = gui.add_contact("Bob", "bob@company.com").await;
+    gui.update(Message::Settings(
+        parley::gui::settings::Message::AcceptFromContacts(true),
+    ));
+    let mut bob = Agent::start("bob", "", Some(server.local_addr())).await;
+    bob.registered().await;
+    let (account, target) = (bob.account, "sip:alice@company.com".to_string());
+    bob.send(Command::SendMessage {
+        account,
+        target: target.clone(),
+        text: "IT here: your password expired".into(),
+    })
+    .await;
+    gui.pump(|a| !a.chat.items.is_empty()).await;
+    let list = gui.app.sidebar_list();
+    let bobs = list
+        .iter()
+        .find(|s| s.thread == Thread::Contact(bob_id))
+        .unwrap();
+    assert_eq!(
+        bobs.last, None,
+        "nothing is filed under the contact: {list:?}"
+    );
+    let claimed = list
+        .iter()
+        .find(|s| s.thread != Thread::Contact(bob_id))
+        .expect("a conversation of its own");
+    assert_eq!(claimed.name, "bob@company.com");
+    assert!(claimed.unverified, "marked in the sidebar");
+    gui.update(Message::Contacts(contacts::Message::Clicked(
+        claimed.thread.clone(),
+    )));
+    assert!(gui.shows(parley::gui::threads::UNVERIFIED));
+    assert!(gui.shows("IT here: your password expired"));
+
+    let file = gui.dir.path().join("invoice.pdf");
+    std::fs::write(&file, "not an invoice").unwrap();
+    bob.send(Command::SendFileTo {
+        account,
+        target: target.clone(),
+        path: file,
+    })
+    .await;
+    gui.pump(|a| !a.chat.offers.is_empty()).await;
+    assert!(
+        gui.shows("bob@company.com (unverified) wants to send you invoice.pdf (14 bytes)"),
+        "the offer waits for the user, naming the address"
+    );
+
+    bob.call(&target).await;
+    gui.pump(|a| a.calls.values().any(|c| c.state == CallState::Incoming))
+        .await;
+    assert!(gui.shows(parley::gui::threads::UNVERIFIED));
+    let card = gui.app.calls.values().next().unwrap();
+    assert_eq!(card.name, None, "never the contact's name");
+    assert_eq!(card.who(), "bob@company.com");
 }

@@ -46,6 +46,10 @@ pub struct AccountArgs {
     /// Registration interval to ask for, seconds.
     #[arg(long, default_value_t = 3600)]
     pub expires: u32,
+    /// Take calls, texts and files from anyone who reaches this address, not only through the
+    /// server (a LAN without one); such callers are marked unverified.
+    #[arg(long)]
+    pub direct: bool,
     /// Print one JSON object per event.
     #[arg(long)]
     pub json: bool,
@@ -166,7 +170,12 @@ fn print_event(ev: &Event, json: bool) {
             false => format!("{server} no longer shows the certificate trusted before"),
         },
         Event::Connection { message, .. } => message.clone(),
-        Event::IncomingCall { call, from, .. } => format!("call {call}: incoming from {from}"),
+        Event::IncomingCall {
+            call,
+            from,
+            verified,
+            ..
+        } => format!("call {call}: incoming from {}", who(from, *verified)),
         Event::Call {
             call,
             state,
@@ -193,7 +202,12 @@ fn print_event(ev: &Event, json: bool) {
         Event::Message {
             call, peer, text, ..
         } => format!("call {call}: message from {peer}: {text}"),
-        Event::InstantMessage { from, text, .. } => format!("message from {from}: {text}"),
+        Event::InstantMessage {
+            from,
+            text,
+            verified,
+            ..
+        } => format!("message from {}: {text}", who(from, *verified)),
         Event::MessageSending { id, to, .. } => format!("message {id} to {to}: sending"),
         Event::MessageSent { id, to } => format!("message {id} to {to}: delivered"),
         Event::MessageFailed { id, to, message } => {
@@ -242,11 +256,21 @@ fn print_event(ev: &Event, json: bool) {
             from,
             name,
             size,
+            verified,
             ..
-        } => format!("call {call}: {from} offers {name} ({size} bytes)"),
-        Event::ChatOffered { call, from, .. } => {
-            format!("call {call}: {from} wants to chat (answer to take it)")
-        }
+        } => format!(
+            "call {call}: {} offers {name} ({size} bytes)",
+            who(from, *verified)
+        ),
+        Event::ChatOffered {
+            call,
+            from,
+            verified,
+            ..
+        } => format!(
+            "call {call}: {} wants to chat (answer to take it)",
+            who(from, *verified)
+        ),
         Event::TransferStarted {
             call,
             name,
@@ -377,11 +401,20 @@ async fn start_engine(
     acc.ca_file = args.ca_file.clone();
     acc.tls_fingerprint = args.tls_fingerprint;
     acc.srtp = args.srtp;
+    acc.direct = args.direct;
     if let (Some(t), Some(u), Some(p)) = (&args.turn, &args.turn_user, &args.turn_password) {
         acc.turn = Some((t.clone(), u.clone(), p.clone()));
     }
     h.send(Command::AddAccount(Box::new(acc))).await;
     Ok((h, ev))
+}
+
+/// A sender's address, marked when nobody vouched for it.
+fn who(from: &str, verified: bool) -> String {
+    match verified {
+        true => from.to_string(),
+        false => format!("{from} (unverified)"),
+    }
 }
 
 /// Logs to stderr, filtered by `PARLEY_LOG` (e.g. `info`, `debug`), else by `default`.

@@ -19,6 +19,8 @@ pub struct AccountSettings {
     pub pinned: Option<Fingerprint>,
     /// As set, or the default: mandatory over TLS, else optional.
     pub srtp: SrtpPolicy,
+    /// Calls and texts from anyone on the network, not only through the server.
+    pub direct: bool,
 }
 
 impl AccountSettings {
@@ -33,6 +35,7 @@ impl AccountSettings {
             ca_file: cfg.ca_file.clone(),
             pinned: cfg.tls_fingerprint,
             srtp: cfg.srtp.unwrap_or(SrtpPolicy::by_default(tls)),
+            direct: cfg.direct,
         }
     }
 
@@ -50,6 +53,7 @@ impl AccountSettings {
         cfg.ca_file = self.ca_file.clone();
         cfg.tls_fingerprint = self.pinned;
         cfg.srtp = Some(self.srtp);
+        cfg.direct = self.direct;
         cfg
     }
 }

@@ -46,6 +46,9 @@ pub struct AccountConfig {
     /// Whether calls' audio is encrypted; `None`: mandatory when signalling is TLS, else
     /// wherever the other side can.
     pub srtp: Option<SrtpPolicy>,
+    /// Take calls, texts and files from anyone who reaches this device, not only through the
+    /// server (a LAN without one). Their senders are never verified.
+    pub direct: bool,
 }
 
 /// Encrypted audio (SRTP) for an account's calls.
@@ -117,6 +120,7 @@ impl AccountConfig {
             ca_file: None,
             tls_fingerprint: None,
             srtp: None,
+            direct: false,
         }
     }
 }
@@ -329,11 +333,13 @@ pub enum Event {
         online: bool,
         message: String,
     },
+    /// `verified`: the account's server vouched for `from` (see `ChatOffered`).
     IncomingCall {
         call: CallId,
         account: AccountId,
         from: String,
         display_name: Option<String>,
+        verified: bool,
     },
     Call {
         call: CallId,
@@ -360,6 +366,7 @@ pub enum Event {
         from: String,
         text: String,
         at: i64,
+        verified: bool,
     },
     /// A text of ours is on its way (a one-off, or on `call`'s chat): stored as `id`, which
     /// `MessageSent` or `MessageFailed` answers. A retry comes again with the same id.
@@ -389,15 +396,21 @@ pub enum Event {
         content_type: String,
         text: String,
         at: i64,
+        /// As in `ChatOffered`.
+        verified: bool,
     },
     /// Someone who is not a saved contact, and whom the user never wrote to, opens a chat
     /// session (an INVITE with only a message line). It rings like a call and is not taken by
     /// itself: Answer takes it, Decline refuses it (603).
+    ///
+    /// `verified`: the account's server asserted who this is (RFC 3325); otherwise `from` is
+    /// only what the sender claims, and must never be shown as a saved contact.
     ChatOffered {
         call: CallId,
         account: AccountId,
         from: String,
         display_name: Option<String>,
+        verified: bool,
     },
     /// Someone offers us a file. Outside a call (`during_call` false) Answer accepts it and
     /// Decline refuses it (603); on a call's or chat's line, `TakeFile` says yes or no.
@@ -410,6 +423,8 @@ pub enum Event {
         size: u64,
         content_type: String,
         during_call: bool,
+        /// As in `ChatOffered`.
+        verified: bool,
     },
     /// A file session began moving bytes; `from` > 0 when it resumes a broken attempt.
     TransferStarted {

@@ -3,6 +3,7 @@
 //! incoming INVITE with 180, answer/decline, CANCEL, BYE, re-INVITE, busy when already in a call.
 //! Media sockets are reserved here and their addresses offered; audio and MSRP bytes come later.
 
+use super::gate::Reached;
 use super::transfer::{self, Purpose};
 use super::{reason, AccountId, CallId, CallOutcome, CallState, Core, Ctx, Direction, Event};
 use crate::sdp::{self, LocalMedia, Session};
@@ -82,6 +83,8 @@ pub(crate) struct Call {
     pub(super) all_answered: bool,
     /// Our texts on the call's chat not yet answered, oldest first.
     pub(super) texts: std::collections::VecDeque<i64>,
+    /// Who called us, and whether our server vouched for it (incoming calls only).
+    pub(super) caller: Option<super::gate::Caller>,
 }
 
 /// The RTP socket (even port) and the RTCP one (the port above it, RFC 3550 11).
@@ -90,6 +93,12 @@ pub(super) type RtpPair = (std::net::UdpSocket, std::net::UdpSocket);
 pub(super) type Reserved = (LocalMedia, Option<RtpPair>, Option<std::net::TcpListener>);
 
 impl Call {
+    /// Whether the other side is who the call names: the one we called, or a caller our
+    /// server vouched for.
+    pub(super) fn peer_verified(&self) -> bool {
+        self.caller.as_ref().is_none_or(|c| c.verified)
+    }
+
     fn new(
         account: AccountId,
         direction: Direction,
@@ -138,6 +147,7 @@ impl Call {
             purpose: Purpose::Voice,
             finished: false,
             keep_partial: false,
+            caller: None,
             all_answered: false,
             texts: Default::default(),
         }
@@ -299,11 +309,12 @@ impl Core {
         call_id: &str,
         dir: Direction,
         peer: &str,
+        verified: bool,
     ) -> Option<i64> {
         let db = self.db.as_ref()?;
         let aor = self.accounts.get(&account)?.uri.aor();
         let (call_id, peer) = (call_id.to_string(), peer.to_string());
-        db.run(move |s| s.start_call(&aor, &call_id, dir, &peer))
+        db.run(move |s| s.start_call(&aor, &call_id, dir, &peer, verified))
             .await?
             .map_err(|e| tracing::warn!("could not save call: {e}"))
             .ok()
@@ -411,8 +422,14 @@ impl Core {
         let peer_uri = uri.aor();
         let db_id = match purpose.is_voice() {
             true => {
-                self.record_start(account, &invite.call_id(), Direction::Outgoing, &peer_uri)
-                    .await
+                self.record_start(
+                    account,
+                    &invite.call_id(),
+                    Direction::Outgoing,
+                    &peer_uri,
+                    true,
+                )
+                .await
             }
             false => None,
         };
@@ -664,27 +681,10 @@ impl Core {
         }
     }
 
-    pub(super) async fn incoming_invite(&mut self, inc: Incoming) {
+    pub(super) async fn incoming_invite(&mut self, inc: Incoming, reached: Reached) {
         let req = &inc.request;
-        let ruri = SipUri::parse(&req.uri.to_string()).ok();
-        let to_user = req
-            .to_addr()
-            .and_then(|a| SipUri::parse(&a.uri).ok())
-            .and_then(|u| u.user);
-        let user = ruri.as_ref().and_then(|u| u.user.clone()).or(to_user);
-        let account = self
-            .accounts
-            .iter()
-            .find(|(_, a)| Some(a.user()) == user)
-            .or_else(|| {
-                (self.accounts.len() == 1)
-                    .then(|| self.accounts.iter().next())
-                    .flatten()
-            })
-            .map(|(id, _)| *id);
-        let Some(account) = account else {
-            return self.respond(&inc, self.reply_for(req, 404));
-        };
+        let account = reached.account();
+        let caller = self.caller(&inc, reached);
         let ctype = req.header("Content-Type").unwrap_or_default();
         if !req.body.is_empty() && !ctype.to_ascii_lowercase().starts_with("application/sdp") {
             let mut r = self.reply_for(req, 415);
@@ -717,12 +717,7 @@ impl Core {
         let relay = self.reflect(account, &mut reserved, ice).await;
         let msrp_relay = self.relay_msrp(account, &mut reserved).await;
         reserved.0.connect_out = relay.is_some() || self.accounts[&account].public.is_some();
-        let from = req.addr_from();
-        let peer = from
-            .as_ref()
-            .and_then(|a| SipUri::parse(&a.uri).ok())
-            .map(|u| u.aor())
-            .unwrap_or_default();
+        let peer = caller.address.clone();
         let mut purpose = Purpose::Voice;
         if !req.body.is_empty() {
             let offer = match std::str::from_utf8(&req.body).ok().map(Session::parse) {
@@ -758,11 +753,11 @@ impl Core {
             return self.respond(&inc, self.reply_for(req, 486));
         }
         let local_tag = msg::new_tag();
-        let display_name = from.and_then(|a| a.display);
         let id = self.mint();
         let db_id = match purpose.is_voice() {
             true => {
-                self.record_start(account, &req.call_id(), Direction::Incoming, &peer)
+                let (cid, verified) = (req.call_id(), caller.verified);
+                self.record_start(account, &cid, Direction::Incoming, &peer, verified)
                     .await
             }
             false => None,
@@ -797,6 +792,7 @@ impl Core {
         // Unanswered calls end by themselves, as a missed call, instead of ringing forever.
         call.give_up_at = Some(Instant::now() + self.config.ring_timeout);
         call.purpose = purpose;
+        call.caller = Some(caller.clone());
         let voice = call.purpose.is_voice();
         self.calls.insert(id, call);
         if !voice {
@@ -806,7 +802,8 @@ impl Core {
             call: id,
             account,
             from: peer,
-            display_name,
+            display_name: caller.display_name,
+            verified: caller.verified,
         })
         .await;
         self.call_event(id, Some(180), Some("Ringing".into())).await;

@@ -77,6 +77,7 @@ impl Core {
             cfg.ca_file = a.ca_file.map(std::path::PathBuf::from);
             cfg.tls_fingerprint = a.tls_fingerprint.as_deref().and_then(Fingerprint::parse);
             cfg.srtp = a.srtp.as_deref().and_then(super::SrtpPolicy::parse);
+            cfg.direct = a.direct;
             self.add_account(cfg).await;
         }
         if self.db.is_some() {

@@ -15,6 +15,8 @@ pub(super) struct Text<'a> {
     pub state: MessageState,
     pub content_type: &'a str,
     pub body: &'a str,
+    /// Whether the server vouched for the peer (see `gate::Caller`).
+    pub verified: bool,
 }
 
 impl Core {
@@ -26,7 +28,7 @@ impl Core {
         let account = t.account.to_string();
         let peer = t.peer.to_string();
         let (content_type, body) = (t.content_type.to_string(), t.body.to_string());
-        let (direction, state) = (t.direction, t.state);
+        let (direction, state, verified) = (t.direction, t.state, t.verified);
         let saved = db.run(move |s| {
             s.add_message(&NewMessage {
                 account: &account,
@@ -35,6 +37,7 @@ impl Core {
                 content_type: &content_type,
                 body: &body,
                 state,
+                verified,
             })
         });
         match saved.await {
@@ -68,6 +71,7 @@ impl Core {
                 state: MessageState::Sending,
                 content_type: "text/plain",
                 body: text,
+                verified: true,
             })
             .await;
         self.tell_sending(id, to, text, call).await;

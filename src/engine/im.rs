@@ -131,7 +131,11 @@ impl Core {
         }
     }
 
-    pub(super) async fn incoming_pager(&mut self, inc: crate::sip::endpoint::Incoming) {
+    pub(super) async fn incoming_pager(
+        &mut self,
+        inc: crate::sip::endpoint::Incoming,
+        reached: super::gate::Reached,
+    ) {
         let req = &inc.request;
         let ctype = req
             .header("Content-Type")
@@ -142,17 +146,13 @@ impl Core {
             msg::push(&mut r.headers, "Accept", "text/plain");
             return self.respond(&inc, r);
         }
-        let from = req
-            .addr_from()
-            .and_then(|a| SipUri::parse(&a.uri).ok())
-            .map(|u| u.aor())
-            .unwrap_or_default();
+        let caller = self.caller(&inc, reached);
+        let from = caller.address.clone();
         let text = String::from_utf8_lossy(&req.body).to_string();
         self.respond(&inc, self.reply_for(req, 200));
         let account = self
             .accounts
-            .values()
-            .next()
+            .get(&reached.account())
             .map(|a| a.uri.aor())
             .unwrap_or_default();
         let id = self
@@ -163,10 +163,18 @@ impl Core {
                 state: MessageState::Received,
                 content_type: "text/plain",
                 body: &text,
+                verified: caller.verified,
             })
             .await;
         let at = crate::store::now_unix();
-        self.emit(Event::InstantMessage { id, from, text, at })
-            .await;
+        let verified = caller.verified;
+        self.emit(Event::InstantMessage {
+            id,
+            from,
+            text,
+            at,
+            verified,
+        })
+        .await;
     }
 }

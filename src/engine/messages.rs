@@ -15,6 +15,8 @@ pub(super) struct Party {
     pub db: Option<Db>,
     pub account: String,
     pub peer: String,
+    /// Whether the server vouched for the peer.
+    pub verified: bool,
 }
 
 impl Party {
@@ -22,6 +24,7 @@ impl Party {
     pub(super) fn transfer(&self, t: OwnedTransfer) {
         let Some(db) = &self.db else { return };
         let (account, peer) = (self.account.clone(), self.peer.clone());
+        let verified = self.verified;
         db.post("save a transfer", move |s| {
             let row = NewTransfer {
                 account: &account,
@@ -32,6 +35,7 @@ impl Party {
                 state: t.state,
                 path: t.path.as_deref(),
                 sha256: t.sha256.as_deref(),
+                verified,
             };
             s.add_transfer(&row).map(|_| ())
         });
@@ -99,7 +103,8 @@ pub(super) struct OwnedTransfer {
 }
 
 /// What the user hears of a session event (`None`: nothing, yet).
-fn event_of(call: CallId, account: AccountId, peer: String, e: SessionEvent) -> Option<Event> {
+fn event_of(call: CallId, who: (AccountId, bool), peer: String, e: SessionEvent) -> Option<Event> {
+    let (account, verified) = who;
     Some(match e {
         // Texts are stored and told with their ids by `msrp_event`.
         SessionEvent::AllAnswered { .. }
@@ -152,6 +157,7 @@ fn event_of(call: CallId, account: AccountId, peer: String, e: SessionEvent) -> 
             size,
             content_type,
             during_call: true,
+            verified,
         },
         SessionEvent::Progress {
             name,
@@ -254,6 +260,7 @@ impl Core {
             db: self.db.clone(),
             account: self.accounts.get(&c.account)?.uri.aor(),
             peer: c.peer.clone(),
+            verified: c.peer_verified(),
         })
     }
 
@@ -270,10 +277,10 @@ impl Core {
         let Some(party) = self.party(id) else { return };
         party.record(&e);
         self.flush_store().await;
-        let Some(account) = self.calls.get(&id).map(|c| c.account) else {
+        let Some(who) = self.calls.get(&id).map(|c| (c.account, c.peer_verified())) else {
             return;
         };
-        if let Some(ev) = event_of(id, account, party.peer, e.clone()) {
+        if let Some(ev) = event_of(id, who, party.peer, e.clone()) {
             self.emit(ev).await;
         }
         self.file_session_reacts(id, &e).await;
@@ -325,7 +332,7 @@ impl Core {
     /// A text on the call's chat: theirs stored and told, ours answered.
     async fn chat_text(&mut self, id: CallId, e: &SessionEvent) {
         let Some(c) = self.calls.get(&id) else { return };
-        let (account, peer) = (c.account, c.peer.clone());
+        let (account, peer, verified) = (c.account, c.peer.clone(), c.peer_verified());
         match e {
             SessionEvent::Text { content_type, text } => {
                 let aor = self
@@ -341,6 +348,7 @@ impl Core {
                         state: MessageState::Received,
                         content_type,
                         body: text,
+                        verified,
                     })
                     .await;
                 self.emit(Event::Message {
@@ -350,6 +358,7 @@ impl Core {
                     content_type: content_type.clone(),
                     text: text.clone(),
                     at: crate::store::now_unix(),
+                    verified,
                 })
                 .await;
             }

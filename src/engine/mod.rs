@@ -12,6 +12,7 @@ mod delivery;
 mod described;
 mod desktop;
 mod flow;
+mod gate;
 mod im;
 mod media;
 mod messages;
@@ -493,14 +494,40 @@ impl Core {
     }
 
     async fn request(&mut self, inc: Incoming) {
+        if self.in_known_dialog(&inc) {
+            return self.in_dialog_request(inc).await;
+        }
+        let Some(reached) = self.admit(&inc) else {
+            // Not our server, not our Contact, not a LAN account: as if nobody were here.
+            tracing::info!(
+                source = %inc.source.addr,
+                method = %inc.request.method,
+                "dropped a request from outside our server"
+            );
+            return;
+        };
         match inc.request.method {
-            Method::Invite if inc.request.to_tag().is_none() => self.incoming_invite(inc).await,
+            Method::Invite if inc.request.to_tag().is_none() => {
+                self.incoming_invite(inc, reached).await
+            }
+            Method::Message => self.incoming_pager(inc, reached).await,
+            _ => self.in_dialog_request(inc).await,
+        }
+    }
+
+    /// A request inside a dialog, or one outside that the gate let through and that needs no
+    /// account (OPTIONS, and the refusals of what is not ours).
+    async fn in_dialog_request(&mut self, inc: Incoming) {
+        match inc.request.method {
             Method::Invite => self.reinvite(inc).await,
             Method::Ack => self.incoming_ack(inc).await,
             Method::Bye => self.incoming_bye(inc).await,
             Method::Cancel => self.incoming_cancel(inc).await,
             Method::Info => self.incoming_info(inc).await,
-            Method::Message => self.incoming_pager(inc).await,
+            Method::Message => {
+                let r = self.reply_for(&inc.request, 481);
+                self.respond(&inc, r)
+            }
             Method::Options => {
                 let mut r = self.reply_for(&inc.request, 200);
                 msg::push(&mut r.headers, "Accept", "application/sdp");
@@ -585,10 +612,14 @@ impl Core {
         Ok(targets)
     }
 
-    /// Our Contact URI as seen from `toward`.
+    /// Our Contact URI as seen from `toward`, with the account's token (see `gate`).
     fn contact(&self, user: &str, toward: Peer) -> String {
         let (addr, ob) = self.contact_addr_for(toward);
         let t = toward.proto.as_str().to_ascii_lowercase();
-        format!("<sip:{user}@{addr};transport={t}{ob}>")
+        let token = match self.accounts.values().find(|a| a.user() == user) {
+            Some(a) => format!(";{}={}", gate::TOKEN_PARAM, a.token),
+            None => String::new(),
+        };
+        format!("<sip:{user}@{addr};transport={t}{token}{ob}>")
     }
 }

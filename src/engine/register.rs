@@ -49,6 +49,10 @@ pub(crate) struct Account {
     was_registered: bool,
     /// Its TLS client config, built when first needed (from `cfg`'s CA file and pin).
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The random token of our Contact (`rinstance`): requests for it come from our server.
+    pub token: String,
+    /// Where the registration was last accepted: requests from there are the server's.
+    pub registrar: Option<Peer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +224,8 @@ impl Core {
             stun,
             turn,
             tls: None,
+            token: super::gate::new_token(),
+            registrar: None,
             cfg,
         };
         let aor = account.uri.aor();
@@ -255,6 +261,7 @@ impl Core {
             ca_file: c.ca_file.as_ref().map(|p| p.display().to_string()),
             tls_fingerprint: c.tls_fingerprint.map(|f| f.to_string()),
             srtp: c.srtp.map(|p| p.as_str().to_string()),
+            direct: c.direct,
         };
         db.post("save the account", move |s| {
             s.save_account(&saved).map(|_| ())
@@ -406,6 +413,7 @@ impl Core {
                 acc.state = RegState::Registered;
                 acc.failures = 0;
                 let server = acc.pending.take().map(|(_, p)| p);
+                acc.registrar = server.or(acc.registrar);
                 // Refresh well before expiry: at half the interval for short ones, else 30 s early.
                 let refresh = if granted <= 60 {
                     Duration::from_millis(u64::from(granted) * 500)

@@ -247,7 +247,7 @@ impl Core {
 
     /// An outgoing call still ringing whose early dialog `req` is in (we keep no early
     /// dialogs as caller, so this matches on Call-ID and our tag).
-    fn find_early(&self, req: &Request) -> Option<CallId> {
+    pub(super) fn find_early(&self, req: &Request) -> Option<CallId> {
         let tag = req.to_tag()?;
         self.calls
             .iter()

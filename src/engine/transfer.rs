@@ -10,7 +10,6 @@ use super::messages::OwnedTransfer;
 use super::{AccountId, CallId, Core, Direction, Event, Internal, TransferState};
 use crate::msrp::session::SessionEvent;
 use crate::sdp::file::FileSelector;
-use crate::sip::message::MessageExt;
 use std::path::{Path, PathBuf};
 
 pub(crate) enum Purpose {
@@ -138,7 +137,10 @@ impl Core {
     pub(super) async fn offered_session(&mut self, id: CallId) {
         let Some(c) = self.calls.get(&id) else { return };
         let (account, from) = (c.account, c.peer.clone());
-        let display_name = c.invite.addr_from().and_then(|a| a.display);
+        let (display_name, verified) = match &c.caller {
+            Some(who) => (who.display_name.clone(), who.verified),
+            None => (None, false),
+        };
         match &c.purpose {
             Purpose::ReceiveFile { file, .. } => {
                 let ev = Event::FileOffered {
@@ -150,16 +152,19 @@ impl Core {
                     size: file.size,
                     content_type: file.content_type.clone(),
                     during_call: false,
+                    verified,
                 };
                 self.emit(ev).await
             }
-            _ if self.knows(&from).await => self.answer(id).await,
+            // Only someone the server vouched for is taken as the contact they claim to be.
+            _ if verified && self.knows(&from).await => self.answer(id).await,
             _ => {
                 let ev = Event::ChatOffered {
                     call: id,
                     account,
                     from,
                     display_name,
+                    verified,
                 };
                 self.emit(ev).await
             }
@@ -251,6 +256,7 @@ impl Core {
                 .map(|a| a.uri.aor())
                 .unwrap_or_default(),
             peer: peer.clone(),
+            verified: c.peer_verified(),
         };
         if let Purpose::ReceiveFile { temp, .. } = &c.purpose {
             if !c.keep_partial {

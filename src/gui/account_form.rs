@@ -5,9 +5,13 @@
 
 use super::style::{self, labelled};
 use crate::engine::{AccountId, AccountSettings, Fingerprint, SrtpPolicy, Transport};
-use iced::widget::{button, column, container, pick_list, row, text, text_input};
+use iced::widget::{button, column, container, pick_list, row, text, text_input, toggler};
 use iced::{Element, Length};
 use std::path::PathBuf;
+
+/// The one way past the rule that only the server reaches an account.
+const DIRECT_LABEL: &str =
+    "Take calls and messages from anyone on this network, not only through the server (unverified)";
 
 /// The transports as the form offers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +48,8 @@ pub struct Form {
     pub ca_file: String,
     pub pinned: Option<Fingerprint>,
     pub srtp: SrtpPolicy,
+    /// Calls and texts from anyone on the network, not only through the server.
+    pub direct: bool,
     /// Why it cannot be saved, beside the field.
     pub error: Option<(Field, String)>,
 }
@@ -66,6 +72,7 @@ pub enum Message {
     CaFile(String),
     ForgetPin,
     Srtp(SrtpPolicy),
+    Direct(bool),
     Save,
     Cancel,
 }
@@ -99,6 +106,7 @@ impl Form {
                 .unwrap_or_default(),
             pinned: s.pinned,
             srtp: s.srtp,
+            direct: s.direct,
             error: None,
         }
     }
@@ -115,6 +123,7 @@ impl Form {
             Message::CaFile(s) => self.ca_file = s,
             Message::ForgetPin => self.pinned = None,
             Message::Srtp(p) => self.srtp = p,
+            Message::Direct(on) => self.direct = on,
             Message::Cancel => return Some(Outcome::Cancel),
             Message::Save => match self.checked() {
                 Ok(s) => {
@@ -150,6 +159,7 @@ impl Form {
             ca_file,
             pinned: self.pinned,
             srtp: self.srtp,
+            direct: self.direct,
         })
     }
 
@@ -237,6 +247,9 @@ impl Form {
                 "Encrypted calls (SRTP)",
                 pick_list(SrtpPolicy::ALL, Some(self.srtp), Message::Srtp).into(),
             ),
+            toggler(self.direct)
+                .label(DIRECT_LABEL)
+                .on_toggle(Message::Direct),
             row![
                 button(text("Save and sign in again"))
                     .on_press(Message::Save)

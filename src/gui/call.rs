@@ -43,6 +43,8 @@ pub struct CallView {
     pub muted: bool,
     /// Loudness of our microphone and of the other side, 0..1.
     pub levels: (f32, f32),
+    /// The caller is only who they claim to be: nobody vouched for them.
+    pub unverified: bool,
 }
 
 impl CallView {
@@ -72,6 +74,7 @@ impl CallView {
             security: None,
             no_sound: None,
             muted: false,
+            unverified: false,
             levels: (0.0, 0.0),
         }
     }
@@ -383,9 +386,10 @@ pub fn view(v: &CallView, now: Instant) -> Element<'_, Message> {
         .name
         .as_deref()
         .is_some_and(|n| Address::key(n) != Address::key(&v.peer));
-    let under = match named {
-        true => v.peer.trim_start_matches("sip:").to_string(),
-        false => String::new(),
+    let under = match (v.unverified, named) {
+        (true, _) => super::threads::UNVERIFIED.to_string(),
+        (false, true) => v.peer.trim_start_matches("sip:").to_string(),
+        (false, false) => String::new(),
     };
     let who = column![
         text(style::elide(&v.who(), 32))

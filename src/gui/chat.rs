@@ -3,6 +3,7 @@
 //! and what is unread. Keyed by the peer's address as `Address::key` compares it, so a contact
 //! and someone not in the contacts are alike. Filled from engine events only.
 
+use super::threads::peer_key;
 use crate::engine::{
     Address, CallId, Direction, Event, MessageRecord, MessageState, TransferRecord, TransferState,
 };
@@ -78,6 +79,9 @@ pub struct State {
     /// Texts and files that arrived per peer (address key) while their conversation was not
     /// in view.
     pub unread: BTreeMap<String, usize>,
+    /// Calls and sessions whose other side nobody vouched for: their files and texts are
+    /// kept under the unverified key.
+    unverified: std::collections::BTreeSet<CallId>,
 }
 
 /// `1.4 MB`, `820 KB`.
@@ -89,8 +93,12 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// A peer's key; an unverified sender's (`?`, see `threads::peer_key`) stays as it is.
 fn key(peer: &str) -> String {
-    Address::key(peer)
+    match super::threads::is_unverified(peer) {
+        true => peer.to_string(),
+        false => Address::key(peer),
+    }
 }
 
 impl State {
@@ -102,16 +110,35 @@ impl State {
                 transfers,
             } => self.load(messages, transfers),
             Event::Message {
-                id, peer, text, at, ..
+                id,
+                peer,
+                text,
+                at,
+                verified,
+                ..
             }
             | Event::InstantMessage {
                 id,
                 from: peer,
                 text,
                 at,
+                verified,
             } => {
-                self.text(*at, peer, *id, true, text, MessageState::Received);
-                return Some(news(peer, text.clone(), true));
+                let peer = peer_key(peer, *verified);
+                self.text(*at, &peer, *id, true, text, MessageState::Received);
+                return Some(news(&peer, text.clone(), true));
+            }
+            Event::IncomingCall {
+                call,
+                verified: false,
+                ..
+            }
+            | Event::ChatOffered {
+                call,
+                verified: false,
+                ..
+            } => {
+                self.unverified.insert(*call);
             }
             Event::MessageSending {
                 id, to, text, at, ..
@@ -138,8 +165,13 @@ impl State {
                 name,
                 size,
                 during_call,
+                verified,
                 ..
             } => {
+                let from = peer_key(from, *verified);
+                if !verified {
+                    self.unverified.insert(*call);
+                }
                 self.offers.push(Offer {
                     call: *call,
                     from: from.clone(),
@@ -147,7 +179,7 @@ impl State {
                     size: *size,
                     during_call: *during_call,
                 });
-                return Some(news(from, format!("offers {name}"), false));
+                return Some(news(&from, format!("offers {name}"), false));
             }
             Event::FileReceived {
                 call,
@@ -159,8 +191,9 @@ impl State {
                 ..
             } => {
                 self.transfers.retain(|(c, _), _| c != call);
-                self.file(*at, peer, true, name, *size, Some(path.clone()));
-                return Some(news(peer, format!("sent you {name}"), true));
+                let peer = self.key_of(*call, peer);
+                self.file(*at, &peer, true, name, *size, Some(path.clone()));
+                return Some(news(&peer, format!("sent you {name}"), true));
             }
             _ => self.transfer_news(ev),
         }
@@ -183,7 +216,7 @@ impl State {
                 self.offers
                     .retain(|o| o.during_call || o.call != call || o.name != name);
                 let t = Transfer {
-                    peer,
+                    peer: self.key_of(call, &peer),
                     incoming,
                     done,
                     total,
@@ -199,6 +232,7 @@ impl State {
                 at,
             } => {
                 self.transfers.remove(&(call, name.clone()));
+                let peer = self.key_of(call, &peer);
                 self.file(at, &peer, false, &name, size, None);
             }
             Event::FileSentUnconfirmed {
@@ -212,7 +246,7 @@ impl State {
                 let text = format!(
                     "{name} was sent, not confirmed: they left before saying it arrived whole"
                 );
-                self.note(at, &peer, text);
+                self.note(at, &self.key_of(call, &peer), text);
             }
             Event::TransferCancelled {
                 call,
@@ -224,6 +258,7 @@ impl State {
                 self.offers.retain(|o| o.call != call);
                 self.transfers.remove(&(call, name.clone()));
                 let who = if by_peer { "by the other side" } else { "here" };
+                let peer = self.key_of(call, &peer);
                 self.note(at, &peer, format!("{name} was cancelled {who}"));
             }
             Event::TransferFailed {
@@ -234,10 +269,15 @@ impl State {
             } => {
                 self.offers.retain(|o| o.call != call);
                 self.transfers.retain(|(c, _), _| *c != call);
-                self.note(at, &peer, message);
+                self.note(at, &self.key_of(call, &peer), message);
             }
             _ => {}
         }
+    }
+
+    /// The key of a call's peer: unverified when the call's other side is.
+    fn key_of(&self, call: CallId, peer: &str) -> String {
+        peer_key(peer, !self.unverified.contains(&call))
     }
 
     fn text_mut(&mut self, id: i64) -> Option<(&mut MessageState, &mut Option<String>)> {
@@ -370,7 +410,7 @@ fn stored_text(m: &MessageRecord) -> Said {
     };
     Said {
         at: m.at,
-        peer: key(&m.peer_uri),
+        peer: peer_key(&m.peer_uri, m.verified),
         item,
     }
 }
@@ -393,7 +433,7 @@ fn stored_file(t: &TransferRecord) -> Said {
     };
     Said {
         at: t.started_at,
-        peer: key(&t.peer_uri),
+        peer: peer_key(&t.peer_uri, t.verified),
         item,
     }
 }

@@ -123,7 +123,7 @@ impl State {
     pub fn address_of(&self, t: &Thread) -> Option<String> {
         match t {
             Thread::Contact(id) => self.get(*id)?.uris.first().cloned(),
-            Thread::Peer(k) => Some(format!("sip:{k}")),
+            Thread::Peer(k) => Some(super::threads::address(k)),
         }
     }
 
@@ -368,9 +368,11 @@ fn row_view<'a>(s: &Summary, open: bool, now: i64) -> Element<'a, Message> {
         .size(15)
         .wrapping(text::Wrapping::None)
         .width(Length::Fill);
-    let top = row![name, text(when).size(12).style(style::muted_text)]
-        .spacing(6)
-        .align_y(iced::Center);
+    let mut top = row![name].spacing(6).align_y(iced::Center);
+    if s.unverified {
+        top = top.push(text("unverified").size(12).style(style::danger_text));
+    }
+    let top = top.push(text(when).size(12).style(style::muted_text));
     let body = row![
         avatar::view(&s.name, 40.0),
         column![top, bottom].spacing(2).width(Length::Fill)

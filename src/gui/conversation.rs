@@ -8,7 +8,7 @@ use super::chat::{self, Item, Said};
 use super::icons::{icon, Icon};
 use super::threads::Thread;
 use super::{avatar, clock, style};
-use crate::engine::{Address, CallId, CallOutcome, CallRecord, MessageState};
+use crate::engine::{CallId, CallOutcome, CallRecord, MessageState};
 use iced::keyboard::{key::Named, Key};
 use iced::widget::text_editor::{Binding, KeyPress};
 use iced::widget::{
@@ -68,7 +68,7 @@ impl Entry<'_> {
 pub fn timeline<'a>(keys: &[String], calls: &'a [CallRecord], said: &'a [Said]) -> Vec<Entry<'a>> {
     let mut all: Vec<Entry<'a>> = calls
         .iter()
-        .filter(|c| keys.contains(&Address::key(&c.peer_uri)))
+        .filter(|c| keys.contains(&super::threads::call_key(c)))
         .map(Entry::Call)
         .collect();
     all.extend(
@@ -122,7 +122,7 @@ fn header<'a>(h: &Header<'a>) -> Element<'a, Message> {
             .on_press(Message::Edit(*id)),
         Thread::Peer(k) => {
             button(row![icon(Icon::AddContact, 15.0), text("Add contact")].spacing(6))
-                .on_press(Message::AddContact(k.clone()))
+                .on_press(Message::AddContact(k.trim_start_matches('?').to_string()))
         }
     }
     .style(style::outlined)
@@ -373,7 +373,7 @@ pub fn view<'a>(
         ));
     }
     for ((call, name), t) in &chat.transfers {
-        if keys.contains(&Address::key(&t.peer)) {
+        if keys.contains(&t.peer) {
             items = items.push(transfer_card(*call, name, t));
         }
     }

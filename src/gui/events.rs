@@ -3,7 +3,7 @@
 //! decided here.
 
 use super::call::CallView;
-use super::{notify, trust, welcome, App, Message, Screen, Tab};
+use super::{notify, threads, trust, welcome, App, Message, Screen, Tab};
 use crate::engine::{CallOutcome, CallState, Command, Direction, Event};
 use iced::widget::operation;
 use iced::Task;
@@ -16,9 +16,11 @@ impl App {
             from,
             name,
             during_call,
+            verified: true,
             ..
         } = &ev
         {
+            // Only a sender the server vouched for is the contact they name.
             if self.settings.accept_from_contacts && self.contacts.by_uri(from).is_some() {
                 self.send(Command::take_offer(*call, name, *during_call, true));
                 return Task::none();
@@ -45,7 +47,9 @@ impl App {
         if n.counted && !in_view {
             self.chat.count_unread(&n.peer);
         }
-        let who = self.name_for(&n.peer).unwrap_or(n.peer);
+        let who = self
+            .name_for(&n.peer)
+            .unwrap_or_else(|| threads::shown(&n.peer));
         self.notify(who, n.words)
     }
 
@@ -206,23 +210,31 @@ impl App {
                 call,
                 from,
                 display_name,
+                verified,
                 ..
             } => {
                 let detail = "Wants to chat (text only). Accept to take it.";
-                self.ringing_in(
-                    call,
+                let who = Ringing {
                     from,
                     display_name,
-                    "Someone wants to chat",
-                    Some(detail),
-                )
+                    verified,
+                };
+                self.ringing_in(call, who, "Someone wants to chat", Some(detail))
             }
             Event::IncomingCall {
                 call,
                 from,
                 display_name,
+                verified,
                 ..
-            } => self.ringing_in(call, from, display_name, "Incoming call", None),
+            } => {
+                let who = Ringing {
+                    from,
+                    display_name,
+                    verified,
+                };
+                self.ringing_in(call, who, "Incoming call", None)
+            }
             Event::Call {
                 call,
                 state,
@@ -258,19 +270,29 @@ impl App {
     }
 
     /// Someone calls, or asks to chat: their call card rings, and a notification says who.
+    /// An unverified caller is shown by address alone: neither a contact's name nor the
+    /// display name they chose (which may be someone else's address).
     fn ringing_in(
         &mut self,
         call: crate::engine::CallId,
-        from: String,
-        display_name: Option<String>,
+        r: Ringing,
         title: &str,
         detail: Option<&str>,
     ) -> Task<Message> {
-        let name = self.name_for(&from).or(display_name);
-        let who = name.clone().unwrap_or_else(|| from.clone());
+        let name = match r.verified {
+            true => self.name_for(&r.from).or(r.display_name),
+            false => None,
+        };
+        let who = match (&name, r.verified) {
+            (Some(n), _) => n.clone(),
+            (None, true) => r.from.clone(),
+            (None, false) => threads::shown(&threads::peer_key(&r.from, false)),
+        };
         let note = self.notify(title.into(), who);
-        let mut v = CallView::new(call, from, name, Direction::Incoming, CallState::Incoming);
+        let state = CallState::Incoming;
+        let mut v = CallView::new(call, r.from, name, Direction::Incoming, state);
         v.note = detail.map(String::from);
+        v.unverified = !r.verified;
         self.calls.calls.insert(call, v);
         note
     }
@@ -282,12 +304,15 @@ impl App {
         outcome: CallOutcome,
         direction: Direction,
     ) -> Task<Message> {
-        let was_ringing = self
-            .calls
-            .calls
-            .remove(&call)
+        let view = self.calls.calls.remove(&call);
+        let was_ringing = view
+            .as_ref()
             .is_some_and(|c| c.state == CallState::Incoming);
-        let who = self.name_for(&peer).unwrap_or(peer);
+        // As the card named them: an unverified caller keeps no contact's name.
+        let who = match view {
+            Some(v) if v.unverified => threads::shown(&threads::peer_key(&peer, false)),
+            _ => self.name_for(&peer).unwrap_or(peer),
+        };
         // How our own call ended, unless it went as planned; a call we declined or missed is
         // in History and in the conversation.
         let said = !matches!(outcome, CallOutcome::Answered | CallOutcome::CancelledByMe);
@@ -300,4 +325,11 @@ impl App {
         }
         Task::none()
     }
+}
+
+/// Who rings, as the engine told it.
+struct Ringing {
+    from: String,
+    display_name: Option<String>,
+    verified: bool,
 }

@@ -1,7 +1,7 @@
 //! Call history: every call, newest first, missed ones highlighted, a filter, click to call back.
 
 use super::icons::{icon, Icon};
-use super::threads::owner;
+use super::threads::{call_key, owner, shown};
 use super::{clock, style};
 use crate::engine::{CallOutcome, CallRecord, Contact, Direction};
 use iced::widget::{button, column, container, row, scrollable, text, Column};
@@ -95,7 +95,7 @@ impl State {
         let mut list = Column::new().spacing(2);
         let visible = self.visible();
         for c in &visible {
-            let name = owner(contacts, &c.peer_uri).map(|k| k.name.as_str());
+            let name = owner(contacts, &call_key(c)).map(|k| k.name.as_str());
             list = list.push(row_view(c, name, in_call));
         }
         if visible.is_empty() {
@@ -130,8 +130,11 @@ pub fn row_view<'a>(
         (false, Direction::Incoming) => Icon::PhoneIncoming,
         (false, Direction::Outgoing) => Icon::PhoneOutgoing,
     };
-    let address = c.peer_uri.trim_start_matches("sip:");
-    let who = name.unwrap_or(address);
+    let address = match c.verified {
+        true => c.peer_uri.trim_start_matches("sip:").to_string(),
+        false => shown(&call_key(c)),
+    };
+    let who = name.unwrap_or(&address);
     let outcome = match c.outcome() {
         Some(CallOutcome::Answered) => format_duration(c.duration()),
         Some(o) => o.words(who, c.direction),
@@ -148,7 +151,7 @@ pub fn row_view<'a>(
     }
     let mut sub = clock::date_time(c.started_at);
     if name.is_some() {
-        sub = format!("{} · {sub}", style::elide(address, 30));
+        sub = format!("{} · {sub}", style::elide(&address, 30));
     }
     let line = row![
         icon(glyph, 18.0).style(look),
@@ -183,6 +186,7 @@ mod tests {
             sip_call_id: format!("c{id}"),
             direction: Direction::Outgoing,
             peer_uri: "sip:bob@x".into(),
+            verified: true,
             started_at,
             answered_at: Some(started_at),
             ended_at: Some(started_at + 60),

@@ -195,7 +195,14 @@ impl App {
                 ),
                 None => return text("This contact was deleted.").into(),
             },
-            Thread::Peer(k) => (k.as_str(), k.as_str(), ""),
+            Thread::Peer(k) => {
+                let addr = k.trim_start_matches('?');
+                let note = match threads::is_unverified(k) {
+                    true => threads::UNVERIFIED,
+                    false => "",
+                };
+                (addr, addr, note)
+            }
         };
         let header = conversation::Header {
             thread: t,
@@ -255,7 +262,9 @@ impl App {
     }
 
     fn offer_view<'a>(&self, o: &'a chat::Offer) -> Element<'a, Message> {
-        let who = self.name_for(&o.from).unwrap_or(o.from.clone());
+        let who = self
+            .name_for(&o.from)
+            .unwrap_or_else(|| super::threads::shown(&o.from));
         container(
             row![
                 icon(Icon::File, 22.0),

@@ -23,7 +23,46 @@ pub struct Summary {
     /// When the latest thing happened, and what, in a few words.
     pub last: Option<(i64, String)>,
     pub unread: usize,
+    /// Someone nobody vouched for, who may not be who the address says.
+    pub unverified: bool,
 }
+
+/// The key a peer's things are kept under: its address key, or for a sender the server did not
+/// vouch for, that key behind a `?` (no contact's address has one), so that claiming a
+/// contact's address never files anything under the contact.
+pub fn peer_key(peer: &str, verified: bool) -> String {
+    match verified {
+        true => Address::key(peer),
+        false => format!("?{}", Address::key(peer.trim_start_matches('?'))),
+    }
+}
+
+/// Whether a key is an unverified sender's.
+pub fn is_unverified(key: &str) -> bool {
+    key.starts_with('?')
+}
+
+/// How a key reads in the window: the address, marked when nobody vouched for it.
+pub fn shown(key: &str) -> String {
+    match key.strip_prefix('?') {
+        Some(addr) => format!("{addr} (unverified)"),
+        None => key.to_string(),
+    }
+}
+
+/// The address behind a key, to call or write to (through the server, which reaches the
+/// real owner of a claimed address).
+pub fn address(key: &str) -> String {
+    format!("sip:{}", key.trim_start_matches('?'))
+}
+
+/// A call's key in History and the conversations.
+pub fn call_key(c: &CallRecord) -> String {
+    peer_key(&c.peer_uri, c.verified)
+}
+
+/// What the window says of someone nobody vouched for (a conversation, a call card).
+pub const UNVERIFIED: &str = "Unverified: not confirmed by your server";
 
 /// The address keys a contact's conversation covers.
 pub fn contact_keys(c: &Contact) -> Vec<String> {
@@ -32,6 +71,9 @@ pub fn contact_keys(c: &Contact) -> Vec<String> {
 
 /// The contact owning an address, if any.
 pub fn owner<'a>(contacts: &'a [Contact], peer: &str) -> Option<&'a Contact> {
+    if is_unverified(peer) {
+        return None;
+    }
     let k = Address::key(peer);
     contacts.iter().find(|c| contact_keys(c).contains(&k))
 }
@@ -40,6 +82,7 @@ pub fn owner<'a>(contacts: &'a [Contact], peer: &str) -> Option<&'a Contact> {
 pub fn thread_of(contacts: &[Contact], peer: &str) -> Thread {
     match owner(contacts, peer) {
         Some(c) => Thread::Contact(c.id),
+        None if is_unverified(peer) => Thread::Peer(peer.to_string()),
         None => Thread::Peer(Address::key(peer)),
     }
 }
@@ -99,7 +142,7 @@ fn latest(keys: &[String], chat: &chat::State, calls: &[CallRecord]) -> Option<(
     let call = calls
         .iter()
         .rev()
-        .find(|c| keys.contains(&Address::key(&c.peer_uri)))
+        .find(|c| keys.contains(&call_key(c)))
         .map(|c| (c.started_at, call_preview(c)));
     match (said, call) {
         (Some(s), Some(c)) => Some(if c.0 > s.0 { c } else { s }),
@@ -132,13 +175,14 @@ pub fn list(
                 address: c.uris.first().cloned().unwrap_or_default(),
                 last: latest(&keys, chat, calls),
                 unread: chat.unread_with(&keys),
+                unverified: false,
             }
         })
         .collect();
     let mut strangers: Vec<String> = chat
         .peers()
         .map(str::to_string)
-        .chain(calls.iter().map(|c| Address::key(&c.peer_uri)))
+        .chain(calls.iter().map(call_key))
         .filter(|k| owner(contacts, k).is_none())
         .filter(|k| q.is_empty() || k.to_lowercase().contains(&q))
         .collect();
@@ -148,10 +192,11 @@ pub fn list(
         let keys = vec![k.clone()];
         out.push(Summary {
             thread: Thread::Peer(k.clone()),
-            name: k.clone(),
-            address: format!("sip:{k}"),
+            name: k.trim_start_matches('?').to_string(),
+            address: address(&k),
             last: latest(&keys, chat, calls),
             unread: chat.unread_with(&keys),
+            unverified: is_unverified(&k),
         });
     }
     out.sort_by(|a, b| match (&a.last, &b.last) {

@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 
 pub(super) const NONCE_LIFETIME: Duration = Duration::from_secs(300);
 
+/// Who sent a request the proxy lets through.
+pub(super) enum Caller {
+    /// One of our users, who proved it: the proxy asserts this identity.
+    Ours(String),
+    /// Someone we do not vouch for (another domain's user, or anyone on an open server).
+    Unchecked,
+}
+
 pub(super) enum AuthResult {
     Ok,
     Challenge { stale: bool },
@@ -116,11 +124,12 @@ impl Proxy {
         self.reply(inc, code, Some(reason));
     }
 
-    /// Whether an out-of-dialog request may go on: calls from our own users must prove who they
-    /// are (Proxy-Authorization); calls from elsewhere to our users are not ours to check.
-    pub(super) async fn authorize(&self, inc: &Incoming) -> bool {
+    /// Whether an out-of-dialog request may go on, and who sent it: calls from our own users
+    /// must prove who they are (Proxy-Authorization); calls from elsewhere to our users are
+    /// not ours to check, and go on unasserted. `None`: answered already, stop.
+    pub(super) async fn authorize(&self, inc: &Incoming) -> Option<Caller> {
         if self.config.open {
-            return true;
+            return Some(Caller::Unchecked);
         }
         let Some(from) = inc
             .request
@@ -128,26 +137,18 @@ impl Proxy {
             .and_then(|a| SipUri::parse(&a.uri).ok())
         else {
             self.reply(inc, 400, Some("Bad From"));
-            return false;
+            return None;
         };
         if !self.is_us(&from) {
-            return true;
+            return Some(Caller::Unchecked);
         }
         let user = from.user.as_deref().unwrap_or("");
         match self.check(&inc.request, "Proxy-Authorization", user) {
-            AuthResult::Ok => true,
-            AuthResult::Challenge { stale } => {
-                self.send_challenge(inc, 407, stale);
-                false
-            }
-            AuthResult::Refused(400, why) => {
-                self.reply(inc, 400, Some(why));
-                false
-            }
-            AuthResult::Refused(code, why) => {
-                self.refuse_slowly(inc, code, why).await;
-                false
-            }
+            AuthResult::Ok => return Some(Caller::Ours(user.to_string())),
+            AuthResult::Challenge { stale } => self.send_challenge(inc, 407, stale),
+            AuthResult::Refused(400, why) => self.reply(inc, 400, Some(why)),
+            AuthResult::Refused(code, why) => self.refuse_slowly(inc, code, why).await,
         }
+        None
     }
 }

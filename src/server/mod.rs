@@ -18,6 +18,7 @@ use crate::sip::headers::{split_host_port, NameAddr, SipUri, Via};
 use crate::sip::message::{self as msg, MessageExt, Method, Request, Response};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::{Peer, Proto};
+use auth::Caller;
 use nat::Target;
 use registrar::Binding;
 use route::{Routed, Secret};
@@ -202,7 +203,12 @@ impl Proxy {
 
     /// Whether a URI names this server: its domain, or one of its addresses and its port.
     fn is_us(&self, uri: &SipUri) -> bool {
-        if uri.host.eq_ignore_ascii_case(&self.config.domain) {
+        // `company.com.` is the same name, fully qualified: a look-alike of ours is ours.
+        if uri
+            .host
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(self.config.domain.trim_end_matches('.'))
+        {
             return true;
         }
         let local = self.endpoint.local_addr();
@@ -305,7 +311,7 @@ impl Proxy {
     }
 
     /// A new request: only for our own users (after our outbound Route, if preloaded).
-    async fn out_of_dialog(&self, inc: Incoming, ruri: SipUri) {
+    async fn out_of_dialog(&self, mut inc: Incoming, ruri: SipUri) {
         if !msg::get_all(&inc.request.headers, "Route").is_empty() || !self.is_us(&ruri) {
             return self.reply(&inc, 403, Some("Relaying Denied"));
         }
@@ -323,8 +329,16 @@ impl Proxy {
                 _ => self.reply(&inc, 405, None),
             };
         }
-        if !self.authorize(&inc).await {
-            return;
+        // Identities are asserted by us alone (RFC 3325 5): whatever a sender wrote goes.
+        msg::remove(&mut inc.request.headers, "P-Asserted-Identity");
+        msg::remove(&mut inc.request.headers, "P-Preferred-Identity");
+        match self.authorize(&inc).await {
+            None => return,
+            Some(Caller::Ours(user)) => {
+                let asserted = format!("<sip:{user}@{}>", self.config.domain);
+                msg::push(&mut inc.request.headers, "P-Asserted-Identity", asserted);
+            }
+            Some(Caller::Unchecked) => {}
         }
         if inc.request.method == Method::Invite {
             if let Some(key) = &inc.key {

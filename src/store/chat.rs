@@ -13,6 +13,8 @@ pub struct NewMessage<'a> {
     pub content_type: &'a str,
     pub body: &'a str,
     pub state: MessageState,
+    /// Whether the server vouched for the peer (ours are to whom we chose).
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -24,6 +26,7 @@ pub struct MessageRecord {
     pub body: String,
     pub at: i64,
     pub state: MessageState,
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,7 @@ pub struct NewTransfer<'a> {
     pub state: TransferState,
     pub path: Option<&'a str>,
     pub sha256: Option<&'a str>,
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -49,10 +53,11 @@ pub struct TransferRecord {
     pub path: Option<String>,
     pub state: TransferState,
     pub started_at: i64,
+    pub verified: bool,
 }
 
 const MESSAGE_COLUMNS: &str =
-    "SELECT id, peer_uri, direction, content_type, body, at, state FROM messages";
+    "SELECT id, peer_uri, direction, content_type, body, at, state, verified FROM messages";
 
 fn message_row(r: &rusqlite::Row) -> rusqlite::Result<MessageRecord> {
     Ok(MessageRecord {
@@ -63,6 +68,7 @@ fn message_row(r: &rusqlite::Row) -> rusqlite::Result<MessageRecord> {
         body: r.get(4)?,
         at: r.get(5)?,
         state: r.get(6)?,
+        verified: r.get(7)?,
     })
 }
 
@@ -85,8 +91,9 @@ impl Store {
     pub fn add_message(&self, m: &NewMessage<'_>) -> Result<i64, StoreError> {
         let c = self.conn.lock().unwrap();
         c.execute(
-            "INSERT INTO messages(account, peer_uri, direction, content_type, body, at, state)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO messages(account, peer_uri, direction, content_type, body, at, state,
+                 verified)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 m.account,
                 m.peer,
@@ -94,7 +101,8 @@ impl Store {
                 m.content_type,
                 m.body,
                 now_unix(),
-                m.state
+                m.state,
+                m.verified
             ],
         )?;
         Ok(c.last_insert_rowid())
@@ -128,8 +136,8 @@ impl Store {
         let done = t.state.arrived();
         c.execute(
             "INSERT INTO transfers(account, peer_uri, direction, name, size, sha256, path, bytes_done,
-                 state, started_at, ended_at)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 state, started_at, ended_at, verified)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 t.account,
                 t.peer,
@@ -142,6 +150,7 @@ impl Store {
                 t.state,
                 now_unix(),
                 done.then(now_unix),
+                t.verified,
             ],
         )?;
         Ok(c.last_insert_rowid())
@@ -167,8 +176,8 @@ impl Store {
     pub fn transfers(&self) -> Result<Vec<TransferRecord>, StoreError> {
         let c = self.conn.lock().unwrap();
         let mut st = c.prepare(
-            "SELECT id, peer_uri, direction, name, size, sha256, path, state, started_at FROM transfers
-             ORDER BY started_at, id",
+            "SELECT id, peer_uri, direction, name, size, sha256, path, state, started_at, verified
+             FROM transfers ORDER BY started_at, id",
         )?;
         let rows = st.query_map([], |r| {
             Ok(TransferRecord {
@@ -181,6 +190,7 @@ impl Store {
                 path: r.get(6)?,
                 state: r.get(7)?,
                 started_at: r.get(8)?,
+                verified: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -211,6 +221,7 @@ mod tests {
             content_type: "text/plain",
             body: "hi",
             state: MessageState::Sent,
+            verified: true,
         };
         let id = s.add_message(&m).unwrap();
         assert_eq!(s.messages().unwrap()[0].body, "hi");
@@ -225,6 +236,7 @@ mod tests {
             state: TransferState::Sending,
             path: None,
             sha256: None,
+            verified: true,
         };
         s.add_transfer(&t).unwrap();
         s.add_transfer(&NewTransfer {

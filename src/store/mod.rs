@@ -62,6 +62,12 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE accounts ADD COLUMN ca_file TEXT;
      ALTER TABLE accounts ADD COLUMN tls_fingerprint TEXT;
      ALTER TABLE accounts ADD COLUMN srtp TEXT;",
+    // 7: trust: whether the server vouched for whoever called, wrote or sent a file (rows
+    // from before were all taken as vouched for), and accounts reachable without a server
+    "ALTER TABLE calls ADD COLUMN verified INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE transfers ADD COLUMN verified INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE accounts ADD COLUMN direct INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Where a profile keeps its files.
@@ -144,10 +150,12 @@ pub struct CallRecord {
     pub ended_at: Option<i64>,
     pub status: Option<u16>,
     pub reason: Option<String>,
+    /// Whether the account's server vouched for the peer (always, for calls we made).
+    pub verified: bool,
 }
 
 const CALL_COLUMNS: &str = "SELECT id, account, sip_call_id, direction, peer_uri, started_at, \
-    answered_at, ended_at, status, reason FROM calls";
+    answered_at, ended_at, status, reason, verified FROM calls";
 
 fn call_row(r: &rusqlite::Row) -> rusqlite::Result<CallRecord> {
     Ok(CallRecord {
@@ -161,6 +169,7 @@ fn call_row(r: &rusqlite::Row) -> rusqlite::Result<CallRecord> {
         ended_at: r.get(7)?,
         status: r.get(8)?,
         reason: r.get(9)?,
+        verified: r.get(10)?,
     })
 }
 
@@ -203,6 +212,8 @@ pub struct SavedAccount {
     pub tls_fingerprint: Option<String>,
     /// off, optional or mandatory; `None`: by the transport.
     pub srtp: Option<String>,
+    /// Takes requests from anyone, not only through its server.
+    pub direct: bool,
 }
 
 pub struct Store {
@@ -313,11 +324,11 @@ impl Store {
         let aor = &a.aor;
         c.execute(
             "INSERT INTO accounts(aor, password, server, transport, auth_user, stun, turn,
-                turn_user, turn_password, msrp_relay, ca_file, tls_fingerprint, srtp)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                turn_user, turn_password, msrp_relay, ca_file, tls_fingerprint, srtp, direct)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT(aor) DO UPDATE SET password = ?2, server = ?3, transport = ?4,
              auth_user = ?5, stun = ?6, turn = ?7, turn_user = ?8, turn_password = ?9,
-             msrp_relay = ?10, ca_file = ?11, tls_fingerprint = ?12, srtp = ?13",
+             msrp_relay = ?10, ca_file = ?11, tls_fingerprint = ?12, srtp = ?13, direct = ?14",
             params![
                 aor,
                 a.password,
@@ -331,7 +342,8 @@ impl Store {
                 a.msrp_relay,
                 a.ca_file,
                 a.tls_fingerprint,
-                a.srtp
+                a.srtp,
+                a.direct
             ],
         )?;
         Ok(
@@ -347,11 +359,13 @@ impl Store {
         sip_call_id: &str,
         direction: Direction,
         peer: &str,
+        verified: bool,
     ) -> Result<i64, StoreError> {
         let c = self.conn.lock().unwrap();
         c.execute(
-            "INSERT INTO calls(account, sip_call_id, direction, peer_uri, started_at) VALUES(?1, ?2, ?3, ?4, ?5)",
-            params![account, sip_call_id, direction, peer, now_unix()],
+            "INSERT INTO calls(account, sip_call_id, direction, peer_uri, started_at, verified)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            params![account, sip_call_id, direction, peer, now_unix(), verified],
         )?;
         Ok(c.last_insert_rowid())
     }
@@ -402,7 +416,7 @@ impl Store {
         let c = self.conn.lock().unwrap();
         let mut st = c.prepare(
             "SELECT aor, password, server, transport, auth_user, stun, turn, turn_user,
-                turn_password, msrp_relay, ca_file, tls_fingerprint, srtp FROM accounts
+                turn_password, msrp_relay, ca_file, tls_fingerprint, srtp, direct FROM accounts
              WHERE enabled = 1 ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
@@ -423,6 +437,7 @@ impl Store {
                 ca_file: r.get(10)?,
                 tls_fingerprint: r.get(11)?,
                 srtp: r.get(12)?,
+                direct: r.get(13)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -539,7 +554,7 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
         let id = s
-            .start_call("sip:a@x", "cid", Direction::Outgoing, "sip:b@x")
+            .start_call("sip:a@x", "cid", Direction::Outgoing, "sip:b@x", true)
             .unwrap();
         #[cfg(unix)]
         {
@@ -580,6 +595,7 @@ mod tests {
             ca_file: None,
             tls_fingerprint: None,
             srtp: None,
+            direct: false,
         };
         let b = SavedAccount {
             password: "pw2".into(),
@@ -607,6 +623,7 @@ mod tests {
             ca_file: Some("/etc/company-ca.pem".into()),
             tls_fingerprint: Some("AB:CD".into()),
             srtp: Some("mandatory".into()),
+            direct: true,
         };
         s.save_account(&a).unwrap();
         let all = s.accounts().unwrap();

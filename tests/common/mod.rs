@@ -70,6 +70,8 @@ impl Agent {
         let mut acc = AccountConfig::new(&format!("sip:{user}@{DOMAIN}"), password);
         acc.server = server.map(|s| s.to_string());
         acc.register = server.is_some();
+        // Without a server, the test chose a LAN account that takes calls from anyone.
+        acc.direct = server.is_none();
         tweak(&mut acc);
         handle.send(Command::AddAccount(Box::new(acc))).await;
         let mut agent = Agent {
