@@ -2,6 +2,7 @@
 //! embedded server, the store, the engine the window and the CLI drive, and the window itself
 //! (`gui`, the only module that knows iced). `main.rs` only parses arguments and launches.
 
+pub mod accept;
 pub mod bench;
 pub mod cli;
 pub mod engine;

@@ -97,7 +97,8 @@ fn serve_agent_call_and_history() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim(), "parley: 404 Not Found");
+    // The server says of a user it does not have what it says of one not signed in.
+    assert_eq!(err.trim(), "parley: 480 Temporarily Unavailable");
 }
 
 #[test]

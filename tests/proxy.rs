@@ -483,7 +483,8 @@ async fn bindings_are_bounded_and_each_limit_has_its_status() {
         403,
         "a third contact for bob"
     );
-    // An INVITE to a made-up user is 404 and takes no room from real ones.
+    // An INVITE to a made-up user is 480, as for a real one not signed in, and takes no
+    // room from real ones.
     let ghost = w.request_text(
         "INVITE",
         "sip:ghost@company.com",
@@ -491,7 +492,7 @@ async fn bindings_are_bounded_and_each_limit_has_its_status() {
         "",
     );
     w.send(&ghost, s).await;
-    assert_eq!(code_of(&w.final_response().await), 404);
+    assert_eq!(code_of(&w.final_response().await), 480);
     w.send(&carol, s).await;
     assert_eq!(code_of(&w.final_response().await), 200, "room for carol");
     w.send(&dave, s).await;

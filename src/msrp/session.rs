@@ -315,8 +315,7 @@ async fn connect(link: Link, p: &SessionParams) -> Result<Connected, String> {
     let mut trying = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
-            accepted = l.accept() => {
-                let (s, from) = accepted.map_err(|e| e.to_string())?;
+            (s, from) = crate::accept::next(&l, "MSRP") => {
                 if trying.len() >= MAX_TRYING {
                     tracing::info!("MSRP connection from {from}: too many waiting, closed");
                     continue;

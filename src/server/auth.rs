@@ -1,15 +1,17 @@
 //! Digest authentication by the server (RFC 3261 22, RFC 7616, RFC 8760): SHA-256 offered beside
-//! MD5, nonces that expire and are single-use per nonce-count, the digest `uri` checked against
-//! the Request-URI, and a source that keeps failing answered more slowly each time.
+//! MD5, qop=auth required, nonces bound to the client and single-use per nonce-count (see
+//! `nonce`), the digest `uri` checked against the Request-URI, and guessing held back (see
+//! `guard`). A user we do not have is challenged and refused exactly as one we have with a
+//! wrong password (the same statuses, headers and work), so nobody can list our users.
 
+use super::guard::Service;
+use super::nonce::Freshness;
 use super::Proxy;
 use crate::sip::digest::{Challenge, Credentials};
 use crate::sip::endpoint::Incoming;
 use crate::sip::headers::SipUri;
 use crate::sip::message::{self as msg, MessageExt, Request};
-use std::time::{Duration, Instant};
-
-pub(super) const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+use std::time::Instant;
 
 /// Who sent a request the proxy lets through.
 pub(super) enum Caller {
@@ -24,6 +26,14 @@ pub(super) enum AuthResult {
     Challenge { stale: bool },
     Refused(u16, &'static str),
 }
+
+/// What every refused guess is answered: a wrong password, a user we do not have, a guess
+/// held back.
+const REFUSED: AuthResult = AuthResult::Refused(403, "Forbidden");
+
+/// The password an unknown user's answer is checked against, so that refusing it takes the
+/// same work as refusing a known user's wrong one.
+const NOBODY: &str = "\u{0}no such user\u{0}";
 
 /// Whether the digest `uri` names the Request-URI (RFC 7616 3.4.6): the same URI, compared
 /// as URIs (case of scheme and host, parameter order) rather than as text.
@@ -44,21 +54,16 @@ fn same_uri(digest_uri: &str, req: &Request) -> bool {
 }
 
 impl Proxy {
-    /// A challenge header per configured algorithm, in the configured order, one nonce for all.
-    pub(super) fn challenges(&self, stale: bool) -> Vec<String> {
-        let nonce = msg::random_token(24);
-        let mut nonces = self.nonces.lock().unwrap();
-        let now = Instant::now();
-        nonces.retain(|_, (t, _)| now.duration_since(*t) < NONCE_LIFETIME);
-        nonces.insert(nonce.clone(), (now, 0));
+    /// A challenge header per configured algorithm, in the configured order, one nonce for
+    /// all, bound to the client.
+    pub(super) fn challenges(&self, inc: &Incoming, stale: bool) -> Vec<String> {
+        let nonce = self.nonces.issue(inc.source.addr.ip(), Instant::now());
         Challenge::offers(&self.config.domain, &nonce, &self.config.digest, stale)
     }
 
     /// Checks credentials of `user` in `header` (Authorization or Proxy-Authorization).
-    pub(super) fn check(&self, req: &Request, header: &str, user: &str) -> AuthResult {
-        let Some(password) = self.config.users.get(user) else {
-            return AuthResult::Refused(403, "Unknown user");
-        };
+    pub(super) fn check(&self, inc: &Incoming, header: &str, user: &str) -> AuthResult {
+        let req = &inc.request;
         let Some(creds) = msg::get_lines(&req.headers, header)
             .iter()
             .find_map(|v| Credentials::parse(v).filter(|c| c.realm == self.config.domain))
@@ -69,32 +74,33 @@ impl Proxy {
             // An algorithm the admin turned off: ask again with the ones offered.
             return AuthResult::Challenge { stale: false };
         }
+        if creds.qop.is_none() {
+            // RFC 2069's digest has no nonce-count: it could be replayed.
+            return AuthResult::Refused(400, "Digest needs qop=auth");
+        }
         if !same_uri(&creds.uri, req) {
             return AuthResult::Refused(400, "Digest uri does not match the Request-URI");
         }
-        if !self.fresh(&creds) {
+        let (source, now) = (inc.source.addr.ip(), Instant::now());
+        let nc = creds.nonce_count();
+        if self.nonces.check(&creds.nonce, nc, source, now) == Freshness::Stale {
             return AuthResult::Challenge { stale: true };
         }
-        if creds.username != user || !creds.verify(req.method.to_string().as_str(), password) {
-            return AuthResult::Refused(403, "Wrong password");
+        if self.guard.held(user, source, now) {
+            self.nonces.kill(&creds.nonce);
+            self.guard.failed(Service::Sip, user, source, now);
+            return REFUSED;
         }
+        let password = self.config.users.get(user).map_or(NOBODY, String::as_str);
+        let known = self.config.users.contains_key(user);
+        let right = creds.verify(req.method.to_string().as_str(), password);
+        if creds.username != user || !right || !known {
+            self.nonces.kill(&creds.nonce);
+            self.guard.failed(Service::Sip, user, source, now);
+            return REFUSED;
+        }
+        self.guard.succeeded(user, source);
         AuthResult::Ok
-    }
-
-    /// A nonce we issued, not expired, with a nonce-count higher than any seen (no replay).
-    fn fresh(&self, creds: &Credentials) -> bool {
-        let mut nonces = self.nonces.lock().unwrap();
-        match nonces.get_mut(&creds.nonce) {
-            Some((issued, last_nc)) if issued.elapsed() < NONCE_LIFETIME => {
-                let nc = creds.nonce_count();
-                let ok = creds.qop.is_none() || nc > *last_nc;
-                if ok {
-                    *last_nc = nc;
-                }
-                ok
-            }
-            _ => false,
-        }
     }
 
     /// Sends a 401/407 with our challenges.
@@ -106,28 +112,25 @@ impl Proxy {
             "WWW-Authenticate"
         };
         let mut r = msg::response_to(&inc.request, code, None, Some(&msg::new_tag()));
-        for ch in self.challenges(stale) {
+        for ch in self.challenges(inc, stale) {
             msg::push(&mut r.headers, header, ch);
         }
         self.endpoint.respond(key, r);
     }
 
-    pub(super) async fn refuse_slowly(&self, inc: &Incoming, code: u16, reason: &str) {
-        let n = {
-            let mut f = self.failures.lock().unwrap();
-            let n = f.entry(inc.source.addr.ip()).or_insert(0);
-            *n += 1;
-            *n
-        };
-        // Guessing gets slower with every failure from the same source.
-        tokio::time::sleep(Duration::from_millis(100 * u64::from(n.min(20)))).await;
-        self.reply(inc, code, Some(reason));
+    /// Answers what `check` found that is not a pass.
+    pub(super) fn refuse(&self, inc: &Incoming, result: AuthResult, challenge: u16) {
+        match result {
+            AuthResult::Ok => {}
+            AuthResult::Challenge { stale } => self.send_challenge(inc, challenge, stale),
+            AuthResult::Refused(code, why) => self.reply(inc, code, Some(why)),
+        }
     }
 
     /// Whether an out-of-dialog request may go on, and who sent it: calls from our own users
     /// must prove who they are (Proxy-Authorization); calls from elsewhere to our users are
     /// not ours to check, and go on unasserted. `None`: answered already, stop.
-    pub(super) async fn authorize(&self, inc: &Incoming) -> Option<Caller> {
+    pub(super) fn authorize(&self, inc: &Incoming) -> Option<Caller> {
         if self.config.open {
             return Some(Caller::Unchecked);
         }
@@ -143,12 +146,12 @@ impl Proxy {
             return Some(Caller::Unchecked);
         }
         let user = from.user.as_deref().unwrap_or("");
-        match self.check(&inc.request, "Proxy-Authorization", user) {
-            AuthResult::Ok => return Some(Caller::Ours(user.to_string())),
-            AuthResult::Challenge { stale } => self.send_challenge(inc, 407, stale),
-            AuthResult::Refused(400, why) => self.reply(inc, 400, Some(why)),
-            AuthResult::Refused(code, why) => self.refuse_slowly(inc, code, why).await,
+        match self.check(inc, "Proxy-Authorization", user) {
+            AuthResult::Ok => Some(Caller::Ours(user.to_string())),
+            refused => {
+                self.refuse(inc, refused, 407);
+                None
+            }
         }
-        None
     }
 }

@@ -7,8 +7,10 @@
 
 mod auth;
 mod fork;
+pub mod guard;
 pub mod msrp_relay;
 mod nat;
+pub mod nonce;
 mod registrar;
 pub mod relay;
 mod route;
@@ -25,7 +27,7 @@ use route::{Routed, Secret};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 #[derive(Debug, Clone)]
@@ -115,7 +117,7 @@ impl Server {
             secret: Secret::random(),
             location: Arc::default(),
             nonces: Arc::default(),
-            failures: Arc::default(),
+            guard: Arc::default(),
             forwarded: Arc::default(),
         };
         let task = Running(tokio::spawn(proxy.run(events)));
@@ -149,10 +151,9 @@ struct Proxy {
     config: ServerConfig,
     secret: Secret,
     location: Location,
-    /// nonce -> (issued, highest nonce-count seen)
-    nonces: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
-    /// failed authentications per source IP, to slow down guessing
-    failures: Arc<Mutex<HashMap<std::net::IpAddr, u32>>>,
+    nonces: Arc<nonce::Nonces>,
+    /// Holds back sources and users that keep guessing.
+    guard: Arc<guard::Guard>,
     /// INVITE server transaction -> the client transactions it was forwarded on (for CANCEL)
     forwarded: Arc<Mutex<HashMap<TxKey, Vec<TxKey>>>>,
 }
@@ -332,7 +333,7 @@ impl Proxy {
         // Identities are asserted by us alone (RFC 3325 5): whatever a sender wrote goes.
         msg::remove(&mut inc.request.headers, "P-Asserted-Identity");
         msg::remove(&mut inc.request.headers, "P-Preferred-Identity");
-        match self.authorize(&inc).await {
+        match self.authorize(&inc) {
             None => return,
             Some(Caller::Ours(user)) => {
                 let asserted = format!("<sip:{user}@{}>", self.config.domain);

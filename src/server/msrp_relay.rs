@@ -74,8 +74,7 @@ impl MsrpRelay {
         let task = super::Running(tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, from)) = accepted else { return };
+                    (stream, from) = crate::accept::next(&listener, "MSRP relay") => {
                         tracing::debug!("MSRP relay: connection from {from}");
                         tokio::spawn(take(shared.clone(), stream));
                     }

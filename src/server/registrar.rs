@@ -36,11 +36,10 @@ impl Proxy {
         let mut loc = self.location.lock().unwrap();
         let now = Instant::now();
         // Looked up, never created: requests to made-up users must not grow the table.
-        let mut had = false;
         let mut targets = Vec::new();
         if let Some(bindings) = loc.get_mut(&user) {
             bindings.retain(|b| b.expires_at > now);
-            had = !bindings.is_empty();
+            let had = !bindings.is_empty();
             targets = bindings
                 .iter()
                 .rev()
@@ -52,10 +51,11 @@ impl Proxy {
                 loc.remove(&user);
             }
         }
+        // A user we do not have is as unavailable as one who is not signed in: a 404 would
+        // tell a scanner which users exist.
         match targets.is_empty() {
             false => Ok(targets),
-            true if self.config.users.contains_key(&user) || had => Err(480),
-            true => Err(404),
+            true => Err(480),
         }
     }
 
@@ -69,20 +69,14 @@ impl Proxy {
         };
         let user = to.user.clone().unwrap_or_default();
         if !self.config.open {
-            match self.check(req, "Authorization", &user) {
+            match self.check(inc, "Authorization", &user) {
                 AuthResult::Ok => {}
-                AuthResult::Challenge { .. } if !self.config.users.contains_key(&user) => {
-                    return self.refuse_slowly(inc, 403, "Unknown user").await;
-                }
-                AuthResult::Challenge { stale } => return self.send_challenge(inc, 401, stale),
-                AuthResult::Refused(400, why) => return self.reply(inc, 400, Some(why)),
-                AuthResult::Refused(code, why) => return self.refuse_slowly(inc, code, why).await,
+                refused => return self.refuse(inc, refused, 401),
             }
         }
         if let Err((code, why)) = self.bind(inc, &user) {
-            return self.reply(inc, code, Some(why));
+            self.reply(inc, code, Some(why));
         }
-        self.failures.lock().unwrap().remove(&inc.source.addr.ip());
     }
 
     /// Applies the REGISTER's contacts and answers 200 (or 423) itself; other refusals are

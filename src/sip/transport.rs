@@ -336,9 +336,7 @@ impl Transport {
         let this = self.clone();
         self.track(tokio::spawn(async move {
             loop {
-                let Ok((stream, from)) = listener.accept().await else {
-                    continue;
-                };
+                let (stream, from) = crate::accept::next(&listener, "SIP over TCP").await;
                 if this.inbox.is_closed() {
                     return;
                 }
