@@ -117,6 +117,11 @@ async fn msrp_relay(leaf: &certs::Leaf) -> MsrpRelay {
             .collect(),
         digest: vec![Algorithm::Sha256],
         tls: Some(leaf.server_config()),
+        // The peers here are on loopback, which only an admin lets a relay reach.
+        reach: parley::server::reach::Reach {
+            allow: vec![parley::server::reach::Cidr::parse("127.0.0.0/8").unwrap()],
+        },
+        unproven_for: parley::server::msrp_relay::UNPROVEN_FOR,
     };
     MsrpRelay::start(cfg).await.unwrap()
 }

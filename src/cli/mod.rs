@@ -466,6 +466,14 @@ pub struct ServeArgs {
     /// The MSRP relay's TCP port (RFC 4976; on the --bind address), for chat and files.
     #[arg(long, default_value_t = 2855)]
     pub msrp_port: u16,
+    /// Let the relays reach this range too (repeatable, e.g. 10.0.0.0/8 on a LAN): by default
+    /// they refuse loopback, private, link-local, multicast and this host's own addresses.
+    #[arg(long = "relay-allow", value_parser = parse_cidr)]
+    pub relay_allow: Vec<crate::server::reach::Cidr>,
+    /// The public address the TURN server's relayed addresses are given as (behind a NAT
+    /// that forwards the relay ports to this host).
+    #[arg(long)]
+    pub external_ip: Option<std::net::IpAddr>,
     /// Also take SIP over TLS here (e.g. 0.0.0.0:5061).
     #[arg(long)]
     pub tls_bind: Option<SocketAddr>,
@@ -476,6 +484,11 @@ pub struct ServeArgs {
     /// The key of --tls-cert (PEM).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+fn parse_cidr(s: &str) -> Result<crate::server::reach::Cidr, String> {
+    crate::server::reach::Cidr::parse(s)
+        .ok_or_else(|| format!("--relay-allow takes an address or range like 10.0.0.0/8, not {s}"))
 }
 
 fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -626,6 +639,10 @@ async fn start_msrp_relay(
         users,
         digest,
         tls,
+        reach: crate::server::reach::Reach {
+            allow: args.relay_allow.clone(),
+        },
+        unproven_for: crate::server::msrp_relay::UNPROVEN_FOR,
     };
     let relay = crate::server::msrp_relay::MsrpRelay::start(cfg)
         .await

@@ -11,6 +11,7 @@ pub mod guard;
 pub mod msrp_relay;
 mod nat;
 pub mod nonce;
+pub mod reach;
 mod registrar;
 pub mod relay;
 mod route;

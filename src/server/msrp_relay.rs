@@ -11,12 +11,24 @@
 //! by the first byte (a TLS handshake's is 22, an MSRP request's `M`), and a user who came over
 //! TLS is granted an `msrps:` URI. Next hops that are `msrps:` are reached over TLS, their
 //! certificate checked against the system's roots (a relay's must name its host, RFC 4976 4).
+//!
+//! Not a proxy for strangers: onward connections go only where `Reach` permits (no loopback,
+//! private or own addresses unless the admin allows them), at most `MAX_ONWARD` at a time per
+//! user, and a next hop that cannot be reached is told only when the connection attempt's
+//! whole time is up, whatever the reason (no quick "closed port" answers for scanning). A
+//! connection that neither authenticated nor reached a user's session is closed after
+//! a while (`UNPROVEN_FOR`), and only so many wait per source and in all. AUTH goes over TLS alone
+//! when the relay has a certificate; its guesses are held back as SIP's (`guard`), with
+//! nonces that cost nothing to hand out (`nonce`).
 
+use super::guard::{Guard, Service};
+use super::nonce::{Freshness, Nonces};
+use super::reach::Reach;
 use crate::msrp::frame::{self, Decoder, Head, Item, Kind};
 use crate::msrp::Stream;
 use crate::sip::digest::{Algorithm, Challenge, Credentials};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,9 +40,15 @@ use tokio::sync::mpsc;
 const GRANT: u32 = 3600;
 /// Messages queued toward one connection: a slow reader holds the sender back.
 const QUEUE: usize = 64;
-const NONCE_LIFETIME: Duration = Duration::from_secs(300);
-/// Challenges outstanding at most, so AUTHs nobody answers cannot fill the memory.
-const MAX_NONCES: usize = 4096;
+/// How long a next hop may take to take our connection.
+const CONNECT_WITHIN: Duration = Duration::from_secs(5);
+/// Onward connections one user may have open or opening at once.
+const MAX_ONWARD: usize = 8;
+/// How long a connection may stay without authenticating or reaching a user's session.
+pub const UNPROVEN_FOR: Duration = Duration::from_secs(30);
+/// Such connections at most, from one address and in all.
+const UNPROVEN_PER_SOURCE: usize = 16;
+const UNPROVEN_IN_ALL: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct MsrpRelayConfig {
@@ -40,6 +58,10 @@ pub struct MsrpRelayConfig {
     pub digest: Vec<Algorithm>,
     /// The server's certificate, for users and peers who come over TLS.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where onward connections may go.
+    pub reach: Reach,
+    /// How long a connection may stay unproven (`UNPROVEN_FOR`).
+    pub unproven_for: Duration,
 }
 
 /// A running relay; dropping it stops it.
@@ -65,7 +87,10 @@ impl MsrpRelay {
             cfg,
             sessions: Mutex::default(),
             peers: Mutex::default(),
-            nonces: Mutex::default(),
+            nonces: Nonces::default(),
+            guard: Guard::default(),
+            unproven: Mutex::default(),
+            onward: Mutex::default(),
             opened,
         });
         // Connections we open are run from here too (a connection's own task cannot start
@@ -75,11 +100,16 @@ impl MsrpRelay {
             loop {
                 tokio::select! {
                     (stream, from) = crate::accept::next(&listener, "MSRP relay") => {
+                        let Some(waiting) = Unproven::admit(&shared, from.ip()) else {
+                            tracing::debug!("MSRP relay: too many unproven from {from}, closed");
+                            continue;
+                        };
                         tracing::debug!("MSRP relay: connection from {from}");
-                        tokio::spawn(take(shared.clone(), stream));
+                        tokio::spawn(take(shared.clone(), stream, waiting));
                     }
-                    Some((stream, queue)) = opened_rx.recv() => {
-                        tokio::spawn(carry(shared.clone(), stream, false, queue));
+                    Some((stream, queue, slot)) = opened_rx.recv() => {
+                        let how = How { secure: false, unproven: None, _onward: Some(slot) };
+                        tokio::spawn(carry(shared.clone(), stream, how, queue));
                     }
                 }
             }
@@ -107,14 +137,92 @@ impl MsrpRelay {
 }
 
 type Queue = mpsc::Sender<Vec<u8>>;
-/// A connection we opened to a next hop, with the queue to write it from.
-type Opened = (Stream, (Queue, mpsc::Receiver<Vec<u8>>));
+/// A connection we opened to a next hop, with the queue to write it from and the user's
+/// onward slot it takes.
+type Opened = (Stream, (Queue, mpsc::Receiver<Vec<u8>>), Onward);
+
+/// A connection that has not yet authenticated or reached a user's session, counted against
+/// its source's and the relay's limits until it does or goes.
+struct Unproven {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    until: tokio::time::Instant,
+}
+
+impl Unproven {
+    fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<Unproven> {
+        let mut counts = shared.unproven.lock().unwrap();
+        let all: usize = counts.values().sum();
+        let mine = counts.get(&ip).copied().unwrap_or(0);
+        if all >= UNPROVEN_IN_ALL || mine >= UNPROVEN_PER_SOURCE {
+            return None;
+        }
+        *counts.entry(ip).or_insert(0) += 1;
+        Some(Unproven {
+            shared: shared.clone(),
+            ip,
+            until: tokio::time::Instant::now() + shared.cfg.unproven_for,
+        })
+    }
+}
+
+impl Drop for Unproven {
+    fn drop(&mut self) {
+        let mut counts = self.shared.unproven.lock().unwrap();
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// One of a user's onward connections, open or opening; given back when dropped.
+struct Onward {
+    shared: Arc<Shared>,
+    user: String,
+}
+
+impl Onward {
+    fn take(shared: &Arc<Shared>, user: &str) -> Option<Onward> {
+        let mut counts = shared.onward.lock().unwrap();
+        let n = counts.entry(user.to_string()).or_insert(0);
+        if *n >= MAX_ONWARD {
+            return None;
+        }
+        *n += 1;
+        Some(Onward {
+            shared: shared.clone(),
+            user: user.to_string(),
+        })
+    }
+}
+
+impl Drop for Onward {
+    fn drop(&mut self) {
+        let mut counts = self.shared.onward.lock().unwrap();
+        if let Some(n) = counts.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// How a connection came to be: over TLS, still to prove itself, or one of a user's onward.
+struct How {
+    secure: bool,
+    unproven: Option<Unproven>,
+    _onward: Option<Onward>,
+}
 
 /// How long a connection may take to show its first byte or finish its TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// An accepted connection, TLS or plain as its first byte says, carried.
-async fn take(shared: Arc<Shared>, stream: TcpStream) {
+async fn take(shared: Arc<Shared>, stream: TcpStream, waiting: Unproven) {
     let mut first = [0u8; 1];
     let peeked = tokio::time::timeout(HANDSHAKE, stream.peek(&mut first)).await;
     let tls = matches!(peeked, Ok(Ok(1))) && first[0] == 22;
@@ -129,7 +237,12 @@ async fn take(shared: Arc<Shared>, stream: TcpStream) {
         (true, None) => return tracing::debug!("MSRP relay: TLS asked of a plain relay"),
         (false, _) => Box::new(stream),
     };
-    carry(shared, conn, tls, mpsc::channel(QUEUE)).await;
+    let how = How {
+        secure: tls,
+        unproven: Some(waiting),
+        _onward: None,
+    };
+    carry(shared, conn, how, mpsc::channel(QUEUE)).await;
 }
 
 struct Shared {
@@ -141,7 +254,12 @@ struct Shared {
     /// Peers without a session here (the other side of a call) by their URI, so that a
     /// user's answers reach them down the connection they opened.
     peers: Mutex<HashMap<String, Queue>>,
-    nonces: Mutex<HashMap<String, Instant>>,
+    nonces: Nonces,
+    guard: Guard,
+    /// Unproven connections per source address.
+    unproven: Mutex<HashMap<IpAddr, usize>>,
+    /// Onward connections per user.
+    onward: Mutex<HashMap<String, usize>>,
     /// Where connections we open go to be run.
     opened: mpsc::UnboundedSender<Opened>,
 }
@@ -152,15 +270,19 @@ struct Shared {
 async fn carry(
     shared: Arc<Shared>,
     stream: Stream,
-    secure: bool,
+    how: How,
     (tx, rx): (Queue, mpsc::Receiver<Vec<u8>>),
 ) {
     let (rd, wr) = tokio::io::split(stream);
     let writer = tokio::spawn(write_loop(wr, rx));
+    let source = how.unproven.as_ref().map(|u| u.ip);
     let mut conn = Conn {
         shared: shared.clone(),
         tx,
-        secure,
+        secure: how.secure,
+        source,
+        user: None,
+        unproven: how.unproven,
         own: Vec::new(),
         current: None,
     };
@@ -209,6 +331,12 @@ struct Conn {
     tx: Queue,
     /// It came over TLS: what we grant on it is `msrps:`.
     secure: bool,
+    /// Where an accepted connection comes from (none for ours).
+    source: Option<IpAddr>,
+    /// The user who authenticated on it.
+    user: Option<String>,
+    /// Until it authenticates or reaches a user's session: closed at its deadline.
+    unproven: Option<Unproven>,
     /// The sessions granted on this connection (gone with it).
     own: Vec<String>,
     current: Option<Forward>,
@@ -218,7 +346,14 @@ impl Conn {
     async fn read_loop(&mut self, mut rd: tokio::io::ReadHalf<Stream>) -> Result<(), String> {
         let (mut dec, mut buf) = (Decoder::default(), Vec::with_capacity(16 * 1024));
         loop {
-            if rd.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
+            let read = rd.read_buf(&mut buf);
+            let n = match self.unproven.as_ref().map(|u| u.until) {
+                Some(until) => tokio::time::timeout_at(until, read)
+                    .await
+                    .map_err(|_| "neither authenticated nor for a session in time")?,
+                None => read.await,
+            };
+            if n.map_err(|e| e.to_string())? == 0 {
                 return Ok(());
             }
             let mut used = 0;
@@ -291,10 +426,10 @@ impl Conn {
     }
 }
 
-/// A connection to a next hop at `authority`, over TLS that the system's roots vouch for
-/// when `tls`.
-async fn connect_to(authority: &str, tls: bool) -> std::io::Result<Stream> {
-    let s = TcpStream::connect(authority).await?;
+/// A connection to a next hop at `authority` (reached at `addr`), over TLS that the system's
+/// roots vouch for when `tls`.
+async fn connect_to(authority: &str, addr: SocketAddr, tls: bool) -> std::io::Result<Stream> {
+    let s = TcpStream::connect(addr).await?;
     let _ = s.set_nodelay(true);
     if !tls {
         return Ok(Box::new(s));
@@ -326,21 +461,44 @@ impl Conn {
     /// whatever else goes there and for what comes back on it.
     async fn open(&self, uri: &str) -> Result<Queue, (u16, &'static str)> {
         let unreachable = (408, "The next hop cannot be reached");
+        let user = self.user.as_deref().unwrap_or_default();
+        let slot = Onward::take(&self.shared, user).ok_or((403, "Too many next hops at once"))?;
         let (authority, _) = parts(uri).ok_or(unreachable)?;
-        let connect = connect_to(authority, uri.starts_with("msrps:"));
-        let stream = match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        let deadline = tokio::time::Instant::now() + CONNECT_WITHIN;
+        let to = self.permitted(authority).await?;
+        let connect = connect_to(authority, to, uri.starts_with("msrps:"));
+        let stream = match tokio::time::timeout_at(deadline, connect).await {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                tracing::info!("MSRP relay: cannot reach {uri}: {e}");
+            failed => {
+                if let Ok(Err(e)) = failed {
+                    tracing::info!("MSRP relay: cannot reach {uri}: {e}");
+                }
+                // Refused, reset or silent, all are told alike and only when the time is up:
+                // the relay is no port scanner.
+                tokio::time::sleep_until(deadline).await;
                 return Err(unreachable);
             }
-            Err(_) => return Err(unreachable),
         };
         let (tx, rx) = mpsc::channel(QUEUE);
         let key = uri.to_string();
         self.shared.peers.lock().unwrap().insert(key, tx.clone());
-        let _ = self.shared.opened.send((stream, (tx.clone(), rx)));
+        let _ = self.shared.opened.send((stream, (tx.clone(), rx), slot));
         Ok(tx)
+    }
+
+    /// The address of `authority` that the relay may connect to: looked up once, and the
+    /// address checked is the one connected to.
+    async fn permitted(&self, authority: &str) -> Result<SocketAddr, (u16, &'static str)> {
+        let refused = (403, "This relay does not go there");
+        let found = tokio::net::lookup_host(authority)
+            .await
+            .map_err(|_| refused)?;
+        let reach = &self.shared.cfg.reach;
+        let mut found = found.filter(|a| reach.permits(a.ip()));
+        found.next().ok_or_else(|| {
+            tracing::info!("MSRP relay: refused a next hop at {authority}");
+            refused
+        })
     }
 
     /// The next hop of a message and its head as it leaves: our URIs off the front of its
@@ -378,9 +536,17 @@ impl Conn {
             // Anyone (our user, or a peer) sends to one of our users' sessions.
             false => {
                 let q = self.shared.sessions.lock().unwrap().get(&sid).cloned();
+                if q.is_some() {
+                    // It reached a user's session: no longer a stranger's idle connection.
+                    self.unproven = None;
+                }
                 if q.is_some() && self.own.is_empty() {
+                    // The first connection to claim a path keeps it while it lives: another
+                    // cannot take over (or cut off) what goes back to that peer.
                     let mut peers = self.shared.peers.lock().unwrap();
-                    peers.insert(origin.to_string(), self.tx.clone());
+                    peers
+                        .entry(origin.to_string())
+                        .or_insert_with(|| self.tx.clone());
                 }
                 q
             }
@@ -402,6 +568,10 @@ impl Conn {
         if !self.is_me(to.split_whitespace().next().unwrap_or_default()) {
             return reply(403, "Not this relay", Vec::new());
         }
+        if self.shared.cfg.tls.is_some() && !self.secure {
+            // The relay has a certificate: a password's digest goes nowhere in the clear.
+            return reply(403, "AUTH over TLS only", Vec::new());
+        }
         let creds = h.header("Authorization").and_then(Credentials::parse);
         let Some(creds) = creds.filter(|c| c.realm == self.shared.cfg.realm) else {
             let challenges = self.challenges();
@@ -411,9 +581,20 @@ impl Conn {
                 .collect();
             return reply(401, "Unauthorized", extra);
         };
-        if !self.check(&creds) {
-            return reply(403, "Forbidden", Vec::new());
+        match self.check(&creds) {
+            Ok(()) => {}
+            Err(Freshness::Stale) => {
+                let extra = self
+                    .challenges()
+                    .into_iter()
+                    .map(|c| ("WWW-Authenticate", c))
+                    .collect();
+                return reply(401, "Unauthorized", extra);
+            }
+            Err(Freshness::Fresh) => return reply(403, "Forbidden", Vec::new()),
         }
+        self.unproven = None;
+        self.user = Some(creds.username.clone());
         let sid = crate::sip::message::random_token(16);
         let scheme = if self.secure { "msrps" } else { "msrp" };
         let grant = format!("{scheme}://{}/{sid};tcp", self.shared.me);
@@ -425,28 +606,42 @@ impl Conn {
         reply(200, "OK", extra)
     }
 
+    /// The address a connection came from (ours to a next hop: unspecified).
+    fn client(&self) -> IpAddr {
+        self.source.unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
     fn challenges(&self) -> Vec<String> {
-        let nonce = crate::sip::message::random_token(24);
-        let mut nonces = self.shared.nonces.lock().unwrap();
-        let now = Instant::now();
-        nonces.retain(|_, t| now.duration_since(*t) < NONCE_LIFETIME);
-        if nonces.len() >= MAX_NONCES {
-            // A flood of unanswered AUTHs: the oldest challenges go (their users ask again).
-            nonces.clear();
-        }
-        nonces.insert(nonce.clone(), now);
+        let nonce = self.shared.nonces.issue(self.client(), Instant::now());
         let cfg = &self.shared.cfg;
         Challenge::offers(&cfg.realm, &nonce, &cfg.digest, false)
     }
 
-    /// A known user's answer to one of our nonces (used once).
-    fn check(&self, creds: &Credentials) -> bool {
-        let fresh = self.shared.nonces.lock().unwrap().remove(&creds.nonce);
-        let fresh = fresh.is_some_and(|t| t.elapsed() < NONCE_LIFETIME);
-        let password = self.shared.cfg.users.get(&creds.username);
-        fresh
+    /// A user's answer to one of our nonces, judged as SIP's are (`server::auth`): `Stale`
+    /// asks again, `Fresh` is a refusal (wrong, unknown user, or held back).
+    fn check(&self, creds: &Credentials) -> Result<(), Freshness> {
+        let (source, now) = (self.client(), Instant::now());
+        let fresh = self
+            .shared
+            .nonces
+            .check(&creds.nonce, creds.nonce_count(), source, now);
+        if fresh == Freshness::Stale || creds.qop.is_none() {
+            return Err(Freshness::Stale);
+        }
+        let user = creds.username.as_str();
+        let guard = &self.shared.guard;
+        let password = self.shared.cfg.users.get(user);
+        let right = !guard.held(user, source, now)
             && self.shared.cfg.digest.contains(&creds.algorithm)
-            && password.is_some_and(|p| creds.verify("AUTH", p))
+            && creds.verify("AUTH", password.map_or("\u{0}", String::as_str))
+            && password.is_some();
+        if !right {
+            self.shared.nonces.kill(&creds.nonce);
+            guard.failed(Service::Msrp, user, source, now);
+            return Err(Freshness::Fresh);
+        }
+        guard.succeeded(user, source);
+        Ok(())
     }
 }
 
@@ -489,6 +684,11 @@ mod tests {
             users: HashMap::from([("alice".to_string(), "secret".to_string())]),
             digest: vec![Algorithm::Sha256, Algorithm::Md5],
             tls,
+            // The relays here reach each other on loopback, which only an admin allows.
+            reach: Reach {
+                allow: vec![crate::server::reach::Cidr::parse("127.0.0.0/8").unwrap()],
+            },
+            unproven_for: UNPROVEN_FOR,
         };
         MsrpRelay::start(cfg).await.unwrap()
     }
@@ -505,7 +705,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn over_tls_the_relay_proves_itself_and_grants_msrps_and_plain_still_works() {
+    async fn over_tls_the_relay_proves_itself_and_grants_msrps_and_takes_no_plain_auth() {
         let id = crate::tls::Identity::generate(&["company.com".to_string()]).unwrap();
         let r = relay_with(Some(id.server_config().unwrap())).await;
         let own = "msrp://192.0.2.10:7000/own;tcp";
@@ -524,11 +724,12 @@ mod tests {
             "{refused:?}"
         );
         assert_eq!(r.sessions(), 1);
-        // The same port takes plain MSRP, granting plain URIs.
-        let plain = authenticate(r.local_addr(), own, creds, WITHIN, None)
-            .await
-            .unwrap();
-        assert!(plain.use_path.starts_with("msrp://"), "{}", plain.use_path);
+        // The same port takes plain MSRP, but no password's digest in the clear.
+        let plain = authenticate(r.local_addr(), own, creds, WITHIN, None).await;
+        assert!(
+            matches!(plain, Err(RelayError::Refused(_, ref w)) if w.contains("over TLS only")),
+            "{plain:?}"
+        );
     }
 
     /// Sends one request on a fresh connection and reads what comes back.
@@ -558,11 +759,12 @@ mod tests {
     async fn a_user_gets_a_path_and_what_comes_for_it_goes_down_its_connection() {
         let r = relay().await;
         let own = "msrp://192.0.2.10:7000/own;tcp";
-        let wrong = authenticate(r.local_addr(), own, ("alice", "wrong"), WITHIN, None).await;
-        assert!(matches!(wrong, Err(RelayError::Refused(_, ref w)) if w.starts_with("403")));
         let granted = authenticate(r.local_addr(), own, ("alice", "secret"), WITHIN, None)
             .await
             .unwrap();
+        // A wrong password is refused (and holds this address back: see `guard`).
+        let wrong = authenticate(r.local_addr(), own, ("alice", "wrong"), WITHIN, None).await;
+        assert!(matches!(wrong, Err(RelayError::Refused(_, ref w)) if w.starts_with("403")));
         assert!(granted
             .use_path
             .starts_with(&format!("msrp://{}/", r.local_addr())));
