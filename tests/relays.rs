@@ -235,3 +235,190 @@ async fn a_flood_of_auths_pushes_no_real_users_challenge_out() {
     let granted = auth(&mut real, at, "real0002", Some(&a)).await;
     assert!(granted.contains(" 200 OK"), "{granted}");
 }
+
+mod turn {
+    use parley::nat::turn::{allocate, Relay, TurnError, TurnServer};
+    use parley::server::reach::{Cidr, Reach};
+    use parley::server::relay::{Relay as TurnRelay, RelayConfig};
+    use parley::server::turn_gate::Quotas;
+    use std::net::{SocketAddr, UdpSocket};
+    use std::time::{Duration, Instant};
+
+    async fn turn_server(allow: &[&str], quotas: Quotas) -> TurnRelay {
+        let users = [("alice", "a-secret"), ("bob", "b-secret")];
+        let cfg = RelayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ports: 41000..=41999,
+            realm: super::common::DOMAIN.into(),
+            users: users
+                .iter()
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+                .collect(),
+            reach: Reach {
+                allow: allow.iter().map(|c| Cidr::parse(c).unwrap()).collect(),
+            },
+            quotas,
+            external_ip: None,
+        };
+        TurnRelay::start(cfg).await.unwrap()
+    }
+
+    fn account(server: &TurnRelay, user: &str, password: &str) -> TurnServer {
+        TurnServer {
+            addr: server.local_addr(),
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
+    async fn allocation(server: &TurnServer) -> (UdpSocket, Result<Relay, TurnError>) {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let relay = allocate(&sock, server).await;
+        (sock, relay)
+    }
+
+    /// One round of `relay` on `sock`: its own messages out, the server's in, and `data`
+    /// wrapped toward its peer once it may be.
+    fn step(relay: &mut Relay, sock: &UdpSocket, data: &[u8]) {
+        let mut buf = [0u8; 2048];
+        let (out, _) = relay.poll(Instant::now());
+        for bytes in out {
+            sock.send_to(&bytes, relay.server()).unwrap();
+        }
+        while let Ok((n, _)) = sock.recv_from(&mut buf) {
+            relay.unwrap(&buf[..n], Instant::now());
+        }
+        if let Some(wrapped) = relay.wrap(data, Instant::now()) {
+            sock.send_to(&wrapped, relay.server()).unwrap();
+        }
+    }
+
+    // Driven by blocking sockets on this thread: the server runs on another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn turn_relays_nowhere_inside_and_holds_its_quotas() {
+        let quotas = Quotas {
+            per_user: 3,
+            total: 5,
+        };
+        // Only 127.0.0.2 is allowed: 127.0.0.1 stands for the server's own network.
+        let server = turn_server(&["127.0.0.2"], quotas).await;
+        let (alice, bob) = (
+            account(&server, "alice", "a-secret"),
+            account(&server, "bob", "b-secret"),
+        );
+        let mut mine = Vec::new();
+        for _ in 0..3 {
+            let (sock, relay) = allocation(&alice).await;
+            mine.push((sock, relay.expect("within alice's quota")));
+        }
+        let (_s, fourth) = allocation(&alice).await;
+        assert!(
+            matches!(fourth, Err(TurnError::Refused(_))),
+            "over alice's quota"
+        );
+        let (_b1, b1) = allocation(&bob).await;
+        let (_b2, b2) = allocation(&bob).await;
+        assert!(b1.is_ok() && b2.is_ok(), "bob has his own quota");
+        let (_b3, b3) = allocation(&bob).await;
+        assert!(
+            matches!(b3, Err(TurnError::Refused(_))),
+            "over the server's total"
+        );
+
+        let inside = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let outside = UdpSocket::bind("127.0.0.2:0").unwrap();
+        inside.set_nonblocking(true).unwrap();
+        outside.set_nonblocking(true).unwrap();
+        let (sock_in, mut to_inside) = mine.remove(0);
+        let (sock_out, mut to_outside) = mine.remove(0);
+        to_inside.open_to(inside.local_addr().unwrap(), Instant::now());
+        to_outside.open_to(outside.local_addr().unwrap(), Instant::now());
+        // Both allocations side by side, round for round, until the allowed peer hears: by
+        // then the refused one's channel was answered too, and it heard nothing.
+        sock_in.set_nonblocking(true).unwrap();
+        sock_out.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 64];
+        while outside.recv_from(&mut buf).is_err() {
+            assert!(Instant::now() < deadline, "the allowed peer never heard");
+            step(&mut to_inside, &sock_in, b"into your network");
+            step(&mut to_outside, &sock_out, b"out there");
+            std::thread::yield_now();
+        }
+        for _ in 0..20 {
+            step(&mut to_inside, &sock_in, b"into your network");
+        }
+        match inside.recv_from(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("the relay reached inside: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn turn_guesses_are_held_back_like_sips() {
+        let server = turn_server(&[], Quotas::default()).await;
+        // A wrong password is answered 401 (signed with the real key, which the guesser's
+        // client cannot check: to it, no answer).
+        let (_s, wrong) = allocation(&account(&server, "alice", "guess")).await;
+        // Right away, from the same place, the right password gets that same 401, and its
+        // client makes of it what the guesser's did.
+        let (_s, right) = allocation(&account(&server, "alice", "a-secret")).await;
+        let same = matches!(
+            (&wrong, &right),
+            (Err(TurnError::NoAnswer(_)), Err(TurnError::NoAnswer(_)))
+        );
+        assert!(same, "{:?} then {:?}", wrong.err(), right.as_ref().err());
+    }
+
+    #[test]
+    fn the_gate_says_486_for_a_users_quota() {
+        use parley::server::turn_gate::{TurnGate, Verdict};
+        // A signed Allocate as a client writes it, through the real client.
+        let mut gate = TurnGate::new(
+            super::common::DOMAIN,
+            [("alice".to_string(), "a-secret".to_string())].into(),
+            Reach::default(),
+            Quotas {
+                per_user: 0,
+                total: 10,
+            },
+        );
+        let allocate = signed_allocate();
+        let from: SocketAddr = "192.0.2.10:5000".parse().unwrap();
+        match gate.inbound(&allocate, from, Instant::now()) {
+            Verdict::Answer(reply) => {
+                let m = stun_types::message::Message::from_bytes(&reply).unwrap();
+                let code = m
+                    .attribute::<stun_types::attribute::ErrorCode>()
+                    .unwrap()
+                    .code();
+                assert_eq!(code, 486);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An Allocate signed with alice's long-term key.
+    fn signed_allocate() -> Vec<u8> {
+        use stun_types::attribute::{Nonce, Realm, Username};
+        use stun_types::message::{
+            IntegrityAlgorithm, LongTermCredentials, Message, MessageType, MessageWriteVec,
+            TransactionId,
+        };
+        use stun_types::prelude::*;
+        let kind = MessageType::from_class_method(
+            stun_types::message::MessageClass::Request,
+            parley::server::turn_gate::ALLOCATE,
+        );
+        let mut b = Message::builder(kind, TransactionId::generate(), MessageWriteVec::new());
+        b.add_attribute(&Username::new("alice").unwrap()).unwrap();
+        b.add_attribute(&Realm::new(super::common::DOMAIN).unwrap())
+            .unwrap();
+        b.add_attribute(&Nonce::new("n").unwrap()).unwrap();
+        let key = LongTermCredentials::new("alice".into(), "a-secret".into())
+            .to_key(super::common::DOMAIN.into());
+        b.add_message_integrity(&key.into(), IntegrityAlgorithm::Sha1)
+            .unwrap();
+        b.finish()
+    }
+}

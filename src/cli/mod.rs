@@ -613,6 +613,11 @@ async fn start_relay(
         ports: args.relay_ports.clone(),
         realm: args.domain.clone(),
         users,
+        reach: crate::server::reach::Reach {
+            allow: args.relay_allow.clone(),
+        },
+        quotas: Default::default(),
+        external_ip: args.external_ip,
     };
     let relay = crate::server::relay::Relay::start(cfg)
         .await

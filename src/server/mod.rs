@@ -15,6 +15,7 @@ pub mod reach;
 mod registrar;
 pub mod relay;
 mod route;
+pub mod turn_gate;
 
 use crate::sip::endpoint::{Endpoint, EndpointEvent, Incoming, Limits, TxKey};
 use crate::sip::headers::{split_host_port, NameAddr, SipUri, Via};

@@ -2,6 +2,7 @@
 //! credentials, realm = the domain), on `turn-server-proto`'s sans-IO server. One task owns it:
 //! datagrams from clients (the TURN port) and from peers (one relayed socket per allocation,
 //! each read by a task of its own) go in, and what it asks to send goes out of the right socket.
+//! `turn_gate` stands in front of it: peers the reach rule refuses, quotas, held guesses.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +23,11 @@ pub struct RelayConfig {
     pub ports: RangeInclusive<u16>,
     pub realm: String,
     pub users: HashMap<String, String>,
+    /// Where relayed data may go.
+    pub reach: super::reach::Reach,
+    pub quotas: super::turn_gate::Quotas,
+    /// The address relayed addresses are given as, when not the local one (a NAT in front).
+    pub external_ip: Option<IpAddr>,
 }
 
 /// A running relay; dropping it stops it.
@@ -38,8 +44,11 @@ impl Relay {
         for (user, password) in &cfg.users {
             server.add_user(user.clone(), password.clone());
         }
+        let gate = super::turn_gate::TurnGate::new(&cfg.realm, cfg.users, cfg.reach, cfg.quotas);
         let core = Core {
             server,
+            gate,
+            external: cfg.external_ip,
             epoch: Instant::now(),
             listen: std::sync::Arc::new(sock),
             relayed: HashMap::new(),
@@ -59,6 +68,8 @@ type FromPeer = (SocketAddr, SocketAddr, Vec<u8>);
 
 struct Core {
     server: TurnServer,
+    gate: super::turn_gate::TurnGate,
+    external: Option<IpAddr>,
     epoch: Instant,
     listen: std::sync::Arc<UdpSocket>,
     /// Each relayed socket, and the task reading it.
@@ -101,6 +112,17 @@ impl Core {
 
     /// A datagram that came to our address `to` (the TURN port, or a relayed address).
     fn arrived(&mut self, data: &[u8], from: SocketAddr, to: SocketAddr) {
+        use super::turn_gate::Verdict;
+        let listen = self.server.listen_address();
+        let verdict = match to == listen {
+            true => self.gate.inbound(data, from, Instant::now()),
+            false => Verdict::Pass,
+        };
+        let data = match &verdict {
+            Verdict::Pass => data,
+            Verdict::Spoilt(d) => d.as_slice(),
+            Verdict::Answer(reply) => return self.send(listen, from, reply),
+        };
         let t = Transmit {
             data,
             transport: TransportType::Udp,
@@ -114,11 +136,15 @@ impl Core {
         }
     }
 
-    /// Out of the socket that has address `from`: the TURN port, or a relayed one.
-    fn send(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+    /// Out of the socket that has address `from`: the TURN port (the server's answers, which
+    /// the gate reads), or a relayed one.
+    fn send(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
         let sock = match self.relayed.get(&from) {
             Some((s, _)) => s,
-            None => &self.listen,
+            None => {
+                self.gate.outbound(data, Instant::now());
+                &self.listen
+            }
         };
         let _ = sock.try_send_to(data, to);
     }
@@ -146,6 +172,9 @@ impl Core {
                     // Relayed on the address clients reached us on.
                     let ip = crate::sip::endpoint::local_ip_toward(listen_addr.ip(), client_addr);
                     let got = self.open_relayed(ip, peer_tx).await;
+                    if let Ok(relayed) = got {
+                        self.gate.allocated(relayed, client_addr);
+                    }
                     let at = self.at();
                     self.server.allocated_socket(
                         transport,
@@ -161,6 +190,7 @@ impl Core {
                     if let Some((_, reader)) = self.relayed.remove(&listen_addr) {
                         reader.abort();
                     }
+                    self.gate.released(listen_addr);
                 }
                 _ => {}
             }
@@ -182,7 +212,8 @@ impl Core {
                 continue;
             };
             let sock = std::sync::Arc::new(sock);
-            let addr = SocketAddr::new(ip, port);
+            // As clients and peers know it: behind a NAT, the public address in front.
+            let addr = SocketAddr::new(self.external.unwrap_or(ip), port);
             let (tx, reading) = (peer_tx.clone(), sock.clone());
             let reader = tokio::spawn(async move {
                 let sock = reading;
