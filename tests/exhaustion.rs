@@ -1,5 +1,6 @@
 //! `parley serve --relay` run out of file descriptors by strangers' idle connections (a low
-//! `ulimit -n`, as on a small VPS under attack): its accept loops wait instead of exiting, and
+//! `ulimit -n`, as on a small VPS under attack, the strangers on many addresses): its accept
+//! loops wait instead of exiting, and
 //! take connections again once the strangers leave. The server says in its log that it ran
 //! short, so the test knows the limit was really hit.
 
@@ -97,13 +98,23 @@ impl Serve {
     }
 }
 
-/// Opens connections to `at`, one at a time, until the server says it ran short. Once its
-/// accept queue is full too, a connection is not even completed: those attempts give up
-/// after a second instead of hanging.
+/// A connection to `at` from `from` (any of 127.0.0.0/8 stands for another host), given up
+/// after a second when the server's accept queue is full.
+fn connect_from(from: std::net::Ipv4Addr, at: SocketAddr) -> Option<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    s.bind(&SocketAddr::from((from, 0)).into()).ok()?;
+    s.connect_timeout(&at.into(), Duration::from_secs(1)).ok()?;
+    Some(s.into())
+}
+
+/// Opens connections to `at`, one at a time from 50 addresses in turn (the relay lets only a
+/// few wait from each), until the server says it ran short.
 fn exhaust(serve: &Serve, at: SocketAddr) -> Vec<TcpStream> {
     let mut held = Vec::new();
-    for _ in 0..400 {
-        if let Ok(s) = TcpStream::connect_timeout(&at, Duration::from_secs(1)) {
+    for i in 0..400u32 {
+        let from = std::net::Ipv4Addr::new(127, 0, 1, 1 + (i % 50) as u8);
+        if let Some(s) = connect_from(from, at) {
             held.push(s);
         }
         if serve.said("waiting for descriptors") {

@@ -512,13 +512,16 @@ fn server_identity(
     let dir = Profile::new(profile.map(|p| p.as_path()))
         .map_err(|e| format!("no profile to keep a certificate in: {e}"))?
         .tls_dir();
+    // The domain, then every address it listens on by name (not a wildcard).
     let mut names = vec![args.domain.clone()];
-    if let Some(ip) = args
-        .tls_bind
-        .map(|a| a.ip())
+    for ip in [Some(args.bind.ip()), args.tls_bind.map(|a| a.ip())]
+        .into_iter()
+        .flatten()
         .filter(|ip| !ip.is_unspecified())
     {
-        names.push(ip.to_string());
+        if !names.contains(&ip.to_string()) {
+            names.push(ip.to_string());
+        }
     }
     crate::tls::Identity::own_in(&dir, &names).map_err(|e| e.to_string())
 }
@@ -572,7 +575,7 @@ pub async fn serve(args: ServeArgs, profile: Option<PathBuf>) -> Result<(), Stri
     let mut fingerprint = None;
     if let Some(at) = args.tls_bind {
         let id = server_identity(&args, profile.as_ref())?;
-        fingerprint = Some(id.fingerprint());
+        fingerprint = Some(id.key_fingerprint());
         cfg.tls = Some((at, id.server_config().map_err(|e| e.to_string())?));
     }
     let msrp_tls = cfg.tls.as_ref().map(|(_, c)| c.clone());
@@ -592,7 +595,7 @@ pub async fn serve(args: ServeArgs, profile: Option<PathBuf>) -> Result<(), Stri
         server.local_addr()
     );
     if let (Some(at), Some(f)) = (server.tls_addr(), fingerprint) {
-        println!("listening on {at} (tls); certificate SHA-256 {f}");
+        println!("listening on {at} (tls); key SHA-256 {f} (pin this: it stays when the certificate is renewed)");
     }
     tokio::select! {
         _ = server.wait() => {}

@@ -212,7 +212,7 @@ impl Core {
         match started {
             Ok(server) => {
                 let addr = server.local_addr();
-                let tls = server.tls_addr().map(|a| (a, identity.fingerprint()));
+                let tls = server.tls_addr().map(|a| (a, identity.key_fingerprint()));
                 self.server = Some(server);
                 // Remembered with the port it got, so saved accounts still find it next time.
                 self.save_setting(

@@ -22,6 +22,13 @@ impl Fingerprint {
         Fingerprint(Sha256::digest(der).into())
     }
 
+    /// The SHA-256 of a certificate's public key (its SubjectPublicKeyInfo): the same for
+    /// every certificate made for one key, so a pin on it survives a renewal.
+    pub fn of_key(cert_der: &[u8]) -> Option<Fingerprint> {
+        let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+        Some(Fingerprint::of(cert.public_key().raw))
+    }
+
     /// Reads `AB:CD:...` or plain hex, any case, with an optional `sha-256 ` in front.
     pub fn parse(s: &str) -> Option<Fingerprint> {
         let s = s.trim();
@@ -233,8 +240,11 @@ impl ServerCertVerifier for Verifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         use CertificateError as C;
-        let seen = Fingerprint::of(end_entity);
-        if self.pinned == Some(seen) {
+        // A pin names the key (what a user is told now) or, from before, the certificate.
+        let key = Fingerprint::of_key(end_entity);
+        let seen = key.unwrap_or_else(|| Fingerprint::of(end_entity));
+        let pinned = self.pinned.is_some();
+        if pinned && (self.pinned == key || self.pinned == Some(Fingerprint::of(end_entity))) {
             return Ok(ServerCertVerified::assertion());
         }
         let name = server_name.to_str().into_owned();

@@ -10,11 +10,12 @@ pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
 }
 
-/// A certificate and key as files, and the certificate's SHA-256 fingerprint.
+/// A certificate and key as files, the certificate's SHA-256 fingerprint and its key's.
 pub struct Leaf {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub fingerprint: parley::tls::Fingerprint,
+    pub key_fingerprint: parley::tls::Fingerprint,
 }
 
 impl TestCa {
@@ -79,6 +80,7 @@ fn write_leaf(dir: &Path, file: &str, cert: &str, key: &str, der: &[u8]) -> Leaf
         cert: cert_path,
         key: key_path,
         fingerprint: parley::tls::Fingerprint::of(der),
+        key_fingerprint: parley::tls::Fingerprint::of_key(der).unwrap(),
     }
 }
 
