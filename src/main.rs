@@ -77,7 +77,8 @@ enum Cmd {
     /// Print speed and memory figures (SIP decoding, call setup on loopback, resident memory).
     Bench {
         /// `all` for every figure in one run; `media` (voice pipeline), `msrp` (file transfer),
-        /// `proxy` (beside Kamailio), `overload`, `agent` (beside baresip); SIP's otherwise.
+        /// `proxy` (beside Kamailio), `overload`, `agent` (beside baresip), `strangers` (a
+        /// flood's memory, refusal times for known and unknown users); SIP's otherwise.
         what: Option<String>,
         /// The file size for `msrp`, MiB.
         #[arg(long, default_value_t = 200)]
@@ -240,12 +241,15 @@ fn main() {
             calls,
             ..
         }) if w == "agent" => parley::bench::agent::run(calls).map(|r| print!("{r}")),
+        Some(Cmd::Bench { what: Some(w), .. }) if w == "strangers" => rt
+            .block_on(parley::bench::strangers::run(25_000))
+            .map(|report| print!("{report}")),
         Some(Cmd::Bench { what: Some(w), .. }) if w == "all" => {
             parley::bench::all::run(&rt);
             Ok(())
         }
         Some(Cmd::Bench { what: Some(w), .. }) => Err(format!(
-            "unknown benchmark {w} (try all, media, msrp, proxy, overload or agent)"
+            "unknown benchmark {w} (try all, media, msrp, proxy, overload, agent or strangers)"
         )),
         Some(Cmd::Bench {
             what: None,

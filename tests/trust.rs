@@ -38,7 +38,12 @@ fn heard_nothing(wire: &Wire) {
 
 /// An INVITE from the wire with a forged From, to `uri` (an address of the agent).
 fn ghost_invite(wire: &mut Wire, uri: &str) -> String {
-    let from = "From: \"Alice (boss)\" <sip:alice@company.com>;tag=ghost\r\n";
+    forged_invite(wire, uri, "\"Alice (boss)\" <sip:alice@company.com>")
+}
+
+/// An INVITE from the wire with `from` as its From (a tag added).
+fn forged_invite(wire: &mut Wire, uri: &str, from: &str) -> String {
+    let from = format!("From: {from};tag=ghost\r\n");
     let text = wire.request_text("INVITE", uri, "To: <sip:100@company.com>\r\n", "");
     text.replacen(
         &format!(
@@ -46,7 +51,7 @@ fn ghost_invite(wire: &mut Wire, uri: &str) -> String {
             wire.addr,
             wire.addr.port()
         ),
-        from,
+        &from,
         1,
     )
 }
@@ -256,6 +261,7 @@ async fn a_lan_account_takes_direct_calls_but_marks_them_unverified() {
     stranger.send(&invite, at).await;
     let e = bob.wait(|e| matches!(e, Event::IncomingCall { .. })).await;
     let Event::IncomingCall {
+        call,
         from,
         display_name,
         verified,
@@ -271,4 +277,23 @@ async fn a_lan_account_takes_direct_calls_but_marks_them_unverified() {
         Inbound::Response(r) => assert!(code_of(&r) < 200, "it rings: {r}"),
         other => panic!("{other:?}"),
     }
+    bob.send(Command::Decline(call)).await;
+    bob.ended().await;
+    // An address for a display name is not shown: it would pose as that address.
+    let dressed = "\"alice@company.com\" <sip:mallory@evil.example>";
+    let invite = forged_invite(&mut stranger, &format!("sip:bob@{at}"), dressed);
+    stranger.send(&invite, at).await;
+    let e = bob
+        .wait(|e| matches!(e, Event::IncomingCall { from, .. } if from.contains("mallory")))
+        .await;
+    assert!(
+        matches!(
+            &e,
+            Event::IncomingCall {
+                display_name: None,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }

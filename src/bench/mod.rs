@@ -18,6 +18,7 @@ pub mod msrp;
 pub mod overload;
 pub mod proxy;
 mod quota;
+pub mod strangers;
 
 #[derive(Debug, Clone)]
 pub struct Report {

@@ -121,7 +121,12 @@ impl Core {
             Some(a) => (Some(a), true),
             None => (req.addr_from(), false),
         };
-        let display_name = addr.as_ref().and_then(|a| a.display.clone());
+        // A display name that looks like an address ("alice@company.com" <sip:x@evil.example>)
+        // would pose as that address: it is not shown.
+        let display_name = addr
+            .as_ref()
+            .and_then(|a| a.display.clone())
+            .filter(|d| !looks_like_address(d));
         let address = addr
             .and_then(|a| SipUri::parse(&a.uri).ok())
             .map(|u| u.aor())
@@ -132,6 +137,12 @@ impl Core {
             verified,
         }
     }
+}
+
+/// Whether a display name reads as an address (`bob@x`, `sip:bob`, `tel:123`).
+fn looks_like_address(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.contains('@') || ["sip:", "sips:", "tel:"].iter().any(|s| lower.contains(s))
 }
 
 /// An IPv4 address seen through an IPv6 socket compares as the IPv4 address.
