@@ -67,24 +67,23 @@ async fn run(tool: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// svcrack guessing alice's password (from 127.0.0.1: its `-b` binds nothing).
-async fn svcrack(server: SocketAddr, words: &std::path::Path) -> String {
+/// A sipvicious tool's run against `server` on 127.0.0.1 (its `-b` binds nothing), from a
+/// port of its own, with `first` before the usual target options.
+async fn against(tool: &str, server: SocketAddr, first: &[&str]) -> String {
     let (port, local) = (server.port().to_string(), free_port().to_string());
-    let d = words.to_str().unwrap();
-    let args = [
-        "-u",
-        "alice",
-        "-d",
-        d,
-        "--domain",
-        DOMAIN,
-        "-p",
-        &port,
-        "-P",
-        &local,
-        "127.0.0.1",
-    ];
-    run("svcrack", &args).await
+    let mut args = first.to_vec();
+    args.extend(["--domain", DOMAIN, "-p", &port, "-P", &local, "127.0.0.1"]);
+    run(tool, &args).await
+}
+
+/// svcrack guessing alice's password.
+async fn svcrack(server: SocketAddr, words: &std::path::Path) -> String {
+    against(
+        "svcrack",
+        server,
+        &["-u", "alice", "-d", words.to_str().unwrap()],
+    )
+    .await
 }
 
 /// The real alice, on her own host (127.0.0.2), signed in at `server`.
@@ -130,25 +129,10 @@ async fn svwar_lists_nobody() {
     let dir = tempfile::tempdir().unwrap();
     let names = dir.path().join("names.txt");
     std::fs::write(&names, "alice\nbob\ncarol\nzed\n100\nadmin\n").unwrap();
-    let port = server.local_addr().port().to_string();
     for method in ["REGISTER", "INVITE", "OPTIONS", "MESSAGE", "SUBSCRIBE"] {
-        let local = free_port().to_string();
         let d = names.to_str().unwrap();
-        let args = [
-            "--force",
-            "-m",
-            method,
-            "-d",
-            d,
-            "--domain",
-            DOMAIN,
-            "-p",
-            &port,
-            "-P",
-            &local,
-            "127.0.0.1",
-        ];
-        let out = run("svwar", &args).await;
+        let first = ["--force", "-m", method, "-d", d];
+        let out = against("svwar", server.local_addr(), &first).await;
         assert!(out.contains("found nothing"), "{method}: {out}");
         for user in ["alice", "bob", "carol"] {
             assert!(

@@ -168,12 +168,16 @@ impl Unproven {
 
 impl Drop for Unproven {
     fn drop(&mut self) {
-        let mut counts = self.shared.unproven.lock().unwrap();
-        if let Some(n) = counts.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&self.ip);
-            }
+        uncount(&mut self.shared.unproven.lock().unwrap(), &self.ip);
+    }
+}
+
+/// One fewer of `key` in `counts`; a count that reaches nothing takes no room.
+fn uncount<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: &K) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
         }
     }
 }
@@ -201,13 +205,7 @@ impl Onward {
 
 impl Drop for Onward {
     fn drop(&mut self) {
-        let mut counts = self.shared.onward.lock().unwrap();
-        if let Some(n) = counts.get_mut(&self.user) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&self.user);
-            }
-        }
+        uncount(&mut self.shared.onward.lock().unwrap(), &self.user);
     }
 }
 
