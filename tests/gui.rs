@@ -1336,12 +1336,15 @@ async fn reach_and_encryption_are_set_per_account_in_settings() {
     // The SIP server answers STUN on its own port.
     gui.update(form(F::Stun(server.local_addr().to_string())));
     gui.update(form(F::Srtp(parley::engine::SrtpPolicy::Mandatory)));
+    // Calls without the server, by choice (a LAN): said on the account's line.
+    gui.update(form(F::Direct(true)));
     gui.click("Save and sign in again");
     let done = |a: &App| {
-        a.accounts
-            .list
-            .values()
-            .any(|x| x.registered && x.settings.srtp == parley::engine::SrtpPolicy::Mandatory)
+        a.accounts.list.values().any(|x| {
+            x.registered
+                && x.settings.srtp == parley::engine::SrtpPolicy::Mandatory
+                && x.settings.direct
+        })
     };
     gui.pump(done).await;
     assert_eq!(
@@ -1349,7 +1352,9 @@ async fn reach_and_encryption_are_set_per_account_in_settings() {
         Screen::Main,
         "signing in again is no first sign-in"
     );
-    assert!(gui.shows("UDP · STUN · calls always encrypted"));
+    assert!(
+        gui.shows("UDP · STUN · calls always encrypted · takes calls from anyone on the network")
+    );
     let dir = gui.quit().await;
     let mut gui = Gui::start_in(dir).await;
     gui.pump(done).await;

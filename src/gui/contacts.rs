@@ -364,7 +364,9 @@ fn row_view<'a>(s: &Summary, open: bool, now: i64) -> Element<'a, Message> {
                 .style(style::badge),
         );
     }
-    let name = text(style::elide(&s.name, 22))
+    // Room for the "unverified" tag beside the name.
+    let room = if s.unverified { 13 } else { 22 };
+    let name = text(style::elide(&s.name, room))
         .size(15)
         .wrapping(text::Wrapping::None)
         .width(Length::Fill);

@@ -261,5 +261,8 @@ fn reach_words(s: &AccountSettings) -> String {
         }
         .into(),
     );
+    if s.direct {
+        w.push("takes calls from anyone on the network".into());
+    }
     w.join(" · ")
 }
