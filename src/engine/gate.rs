@@ -8,11 +8,11 @@
 //! `direct` (a LAN without a server) takes requests from anyone, its callers unverified.
 
 use super::{AccountId, Core};
+use crate::server::reach::canonical;
 use crate::sip::endpoint::Incoming;
 use crate::sip::headers::{NameAddr, SipUri};
 use crate::sip::message::{MessageExt, Method};
 use crate::sip::transport::Peer;
-use std::net::IpAddr;
 
 /// The Contact URI parameter carrying an account's token.
 pub(super) const TOKEN_PARAM: &str = "rinstance";
@@ -143,12 +143,4 @@ impl Core {
 fn looks_like_address(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     name.contains('@') || ["sip:", "sips:", "tel:"].iter().any(|s| lower.contains(s))
-}
-
-/// An IPv4 address seen through an IPv6 socket compares as the IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
 }

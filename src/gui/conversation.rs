@@ -122,7 +122,7 @@ fn header<'a>(h: &Header<'a>) -> Element<'a, Message> {
             .on_press(Message::Edit(*id)),
         Thread::Peer(k) => {
             button(row![icon(Icon::AddContact, 15.0), text("Add contact")].spacing(6))
-                .on_press(Message::AddContact(k.trim_start_matches('?').to_string()))
+                .on_press(Message::AddContact(super::threads::bare(k).to_string()))
         }
     }
     .style(style::outlined)

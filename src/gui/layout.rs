@@ -196,7 +196,7 @@ impl App {
                 None => return text("This contact was deleted.").into(),
             },
             Thread::Peer(k) => {
-                let addr = k.trim_start_matches('?');
+                let addr = threads::bare(k);
                 let note = match threads::is_unverified(k) {
                     true => threads::UNVERIFIED,
                     false => "",

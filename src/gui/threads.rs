@@ -33,13 +33,18 @@ pub struct Summary {
 pub fn peer_key(peer: &str, verified: bool) -> String {
     match verified {
         true => Address::key(peer),
-        false => format!("?{}", Address::key(peer.trim_start_matches('?'))),
+        false => format!("?{}", Address::key(bare(peer))),
     }
 }
 
 /// Whether a key is an unverified sender's.
 pub fn is_unverified(key: &str) -> bool {
     key.starts_with('?')
+}
+
+/// A key without its unverified mark: the address it names.
+pub fn bare(key: &str) -> &str {
+    key.trim_start_matches('?')
 }
 
 /// How a key reads in the window: the address, marked when nobody vouched for it.
@@ -53,7 +58,7 @@ pub fn shown(key: &str) -> String {
 /// The address behind a key, to call or write to (through the server, which reaches the
 /// real owner of a claimed address).
 pub fn address(key: &str) -> String {
-    format!("sip:{}", key.trim_start_matches('?'))
+    format!("sip:{}", bare(key))
 }
 
 /// A call's key in History and the conversations.
@@ -192,7 +197,7 @@ pub fn list(
         let keys = vec![k.clone()];
         out.push(Summary {
             thread: Thread::Peer(k.clone()),
-            name: k.trim_start_matches('?').to_string(),
+            name: bare(&k).to_string(),
             address: address(&k),
             last: latest(&keys, chat, calls),
             unread: chat.unread_with(&keys),

@@ -4,8 +4,7 @@
 //! `guard`). A user we do not have is challenged and refused exactly as one we have with a
 //! wrong password (the same statuses, headers and work), so nobody can list our users.
 
-use super::guard::Service;
-use super::nonce::Freshness;
+use super::guard::{Guess, Service, Verdict};
 use super::Proxy;
 use crate::sip::digest::{Challenge, Credentials};
 use crate::sip::endpoint::Incoming;
@@ -30,10 +29,6 @@ pub(super) enum AuthResult {
 /// What every refused guess is answered: a wrong password, a user we do not have, a guess
 /// held back.
 const REFUSED: AuthResult = AuthResult::Refused(403, "Forbidden");
-
-/// The password an unknown user's answer is checked against, so that refusing it takes the
-/// same work as refusing a known user's wrong one.
-const NOBODY: &str = "\u{0}no such user\u{0}";
 
 /// Whether the digest `uri` names the Request-URI (RFC 7616 3.4.6): the same URI, compared
 /// as URIs (case of scheme and host, parameter order) rather than as text.
@@ -81,26 +76,19 @@ impl Proxy {
         if !same_uri(&creds.uri, req) {
             return AuthResult::Refused(400, "Digest uri does not match the Request-URI");
         }
-        let (source, now) = (inc.source.addr.ip(), Instant::now());
-        let nc = creds.nonce_count();
-        if self.nonces.check(&creds.nonce, nc, source, now) == Freshness::Stale {
-            return AuthResult::Challenge { stale: true };
+        let method = req.method.to_string();
+        let guess = Guess {
+            creds: &creds,
+            method: &method,
+            user,
+            password: self.config.users.get(user).map(String::as_str),
+            source: inc.source.addr.ip(),
+        };
+        match self.guard.judge(&self.nonces, Service::Sip, guess) {
+            Verdict::Right => AuthResult::Ok,
+            Verdict::Stale => AuthResult::Challenge { stale: true },
+            Verdict::Wrong => REFUSED,
         }
-        if self.guard.held(user, source, now) {
-            self.nonces.kill(&creds.nonce);
-            self.guard.failed(Service::Sip, user, source, now);
-            return REFUSED;
-        }
-        let password = self.config.users.get(user).map_or(NOBODY, String::as_str);
-        let known = self.config.users.contains_key(user);
-        let right = creds.verify(req.method.to_string().as_str(), password);
-        if creds.username != user || !right || !known {
-            self.nonces.kill(&creds.nonce);
-            self.guard.failed(Service::Sip, user, source, now);
-            return REFUSED;
-        }
-        self.guard.succeeded(user, source);
-        AuthResult::Ok
     }
 
     /// Sends a 401/407 with our challenges.

@@ -5,7 +5,10 @@
 //! or its timing. Holds spare a user at the addresses they already signed in from, so a
 //! guesser elsewhere does not lock the real user out. Every failure is one log line a fail2ban
 //! filter can read. Both tables are bounded: strangers cannot grow them without end.
+//! `judge` is the one way SIP digest and MSRP AUTH answers are judged.
 
+use super::nonce::{Freshness, Nonces};
+use crate::sip::digest::Credentials;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -21,6 +24,32 @@ const FORGET: Duration = Duration::from_secs(60 * 60);
 const MAX_TRACKED: usize = 16_384;
 /// Addresses remembered per user as ones they signed in from.
 const MAX_HOMES: usize = 8;
+
+/// The password a user we do not have is checked against, so that refusing them takes the
+/// same work as refusing a known user's wrong one.
+const NOBODY: &str = "\u{0}no such user\u{0}";
+
+/// A digest answer, as a service hands it to `judge`.
+pub struct Guess<'a> {
+    pub creds: &'a Credentials,
+    /// The request's method (`REGISTER`, `AUTH`).
+    pub method: &'a str,
+    /// Whom the answer must prove (SIP: the From's or To's user).
+    pub user: &'a str,
+    /// Their password; `None` for a user we do not have (or an answer not to be taken).
+    pub password: Option<&'a str>,
+    pub source: IpAddr,
+}
+
+/// What a digest answer is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Right,
+    /// Not one of our fresh nonces for this client: challenge again, nothing judged.
+    Stale,
+    /// Wrong, a user we lack, or held back: all answered alike.
+    Wrong,
+}
 
 /// Which service judged a password, as the log line names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +201,26 @@ impl Guard {
             }
             h.push(source);
         }
+    }
+
+    /// Judges a digest answer: a stale nonce asks again; a guess held back, a wrong password
+    /// and a user we lack are all wrong (the nonce dies, the failure is held and logged);
+    /// only a right password from someone not held is right.
+    pub fn judge(&self, nonces: &Nonces, service: Service, g: Guess<'_>) -> Verdict {
+        let now = Instant::now();
+        let (creds, source) = (g.creds, g.source);
+        if nonces.check(&creds.nonce, creds.nonce_count(), source, now) == Freshness::Stale {
+            return Verdict::Stale;
+        }
+        let held = self.held(g.user, source, now);
+        let right = creds.verify(g.method, g.password.unwrap_or(NOBODY));
+        if held || !right || g.password.is_none() || creds.username != g.user {
+            nonces.kill(&creds.nonce);
+            self.failed(service, g.user, source, now);
+            return Verdict::Wrong;
+        }
+        self.succeeded(g.user, source);
+        Verdict::Right
     }
 
     /// How many sources and users are tracked (for the memory tests).

@@ -21,8 +21,8 @@
 //! when the relay has a certificate; its guesses are held back as SIP's (`guard`), with
 //! nonces that cost nothing to hand out (`nonce`).
 
-use super::guard::{Guard, Service};
-use super::nonce::{Freshness, Nonces};
+use super::guard::{Guard, Guess, Service, Verdict};
+use super::nonce::Nonces;
 use super::reach::Reach;
 use crate::msrp::frame::{self, Decoder, Head, Item, Kind};
 use crate::msrp::Stream;
@@ -580,8 +580,8 @@ impl Conn {
             return reply(401, "Unauthorized", extra);
         };
         match self.check(&creds) {
-            Ok(()) => {}
-            Err(Freshness::Stale) => {
+            Verdict::Right => {}
+            Verdict::Stale => {
                 let extra = self
                     .challenges()
                     .into_iter()
@@ -589,7 +589,7 @@ impl Conn {
                     .collect();
                 return reply(401, "Unauthorized", extra);
             }
-            Err(Freshness::Fresh) => return reply(403, "Forbidden", Vec::new()),
+            Verdict::Wrong => return reply(403, "Forbidden", Vec::new()),
         }
         self.unproven = None;
         self.user = Some(creds.username.clone());
@@ -615,31 +615,28 @@ impl Conn {
         Challenge::offers(&cfg.realm, &nonce, &cfg.digest, false)
     }
 
-    /// A user's answer to one of our nonces, judged as SIP's are (`server::auth`): `Stale`
-    /// asks again, `Fresh` is a refusal (wrong, unknown user, or held back).
-    fn check(&self, creds: &Credentials) -> Result<(), Freshness> {
-        let (source, now) = (self.client(), Instant::now());
-        let fresh = self
-            .shared
-            .nonces
-            .check(&creds.nonce, creds.nonce_count(), source, now);
-        if fresh == Freshness::Stale || creds.qop.is_none() {
-            return Err(Freshness::Stale);
+    /// A user's answer to one of our nonces, judged as SIP's are (`Guard::judge`). An answer
+    /// without qop asks again; one with an algorithm we did not offer is wrong.
+    fn check(&self, creds: &Credentials) -> Verdict {
+        if creds.qop.is_none() {
+            return Verdict::Stale;
         }
-        let user = creds.username.as_str();
-        let guard = &self.shared.guard;
-        let password = self.shared.cfg.users.get(user);
-        let right = !guard.held(user, source, now)
-            && self.shared.cfg.digest.contains(&creds.algorithm)
-            && creds.verify("AUTH", password.map_or("\u{0}", String::as_str))
-            && password.is_some();
-        if !right {
-            self.shared.nonces.kill(&creds.nonce);
-            guard.failed(Service::Msrp, user, source, now);
-            return Err(Freshness::Fresh);
-        }
-        guard.succeeded(user, source);
-        Ok(())
+        let cfg = &self.shared.cfg;
+        let offered = cfg.digest.contains(&creds.algorithm);
+        let guess = Guess {
+            creds,
+            method: "AUTH",
+            user: &creds.username,
+            password: cfg
+                .users
+                .get(&creds.username)
+                .map(String::as_str)
+                .filter(|_| offered),
+            source: self.client(),
+        };
+        self.shared
+            .guard
+            .judge(&self.shared.nonces, Service::Msrp, guess)
     }
 }
 

@@ -36,8 +36,9 @@ impl Cidr {
     }
 }
 
-/// An IPv4 address written as IPv6 (`::ffff:10.0.0.1`) is judged as the IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
+/// An IPv4 address written as IPv6 (`::ffff:10.0.0.1`, as an IPv6 socket sees IPv4 peers)
+/// is the IPv4 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
@@ -79,13 +80,8 @@ impl Reach {
             .iter()
             .filter_map(|r| Cidr::parse(r))
             .any(|c| c.contains(ip));
-        !refused && !is_own(ip)
+        !refused && !super::is_local_ip(ip)
     }
-}
-
-/// An address of this host: the kernel lets us bind only to those.
-fn is_own(ip: IpAddr) -> bool {
-    std::net::UdpSocket::bind((ip, 0)).is_ok()
 }
 
 #[cfg(test)]

@@ -82,12 +82,14 @@ impl TurnGate {
 
     /// A datagram from a client at `from`.
     pub fn inbound(&mut self, data: &[u8], from: SocketAddr, now: Instant) -> Verdict {
+        // Channel data and indications (the media) pass at once: only requests are looked at.
         let Ok(msg) = Message::from_bytes(data) else {
-            return Verdict::Pass; // channel data, or nothing the server will take
+            return Verdict::Pass;
         };
-        let signed = integrity_of(&msg).is_some();
-        let user = self.user_of(&msg);
-        let (Some(user), true, true) = (user, signed, msg.has_class(MessageClass::Request)) else {
+        if !msg.has_class(MessageClass::Request) || integrity_of(&msg).is_none() {
+            return Verdict::Pass;
+        }
+        let Some(user) = self.user_of(&msg) else {
             return Verdict::Pass;
         };
         if self.guard.held(&user, from.ip(), now) {
@@ -162,6 +164,10 @@ impl TurnGate {
 
     /// An answer the server sends a client: a signed request's 401 is a failed guess.
     pub fn outbound(&mut self, data: &[u8], now: Instant) {
+        // Most of what goes out is media toward clients: nothing to learn while none waits.
+        if self.pending.is_empty() {
+            return;
+        }
         let Ok(msg) = Message::from_bytes(data) else {
             return;
         };
