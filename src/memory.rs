@@ -31,3 +31,30 @@ pub fn shrink_sparse<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
     }
     sparse
 }
+
+/// Bytes the program has allocated and not freed (glibc's count), in KiB: what our own tables
+/// and buffers hold, as against resident memory, which also counts freed room the allocator
+/// keeps. `None` where the allocator cannot say.
+pub fn heap_in_use_kib() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's counters and returns them by value.
+        let m = unsafe { libc::mallinfo2() };
+        Some(((m.uordblks + m.hblkhd) / 1024) as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
+/// Makes every large block (a busy table's buckets, a burst's buffers) a mapping of its own that
+/// goes back to the system when freed. glibc otherwise raises this threshold after each large
+/// free, so a flood's big tables land inside a thread's arena, and the pages around them are
+/// never returned: measured, a server kept about 10 MB more after each flood of 25,000
+/// strangers' requests, with 1 MB in use.
+pub fn map_large_blocks() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is safe to call at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}

@@ -3,6 +3,7 @@
 //! have run out), and how long a wrong password takes to be refused for a user the server has
 //! and for one it lacks, each guess from an address of its own so that every one is judged.
 
+use crate::memory::heap_in_use_kib;
 use crate::server::{Server, ServerConfig};
 use crate::sip::digest::Challenge;
 use crate::sip::message::{code_of, decode, get_lines, Inbound, Response};
@@ -16,6 +17,12 @@ pub struct Report {
     pub rss_before: Option<u64>,
     pub rss_flooded: Option<u64>,
     pub rss_after: Option<u64>,
+    /// What is allocated and not freed (our tables and buffers) at the same three moments.
+    pub heap: [Option<u64>; 3],
+    /// Resident memory and heap in use after a second flood of the same size, settled: equal
+    /// to the first means the room is reused, not lost.
+    pub rss_again: Option<u64>,
+    pub heap_again: Option<u64>,
     /// Median and 95th percentile of a judged wrong answer's refusal, known and unknown user.
     pub known: (Duration, Duration),
     pub unknown: (Duration, Duration),
@@ -31,6 +38,15 @@ impl fmt::Display for Report {
             mb(self.rss_before),
             mb(self.rss_flooded),
             mb(self.rss_after)
+        )?;
+        writeln!(
+            f,
+            "Heap in use:  {} before, {} flooded, {} after; after a second flood {} (resident {})",
+            mb(self.heap[0]),
+            mb(self.heap[1]),
+            mb(self.heap[2]),
+            mb(self.heap_again),
+            mb(self.rss_again)
         )?;
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         writeln!(
@@ -96,21 +112,10 @@ fn p50_p95(mut d: Vec<Duration>) -> (Duration, Duration) {
     (at(0.5), at(0.95))
 }
 
-pub async fn run(flood: usize) -> Result<Report, String> {
-    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().expect("an address"), "company.com");
-    cfg.users.insert("alice".into(), "a-secret".into());
-    let server = Server::start(cfg).await.map_err(|e| e.to_string())?;
-    let at = server.local_addr();
-    let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for n in 0..400 {
-        known.push(judged(at, "alice", 2 * n).await?);
-        unknown.push(judged(at, &format!("nobody{n}"), 2 * n + 1).await?);
-    }
-    let rss_before = super::rss_kib();
-    let sock = UdpSocket::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let me = sock.local_addr().map_err(|e| e.to_string())?;
+/// Sends `flood` REGISTERs for made-up users, reading and dropping the challenges; the
+/// resident memory and heap in use at the end.
+async fn flood_once(sock: &UdpSocket, at: SocketAddr, flood: usize) -> (Option<u64>, Option<u64>) {
+    let me = sock.local_addr().expect("a bound socket");
     let mut buf = vec![0u8; 8192];
     for n in 0..flood {
         let user = format!("x{}", rand::random::<u32>());
@@ -123,15 +128,44 @@ pub async fn run(flood: usize) -> Result<Report, String> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let rss_flooded = super::rss_kib();
-    // Timer J (64*T1) lets the last transaction go, then the endpoint gives its room back.
+    (super::rss_kib(), heap_in_use_kib())
+}
+
+/// Waits out Timer J (64*T1) so the last transaction goes, then one more request lets the
+/// endpoint give its room back; the resident memory and heap in use then.
+async fn settle(sock: &UdpSocket, at: SocketAddr, n: usize) -> (Option<u64>, Option<u64>) {
     tokio::time::sleep(Duration::from_secs(34)).await;
-    let _ = ask(&sock, at, &register("alice", me, flood, "")).await;
+    let me = sock.local_addr().expect("a bound socket");
+    let _ = ask(sock, at, &register("alice", me, n, "")).await;
+    (super::rss_kib(), heap_in_use_kib())
+}
+
+pub async fn run(flood: usize) -> Result<Report, String> {
+    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().expect("an address"), "company.com");
+    cfg.users.insert("alice".into(), "a-secret".into());
+    let server = Server::start(cfg).await.map_err(|e| e.to_string())?;
+    let at = server.local_addr();
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for n in 0..400 {
+        known.push(judged(at, "alice", 2 * n).await?);
+        unknown.push(judged(at, &format!("nobody{n}"), 2 * n + 1).await?);
+    }
+    let sock = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let before = (super::rss_kib(), heap_in_use_kib());
+    let flooded = flood_once(&sock, at, flood).await;
+    let after = settle(&sock, at, flood).await;
+    flood_once(&sock, at, flood).await;
+    let again = settle(&sock, at, flood).await;
     Ok(Report {
         flood,
-        rss_before,
-        rss_flooded,
-        rss_after: super::rss_kib(),
+        rss_before: before.0,
+        rss_flooded: flooded.0,
+        rss_after: after.0,
+        heap: [before.1, flooded.1, after.1],
+        rss_again: again.0,
+        heap_again: again.1,
         known: p50_p95(known),
         unknown: p50_p95(unknown),
     })

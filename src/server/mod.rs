@@ -106,6 +106,7 @@ pub struct Server {
 
 impl Server {
     pub async fn start(config: ServerConfig) -> std::io::Result<Server> {
+        crate::memory::map_large_blocks();
         let (endpoint, events) =
             Endpoint::start_with(config.bind, config.timers, config.limits).await?;
         let addr = endpoint.local_addr();
