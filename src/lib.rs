@@ -15,6 +15,7 @@ pub mod nat;
 pub mod sdp;
 pub mod server;
 pub mod sip;
+pub mod stop;
 pub mod store;
 pub mod tls;
 pub mod vcard;

@@ -198,18 +198,33 @@ fn a_killed_client_leaves_a_sound_database() {
     });
 }
 
-/// Ctrl+C on `parley agent` signs out before it exits (un-REGISTER, RFC 3261 10.2.2).
-#[test]
-fn agent_unregisters_on_ctrl_c() {
+/// `parley agent` signs out before it exits (un-REGISTER, RFC 3261 10.2.2) when it is asked to
+/// stop by `signal`: Ctrl+C, systemd or `kill` (TERM), a closed terminal (HUP).
+fn agent_unregisters_on(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (_server, _addr, bob) = server_and_bob(&["--open"], &dir.path().join("bob"), "");
     let status = Command::new("kill")
-        .args(["-INT", &bob.child.id().to_string()])
+        .args([signal, &bob.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     bob.wait_line(|l| l.contains(r#""event":"unregistered""#));
     bob.wait_line(|l| l.contains(r#""event":"stopped""#));
+}
+
+#[test]
+fn agent_unregisters_on_ctrl_c() {
+    agent_unregisters_on("-INT");
+}
+
+#[test]
+fn agent_unregisters_when_systemd_or_kill_stops_it() {
+    agent_unregisters_on("-TERM");
+}
+
+#[test]
+fn agent_unregisters_when_its_terminal_closes() {
+    agent_unregisters_on("-HUP");
 }
 
 /// The seed's flow from the command line: `call --send-file` sends on the call's MSRP line once

@@ -372,3 +372,116 @@ async fn a_422_is_answered_with_the_interval_asked_for() {
     assert_eq!(status, 200, "{message}");
     assert_sipp_passed(sipp.await.unwrap());
 }
+
+/// Bob, with no server, whose microphone plays a tone (so his voice goes out at once).
+async fn bob_playing_a_tone() -> Agent {
+    Agent::start_engine(
+        "bob",
+        "",
+        None,
+        |e| e.microphone = parley::media::headless::SourceSpec::Tone(440.0),
+        |_| {},
+    )
+    .await
+}
+
+/// Runs one of our caller scenarios against `bob`, telling it where its answer sends audio.
+fn sipp_caller(
+    name: &str,
+    bob: &Agent,
+    rtp_port: u16,
+) -> tokio::task::JoinHandle<std::process::Output> {
+    let target = format!("127.0.0.1:{}", bob.handle.local_addr().port());
+    tokio::spawn(run_sipp_owned(vec![
+        "-sf".into(),
+        scenario(name),
+        "-s".into(),
+        "bob".into(),
+        "-key".into(),
+        "rtp_port".into(),
+        rtp_port.to_string(),
+        "-p".into(),
+        free_udp_port().to_string(),
+        target,
+    ]))
+}
+
+/// The payload type of the next RTP packet on `sock`.
+async fn rtp_payload_type(sock: &tokio::net::UdpSocket) -> u8 {
+    let mut buf = [0u8; 2048];
+    loop {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf))
+            .await
+            .expect("no audio came to the address the ACK's answer gave")
+            .unwrap();
+        if let Ok(p) = parley::media::rtp::parse(&buf[..n]) {
+            return p.payload_type;
+        }
+    }
+}
+
+/// sipp offers late, as trunks, SBCs and PBX transfers do: an INVITE without SDP, our offer in
+/// the 200, its answer in the ACK. Bob's voice goes where that answer says, in its codec.
+#[tokio::test]
+async fn a_late_offer_is_answered_in_the_ack_and_the_audio_goes_there() {
+    require_sipp();
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut bob = bob_playing_a_tone().await;
+    let sipp = sipp_caller("late_offer", &bob, rtp.local_addr().unwrap().port());
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    bob.reached(CallState::Connected).await;
+    assert_eq!(rtp_payload_type(&rtp).await, 0, "PCMU, the answer's codec");
+    bob.send(Command::Hangup(call)).await;
+    assert_eq!(bob.ended().await.0, 200);
+    assert_sipp_passed(sipp.await.unwrap());
+}
+
+/// A re-INVITE without SDP asks for our offer; the answer in its ACK moves the running audio
+/// to a new address (the call started with audio to one nobody reads).
+#[tokio::test]
+async fn a_reinvite_without_an_offer_moves_the_audio_where_the_ack_says() {
+    require_sipp();
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut bob = bob_playing_a_tone().await;
+    let sipp = sipp_caller(
+        "reinvite_without_offer",
+        &bob,
+        rtp.local_addr().unwrap().port(),
+    );
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    bob.reached(CallState::Connected).await;
+    assert_eq!(rtp_payload_type(&rtp).await, 0, "PCMU, the answer's codec");
+    bob.send(Command::Hangup(call)).await;
+    assert_eq!(bob.ended().await.0, 200);
+    assert_sipp_passed(sipp.await.unwrap());
+}
+
+/// A late offer whose ACK carries no answer: the call cannot have audio, so it is ended with
+/// BYE (sipp's scenario waits for it), and the user reads why, as a failed call, not a missed
+/// one, in the history too.
+#[tokio::test]
+async fn a_late_offer_whose_ack_brings_no_answer_is_hung_up_and_said() {
+    require_sipp();
+    let mut bob = bob_playing_a_tone().await;
+    let sipp = sipp_caller("late_offer_unanswered", &bob, 9);
+    let call = bob.incoming().await;
+    bob.send(Command::Answer(call)).await;
+    let ended = bob.wait(|e| matches!(e, Event::CallEnded { .. })).await;
+    let Event::CallEnded {
+        outcome, message, ..
+    } = ended
+    else {
+        unreachable!()
+    };
+    assert!(outcome.is_failure(), "{outcome:?}");
+    assert!(message.contains("no audio settings"), "{message}");
+    assert_sipp_passed(sipp.await.unwrap());
+    let history = bob.store.calls().unwrap();
+    assert!(
+        history[0].outcome().unwrap().is_failure(),
+        "{:?}",
+        history[0]
+    );
+}

@@ -21,12 +21,23 @@ use tokio::net::{TcpListener, TcpStream};
 struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// A CRLF keepalive (RFC 5626 3.5.1) came between messages.
+    pinged: bool,
 }
 
 impl Conn {
+    fn over(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: Vec::new(),
+            pinged: false,
+        }
+    }
+
     /// The next whole message; `None` when the other side closed the connection.
     async fn next(&mut self) -> Option<Inbound> {
         loop {
+            self.pinged |= self.buf.starts_with(b"\r\n\r\n");
             if let Some(n) = frame_len(&self.buf).expect("bad framing from Parley") {
                 let bytes: Vec<u8> = self.buf.drain(..n).collect();
                 return Some(decode(&bytes));
@@ -71,10 +82,7 @@ async fn accept(l: &TcpListener) -> Conn {
         .await
         .expect("no TCP connection came")
         .unwrap();
-    Conn {
-        stream,
-        buf: Vec::new(),
-    }
+    Conn::over(stream)
 }
 
 /// An agent that locates `company.com` through the DNS server `ns`, with short timers so a
@@ -225,10 +233,7 @@ async fn tls_addresses_go_over_tls_or_not_at_all_never_over_udp() {
 /// connection.
 async fn tcp_exchange(to: SocketAddr, head: &str) -> (u16, Conn) {
     let stream = TcpStream::connect(to).await.unwrap();
-    let mut conn = Conn {
-        stream,
-        buf: Vec::new(),
-    };
+    let mut conn = Conn::over(stream);
     conn.send(head.as_bytes()).await;
     match conn.next().await {
         Some(Inbound::Response(r)) => (code_of(&r), conn),
@@ -287,10 +292,7 @@ async fn a_response_whose_connection_is_gone_goes_to_the_via_port() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind("127.0.0.35:0".parse().unwrap()).unwrap();
     let stream = socket.connect(to).await.unwrap();
-    let mut conn = Conn {
-        stream,
-        buf: Vec::new(),
-    };
+    let mut conn = Conn::over(stream);
     let sdp = "v=0\r\no=t 1 1 IN IP4 127.0.0.35\r\ns=-\r\nc=IN IP4 127.0.0.35\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
     let invite = format!("INVITE sip:bob@{to};transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP {back};branch=z9hG4bKgone\r\nFrom: <sip:t@{back}>;tag=1\r\nTo: <sip:bob@x>\r\nCall-ID: gone1\r\nCSeq: 1 INVITE\r\nContact: <sip:t@{back};transport=tcp>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
     conn.send(invite.as_bytes()).await;
@@ -322,4 +324,43 @@ async fn a_response_whose_connection_is_gone_goes_to_the_via_port() {
         )
     })
     .await;
+}
+
+/// A TCP registrar without RFC 5626 outbound (Asterisk's), which never answers CRLF pings:
+/// the keepalives go on, but their silence is not taken for a dead server. The registration
+/// holds until its refresh (Expires 30: at 15 s, after the 10 s in which a pong was once
+/// required), with no "Offline" and no new flow in between.
+#[tokio::test]
+async fn a_tcp_registrar_that_never_answers_pings_is_not_taken_for_dead() {
+    let listener = TcpListener::bind("127.0.0.31:0").await.unwrap();
+    let server = listener.local_addr().unwrap();
+    let mut alice = Agent::start_with("alice", "a-secret", Some(server), |a| {
+        a.transport = Proto::Tcp;
+    })
+    .await;
+    let mut conn = accept(&listener).await;
+    let reg = conn.request().await;
+    let mut ok = msg::response_to(&reg, 200, None, Some("tcp-peer"));
+    let contact = format!("{};expires=30", reg.header("Contact").unwrap());
+    msg::push(&mut ok.headers, "Contact", contact);
+    conn.send(&msg::encode_response(&ok)).await;
+    alice.registered().await;
+    // The next request on the connection is the refresh; pings come before it.
+    let refresh = conn.request().await;
+    assert_eq!(refresh.method, Method::Register);
+    assert_eq!(
+        refresh.call_id(),
+        reg.call_id(),
+        "a refresh, not a new registration"
+    );
+    assert!(conn.pinged, "no CRLF keepalive came before the refresh");
+    while let Ok(e) = alice.events.try_recv() {
+        alice.seen.push(e);
+    }
+    let offline = |e: &Event| matches!(e, Event::Connection { online: false, .. });
+    assert!(
+        !alice.seen.iter().any(offline),
+        "the account went offline: {:#?}",
+        alice.seen
+    );
 }

@@ -599,7 +599,7 @@ pub async fn serve(args: ServeArgs, profile: Option<PathBuf>) -> Result<(), Stri
     }
     tokio::select! {
         _ = server.wait() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = crate::stop::requested() => {}
     }
     Ok(())
 }
@@ -669,6 +669,8 @@ pub async fn agent(
 ) -> Result<(), String> {
     let (h, mut events) = start_engine(&args, profile.as_ref()).await?;
     let mut stopping = false;
+    let stop = crate::stop::requested();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             ev = events.recv() => {
@@ -690,7 +692,7 @@ pub async fn agent(
                     _ => {}
                 }
             }
-            _ = tokio::signal::ctrl_c(), if !stopping => {
+            _ = &mut stop, if !stopping => {
                 stopping = true;
                 h.send(Command::Shutdown).await;
             }
@@ -713,6 +715,9 @@ pub async fn call(
     tokio::pin!(hangup);
     let mut call_id = None;
     let mut delivered = false;
+    let stop = crate::stop::requested();
+    tokio::pin!(stop);
+    let mut stopping = false;
     loop {
         tokio::select! {
             ev = events.recv() => {
@@ -762,7 +767,8 @@ pub async fn call(
                 if let Some(c) = call_id { h.send(Command::Hangup(c)).await; }
                 hangup.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
             }
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut stop, if !stopping => {
+                stopping = true;
                 match call_id {
                     Some(c) => h.send(Command::Hangup(c)).await,
                     None => h.send(Command::Shutdown).await,
@@ -778,6 +784,7 @@ pub async fn call(
 }
 
 mod files;
+
 pub use files::{chat, send_file};
 
 pub fn history(json: bool, profile: Option<PathBuf>) -> Result<(), String> {

@@ -66,6 +66,8 @@ pub(crate) struct Call {
     pub(super) reinvite_retry_at: Option<Instant>,
     /// We answered the other side's re-INVITE and wait for its ACK.
     pub(super) reinvite_unacked: bool,
+    /// Our 2xx carried the offer (their INVITE had none): the answer is due in the ACK.
+    pub(super) answer_in_ack: bool,
     /// Our media moved (a new network): a re-offer is owed, sent once no other re-INVITE is
     /// under way.
     pub(super) reoffer_owed: bool,
@@ -142,6 +144,7 @@ impl Call {
             reinvite_retry_at: None,
             reoffer_owed: false,
             reinvite_unacked: false,
+            answer_in_ack: false,
             infos: Vec::new(),
             fallbacks: Vec::new(),
             purpose: Purpose::Voice,
@@ -263,6 +266,9 @@ impl Core {
         let duration = c.answered.map(|a| a.elapsed().as_secs()).unwrap_or(0);
         let message = if status == 200 && phrase == "Answered elsewhere" {
             reason::ANSWERED_ELSEWHERE.to_string()
+        } else if phrase == reason::NO_ACK || phrase == reason::NO_MEDIA_ANSWER {
+            // Kept as it is: the history reads the outcome from these words.
+            phrase.to_string()
         } else if phrase == UNANSWERED {
             "Missed call: nobody answered in time".to_string()
         } else if status == 200 {
@@ -284,8 +290,7 @@ impl Core {
             }
             _ => None,
         };
-        let elsewhere = message == reason::ANSWERED_ELSEWHERE;
-        let outcome = CallOutcome::of(c.direction, status, c.answered.is_some(), elsewhere);
+        let outcome = CallOutcome::of(c.direction, status, c.answered.is_some(), &message);
         self.emit(Event::CallEnded {
             call: id,
             peer: c.peer,
@@ -874,6 +879,7 @@ impl Core {
         ok.body = sdp.into_bytes();
         c.state = CallState::Connecting;
         c.give_up_at = None;
+        c.answer_in_ack = body.is_empty();
         let key = c.invite_key.clone();
         if let Some(src) = src {
             let contact = self.contact(&user, src);
@@ -997,9 +1003,18 @@ impl Core {
             return;
         };
         let c = self.calls.get_mut(&id).unwrap();
+        let answered_here = std::mem::take(&mut c.answer_in_ack);
+        if answered_here && !self.take_ack_answer(id, &inc.request.body) {
+            return self.unanswered_offer(id).await;
+        }
+        let c = self.calls.get_mut(&id).unwrap();
         if c.reinvite_unacked && c.state == CallState::Connected {
             // The other side's re-INVITE is complete: a hold change of ours may go now.
             c.reinvite_unacked = false;
+            if answered_here {
+                // It asked for our offer: the answer may move the running media.
+                self.start_media(id).await;
+            }
             return self.offer_hold(id).await;
         }
         if c.state == CallState::Connecting {
@@ -1015,6 +1030,39 @@ impl Core {
                 false => self.offer_hold(id).await,
             }
         }
+    }
+
+    /// Reads the answer in the ACK to the offer our 2xx made (RFC 3261 13.3.1.4, RFC 6337
+    /// 2.1: trunks, SBCs and PBX transfers offer late). False when there is none we can use.
+    fn take_ack_answer(&mut self, id: CallId, body: &[u8]) -> bool {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let answer = std::str::from_utf8(body).ok().map(Session::parse);
+        let Some(Ok(answer)) = answer else {
+            return false;
+        };
+        let neg = sdp::accept_answer(
+            &answer,
+            c.local_hold,
+            c.media.sdes.as_ref(),
+            c.media.dtls.as_ref(),
+        );
+        tracing::info!(?neg, "call {id} media negotiated from the ACK");
+        let usable = neg.audio.is_some() || neg.msrp.is_some();
+        c.negotiated = Some(neg);
+        usable && self.encryption_holds(id)
+    }
+
+    /// An ACK without a usable answer to our offer: the call cannot have media, so it is ended
+    /// with BYE (RFC 3261 13.3.1.4) and the user told why.
+    async fn unanswered_offer(&mut self, id: CallId) {
+        if let Some(bye) = self.calls.get_mut(&id).and_then(Self::new_bye) {
+            if let Some(p) = self.dialog_peer(id).await {
+                self.send(Ctx::Orphan, bye, p);
+            }
+        }
+        self.end_call(id, 488, reason::NO_MEDIA_ANSWER).await;
     }
 
     pub(super) async fn incoming_bye(&mut self, inc: Incoming) {
@@ -1081,7 +1129,7 @@ impl Core {
             .map(|(id, _)| *id);
         if let Some(id) = id {
             self.send_bye(id).await;
-            self.end_call(id, 408, "No ACK received").await;
+            self.end_call(id, 408, reason::NO_ACK).await;
         }
     }
 }

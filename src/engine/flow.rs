@@ -103,11 +103,15 @@ impl Core {
             .and_then(|f| f.trim().parse().ok());
         let acc = self.accounts.get_mut(&id).unwrap();
         match &mut acc.flow {
-            Some(f) if f.server == server => f.outbound = outbound,
+            Some(f) if f.server == server => {
+                f.outbound = outbound;
+                f.keepalive.expect_pongs(outbound);
+            }
             _ => {
+                let keepalive = Keepalive::new(server.proto, flow_timer, outbound, Instant::now());
                 acc.flow = Some(Flow {
                     server,
-                    keepalive: Keepalive::new(server.proto, flow_timer, Instant::now()),
+                    keepalive,
                     outbound,
                 })
             }

@@ -29,13 +29,20 @@ pub enum CallOutcome {
 }
 
 impl CallOutcome {
-    /// The outcome of a call that ended with `status` (0 when it ended without one).
-    pub fn of(direction: Direction, status: u16, answered: bool, elsewhere: bool) -> CallOutcome {
+    /// The outcome of a call that ended with `status` (0 when it ended without one) and the
+    /// words the history keeps for it.
+    pub fn of(direction: Direction, status: u16, answered: bool, words: &str) -> CallOutcome {
         if answered {
             return CallOutcome::Answered;
         }
+        if words == reason::NO_ACK || words == reason::NO_MEDIA_ANSWER {
+            // Answered here, then the caller's side failed: not a call the user missed.
+            return CallOutcome::Failed(words.to_string());
+        }
         match (direction, status) {
-            (Direction::Incoming, 200) if elsewhere => CallOutcome::AnsweredElsewhere,
+            (Direction::Incoming, 200) if words == reason::ANSWERED_ELSEWHERE => {
+                CallOutcome::AnsweredElsewhere
+            }
             (_, 486 | 600) => CallOutcome::Busy,
             (_, 603) => CallOutcome::Declined,
             (Direction::Incoming, _) => CallOutcome::Missed,
@@ -75,13 +82,13 @@ impl CallRecord {
     pub fn outcome(&self) -> Option<CallOutcome> {
         self.ended_at?;
         let direction = self.direction;
-        let elsewhere = self.reason.as_deref() == Some(reason::ANSWERED_ELSEWHERE);
         let status = self.status.unwrap_or(0);
+        let words = self.reason.as_deref().unwrap_or_default();
         Some(CallOutcome::of(
             direction,
             status,
             self.answered_at.is_some(),
-            elsewhere,
+            words,
         ))
     }
 
@@ -97,11 +104,8 @@ mod tests {
     #[test]
     fn outcomes_read_as_people_say_them() {
         use Direction::{Incoming as In, Outgoing as Out};
-        let of = |d, s| CallOutcome::of(d, s, false, false);
-        assert_eq!(
-            CallOutcome::of(Out, 200, true, false),
-            CallOutcome::Answered
-        );
+        let of = |d, s| CallOutcome::of(d, s, false, "");
+        assert_eq!(CallOutcome::of(Out, 200, true, ""), CallOutcome::Answered);
         assert_eq!(of(Out, 486).words("Bob", Out), "Bob is busy");
         assert_eq!(of(Out, 603).words("Bob", Out), "Bob declined");
         assert_eq!(of(Out, 487), CallOutcome::CancelledByMe);
@@ -114,8 +118,13 @@ mod tests {
         assert_eq!(of(In, 408), CallOutcome::Missed);
         assert_eq!(of(In, 603).words("Bob", In), "You declined");
         assert_eq!(
-            CallOutcome::of(In, 200, false, true),
+            CallOutcome::of(In, 200, false, reason::ANSWERED_ELSEWHERE),
             CallOutcome::AnsweredElsewhere
         );
+        let unconfirmed = CallOutcome::of(In, 408, false, reason::NO_ACK);
+        assert!(unconfirmed.is_failure(), "answered here: not a missed call");
+        assert!(unconfirmed
+            .words("Bob", In)
+            .starts_with("Call failed: you answered"));
     }
 }

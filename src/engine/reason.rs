@@ -3,6 +3,13 @@
 /// What the history keeps for an incoming call another device of ours answered.
 pub const ANSWERED_ELSEWHERE: &str = "Answered on another device";
 
+/// An incoming call we answered whose caller never confirmed it (no ACK within 32 s).
+pub const NO_ACK: &str = "you answered, but the caller's side never confirmed the call";
+
+/// A late offer (ours, in the 200) whose ACK brought no answer we could use.
+pub const NO_MEDIA_ANSWER: &str =
+    "the caller's side sent no audio settings Parley could use after you answered";
+
 pub fn describe(code: u16) -> &'static str {
     match code {
         200 => "Call ended",

@@ -286,6 +286,7 @@ impl Core {
             c.remote_hold = h;
         }
         c.reinvite_unacked = true;
+        c.answer_in_ack = body.is_empty();
         let (local, remote, account) = (c.local_hold, c.remote_hold, c.account);
         let mut ok = msg::response_to(&inc.request, 200, None, None);
         msg::push(&mut ok.headers, "Content-Type", "application/sdp");

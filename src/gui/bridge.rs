@@ -49,3 +49,16 @@ pub fn subscription(key: Key) -> Subscription<Update> {
         })
     })
 }
+
+/// SIGTERM (logging out, `kill`), SIGINT and SIGHUP, each as a request to close: the first
+/// signs out and stops the engine as closing the window does, a second quits at once.
+pub fn stop_requests() -> Subscription<()> {
+    Subscription::run(|| {
+        iced::stream::channel(1, async |mut out| loop {
+            crate::stop::requested().await;
+            if out.send(()).await.is_err() {
+                break;
+            }
+        })
+    })
+}

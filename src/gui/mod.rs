@@ -378,6 +378,7 @@ impl App {
             keyboard::listen().map(Message::Key),
             iced::system::theme_changes().map(Message::SystemTheme),
             iced::window::close_requests().map(|_| Message::CloseRequested),
+            bridge::stop_requests().map(|_| Message::CloseRequested),
             iced::window::events().filter_map(|(_, e)| match e {
                 iced::window::Event::Focused => Some(Message::WindowFocused(true)),
                 iced::window::Event::Unfocused => Some(Message::WindowFocused(false)),

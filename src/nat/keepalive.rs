@@ -1,5 +1,9 @@
 //! The keepalive schedule of one flow to a registrar (RFC 5626 4.4), sans-IO: when to ping,
 //! and when a flow whose pings go unanswered has failed. Driven by `(input, now)`.
+//! Silence means failure only from a server that answers: one that said `outbound`, or has
+//! answered before. Registrars without RFC 5626 (Asterisk) never answer a CRLF ping; for them
+//! the pings only keep a NAT's mapping, and the connection itself and the registration's
+//! refresh tell whether the flow lives.
 
 use super::stun::TxId;
 use crate::sip::endpoint::Ping;
@@ -44,14 +48,15 @@ struct Waiting {
     resend_every: Duration,
 }
 
-/// How UDP pings go to this server.
+/// What a silence after a ping means on this flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// STUN, not answered yet: a first silence says the server has no STUN, not that it died.
+    /// Not answered yet: a first silence says the server does not answer pings (no STUN on
+    /// UDP, no RFC 5626 pongs on TCP), not that it died.
     Probe,
-    /// STUN, answered before: silence means the flow failed.
-    Stun,
-    /// CRLFs nobody answers (a registrar without STUN): they keep the NAT's mapping only.
+    /// Answered before, or promised by `outbound`: silence means the flow failed.
+    Answered,
+    /// Pings nobody answers: they keep the NAT's mapping only.
     Blind,
 }
 
@@ -66,8 +71,9 @@ pub struct Keepalive {
 }
 
 impl Keepalive {
-    /// `flow_timer`: the registrar's Flow-Timer header (seconds), when it sent one.
-    pub fn new(proto: Proto, flow_timer: Option<u32>, now: Instant) -> Keepalive {
+    /// `flow_timer`: the registrar's Flow-Timer header (seconds), when it sent one;
+    /// `outbound`: the registrar said `Require: outbound` (RFC 5626), so pongs are owed.
+    pub fn new(proto: Proto, flow_timer: Option<u32>, outbound: bool, now: Instant) -> Keepalive {
         let default = match proto {
             Proto::Udp => UDP_INTERVAL,
             Proto::Tcp | Proto::Tls => TCP_INTERVAL,
@@ -77,13 +83,23 @@ impl Keepalive {
             .map_or(default, |s| Duration::from_secs(s.into()));
         // The first ping goes at once: it tells whether the server answers STUN, and our
         // public address, before the first call needs them.
-        Keepalive {
+        let mut k = Keepalive {
             proto,
             interval,
             next: now,
             waiting: None,
             mode: Mode::Probe,
             mapped: None,
+        };
+        k.expect_pongs(outbound);
+        k
+    }
+
+    /// The registrar said (again) whether it does RFC 5626 outbound: on TCP and TLS its
+    /// pongs are then owed, and their absence fails the flow.
+    pub fn expect_pongs(&mut self, outbound: bool) {
+        if outbound && self.proto.reliable() {
+            self.mode = Mode::Answered;
         }
     }
 
@@ -93,7 +109,7 @@ impl Keepalive {
 
     /// Whether the server has shown it does not answer STUN on this flow.
     pub fn without_stun(&self) -> bool {
-        self.mode == Mode::Blind
+        self.proto == Proto::Udp && self.mode == Mode::Blind
     }
 
     /// The public address the last STUN answer named.
@@ -121,8 +137,16 @@ impl Keepalive {
         if let Some(w) = &self.waiting {
             if now >= w.since + ANSWER_WITHIN {
                 self.waiting = None;
-                if self.mode == Mode::Probe && self.proto == Proto::Udp {
-                    tracing::info!("the server does not answer STUN: keepalives are CRLFs");
+                if self.mode == Mode::Probe {
+                    match self.proto {
+                        Proto::Udp => {
+                            tracing::info!("the server does not answer STUN: keepalives are CRLFs")
+                        }
+                        _ => tracing::info!(
+                            "the server does not answer CRLF pings: the connection and the \
+                             registration's refresh say whether the flow lives"
+                        ),
+                    }
                     self.mode = Mode::Blind;
                     return None;
                 }
@@ -149,7 +173,7 @@ impl Keepalive {
             return;
         }
         self.schedule(now);
-        if self.mode == Mode::Blind && self.proto == Proto::Udp {
+        if self.mode == Mode::Blind {
             return;
         }
         self.waiting = Some(Waiting {
@@ -174,10 +198,10 @@ impl Keepalive {
         }
         self.waiting = None;
         self.schedule(now);
+        self.mode = Mode::Answered;
         let Some((_, mapped)) = stun else {
             return Answer::Alive;
         };
-        self.mode = Mode::Stun;
         match self.mapped.replace(mapped) {
             Some(before) if before != mapped => Answer::Moved(mapped),
             _ => Answer::Alive,
@@ -206,7 +230,7 @@ mod tests {
     #[test]
     fn udp_pings_within_the_interval_and_learns_the_public_address() {
         let t0 = Instant::now();
-        let mut k = Keepalive::new(Proto::Udp, None, t0);
+        let mut k = Keepalive::new(Proto::Udp, None, false, t0);
         let mut now = t0;
         assert_eq!(until_due(&mut k, &mut now), Due::Ping(Ping::Stun));
         assert_eq!(now, t0, "the first ping goes at once");
@@ -226,7 +250,7 @@ mod tests {
     #[test]
     fn a_flow_that_stops_answering_fails_after_resends() {
         let mut now = Instant::now();
-        let mut k = Keepalive::new(Proto::Udp, Some(5), now);
+        let mut k = Keepalive::new(Proto::Udp, Some(5), false, now);
         assert_eq!(until_due(&mut k, &mut now), Due::Ping(Ping::Stun));
         k.sent(Some(1), now);
         k.answer(Some((1, addr("203.0.113.2:1"))), now);
@@ -248,7 +272,7 @@ mod tests {
     #[test]
     fn a_server_without_stun_gets_unanswered_crlfs_and_is_not_failed() {
         let mut now = Instant::now();
-        let mut k = Keepalive::new(Proto::Udp, None, now);
+        let mut k = Keepalive::new(Proto::Udp, None, false, now);
         let mut seen = Vec::new();
         while seen.len() < 12 {
             let d = until_due(&mut k, &mut now);
@@ -261,10 +285,37 @@ mod tests {
     }
 
     #[test]
-    fn tcp_pings_with_crlf_and_fails_without_a_pong() {
+    fn an_outbound_tcp_flow_pings_with_crlf_and_fails_without_a_pong() {
         let mut now = Instant::now();
-        let mut k = Keepalive::new(Proto::Tcp, Some(30), now);
+        let mut k = Keepalive::new(Proto::Tcp, Some(30), true, now);
         assert_eq!(k.interval(), Duration::from_secs(30));
+        assert_eq!(until_due(&mut k, &mut now), Due::Ping(Ping::Crlf));
+        k.sent(None, now);
+        assert_eq!(k.answer(None, now), Answer::Alive);
+        assert_eq!(until_due(&mut k, &mut now), Due::Ping(Ping::Crlf));
+        k.sent(None, now);
+        assert_eq!(until_due(&mut k, &mut now), Due::Failed);
+    }
+
+    /// Asterisk: no `outbound`, and CRLF pings never answered. The flow is not failed: the
+    /// pings go on (they keep a NAT's mapping), for as long as anyone cares to look.
+    #[test]
+    fn a_tcp_registrar_that_never_answers_pings_is_not_failed() {
+        let mut now = Instant::now();
+        let mut k = Keepalive::new(Proto::Tcp, None, false, now);
+        for _ in 0..12 {
+            let d = until_due(&mut k, &mut now);
+            assert_eq!(d, Due::Ping(Ping::Crlf));
+            k.sent(None, now);
+        }
+    }
+
+    /// A registrar without `outbound` that answers CRLF pings anyway (Kamailio) has shown it
+    /// does: its later silence fails the flow.
+    #[test]
+    fn a_tcp_registrar_that_answered_once_is_watched_after() {
+        let mut now = Instant::now();
+        let mut k = Keepalive::new(Proto::Tcp, None, false, now);
         assert_eq!(until_due(&mut k, &mut now), Due::Ping(Ping::Crlf));
         k.sent(None, now);
         assert_eq!(k.answer(None, now), Answer::Alive);
