@@ -485,3 +485,18 @@ async fn a_late_offer_whose_ack_brings_no_answer_is_hung_up_and_said() {
         history[0]
     );
 }
+
+/// The callee refreshes (`refresher=uas` in its 200) and its refresh re-INVITE names itself
+/// `uac`: our answer names it `uac` too, with `Require: timer` (sipp's scenario checks both),
+/// where a copy of the first `refresher=uas` left nobody refreshing and the call cut at 408.
+#[tokio::test]
+async fn a_callee_that_refreshes_is_named_refresher_in_our_answer() {
+    require_sipp();
+    let (port, sipp) = sipp_callee("session_callee_refreshes").await;
+    let mut alice = alice_with_session_timer(90).await;
+    alice.call(&format!("sip:su@127.0.0.1:{port}")).await;
+    alice.reached(CallState::Connected).await;
+    let (status, _, message) = alice.ended().await;
+    assert_eq!(status, 200, "{message}");
+    assert_sipp_passed(sipp.await.unwrap());
+}

@@ -297,11 +297,8 @@ impl Core {
             .unwrap_or_default();
         ok.body = sdp.into_bytes();
         msg::push(&mut ok.headers, "Contact", self.contact(&user, inc.source));
-        // Any re-INVITE refreshes the session (RFC 4028 10); its interval is echoed.
-        self.session_refreshed(id);
-        if let Some(e) = self.session_header(id) {
-            msg::push(&mut ok.headers, "Session-Expires", e);
-        }
+        // Any re-INVITE refreshes the session (RFC 4028 10).
+        self.renew_session_timer(id, &inc.request, &mut ok);
         if let Some(k) = &inc.key {
             self.endpoint.respond_until_ack(k, ok);
         }

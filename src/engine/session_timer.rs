@@ -28,11 +28,12 @@ impl Refresher {
     }
 }
 
-/// A call's session timer.
+/// A call's session timer. Who refreshes is kept as us or them: `refresher=uac` or `uas`
+/// names a role in one transaction (RFC 4028 4), so it is written for each request or answer
+/// anew, never copied from the first.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SessionTimer {
     pub interval: u32,
-    pub refresher: Refresher,
     /// Whether we are the refresher.
     pub ours: bool,
     /// When to refresh (ours) or give up (theirs).
@@ -40,10 +41,9 @@ pub(crate) struct SessionTimer {
 }
 
 impl SessionTimer {
-    pub fn new(interval: u32, refresher: Refresher, ours: bool, now: Instant) -> SessionTimer {
+    pub fn new(interval: u32, ours: bool, now: Instant) -> SessionTimer {
         let mut t = SessionTimer {
             interval,
-            refresher,
             ours,
             due: now,
         };
@@ -61,9 +61,13 @@ impl SessionTimer {
         };
     }
 
-    /// The Session-Expires header value.
-    pub fn header(&self) -> String {
-        format!("{};refresher={}", self.interval, self.refresher.as_str())
+    /// The Session-Expires header value in a request of ours (`as_uac`) or in our answer.
+    pub fn header(&self, as_uac: bool) -> String {
+        let refresher = match self.ours == as_uac {
+            true => Refresher::Uac,
+            false => Refresher::Uas,
+        };
+        format!("{};refresher={}", self.interval, refresher.as_str())
     }
 }
 
@@ -131,9 +135,10 @@ impl Core {
             None if supports_timer(&c.invite) => Refresher::Uac,
             None => Refresher::Uas,
         };
-        let t = SessionTimer::new(interval, refresher, refresher == Refresher::Uas, now);
-        msg::push(&mut ok.headers, "Session-Expires", t.header());
-        if refresher == Refresher::Uac {
+        let t = SessionTimer::new(interval, refresher == Refresher::Uas, now);
+        msg::push(&mut ok.headers, "Session-Expires", t.header(false));
+        // RFC 4028 9: a UAC that supports timers is told they are in use, whoever refreshes.
+        if supports_timer(&c.invite) {
             msg::push(&mut ok.headers, "Require", "timer");
         }
         c.session_timer = Some(t);
@@ -145,8 +150,7 @@ impl Core {
             return;
         };
         c.session_timer = session_expires(ok).map(|(secs, r)| {
-            let refresher = r.unwrap_or(Refresher::Uac);
-            SessionTimer::new(secs, refresher, refresher == Refresher::Uac, now)
+            SessionTimer::new(secs, r.unwrap_or(Refresher::Uac) == Refresher::Uac, now)
         });
     }
 
@@ -161,10 +165,35 @@ impl Core {
         }
     }
 
-    /// The Session-Expires a refresh re-INVITE (or our answer to one) carries.
+    /// The Session-Expires our refresh re-INVITE carries.
     pub(super) fn session_header(&self, id: CallId) -> Option<String> {
         let t = self.calls.get(&id)?.session_timer?;
-        Some(t.header())
+        Some(t.header(true))
+    }
+
+    /// Their re-INVITE refreshes the session (RFC 4028 10) and may change its interval and
+    /// refresher; our 2xx says what now holds, with `Require: timer` for a UAC that has them.
+    pub(super) fn renew_session_timer(&mut self, id: CallId, req: &Request, ok: &mut Response) {
+        let min_se = self.config.min_se;
+        let Some(t) = self
+            .calls
+            .get_mut(&id)
+            .and_then(|c| c.session_timer.as_mut())
+        else {
+            return;
+        };
+        if let Some((secs, refresher)) = session_expires(req) {
+            t.interval = secs.max(min_se);
+            t.ours = match refresher {
+                Some(r) => r == Refresher::Uas,
+                None => t.ours,
+            };
+        }
+        t.refreshed(Instant::now());
+        msg::push(&mut ok.headers, "Session-Expires", t.header(false));
+        if supports_timer(req) {
+            msg::push(&mut ok.headers, "Require", "timer");
+        }
     }
 
     pub(super) fn next_session_timer(&self) -> Option<Instant> {
@@ -291,12 +320,24 @@ mod tests {
     #[test]
     fn the_refresher_refreshes_at_half_and_the_other_gives_up_before_the_end() {
         let now = Instant::now();
-        let ours = SessionTimer::new(1800, Refresher::Uac, true, now);
+        let ours = SessionTimer::new(1800, true, now);
         assert_eq!(ours.due, now + Duration::from_secs(900));
-        let theirs = SessionTimer::new(1800, Refresher::Uac, false, now);
+        let theirs = SessionTimer::new(1800, false, now);
         assert_eq!(theirs.due, now + Duration::from_secs(1800 - 32));
-        let short = SessionTimer::new(90, Refresher::Uas, false, now);
+        let short = SessionTimer::new(90, false, now);
         assert_eq!(short.due, now + Duration::from_secs(60));
-        assert_eq!(short.header(), "90;refresher=uas");
+    }
+
+    /// `refresher=` names a role in the transaction at hand: the same refresher is `uac` in
+    /// its own re-INVITE and `uas` in the answer to the other side's.
+    #[test]
+    fn the_refresher_is_named_by_its_role_in_each_transaction() {
+        let now = Instant::now();
+        let ours = SessionTimer::new(90, true, now);
+        assert_eq!(ours.header(true), "90;refresher=uac");
+        assert_eq!(ours.header(false), "90;refresher=uas");
+        let theirs = SessionTimer::new(90, false, now);
+        assert_eq!(theirs.header(true), "90;refresher=uas");
+        assert_eq!(theirs.header(false), "90;refresher=uac");
     }
 }
