@@ -217,6 +217,7 @@ impl Dtls {
         let key = |key: &[u8], salt: &[u8]| MasterKey {
             suite,
             bytes: [key, salt].concat(),
+            mki_len: 0,
         };
         let client = key(&m[..k], &m[2 * k..2 * k + s]);
         let server = key(&m[k..2 * k], &m[2 * k + s..]);

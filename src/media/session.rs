@@ -508,7 +508,13 @@ impl Running {
             Ok(d) => self.decoders = d,
             Err(e) => tracing::warn!("no decoder for a new payload type: {e}"),
         }
-        if p.srtp != self.params.srtp || p.dtls != self.params.dtls {
+        let rekeyed = match (&mut self.cipher, &self.params.srtp, &p.srtp) {
+            (Cipher::Srtp(s), Some(old), Some(new)) if p.dtls == self.params.dtls => {
+                old == new || s.rekey(old, new).is_ok()
+            }
+            _ => false,
+        };
+        if !rekeyed && (p.srtp != self.params.srtp || p.dtls != self.params.dtls) {
             // New keys or a new handshake (a re-INVITE's): one that fails sends nothing
             // rather than plain.
             let fresh = cipher_for(&p).and_then(|c| Ok((c, dtls_for(&p)?)));

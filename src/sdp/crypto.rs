@@ -1,7 +1,9 @@
 //! SDES (RFC 4568): `a=crypto:<tag> <suite> inline:<key||salt>` lines carrying SRTP master
 //! keys in the SDP, which is why they may only travel over TLS. Two suites: AES_CM_128_HMAC_SHA1_80
 //! (RFC 4568, what every SRTP peer has) and AEAD_AES_128_GCM (RFC 7714). Lines with session
-//! parameters, a key lifetime below 2^31 or several keys (MKI) are not taken.
+//! parameters are not taken. A key lifetime is the sender's to honour (it re-keys with a new
+//! offer), so any is taken; an MKI is taken for one key on the AES-CM suite (its packets
+//! carry the MKI, which is set aside before they are opened); ours carry neither.
 
 use base64::Engine as _;
 
@@ -47,6 +49,8 @@ pub struct MasterKey {
     pub suite: Suite,
     /// key || salt
     pub bytes: Vec<u8>,
+    /// Bytes of MKI the sender puts in each packet under this key (0: none).
+    pub mki_len: u8,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -62,7 +66,11 @@ impl MasterKey {
         use rand::RngCore;
         let mut bytes = vec![0u8; suite.key_len() + suite.salt_len()];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        MasterKey { suite, bytes }
+        MasterKey {
+            suite,
+            bytes,
+            mki_len: 0,
+        }
     }
 
     pub fn key(&self) -> &[u8] {
@@ -101,11 +109,14 @@ impl CryptoLine {
         let inline = params.strip_prefix("inline:")?;
         let mut parts = inline.split('|');
         let b64 = parts.next()?;
-        // An MKI (`1:4`) means several keys in turn; a lifetime shorter than SRTCP's 2^31
-        // packets would need rekeying, which we never do.
+        let mut mki_len = 0;
         for extra in parts {
-            if extra.contains(':') || lifetime(extra)? < 1 << 31 {
-                return None;
+            match extra.split_once(':') {
+                Some((value, len)) if mki_len == 0 => mki_len = mki(suite, value, len)?,
+                Some(_) => return None,
+                None => {
+                    lifetime(extra)?;
+                }
             }
         }
         let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
@@ -114,7 +125,11 @@ impl CryptoLine {
         }
         Some(CryptoLine {
             tag,
-            key: MasterKey { suite, bytes },
+            key: MasterKey {
+                suite,
+                bytes,
+                mki_len,
+            },
         })
     }
 }
@@ -149,6 +164,14 @@ pub fn without_keys(body: &[u8], refuse_secure: bool) -> Result<Option<Vec<u8>>,
     Ok(Some(session.to_string().into_bytes()))
 }
 
+/// The length of an MKI field `value:len` (RFC 4568 6.1), for the AES-CM suite, where it
+/// sits between the payload and the tag; 1 to 4 bytes, as phones send.
+fn mki(suite: Suite, value: &str, len: &str) -> Option<u8> {
+    let len: u8 = len.parse().ok().filter(|l| (1..=4).contains(l))?;
+    value.parse::<u32>().ok()?;
+    (suite == Suite::AesCm128HmacSha1_80).then_some(len)
+}
+
 /// A key lifetime in packets: `2^N` or a number.
 fn lifetime(s: &str) -> Option<u64> {
     match s.strip_prefix("2^") {
@@ -170,16 +193,22 @@ mod tests {
             };
             assert_eq!(CryptoLine::parse(&line.value()), Some(line));
         }
-        // RFC 4568 section 4's example, with its lifetime of 2^20 packets: a lifetime that
-        // short is refused (we never rekey), the same key without it is read.
+        // RFC 4568 section 4's example, with its lifetime of 2^20 packets (the sender's to
+        // honour) and a 4-byte MKI in its packets.
         let rfc =
             "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4";
-        assert_eq!(CryptoLine::parse(rfc), None);
+        assert_eq!(CryptoLine::parse(rfc).unwrap().key.mki_len, 4);
         let plain = "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR";
         let line = CryptoLine::parse(plain).unwrap();
         assert_eq!(line.key.key().len(), 16);
         assert_eq!(line.key.salt().len(), 14);
+        assert_eq!(line.key.mki_len, 0);
         assert!(CryptoLine::parse(&format!("{plain}|2^31")).is_some());
+        assert!(CryptoLine::parse(&format!("{plain}|1048576|7:1")).is_some());
+        // Two MKIs, a huge one, a lifetime that is no number: not taken.
+        assert_eq!(CryptoLine::parse(&format!("{plain}|1:4|2:4")), None);
+        assert_eq!(CryptoLine::parse(&format!("{plain}|1:128")), None);
+        assert_eq!(CryptoLine::parse(&format!("{plain}|soon")), None);
     }
 
     #[test]
