@@ -312,3 +312,35 @@ async fn an_msrp_chat_session_outside_a_call() {
         .iter()
         .any(|e| matches!(e, Event::ChatOffered { .. })));
 }
+
+/// Bob takes no file over 1000 bytes: his refusal says so (a Warning), and Alice reads that
+/// the file is too large for him, not that he cannot take files at all.
+#[tokio::test]
+async fn a_file_too_large_for_the_other_side_is_said_to_be_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(USERS).await;
+    let mut alice = agent("alice", server.local_addr(), dir.path().join("alice")).await;
+    let password = USERS.iter().find(|(u, _)| *u == "bob").unwrap().1;
+    let small = |e: &mut parley::engine::EngineConfig| e.max_file_size = 1000;
+    let mut bob =
+        Agent::start_engine("bob", password, Some(server.local_addr()), small, |_| {}).await;
+    bob.registered().await;
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, data(5000)).unwrap();
+    let account = alice.account;
+    let target = "bob".into();
+    alice
+        .send(Command::SendFileTo {
+            account,
+            target,
+            path,
+        })
+        .await;
+    let failed = alice
+        .wait(|e| matches!(e, Event::TransferFailed { .. }))
+        .await;
+    let Event::TransferFailed { message, .. } = failed else {
+        unreachable!()
+    };
+    assert!(message.contains("larger than"), "{message}");
+}

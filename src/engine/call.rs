@@ -261,7 +261,7 @@ impl Core {
         let why = "The call ended before it was delivered";
         self.call_texts_failed(unanswered, &c.peer, why).await;
         if !c.purpose.is_voice() {
-            return self.session_ended(id, c, status).await;
+            return self.session_ended(id, c, status, phrase).await;
         }
         let duration = c.answered.map(|a| a.elapsed().as_secs()).unwrap_or(0);
         let message = if status == 200 && phrase == "Answered elsewhere" {
@@ -623,7 +623,11 @@ impl Core {
             }
             // Our own CANCEL after the ring timeout: say "no answer", not "cancelled".
             487 if c.gave_up => self.end_call(id, 408, "No Answer").await,
-            _ => self.end_call(id, code, &phrase).await,
+            // A Warning says why better than the status ("File larger than this user takes").
+            _ => {
+                let why = msg::warning_text(&resp).unwrap_or(phrase);
+                self.end_call(id, code, &why).await
+            }
         }
     }
 

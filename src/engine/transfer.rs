@@ -246,7 +246,14 @@ impl Core {
 
     /// The end of a session that was not a voice call: the file's fate when no event told it
     /// yet, what is left of it removed unless a broken connection may resume.
-    pub(super) async fn session_ended(&mut self, id: CallId, c: super::call::Call, status: u16) {
+    /// `phrase`: the refusal's words (its Warning's, where it had one).
+    pub(super) async fn session_ended(
+        &mut self,
+        id: CallId,
+        c: super::call::Call,
+        status: u16,
+        phrase: &str,
+    ) {
         let peer = c.peer.clone();
         let party = super::messages::Party {
             db: self.db.clone(),
@@ -298,7 +305,7 @@ impl Core {
                     }
                     (_, true) => Event::TransferFailed {
                         call: id,
-                        message: refusal(status, &peer, &file.name),
+                        message: refusal(status, phrase, &peer, &file.name),
                         peer,
                         at,
                     },
@@ -342,16 +349,34 @@ fn cancelled_row(file: &FileSelector) -> OwnedTransfer {
     }
 }
 
-/// Why an offer of ours was not taken, in words.
-fn refusal(status: u16, peer: &str, name: &str) -> String {
+/// Why an offer of ours was not taken, in words; `phrase` is the refusal's (a Parley that
+/// takes no file this large says so in a Warning, a program without file transfer does not).
+fn refusal(status: u16, phrase: &str, peer: &str, name: &str) -> String {
     match status {
         603 | 486 | 600 => format!("{peer} declined {name}"),
         480 | 408 => format!("{peer} did not answer the offer of {name}"),
         487 => format!("The offer of {name} was withdrawn"),
-        488 | 415 => format!("{peer} cannot take {name} (too large, or no file transfer)"),
+        488 if phrase.to_ascii_lowercase().contains("larger") => {
+            format!("{name} is larger than {peer} takes")
+        }
+        488 | 415 => format!("{peer} cannot receive files (their app has no file transfer)"),
         s => format!(
             "{name} was not sent: {}",
             super::reason::line(s, crate::sip::message::default_reason(s))
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal;
+
+    #[test]
+    fn a_file_refused_says_whether_it_was_too_large_or_never_possible() {
+        let big = refusal(488, "File larger than this user takes", "bob", "a.iso");
+        assert_eq!(big, "a.iso is larger than bob takes");
+        let none = refusal(488, "Not Acceptable Here", "bob", "a.txt");
+        assert!(none.contains("cannot receive files"), "{none}");
+        assert!(!none.contains("large"), "{none}");
     }
 }

@@ -548,6 +548,15 @@ pub fn reason_of(r: &Response) -> String {
     }
 }
 
+/// The text of a response's Warning (RFC 3261 20.43: `399 host "text"`), which says why a
+/// request was refused where the status alone cannot (a file too large, encryption required).
+pub fn warning_text(r: &Response) -> Option<String> {
+    let w = r.header("Warning")?;
+    let (_, quoted) = w.split_once('"')?;
+    let text = quoted.rsplit_once('"').map_or(quoted, |(t, _)| t).trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 pub fn random_token(n: usize) -> String {
     use rand::Rng;
     const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
