@@ -220,3 +220,35 @@ async fn a_certificate_for_another_name_or_not_the_pinned_one_is_refused() {
     );
     assert_eq!(got.recv().await, Some(None));
 }
+
+/// A TLS account's Contact says `transport=tls` on its one SIP port: a peer (a registrar that
+/// does not reuse our connection, as Asterisk's `rewrite_contact=no`) that connects there over
+/// TLS is taken, with the profile's certificate, and its call rings. Here Bob calls Alice's
+/// Contact straight, pinning her certificate.
+#[tokio::test]
+async fn a_call_over_tls_reaches_the_port_a_tls_contact_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().to_path_buf();
+    let mut alice = Agent::start_engine(
+        "alice",
+        "",
+        None,
+        |e| e.tls_dir = Some(certs.clone()),
+        |a| a.transport = Proto::Tls,
+    )
+    .await;
+    let pin = parley::tls::Identity::own_in(&certs, &["parley".to_string()])
+        .unwrap()
+        .fingerprint();
+    let mut bob = Agent::start_with("bob", "", None, |a| {
+        a.transport = Proto::Tls;
+        a.tls_fingerprint = Some(pin);
+    })
+    .await;
+    let at = alice.handle.local_addr();
+    bob.call(&format!("sip:alice@{at};transport=tls")).await;
+    let call = alice.incoming().await;
+    alice.send(Command::Answer(call)).await;
+    alice.reached(CallState::Connected).await;
+    bob.reached(CallState::Connected).await;
+}

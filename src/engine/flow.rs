@@ -143,6 +143,25 @@ impl Core {
         true
     }
 
+    /// A TLS account's Contact says `transport=tls` on our SIP port, so TLS is taken there too,
+    /// with the profile's certificate (the one DTLS-SRTP shows): a registrar that connects to
+    /// the Contact instead of reusing our connection (Asterisk's `rewrite_contact=no`) then
+    /// reaches us. Chosen over a port of its own so that the Contact stays one address.
+    pub(super) fn take_tls_on_sip_port(&self) {
+        if self.endpoint.takes_tls_on_tcp() {
+            return;
+        }
+        let names = vec!["parley".to_string()];
+        let made = match &self.config.tls_dir {
+            Some(dir) => crate::tls::Identity::own_in(dir, &names),
+            None => crate::tls::Identity::generate(&names),
+        };
+        match made.and_then(|id| id.server_config()) {
+            Ok(config) => self.endpoint.accept_tls_on_tcp(config),
+            Err(e) => tracing::warn!("calls over TLS cannot reach us directly: {e}"),
+        }
+    }
+
     /// The earliest keepalive due.
     pub(super) fn next_keepalive(&self) -> Option<Instant> {
         self.accounts

@@ -6,7 +6,7 @@ use crate::sip::digest::Challenge;
 use crate::sip::headers::{NameAddr, SipUri};
 use crate::sip::locate;
 use crate::sip::message::{self as msg, Headers, MessageExt, Method, Request, Response, Version};
-use crate::sip::transport::Peer;
+use crate::sip::transport::{Peer, Proto};
 use std::time::{Duration, Instant};
 
 pub(crate) struct Account {
@@ -163,6 +163,9 @@ impl Core {
         if let Err(e) = locate::check_transport(&uri) {
             let message = format!("Cannot use {}: {e}", cfg.aor);
             return self.emit(Event::Error { message }).await;
+        }
+        if cfg.transport == Proto::Tls {
+            self.take_tls_on_sip_port();
         }
         let servers = match &cfg.server {
             Some(s) => match locate::server_targets(&self.locator, s, cfg.transport).await {

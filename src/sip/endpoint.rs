@@ -191,6 +191,15 @@ impl Endpoint {
         self.transport.listen_tls(addr, config).await
     }
 
+    pub fn takes_tls_on_tcp(&self) -> bool {
+        self.transport.takes_tls_on_tcp()
+    }
+
+    /// Takes TLS on the SIP TCP port as well (see `Transport::accept_tls_on_tcp`).
+    pub fn accept_tls_on_tcp(&self, config: std::sync::Arc<rustls::ServerConfig>) {
+        self.transport.accept_tls_on_tcp(config)
+    }
+
     /// Where we take SIP over TLS, if we do.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.transport.tls_addr()

@@ -110,6 +110,10 @@ pub struct Transport {
     inbox: Inbox,
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     max_connections: usize,
+    /// TLS taken on the TCP port too (a connection that opens with a TLS record): a client's
+    /// Contact says `transport=tls` on its one SIP port, where a registrar that does not reuse
+    /// our connection (Asterisk's `rewrite_contact=no`) connects for incoming calls.
+    tls_on_tcp: Arc<Mutex<Option<tokio_rustls::TlsAcceptor>>>,
 }
 
 /// A UDP socket and TCP listener sharing one address.
@@ -205,6 +209,7 @@ impl Transport {
             inbox,
             tasks: Arc::default(),
             max_connections,
+            tls_on_tcp: Arc::default(),
         };
         for (udp, tcp) in std::iter::once(first).chain(second) {
             let udp = Arc::new(udp);
@@ -347,16 +352,49 @@ impl Transport {
                     drop(stream);
                     continue;
                 }
-                match &tls {
-                    None => {
+                let sniff = this.tls_on_tcp.lock().unwrap().clone();
+                match (&tls, sniff) {
+                    (None, None) => {
                         let peer = Peer {
                             proto: Proto::Tcp,
                             addr: from,
                         };
                         this.adopt(stream, peer, Role::Accepted);
                     }
-                    Some(acceptor) => this.accept_tls(acceptor.clone(), stream, from),
+                    (None, Some(acceptor)) => this.tcp_or_tls(acceptor, stream, from),
+                    (Some(acceptor), _) => this.accept_tls(acceptor.clone(), stream, from),
                 }
+            }
+        }));
+    }
+
+    /// Whether TLS is taken on the TCP listener too.
+    pub fn takes_tls_on_tcp(&self) -> bool {
+        self.tls_on_tcp.lock().unwrap().is_some()
+    }
+
+    /// Takes TLS on the TCP listener too, presenting `config`'s certificate.
+    pub fn accept_tls_on_tcp(&self, config: Arc<rustls::ServerConfig>) {
+        *self.tls_on_tcp.lock().unwrap() = Some(tokio_rustls::TlsAcceptor::from(config));
+    }
+
+    /// A connection to the TCP port: TLS when its first byte opens a TLS handshake record
+    /// (22), which no SIP message or keepalive starts with; plain SIP otherwise.
+    fn tcp_or_tls(&self, acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream, from: SocketAddr) {
+        let this = self.clone();
+        self.track(tokio::spawn(async move {
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout(HANDSHAKE_WITHIN, stream.peek(&mut first)).await;
+            match peeked {
+                Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => this.accept_tls(acceptor, stream, from),
+                Ok(Ok(1)) => {
+                    let peer = Peer {
+                        proto: Proto::Tcp,
+                        addr: from,
+                    };
+                    this.adopt(stream, peer, Role::Accepted);
+                }
+                _ => tracing::debug!("a connection from {from} sent nothing"),
             }
         }));
     }
@@ -550,6 +588,8 @@ impl Transport {
 
 const CONNECT_WITHIN: Duration = Duration::from_secs(5);
 const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
+/// The content type of a TLS handshake record, the first byte a TLS client sends.
+const TLS_HANDSHAKE: u8 = 22;
 
 #[cfg(test)]
 mod tests {
