@@ -33,7 +33,7 @@ fn is_root() -> bool {
 }
 
 /// A command run as root: itself when we are root (CI), else through `sudo -n`.
-fn as_root(program: &str) -> Command {
+pub fn as_root(program: &str) -> Command {
     if is_root() {
         return Command::new(program);
     }
