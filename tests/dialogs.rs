@@ -612,3 +612,50 @@ async fn media_at_a_host_name_is_looked_up_and_flows() {
     let (pt, _) = rtp_on(&media).await;
     assert_eq!(pt, 0);
 }
+
+/// The ICE role attributes (ICE-CONTROLLED 0x8029, ICE-CONTROLLING 0x802A) a STUN binding
+/// request carries; `None` for anything else.
+fn ice_roles(datagram: &[u8]) -> Option<Vec<u16>> {
+    let cookie = datagram.get(4..8)?;
+    if datagram.get(0..2)? != [0, 1] || cookie != [0x21, 0x12, 0xA4, 0x42] {
+        return None;
+    }
+    let mut roles = Vec::new();
+    let mut at = 20;
+    while let (Some(t), Some(l)) = (datagram.get(at..at + 2), datagram.get(at + 2..at + 4)) {
+        let kind = u16::from_be_bytes([t[0], t[1]]);
+        if kind == 0x8029 || kind == 0x802A {
+            roles.push(kind);
+        }
+        at += 4 + usize::from(u16::from_be_bytes([l[0], l[1]])).div_ceil(4) * 4;
+    }
+    Some(roles)
+}
+
+/// An ICE-lite peer (as many PBXs and SBCs are) only answers checks: facing one we control
+/// and nominate even as the callee (RFC 8445 6.1.1), where we used to wait, controlled, for a
+/// nomination that never comes. Our checks to its candidate say ICE-CONTROLLING.
+#[tokio::test]
+async fn facing_an_ice_lite_caller_we_take_control() {
+    let mut wire = Wire::on("127.0.0.17").await;
+    let lite = tokio::net::UdpSocket::bind("127.0.0.17:0").await.unwrap();
+    let port = lite.local_addr().unwrap().port();
+    let sdp = format!(
+        "v=0\r\no=w 1 1 IN IP4 127.0.0.17\r\ns=-\r\nc=IN IP4 127.0.0.17\r\nt=0 0\r\na=ice-lite\r\n\
+         m=audio {port} RTP/AVP 0\r\na=ice-ufrag:lite\r\na=ice-pwd:lite-password-of-22-chars\r\n\
+         a=candidate:1 1 UDP 2130706431 127.0.0.17 {port} typ host\r\n"
+    );
+    let bob = bob_playing_a_tone().await;
+    let (_call, _ok) = answered_by(bob, &mut wire, &sdp).await;
+    let mut buf = [0u8; 2048];
+    let roles = loop {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(10), lite.recv_from(&mut buf))
+            .await
+            .expect("no ICE check came to the lite peer's candidate")
+            .unwrap();
+        if let Some(roles) = ice_roles(&buf[..n]) {
+            break roles;
+        }
+    };
+    assert_eq!(roles, [0x802A], "ICE-CONTROLLING and nothing else");
+}

@@ -316,6 +316,7 @@ impl Core {
                 ufrag,
                 pwd,
                 candidates: crate::nat::ice::candidates(host, public, relayed),
+                lite: false,
             });
         }
         relay

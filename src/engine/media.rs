@@ -115,10 +115,16 @@ impl Core {
             }),
             _ => None,
         };
-        // The offerer controls (RFC 8445 6.1.1); both sides must have given ICE attributes.
+        // The first offer's maker controls (RFC 8445 6.1.1): the caller, or the callee whose
+        // 200 carried the offer; a full agent facing a lite one always does. Both sides must
+        // have given ICE attributes.
+        let offered_first = match call.direction {
+            super::Direction::Outgoing => true,
+            super::Direction::Incoming => call.invite.body.is_empty(),
+        };
         p.ice = match (&call.media.ice, audio.ice) {
             (Some(local), Some(remote)) => Some(crate::nat::ice::IceStart {
-                controlling: call.direction == super::Direction::Outgoing,
+                controlling: offered_first || remote.lite,
                 local: local.clone(),
                 remote,
             }),

@@ -571,6 +571,7 @@ mod tests {
             ufrag,
             pwd,
             candidates: candidates(host, None, None),
+            lite: false,
         }
     }
 

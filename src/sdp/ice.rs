@@ -1,4 +1,5 @@
-//! ICE in SDP (RFC 8839): `a=ice-ufrag`, `a=ice-pwd` and `a=candidate` on the audio line.
+//! ICE in SDP (RFC 8839): `a=ice-ufrag`, `a=ice-pwd` and `a=candidate` on the audio line, and
+//! a session's `a=ice-lite` (a lite agent, as many PBXs and SBCs are, answers checks only).
 
 use super::{Attributes, Media, Session};
 
@@ -8,6 +9,8 @@ pub struct IceAttrs {
     pub ufrag: String,
     pub pwd: String,
     pub candidates: Vec<String>,
+    /// `a=ice-lite`: the agent only answers; a full agent facing it controls (RFC 8445 6.1.1).
+    pub lite: bool,
 }
 
 /// The ICE attributes of `m`, its own or the session's (RFC 8839 5.4 allows both); `None`
@@ -25,6 +28,7 @@ pub fn ice_of(s: &Session, m: &Media) -> Option<IceAttrs> {
         ufrag: get("ice-ufrag")?,
         pwd: get("ice-pwd")?,
         candidates,
+        lite: s.attributes.iter().any(|(n, _)| n == "ice-lite"),
     };
     (!attrs.candidates.is_empty()).then_some(attrs)
 }
