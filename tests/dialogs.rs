@@ -659,3 +659,53 @@ async fn facing_an_ice_lite_caller_we_take_control() {
     };
     assert_eq!(roles, [0x802A], "ICE-CONTROLLING and nothing else");
 }
+
+/// Linphone set to ZRTP offers plain RTP/AVP with `a=zrtp-hash`. Bob, who requires
+/// encryption, refuses with 488 and a Warning naming ZRTP, and is told why in words; Carol,
+/// who takes encryption when she can, answers and her call card says the call is not encrypted
+/// because ZRTP was what was offered.
+#[tokio::test]
+async fn a_zrtp_offer_is_refused_or_taken_plain_and_said() {
+    let zrtp = |ip: &str| {
+        format!(
+            "v=0\r\no=l 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 7078 RTP/AVP 0\r\n\
+             a=zrtp-hash:1.10 {}\r\n",
+            "ab".repeat(32)
+        )
+    };
+    let mut wire = Wire::on("127.0.0.18").await;
+    let mut bob = Agent::start_with("bob", "", None, |a| {
+        a.srtp = Some(parley::engine::SrtpPolicy::Mandatory)
+    })
+    .await;
+    wire_offers(&mut wire, &bob, &zrtp("127.0.0.18")).await;
+    let refused = loop {
+        let r = response(&wire).await;
+        if code_of(&r) >= 200 {
+            break r;
+        }
+    };
+    assert_eq!(code_of(&refused), 488);
+    let warning = refused.header("Warning").unwrap_or_default();
+    assert!(warning.contains("ZRTP"), "{warning}");
+    let told = bob
+        .wait(|e| matches!(e, parley::engine::Event::Error { .. }))
+        .await;
+    assert!(format!("{told:?}").contains("ZRTP"), "{told:?}");
+
+    let mut wire = Wire::on("127.0.0.19").await;
+    let carol = Agent::start("bob", "", None).await;
+    let ((mut carol, ..), _) = answered_by(carol, &mut wire, &zrtp("127.0.0.19")).await;
+    let is = |e: &parley::engine::Event| matches!(e, parley::engine::Event::CallSecurity { .. });
+    let said = match carol.seen.iter().find(|e| is(e)).cloned() {
+        Some(e) => e,
+        None => carol.wait(is).await,
+    };
+    let parley::engine::Event::CallSecurity {
+        encrypted, message, ..
+    } = said
+    else {
+        unreachable!()
+    };
+    assert!(!encrypted && message.contains("ZRTP"), "{message}");
+}

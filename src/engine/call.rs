@@ -741,7 +741,17 @@ impl Core {
             match sdp::answer(&offer, &reserved.0, 1, false) {
                 Err(e @ sdp::SdpError::NotEncrypted(_)) => {
                     tracing::info!("refusing call: {e}");
-                    return self.respond(&inc, self.not_encrypted(req, local_ip));
+                    let mut r = self.not_encrypted(req, local_ip);
+                    if sdp::wants_zrtp(&offer) {
+                        // Linphone set to ZRTP: both people are told why, in words.
+                        let w = format!(
+                            "399 {local_ip} \"ZRTP is not supported here; SRTP (SDES or DTLS) is\""
+                        );
+                        msg::set(&mut r.headers, "Warning", w);
+                        let message = format!("A call from {peer} was refused: it asked for ZRTP encryption, which Parley does not have");
+                        self.emit(Event::Error { message }).await;
+                    }
+                    return self.respond(&inc, r);
                 }
                 Err(e) => {
                     tracing::info!("refusing call: {e}");

@@ -120,6 +120,10 @@ impl Core {
                     theirs.suite.name()
                 ),
             ),
+            None if audio.zrtp => (
+                false,
+                "Not encrypted: the other side offered ZRTP, which Parley does not have; anyone on the network path can listen to this call".to_string(),
+            ),
             None => (
                 false,
                 "Not encrypted: anyone on the network path can listen to this call".to_string(),

@@ -161,6 +161,8 @@ pub struct AudioStream {
     pub srtp: Option<(MasterKey, MasterKey)>,
     /// SRTP agreed by DTLS (RFC 5763): the keys come from the handshake on the media path.
     pub dtls: Option<DtlsAgreed>,
+    /// The other side announced ZRTP (`a=zrtp-hash`, RFC 6189), which Parley does not do.
+    pub zrtp: bool,
 }
 
 impl AudioStream {
@@ -390,6 +392,9 @@ fn encryption_answer(
         None if m.proto.starts_with("RTP/SAVP") => {
             Err("the offered SRTP keys cannot be used here (no TLS, or no suite in common)".into())
         }
+        None if local.encryption_mandatory() && wants_zrtp(s) => Err(
+            "the other side offers only ZRTP encryption, which Parley does not have (SRTP by SDES or DTLS it has)".into(),
+        ),
         None if local.encryption_mandatory() => Err(
             "the call's audio would not be encrypted, and this account requires encryption".into(),
         ),
@@ -559,7 +564,15 @@ fn audio_stream(
         ice: super::ice_of(s, m),
         srtp: None,
         dtls: None,
+        zrtp: wants_zrtp(s),
     })
+}
+
+/// Whether a description announces ZRTP (`a=zrtp-hash` on a media line or the session):
+/// Linphone's encryption where it is set, which keys on the media path and which Parley lacks.
+pub fn wants_zrtp(s: &Session) -> bool {
+    let zrtp = |attrs: &super::Attributes| attrs.iter().any(|(k, _)| k == "zrtp-hash");
+    zrtp(&s.attributes) || s.media.iter().any(|m| zrtp(&m.attributes))
 }
 
 /// Answers an offer (RFC 3264 6): every offered stream gets a line, the ones we cannot take
