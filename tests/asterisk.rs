@@ -187,21 +187,6 @@ async fn an_incoming_call_over_tls_reaches_a_contact_asterisk_does_not_rewrite()
     alice.reached(CallState::Connected).await;
 }
 
-/// Whether the call's audio is encrypted, and the words the call card shows for it.
-async fn security(agent: &mut Agent) -> (bool, String) {
-    let is = |e: &Event| matches!(e, Event::CallSecurity { .. });
-    let ev = match agent.seen.iter().find(|e| is(e)).cloned() {
-        Some(ev) => ev,
-        None => agent.wait(is).await,
-    };
-    match ev {
-        Event::CallSecurity {
-            encrypted, message, ..
-        } => (encrypted, message),
-        _ => unreachable!(),
-    }
-}
-
 /// A call to the echo test (600) by `user` over `proto`: connected, encrypted as `encrypted`
 /// says (the call card's words contain `said`), and our tone heard back.
 async fn echo_call(user: &str, proto: Proto, srtp: Option<SrtpPolicy>, said: &str) {
@@ -210,7 +195,7 @@ async fn echo_call(user: &str, proto: Proto, srtp: Option<SrtpPolicy>, said: &st
     let mut agent = lab_user_with(user, proto, 300, Some(wav.clone()), srtp).await;
     agent.call("600").await;
     let call = agent.reached(CallState::Connected).await;
-    let (encrypted, message) = security(&mut agent).await;
+    let (encrypted, message) = agent.security().await;
     assert!(encrypted && message.contains(said), "{message}");
     agent.heard(150).await;
     agent.send(Command::Hangup(call)).await;

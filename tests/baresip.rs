@@ -145,22 +145,6 @@ impl Baresip {
     }
 }
 
-async fn parley(user: &str, wav: &Path, codec: CodecKind) -> Agent {
-    let wav = wav.to_path_buf();
-    Agent::start_engine(
-        user,
-        "",
-        None,
-        |e| {
-            e.microphone = SourceSpec::Tone(440.0);
-            e.speaker = SinkSpec::Record(wav);
-            e.codecs = vec![codec];
-        },
-        |_| {},
-    )
-    .await
-}
-
 /// Once baresip closed the call: Parley's recording holds baresip's 660 Hz and baresip's holds
 /// Parley's 440 Hz, each in at least 95% of its frames.
 async fn each_heard_the_other(bs: &mut Baresip, ours: &Path, codec: CodecKind) {
@@ -183,7 +167,7 @@ async fn parley_calls_baresip(codec: CodecKind) {
     let mut bs = Baresip::start().await;
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("alice.wav");
-    let mut alice = parley("alice", &wav, codec).await;
+    let mut alice = tone_agent("alice", &wav, codec).await;
     alice.call(&format!("sip:bob@127.0.0.1:{}", bs.sip)).await;
     let call = alice.reached(CallState::Connected).await;
     bs.event("CALL_ESTABLISHED").await;
@@ -206,7 +190,7 @@ async fn baresip_calls_parley(codec: CodecKind) {
     let mut bs = Baresip::start().await;
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("carol.wav");
-    let mut carol = parley("carol", &wav, codec).await;
+    let mut carol = tone_agent("carol", &wav, codec).await;
     let target = format!("sip:carol@{}", carol.handle.local_addr());
     bs.command("dial", &target).await;
     let call = carol.incoming().await;
@@ -242,21 +226,6 @@ async fn baresip_calls_parley_over_pcmu() {
     baresip_calls_parley(CodecKind::Pcmu).await;
 }
 
-/// What the call view was told of the call's encryption (before or after it connected).
-async fn security(agent: &mut Agent) -> (bool, String) {
-    let is = |e: &Event| matches!(e, Event::CallSecurity { .. });
-    let ev = match agent.seen.iter().find(|e| is(e)).cloned() {
-        Some(ev) => ev,
-        None => agent.wait(is).await,
-    };
-    match ev {
-        Event::CallSecurity {
-            encrypted, message, ..
-        } => (encrypted, message),
-        _ => unreachable!(),
-    }
-}
-
 /// baresip's SRTP modules: SDES (`srtp`) and DTLS-SRTP (`dtls_srtp`).
 const SRTP_MODULES: &str = "module srtp.so\nmodule dtls_srtp.so\n";
 
@@ -289,7 +258,7 @@ async fn dtls_call(parley_calls: bool) {
         alice.send(Command::Answer(call)).await;
     }
     let call = alice.reached(CallState::Connected).await;
-    let (encrypted, message) = security(&mut alice).await;
+    let (encrypted, message) = alice.security().await;
     assert!(encrypted && message.contains("keys by DTLS"), "{message}");
     assert!(message.contains("Read this code"), "{message}");
     alice.heard(150).await;
@@ -356,7 +325,7 @@ async fn sdes_call(parley_calls: bool) {
         alice.send(Command::Answer(call)).await;
     }
     let call = alice.reached(CallState::Connected).await;
-    let (encrypted, message) = security(&mut alice).await;
+    let (encrypted, message) = alice.security().await;
     assert!(
         encrypted && message.contains("keys exchanged over TLS"),
         "{message}"

@@ -554,18 +554,6 @@ async fn rtp_on(sock: &tokio::net::UdpSocket) -> (u8, u32) {
     }
 }
 
-/// Bob, with no server, whose microphone plays a tone (so his voice goes out at once).
-async fn bob_playing_a_tone() -> Agent {
-    Agent::start_engine(
-        "bob",
-        "",
-        None,
-        |e| e.microphone = parley::media::headless::SourceSpec::Tone(440.0),
-        |_| {},
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_reinvite_repoints_the_running_stream_to_a_new_address_and_codec() {
     let mut wire = Wire::on("127.0.0.16").await;

@@ -10,7 +10,6 @@ mod common;
 use common::*;
 use parley::engine::{CallState, Command};
 use parley::media::codec::CodecKind;
-use parley::media::headless::{SinkSpec, SourceSpec};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -161,22 +160,6 @@ impl Linphone {
     }
 }
 
-async fn parley(user: &str, wav: &Path) -> Agent {
-    let wav = wav.to_path_buf();
-    Agent::start_engine(
-        user,
-        "",
-        None,
-        |e| {
-            e.microphone = SourceSpec::Tone(440.0);
-            e.speaker = SinkSpec::Record(wav);
-            e.codecs = vec![CodecKind::Pcmu];
-        },
-        |_| {},
-    )
-    .await
-}
-
 /// Parley heard Linphone's 660 Hz and Linphone heard Parley's 440 Hz, each in most frames.
 fn each_heard_the_other(ours: &Path, theirs: &Path) {
     let ours = tone_share(ours, 660.0, &CANDIDATES);
@@ -193,7 +176,7 @@ fn each_heard_the_other(ours: &Path, theirs: &Path) {
 async fn linphone_calls_parley_and_both_hear() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("bob.wav");
-    let mut bob = parley("bob", &wav).await;
+    let mut bob = tone_agent("bob", &wav, CodecKind::Pcmu).await;
     let mut lp = Linphone::start().await;
     let at = bob.handle.local_addr();
     lp.command(&format!("call sip:bob@{at}")).await;

@@ -12,6 +12,7 @@ pub mod proc;
 use parley::engine::{
     AccountConfig, AccountId, Command, Engine, EngineConfig, EngineHandle, Event,
 };
+use parley::media::codec::CodecKind;
 use parley::server::{Server, ServerConfig};
 use parley::store::Store;
 use std::net::SocketAddr;
@@ -171,11 +172,56 @@ impl Agent {
             .await;
     }
 
+    /// Whether the call's audio is encrypted, and the words the call card shows for it.
+    pub async fn security(&mut self) -> (bool, String) {
+        let is = |e: &Event| matches!(e, Event::CallSecurity { .. });
+        let ev = match self.seen.iter().find(|e| is(e)).cloned() {
+            Some(ev) => ev,
+            None => self.wait(is).await,
+        };
+        match ev {
+            Event::CallSecurity {
+                encrypted, message, ..
+            } => (encrypted, message),
+            _ => unreachable!(),
+        }
+    }
+
     pub fn saw_call_status(&self, code: u16) -> bool {
         self.seen
             .iter()
             .any(|e| matches!(e, Event::Call { status: Some(s), .. } if *s == code))
     }
+}
+
+/// `user`, with no server (a LAN account), saying 440 Hz in `codec` and recording what it
+/// hears into `wav`: the Parley side of a call with another softphone.
+pub async fn tone_agent(user: &str, wav: &std::path::Path, codec: CodecKind) -> Agent {
+    let wav = wav.to_path_buf();
+    Agent::start_engine(
+        user,
+        "",
+        None,
+        |e| {
+            e.microphone = parley::media::headless::SourceSpec::Tone(440.0);
+            e.speaker = parley::media::headless::SinkSpec::Record(wav);
+            e.codecs = vec![codec];
+        },
+        |_| {},
+    )
+    .await
+}
+
+/// Bob, with no server, whose microphone plays a tone (so his voice goes out at once).
+pub async fn bob_playing_a_tone() -> Agent {
+    Agent::start_engine(
+        "bob",
+        "",
+        None,
+        |e| e.microphone = parley::media::headless::SourceSpec::Tone(440.0),
+        |_| {},
+    )
+    .await
 }
 
 pub async fn registered_pair(server: &Server) -> (Agent, Agent) {
