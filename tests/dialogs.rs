@@ -697,3 +697,54 @@ async fn a_zrtp_offer_is_refused_or_taken_plain_and_said() {
     };
     assert!(!encrypted && message.contains("ZRTP"), "{message}");
 }
+
+/// Our ICE credentials in an SDP body (`ice-ufrag`).
+fn ufrag_of(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("no ICE in our SDP")
+        .to_string()
+}
+
+/// The other side restarts ICE (a re-INVITE with new credentials, RFC 8445 9): our answer
+/// carries new credentials too, where it used to keep the old ones (which says "no restart").
+/// A re-INVITE with the same credentials keeps ours.
+#[tokio::test]
+async fn their_ice_restart_is_answered_with_new_credentials() {
+    let mut wire = Wire::on("127.0.0.20").await;
+    let media = tokio::net::UdpSocket::bind("127.0.0.20:0").await.unwrap();
+    let port = media.local_addr().unwrap().port();
+    let offer = |version: u32, ufrag: &str| {
+        format!(
+            "v=0\r\no=w 1 {version} IN IP4 127.0.0.20\r\ns=-\r\nc=IN IP4 127.0.0.20\r\nt=0 0\r\n\
+             m=audio {port} RTP/AVP 0\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:{ufrag}-password-of-22\r\n\
+             a=candidate:1 1 UDP 2130706431 127.0.0.20 {port} typ host\r\n"
+        )
+    };
+    let bob = bob_playing_a_tone().await;
+    let ((_bob, text, to, tag), ok) = answered_by(bob, &mut wire, &offer(1, "aaaa")).await;
+    let first = ufrag_of(&body_of(&ok));
+    for (cseq, ufrag, restart) in [(2, "aaaa", false), (3, "bbbb", true)] {
+        let sdp = offer(cseq, ufrag);
+        let branch = format!("z9hG4bKINVITE{cseq}");
+        let length = format!("Content-Length: {}", sdp.len());
+        let req = in_dialog(&text, "INVITE", &tag, cseq)
+            .replace("z9hG4bKINVITE", &branch)
+            .replace("Content-Length: 0", &length)
+            + &sdp;
+        wire.send(&req, to).await;
+        let ok = loop {
+            let r = response(&wire).await;
+            if code_of(&r) == 200 && r.cseq().0 == cseq {
+                break r;
+            }
+        };
+        wire.send(&in_dialog(&text, "ACK", &tag, cseq), to).await;
+        let ours = ufrag_of(&body_of(&ok));
+        assert_eq!(
+            ours != first,
+            restart,
+            "re-INVITE {cseq}: {first} then {ours}"
+        );
+    }
+}

@@ -278,6 +278,13 @@ impl Core {
             .ok()
             .and_then(|b| Session::parse(b).ok())
             .map(|s| matches!(sdp::audio_direction(&s), "sendonly" | "inactive"));
+        if restarts_ice(c, &body) {
+            // Their ICE restart is answered with new credentials of ours (RFC 8445 9): with
+            // the old ones the other side takes our answer for no restart.
+            if let Some(ice) = c.media.ice.as_mut() {
+                (ice.ufrag, ice.pwd) = crate::nat::ice::credentials();
+            }
+        }
         let Some(sdp) = Self::local_sdp(c, Some(&body)) else {
             return self.respond(&inc, self.reply_for(&inc.request, 488));
         };
@@ -313,4 +320,25 @@ impl Core {
             self.emit(ev).await;
         }
     }
+}
+
+/// Whether `offer` restarts ICE: its audio's credentials differ from those the call runs on.
+fn restarts_ice(c: &super::call::Call, offer: &[u8]) -> bool {
+    let running = c
+        .negotiated
+        .as_ref()
+        .and_then(|n| n.audio.as_ref()?.ice.as_ref());
+    let Some(running) = running else {
+        return false;
+    };
+    let Some(s) = std::str::from_utf8(offer)
+        .ok()
+        .and_then(|b| Session::parse(b).ok())
+    else {
+        return false;
+    };
+    let audio = s.media.iter().find(|m| m.kind == "audio" && m.port != 0);
+    audio
+        .and_then(|m| sdp::ice_of(&s, m))
+        .is_some_and(|o| o.ufrag != running.ufrag || o.pwd != running.pwd)
 }

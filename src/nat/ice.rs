@@ -134,6 +134,9 @@ pub struct IceLink {
     start: IceStart,
     state: ComponentConnectionState,
     consent: Consent,
+    /// The tie-breaker our consent checks carry, the same in each (RFC 8445 7.1.1: one per
+    /// agent, not one per request).
+    tie: u64,
     /// The pair just chosen, until the session reports it.
     chosen: Option<(bool, SocketAddr, SocketAddr)>,
     /// Both sides' candidates as given to the agent, and our TURN server.
@@ -219,6 +222,7 @@ impl IceLink {
             start,
             state: ComponentConnectionState::New,
             consent: Consent::default(),
+            tie: rand::random(),
             chosen: None,
             locals,
             remotes,
@@ -433,7 +437,10 @@ impl IceLink {
             return None;
         }
         self.consent.next = Some(now + Consent::interval());
-        let (id, bytes) = consent_request(&self.start, priority(CandidateType::PeerReflexive))?;
+        // The role as it stands: a role conflict during the checks may have switched it.
+        let role = (self.agent.controlling(), self.tie);
+        let prio = priority(CandidateType::PeerReflexive);
+        let (id, bytes) = consent_request(&self.start, role, prio)?;
         self.consent.pending.push(id);
         if self.consent.pending.len() > 8 {
             self.consent.pending.remove(0);
@@ -523,7 +530,13 @@ impl Consent {
 /// A binding request on the chosen pair with the ICE credentials, as a check would be
 /// (RFC 7675 5.1: USERNAME, MESSAGE-INTEGRITY, FINGERPRINT, and the role and priority
 /// attributes ICE agents require).
-fn consent_request(start: &IceStart, prio: u32) -> Option<([u8; 12], Vec<u8>)> {
+/// A consent check (RFC 7675) on the chosen pair, with our role as it stands and our
+/// tie-breaker (`role`).
+fn consent_request(
+    start: &IceStart,
+    (controlling, tie): (bool, u64),
+    prio: u32,
+) -> Option<([u8; 12], Vec<u8>)> {
     use rice_stun_types::attribute::{IceControlled, IceControlling, Priority};
     use stun_types::attribute::Username;
     use stun_types::message::{
@@ -535,8 +548,7 @@ fn consent_request(start: &IceStart, prio: u32) -> Option<([u8; 12], Vec<u8>)> {
     let user = Username::new(&format!("{}:{}", start.remote.ufrag, start.local.ufrag)).ok()?;
     msg.add_attribute(&user).ok()?;
     msg.add_attribute(&Priority::new(prio)).ok()?;
-    let tie: u64 = rand::random();
-    match start.controlling {
+    match controlling {
         true => msg.add_attribute(&IceControlling::new(tie)).ok()?,
         false => msg.add_attribute(&IceControlled::new(tie)).ok()?,
     }
@@ -715,6 +727,45 @@ mod tests {
             p.a.send(b"\x80more", p.now).is_none(),
             "no media without consent"
         );
+    }
+
+    /// The ICE role attribute of a STUN request, with its tie-breaker.
+    fn role_of(bytes: &[u8]) -> Option<(u16, u64)> {
+        let mut at = 20;
+        while let Some(h) = bytes.get(at..at + 4) {
+            let (kind, len) = (
+                u16::from_be_bytes([h[0], h[1]]),
+                usize::from(u16::from_be_bytes([h[2], h[3]])),
+            );
+            if kind == 0x8029 || kind == 0x802A {
+                let v = bytes.get(at + 4..at + 12)?;
+                return Some((kind, u64::from_be_bytes(v.try_into().ok()?)));
+            }
+            at += 4 + len.div_ceil(4) * 4;
+        }
+        None
+    }
+
+    /// Every consent check carries the agent's role and one tie-breaker (they used to carry
+    /// a new one each time).
+    #[test]
+    fn consent_checks_keep_one_tie_breaker() {
+        let mut p = pair();
+        p.run(3);
+        let mut roles = Vec::new();
+        while roles.len() < 3 {
+            p.now += Duration::from_millis(10);
+            for (bytes, _) in p.a.poll(p.now).0 {
+                let ours =
+                    p.a.consent
+                        .pending
+                        .iter()
+                        .any(|id| bytes.get(8..20) == Some(id));
+                roles.extend(role_of(&bytes).filter(|_| ours));
+            }
+        }
+        assert_eq!(roles[0].0, 0x802A, "A controls");
+        assert!(roles.iter().all(|r| *r == roles[0]), "{roles:x?}");
     }
 
     #[test]
