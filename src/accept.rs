@@ -53,3 +53,16 @@ pub async fn next(listener: &TcpListener, what: &str) -> (TcpStream, SocketAddr)
         }
     }
 }
+
+/// Whether an accepted connection opens with a TLS handshake record (22: no SIP or MSRP
+/// message starts so), told by its first byte; `None` when none came `within`.
+pub async fn opens_with_tls(stream: &TcpStream, within: Duration) -> Option<bool> {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(within, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => Some(first[0] == TLS_HANDSHAKE),
+        _ => None,
+    }
+}
+
+/// The content type of a TLS handshake record, the first byte a TLS client sends.
+const TLS_HANDSHAKE: u8 = 22;

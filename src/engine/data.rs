@@ -234,12 +234,9 @@ impl Core {
     /// The hosted server's certificate: the profile's, made at the first start and kept, so
     /// the fingerprint colleagues trusted stays the same.
     fn hosted_identity(&self, domain: &str) -> Result<crate::tls::Identity, String> {
-        let names = vec![domain.to_string()];
-        let made = match &self.config.tls_dir {
-            Some(dir) => crate::tls::Identity::own_in(dir, &names),
-            None => crate::tls::Identity::generate(&names),
-        };
-        made.map_err(|e| e.to_string())
+        let names = [domain.to_string()];
+        crate::tls::Identity::of_profile(self.config.tls_dir.as_deref(), &names)
+            .map_err(|e| e.to_string())
     }
 }
 

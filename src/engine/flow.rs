@@ -151,11 +151,8 @@ impl Core {
         if self.endpoint.takes_tls_on_tcp() {
             return;
         }
-        let names = vec!["parley".to_string()];
-        let made = match &self.config.tls_dir {
-            Some(dir) => crate::tls::Identity::own_in(dir, &names),
-            None => crate::tls::Identity::generate(&names),
-        };
+        let names = [super::srtp::PROFILE_NAME.to_string()];
+        let made = crate::tls::Identity::of_profile(self.config.tls_dir.as_deref(), &names);
         match made.and_then(|id| id.server_config()) {
             Ok(config) => self.endpoint.accept_tls_on_tcp(config),
             Err(e) => tracing::warn!("calls over TLS cannot reach us directly: {e}"),

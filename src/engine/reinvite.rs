@@ -274,11 +274,13 @@ impl Core {
             }
         }
         let body = inc.request.body.clone();
-        let held = std::str::from_utf8(&body)
+        let offer = std::str::from_utf8(&body)
             .ok()
-            .and_then(|b| Session::parse(b).ok())
-            .map(|s| matches!(sdp::audio_direction(&s), "sendonly" | "inactive"));
-        if restarts_ice(c, &body) {
+            .and_then(|b| Session::parse(b).ok());
+        let held = offer
+            .as_ref()
+            .map(|s| matches!(sdp::audio_direction(s), "sendonly" | "inactive"));
+        if offer.as_ref().is_some_and(|o| restarts_ice(c, o)) {
             // Their ICE restart is answered with new credentials of ours (RFC 8445 9): with
             // the old ones the other side takes our answer for no restart.
             if let Some(ice) = c.media.ice.as_mut() {
@@ -323,7 +325,7 @@ impl Core {
 }
 
 /// Whether `offer` restarts ICE: its audio's credentials differ from those the call runs on.
-fn restarts_ice(c: &super::call::Call, offer: &[u8]) -> bool {
+fn restarts_ice(c: &super::call::Call, offer: &Session) -> bool {
     let running = c
         .negotiated
         .as_ref()
@@ -331,14 +333,11 @@ fn restarts_ice(c: &super::call::Call, offer: &[u8]) -> bool {
     let Some(running) = running else {
         return false;
     };
-    let Some(s) = std::str::from_utf8(offer)
-        .ok()
-        .and_then(|b| Session::parse(b).ok())
-    else {
-        return false;
-    };
-    let audio = s.media.iter().find(|m| m.kind == "audio" && m.port != 0);
+    let audio = offer
+        .media
+        .iter()
+        .find(|m| m.kind == "audio" && m.port != 0);
     audio
-        .and_then(|m| sdp::ice_of(&s, m))
+        .and_then(|m| sdp::ice_of(offer, m))
         .is_some_and(|o| o.ufrag != running.ufrag || o.pwd != running.pwd)
 }

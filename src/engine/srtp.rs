@@ -14,15 +14,14 @@ use std::sync::Arc;
 /// Why a mandatory call cannot be placed or taken.
 const NO_IDENTITY: &str = "this account requires encrypted calls, and without TLS they need a certificate of this profile's, which could not be made (see the log)";
 
+/// The name in the profile's own certificate (DTLS-SRTP's, and SIP's over TLS on our port):
+/// one name, so the two uses never make it anew for each other.
+pub(super) const PROFILE_NAME: &str = "parley";
+
 /// The certificate our DTLS-SRTP handshakes show: the profile's own (the one a hosted server
 /// shows too), or one made for this run when there is no profile.
 pub(super) fn media_identity(dir: Option<&std::path::Path>) -> Option<Arc<MediaIdentity>> {
-    let names = vec!["parley".to_string()];
-    let made = match dir {
-        Some(dir) => Identity::own_in(dir, &names),
-        None => Identity::generate(&names),
-    };
-    match made {
+    match Identity::of_profile(dir, &[PROFILE_NAME.to_string()]) {
         Ok(id) => Some(Arc::new(MediaIdentity::of(&id))),
         Err(e) => {
             tracing::warn!("no certificate for DTLS-SRTP: {e}");

@@ -221,9 +221,9 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// An accepted connection, TLS or plain as its first byte says, carried.
 async fn take(shared: Arc<Shared>, stream: TcpStream, waiting: Unproven) {
-    let mut first = [0u8; 1];
-    let peeked = tokio::time::timeout(HANDSHAKE, stream.peek(&mut first)).await;
-    let tls = matches!(peeked, Ok(Ok(1))) && first[0] == 22;
+    let tls = crate::accept::opens_with_tls(&stream, HANDSHAKE)
+        .await
+        .unwrap_or(false);
     let conn: Stream = match (tls, &shared.cfg.tls) {
         (true, Some(config)) => {
             let accept = tokio_rustls::TlsAcceptor::from(config.clone()).accept(stream);

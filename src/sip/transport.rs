@@ -378,23 +378,21 @@ impl Transport {
         *self.tls_on_tcp.lock().unwrap() = Some(tokio_rustls::TlsAcceptor::from(config));
     }
 
-    /// A connection to the TCP port: TLS when its first byte opens a TLS handshake record
-    /// (22), which no SIP message or keepalive starts with; plain SIP otherwise.
+    /// A connection to the TCP port: TLS when its first byte opens a TLS handshake record,
+    /// plain SIP otherwise.
     fn tcp_or_tls(&self, acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream, from: SocketAddr) {
         let this = self.clone();
         self.track(tokio::spawn(async move {
-            let mut first = [0u8; 1];
-            let peeked = tokio::time::timeout(HANDSHAKE_WITHIN, stream.peek(&mut first)).await;
-            match peeked {
-                Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => this.accept_tls(acceptor, stream, from),
-                Ok(Ok(1)) => {
+            match crate::accept::opens_with_tls(&stream, HANDSHAKE_WITHIN).await {
+                Some(true) => this.accept_tls(acceptor, stream, from),
+                Some(false) => {
                     let peer = Peer {
                         proto: Proto::Tcp,
                         addr: from,
                     };
                     this.adopt(stream, peer, Role::Accepted);
                 }
-                _ => tracing::debug!("a connection from {from} sent nothing"),
+                None => tracing::debug!("a connection from {from} sent nothing"),
             }
         }));
     }
@@ -588,8 +586,6 @@ impl Transport {
 
 const CONNECT_WITHIN: Duration = Duration::from_secs(5);
 const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
-/// The content type of a TLS handshake record, the first byte a TLS client sends.
-const TLS_HANDSHAKE: u8 = 22;
 
 #[cfg(test)]
 mod tests {

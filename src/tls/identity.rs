@@ -125,6 +125,15 @@ impl Identity {
         })
     }
 
+    /// The profile's own identity kept in `dir` (see `own_in`), or one made for this run when
+    /// there is no profile.
+    pub fn of_profile(dir: Option<&Path>, names: &[String]) -> Result<Identity, IdentityError> {
+        match dir {
+            Some(dir) => Identity::own_in(dir, names),
+            None => Identity::generate(names),
+        }
+    }
+
     /// The profile's own certificate for `names`, kept in `dir`: made on first use, and made
     /// again with the same key when close to its end or when the names changed.
     pub fn own_in(dir: &Path, names: &[String]) -> Result<Identity, IdentityError> {
